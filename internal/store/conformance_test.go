@@ -1,0 +1,399 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// backends opens a fresh store of each implementation; the conformance
+// tests below run unchanged against every one.
+var backends = map[string]func(t *testing.T) Store{
+	"sqlite": func(t *testing.T) Store {
+		s, err := OpenSQLite(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+	"postgres": func(t *testing.T) Store {
+		s, err := OpenPostgres(context.Background(), testenv.Postgres(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+}
+
+func forEachStore(t *testing.T, test func(t *testing.T, s Store)) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			s := backends[name](t)
+			t.Cleanup(func() { s.Close() })
+			if s.Backend() != name {
+				t.Fatalf("Backend() = %q, want %q", s.Backend(), name)
+			}
+			test(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func mustCluster(t *testing.T, s Store, id, name string) Cluster {
+	t.Helper()
+	c := Cluster{ID: id, Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.CreateCluster(ctx, c, "hash-"+id); err != nil {
+		t.Fatalf("create cluster %s: %v", id, err)
+	}
+	return c
+}
+
+func newDomain(clusterID, id, name string) TrackingDomain {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return TrackingDomain{ID: id, ClusterID: clusterID, Name: name, Target: "v-" + id + ".track.waymark.localhost",
+		Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now}
+}
+
+func mustDomain(t *testing.T, s Store, clusterID, id, name string) TrackingDomain {
+	t.Helper()
+	d := newDomain(clusterID, id, name)
+	if err := s.CreateTrackingDomain(ctx, d); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	return d
+}
+
+func TestClusters(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		a := mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		if err := s.CreateCluster(ctx, Cluster{ID: "cl_c", Name: "acme", CreatedAt: time.Now()}, "hash-c"); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("duplicate cluster name: err = %v, want ErrDuplicate", err)
+		}
+		// The failed create must not have left its key behind.
+		if _, err := s.ClusterByKey(ctx, "hash-c"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("key of refused cluster: err = %v, want ErrNotFound", err)
+		}
+		got, err := s.Cluster(ctx, "cl_a")
+		if err != nil || got != a {
+			t.Fatalf("Cluster = %+v, %v; want %+v", got, err, a)
+		}
+		if _, err := s.Cluster(ctx, "cl_zz"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing cluster: err = %v", err)
+		}
+		byKey, err := s.ClusterByKey(ctx, "hash-cl_b")
+		if err != nil || byKey.ID != "cl_b" {
+			t.Fatalf("ClusterByKey = %+v, %v", byKey, err)
+		}
+		all, err := s.Clusters(ctx)
+		if err != nil || len(all) != 2 {
+			t.Fatalf("Clusters = %v, %v", all, err)
+		}
+	})
+}
+
+func TestSettings(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		if _, err := s.Setting(ctx, "admin"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing setting: %v", err)
+		}
+		if ok, err := s.PutSetting(ctx, "admin", "one", false); !ok || err != nil {
+			t.Fatalf("first put: %v %v", ok, err)
+		}
+		if ok, err := s.PutSetting(ctx, "admin", "two", false); ok || err != nil {
+			t.Fatalf("second put without overwrite: stored=%v err=%v", ok, err)
+		}
+		if v, _ := s.Setting(ctx, "admin"); v != "one" {
+			t.Fatalf("value = %q, want one", v)
+		}
+		if ok, err := s.PutSetting(ctx, "admin", "three", true); !ok || err != nil {
+			t.Fatalf("overwrite: %v %v", ok, err)
+		}
+		if v, _ := s.Setting(ctx, "admin"); v != "three" {
+			t.Fatalf("value = %q, want three", v)
+		}
+	})
+}
+
+func TestTrackingDomainsCRUD(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		d := mustDomain(t, s, "cl_a", "td_1", "track.example.com")
+		d.TLS = "none"
+
+		// Same name in the same cluster: duplicate. In another cluster: fine.
+		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "track.example.com")); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("duplicate name: err = %v", err)
+		}
+		mustDomain(t, s, "cl_b", "td_3", "track.example.com")
+		// A target can be issued only once, whatever the cluster.
+		dup := newDomain("cl_b", "td_4", "links.example.com")
+		dup.Target = d.Target
+		if err := s.CreateTrackingDomain(ctx, dup); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("duplicate target: err = %v", err)
+		}
+
+		got, err := s.TrackingDomain(ctx, "cl_a", "td_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(d) {
+			t.Fatalf("read back\n got %+v\nwant %+v", got, d)
+		}
+		// Isolation: cluster B cannot read, change or delete A's domain.
+		if _, err := s.TrackingDomain(ctx, "cl_b", "td_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster read: %v", err)
+		}
+		if _, err := s.SetTrackingDomainStatus(ctx, "cl_b", "td_1", domain.StatusActive); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster status: %v", err)
+		}
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_1", true); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster default: %v", err)
+		}
+		if err := s.DeleteTrackingDomain(ctx, "cl_b", "td_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster delete: %v", err)
+		}
+
+		mustDomain(t, s, "cl_a", "td_5", "links.example.com")
+		list, err := s.TrackingDomains(ctx, "cl_a")
+		if err != nil || len(list) != 2 || list[0].ID != "td_1" || list[1].ID != "td_5" {
+			t.Fatalf("list = %+v, %v", list, err)
+		}
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+		if _, err := s.TrackingDomain(ctx, "cl_a", "td_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("read after delete: %v", err)
+		}
+		// B's domain of the same name is untouched, and the name is free again in A.
+		if _, err := s.TrackingDomain(ctx, "cl_b", "td_3"); err != nil {
+			t.Fatal(err)
+		}
+		mustDomain(t, s, "cl_a", "td_6", "track.example.com")
+		empty, err := s.TrackingDomains(ctx, "cl_zz")
+		if err != nil || empty == nil || len(empty) != 0 {
+			t.Fatalf("list of unknown cluster = %#v, %v; want empty non-nil", empty, err)
+		}
+	})
+}
+
+func TestDefaultRules(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		mustDomain(t, s, "cl_a", "td_1", "one.example.com")
+		mustDomain(t, s, "cl_a", "td_2", "two.example.com")
+		mustDomain(t, s, "cl_b", "td_9", "nine.example.com")
+
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true); !errors.Is(err, ErrNotActive) {
+			t.Fatalf("default on pending: err = %v, want ErrNotActive", err)
+		}
+		for _, id := range []string{"td_1", "td_2"} {
+			if d, err := s.SetTrackingDomainStatus(ctx, "cl_a", id, domain.StatusActive); err != nil || d.Status != domain.StatusActive {
+				t.Fatalf("activate %s: %+v %v", id, d, err)
+			}
+		}
+		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_b", "td_9", domain.StatusActive); d.Status != domain.StatusActive {
+			t.Fatal("activate td_9")
+		}
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_9", true); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true)
+		if err != nil || !d.Default {
+			t.Fatalf("set default: %+v %v", d, err)
+		}
+		d, err = s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
+		if err != nil || !d.Default {
+			t.Fatalf("set default 2: %+v %v", d, err)
+		}
+		assertDefaults(t, s, "cl_a", "td_2")
+		assertDefaults(t, s, "cl_b", "td_9") // another cluster's default is untouched
+		if d, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", false); err != nil || d.Default {
+			t.Fatalf("unset: %+v %v", d, err)
+		}
+		assertDefaults(t, s, "cl_a")
+		// Unsetting a domain that is not the default is harmless.
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", false); err != nil {
+			t.Fatal(err)
+		}
+
+		// Dropping to pending loses the default flag.
+		s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true)
+		if d, err := s.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusPending); err != nil || d.Default || d.Status != domain.StatusPending {
+			t.Fatalf("to pending: %+v %v", d, err)
+		}
+		assertDefaults(t, s, "cl_a")
+
+		// Added with the default toggle: becomes default when it turns active,
+		// taking the flag from the current default.
+		s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
+		wants := newDomain("cl_a", "td_3", "three.example.com")
+		wants.DefaultOnActive = true
+		if err := s.CreateTrackingDomain(ctx, wants); err != nil {
+			t.Fatal(err)
+		}
+		assertDefaults(t, s, "cl_a", "td_2")
+		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_a", "td_3", domain.StatusActive); !d.Default || d.DefaultOnActive {
+			t.Fatalf("activated with toggle: %+v", d)
+		}
+		assertDefaults(t, s, "cl_a", "td_3")
+		if _, err := s.SetTrackingDomainStatus(ctx, "cl_a", "td_3", "gone"); err == nil {
+			t.Fatal("unknown status accepted")
+		}
+	})
+}
+
+func assertDefaults(t *testing.T, s Store, clusterID string, want ...string) {
+	t.Helper()
+	list, err := s.TrackingDomains(ctx, clusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range list {
+		if d.Default {
+			got = append(got, d.ID)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("defaults of %s = %v, want %v", clusterID, got, want)
+	}
+}
+
+// Two requests adding the same name at once: exactly one wins, on both
+// databases, and the other sees ErrDuplicate.
+func TestConcurrentAddSameName(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		const n = 8
+		for round := range 5 {
+			name := fmt.Sprintf("race%d.example.com", round)
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errs[i] = s.CreateTrackingDomain(ctx, newDomain("cl_a", fmt.Sprintf("td_%d_%d", round, i), name))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			ok, dup := 0, 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, ErrDuplicate):
+					dup++
+				default:
+					t.Fatalf("unexpected error: %v", err)
+				}
+			}
+			if ok != 1 || dup != n-1 {
+				t.Fatalf("round %d: %d created, %d duplicates; want 1 and %d", round, ok, dup, n-1)
+			}
+		}
+	})
+}
+
+// Concurrent set-default calls on different domains leave exactly one default.
+func TestConcurrentSetDefault(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		const n = 6
+		for i := range n {
+			id := fmt.Sprintf("td_%d", i)
+			mustDomain(t, s, "cl_a", id, fmt.Sprintf("d%d.example.com", i))
+			if _, err := s.SetTrackingDomainStatus(ctx, "cl_a", id, domain.StatusActive); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", fmt.Sprintf("td_%d", i), true); err != nil {
+					t.Errorf("set default td_%d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		list, _ := s.TrackingDomains(ctx, "cl_a")
+		defaults := 0
+		for _, d := range list {
+			if d.Default {
+				defaults++
+			}
+		}
+		if defaults != 1 {
+			t.Fatalf("%d defaults after concurrent sets, want 1", defaults)
+		}
+	})
+}
+
+func TestLastCheckRoundTrip(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		d := newDomain("cl_a", "td_1", "track.example.com")
+		d.LastCheck = &Check{At: time.Unix(1700000000, 0).UTC(), OK: false, Diagnosis: "no CNAME", Chain: []string{"track.example.com"}}
+		d.FailedChecks = 1
+		if err := s.CreateTrackingDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.TrackingDomain(ctx, "cl_a", "td_1")
+		if err != nil || got.LastCheck == nil || fmt.Sprint(*got.LastCheck) != fmt.Sprint(*d.LastCheck) || got.FailedChecks != 1 {
+			t.Fatalf("got %+v (%v), want check %+v", got, err, d.LastCheck)
+		}
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSQLite(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCluster(t, s, "cl_a", "acme")
+	s.Close()
+	s, err = OpenSQLite(ctx, dir) // migrations already applied: a no-op
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Cluster(ctx, "cl_a"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRebind(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"SELECT 1", "SELECT 1"},
+		{"a = ? AND b = ?", "a = $1 AND b = $2"},
+		{"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+	} {
+		if got := rebind(tc.in, true); got != tc.want {
+			t.Errorf("rebind(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := rebind(tc.in, false); got != tc.in {
+			t.Errorf("rebind unnumbered changed %q", tc.in)
+		}
+	}
+}

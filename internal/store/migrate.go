@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, once each, and recorded in
+// schema_migrations. They are written in the SQL that SQLite and PostgreSQL
+// share: SQLite accepts BIGINT and BOOLEAN as type names (integer affinity),
+// so one text serves both. Never edit an applied migration: append a new one.
+var migrations = []string{
+	// 1: clusters, keys, settings, tracking domains.
+	`CREATE TABLE clusters (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE api_keys (
+		hash       TEXT PRIMARY KEY,
+		cluster_id TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE settings (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE tracking_domains (
+		id                TEXT PRIMARY KEY,
+		cluster_id        TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		name              TEXT NOT NULL,
+		target            TEXT NOT NULL UNIQUE,
+		status            TEXT NOT NULL,
+		is_default        BOOLEAN NOT NULL DEFAULT FALSE,
+		default_on_active BOOLEAN NOT NULL DEFAULT FALSE,
+		failed_checks     INTEGER NOT NULL DEFAULT 0,
+		last_check        TEXT,
+		tls_status        TEXT NOT NULL DEFAULT 'none',
+		created_at        BIGINT NOT NULL,
+		updated_at        BIGINT NOT NULL,
+		UNIQUE (cluster_id, name)
+	);
+	CREATE UNIQUE INDEX tracking_domains_one_default ON tracking_domains (cluster_id) WHERE is_default;
+	CREATE INDEX tracking_domains_by_name ON tracking_domains (name);`,
+}
+
+// migrate brings the schema up to date inside one transaction. On PostgreSQL
+// an advisory lock keeps two nodes starting at once from racing.
+func (s *sqlStore) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.lockMigrations != "" {
+			if _, err := tx.ExecContext(ctx, s.d.lockMigrations); err != nil {
+				return fmt.Errorf("lock migrations: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if have > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this waymark (%d): upgrade waymark", have, len(migrations))
+		}
+		for v := have + 1; v <= len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version) VALUES (?)`), v); err != nil {
+				return fmt.Errorf("record migration %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+}

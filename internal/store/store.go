@@ -1,0 +1,109 @@
+// Package store persists waymark's state: clusters, API keys, settings and
+// tracking domains. One interface, Store, has two implementations that share
+// their SQL: embedded SQLite (the default, one file in the data directory)
+// and PostgreSQL (for several nodes sharing one database). Both pass the same
+// conformance suite in this package's tests.
+//
+// Every object below a cluster is read and written with its cluster id in the
+// query, so one tenant's key can never reach another tenant's rows.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+)
+
+var (
+	// ErrNotFound means no row matched (in the caller's cluster).
+	ErrNotFound = errors.New("store: not found")
+	// ErrDuplicate means a unique name or key already exists.
+	ErrDuplicate = errors.New("store: already exists")
+	// ErrNotActive means the operation needs an active domain.
+	ErrNotActive = errors.New("store: domain is not active")
+)
+
+// Store is the persistence interface every role uses.
+type Store interface {
+	// Backend names the implementation: "sqlite" or "postgres".
+	Backend() string
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	// CreateCluster stores a cluster and its first API key (a hash) in one
+	// transaction. A taken name is ErrDuplicate.
+	CreateCluster(ctx context.Context, c Cluster, keyHash string) error
+	// Cluster returns one cluster by id.
+	Cluster(ctx context.Context, id string) (Cluster, error)
+	// Clusters lists every cluster, oldest first.
+	Clusters(ctx context.Context) ([]Cluster, error)
+	// ClusterByKey returns the cluster owning the API key with this hash.
+	ClusterByKey(ctx context.Context, keyHash string) (Cluster, error)
+
+	// Setting returns a named setting, or ErrNotFound.
+	Setting(ctx context.Context, name string) (string, error)
+	// PutSetting stores a setting. With overwrite false an existing value is
+	// kept and stored reports false; this is how several nodes agree on one
+	// value created at first start.
+	PutSetting(ctx context.Context, name, value string, overwrite bool) (stored bool, err error)
+
+	// CreateTrackingDomain stores a new tracking domain. A name already in
+	// the cluster, or a target already issued, is ErrDuplicate.
+	CreateTrackingDomain(ctx context.Context, d TrackingDomain) error
+	// TrackingDomain returns one tracking domain of a cluster.
+	TrackingDomain(ctx context.Context, clusterID, id string) (TrackingDomain, error)
+	// TrackingDomains lists a cluster's tracking domains, oldest first.
+	TrackingDomains(ctx context.Context, clusterID string) ([]TrackingDomain, error)
+	// SetTrackingDomainDefault sets (on) or clears (off) the cluster's
+	// default. Setting needs an active domain (ErrNotActive) and clears the
+	// flag on every other domain of the cluster, atomically.
+	SetTrackingDomainDefault(ctx context.Context, clusterID, id string, on bool) (TrackingDomain, error)
+	// SetTrackingDomainStatus moves a domain to a status. Becoming active
+	// makes it the default if it was added with the default toggle; becoming
+	// pending drops its default flag.
+	SetTrackingDomainStatus(ctx context.Context, clusterID, id string, s domain.Status) (TrackingDomain, error)
+	// DeleteTrackingDomain removes a tracking domain at once.
+	DeleteTrackingDomain(ctx context.Context, clusterID, id string) error
+}
+
+// Cluster is one tenant.
+type Cluster struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// TrackingDomain is a customer hostname CNAMEd to its verification target.
+type TrackingDomain struct {
+	ID        string
+	ClusterID string
+	// Name is the normalised hostname, e.g. track.example.com.
+	Name string
+	// Target is the verification target, v-<16 hex>.track.<platform>.
+	Target string
+	Status domain.Status
+	// Default is set on at most one domain per cluster, always an active one.
+	Default bool
+	// DefaultOnActive asks for Default once the domain becomes active.
+	DefaultOnActive bool
+	// FailedChecks counts consecutive failed checks (two-strike policy).
+	FailedChecks int
+	// LastCheck is the most recent verification result, if any.
+	LastCheck *Check
+	// TLS is the certificate state: "none" until the edge has one.
+	TLS       string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Check is the outcome of one verification of a domain's CNAME chain.
+type Check struct {
+	At        time.Time `json:"at"`
+	OK        bool      `json:"ok"`
+	Diagnosis string    `json:"diagnosis"`
+	Chain     []string  `json:"chain"`
+}

@@ -1,0 +1,38 @@
+// Package testenv starts the real peers that integration tests run against
+// (PostgreSQL now; the DNS, ACME and SMTP peers join as their issues land).
+// Each peer is started once per test binary, on loopback, in a temporary
+// directory, and stopped when the binary exits.
+//
+// A peer that is not installed skips the test on a developer's machine, but
+// under CI=true it is a failure: CI must never pass by skipping.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Missing reports that an external part a test needs is absent: a failure
+// under CI=true, a skip elsewhere, with the install hint either way.
+func Missing(t testing.TB, what string, err error) {
+	t.Helper()
+	msg := fmt.Sprintf("%s is not available (%v); run scripts/test-deps to install it", what, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// stoppers run at the end of Main.
+var stoppers []func()
+
+// Main runs the package's tests and then stops every peer that was started.
+// Use it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	for i := len(stoppers) - 1; i >= 0; i-- {
+		stoppers[i]()
+	}
+	os.Exit(code)
+}
