@@ -150,6 +150,13 @@ func TestTrackingDomainsCRUD(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(d) {
 			t.Fatalf("read back\n got %+v\nwant %+v", got, d)
 		}
+		byName, err := s.TrackingDomainByName(ctx, "cl_a", "track.example.com")
+		if err != nil || byName.ID != "td_1" {
+			t.Fatalf("by name: %+v %v", byName, err)
+		}
+		if _, err := s.TrackingDomainByName(ctx, "cl_a", "nope.example.com"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("by unknown name: %v", err)
+		}
 		// Isolation: cluster B cannot read, change or delete A's domain.
 		if _, err := s.TrackingDomain(ctx, "cl_b", "td_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster read: %v", err)

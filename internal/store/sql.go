@@ -241,6 +241,12 @@ func (s *sqlStore) trackingDomain(ctx context.Context, q queryer, clusterID, id,
 	return d, s.wrap(err, "tracking domain "+id)
 }
 
+func (s *sqlStore) TrackingDomainByName(ctx context.Context, clusterID, name string) (TrackingDomain, error) {
+	d, err := scanTrackingDomain(s.db.QueryRowContext(ctx,
+		s.q(`SELECT `+trackingCols+` FROM tracking_domains WHERE cluster_id = ? AND name = ?`), clusterID, name))
+	return d, s.wrap(err, "tracking domain "+name)
+}
+
 func (s *sqlStore) TrackingDomains(ctx context.Context, clusterID string) ([]TrackingDomain, error) {
 	rows, err := s.db.QueryContext(ctx,
 		s.q(`SELECT `+trackingCols+` FROM tracking_domains WHERE cluster_id = ? ORDER BY created_at, id`), clusterID)

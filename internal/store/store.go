@@ -56,6 +56,9 @@ type Store interface {
 	CreateTrackingDomain(ctx context.Context, d TrackingDomain) error
 	// TrackingDomain returns one tracking domain of a cluster.
 	TrackingDomain(ctx context.Context, clusterID, id string) (TrackingDomain, error)
+	// TrackingDomainByName returns a cluster's tracking domain by its
+	// normalised name.
+	TrackingDomainByName(ctx context.Context, clusterID, name string) (TrackingDomain, error)
 	// TrackingDomains lists a cluster's tracking domains, oldest first.
 	TrackingDomains(ctx context.Context, clusterID string) ([]TrackingDomain, error)
 	// SetTrackingDomainDefault sets (on) or clears (off) the cluster's

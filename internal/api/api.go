@@ -1,0 +1,317 @@
+// Package api serves waymark's REST API (JSON over HTTP, bearer keys) and
+// the operational endpoints /healthz and /metrics. The CLI and, later, the
+// dashboard use this API; business rules live behind it, not in front.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// AdminKeySetting names the setting holding the admin key's hash.
+const AdminKeySetting = "admin_key_sha256"
+
+// Options configures a Server.
+type Options struct {
+	Store store.Store
+	// PlatformDomain is the zone delegated to waymark, e.g. waymark.localhost.
+	PlatformDomain string
+	Logger         *slog.Logger
+	// Registry receives the API's metrics; /metrics serves it.
+	Registry *prometheus.Registry
+}
+
+// Server is the API's HTTP handler.
+type Server struct {
+	store    store.Store
+	platform string
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// access says which keys may call a route.
+type access int
+
+const (
+	public      access = iota // no key
+	anyKey                    // an admin or a cluster key; cluster-scoped
+	adminOnly                 // the admin key
+	clusterWide               // any key, not scoped to one cluster
+)
+
+// route is one entry of the route table, the single list that the mux and
+// the OpenAPI test both read.
+type route struct {
+	method, path string
+	access       access
+	handle       func(*Server, http.ResponseWriter, *http.Request, principal)
+}
+
+var routes = []route{
+	{"GET", "/healthz", public, (*Server).healthz},
+	{"GET", "/metrics", public, nil}, // served by promhttp
+	{"GET", "/v1/openapi.json", public, (*Server).openapi},
+	{"POST", "/v1/clusters", adminOnly, (*Server).createCluster},
+	{"GET", "/v1/clusters", clusterWide, (*Server).listClusters},
+	{"GET", "/v1/clusters/{id}", clusterWide, (*Server).getCluster},
+	{"POST", "/v1/tracking-domains", anyKey, (*Server).createTrackingDomain},
+	{"GET", "/v1/tracking-domains", anyKey, (*Server).listTrackingDomains},
+	{"GET", "/v1/tracking-domains/{id}", anyKey, (*Server).getTrackingDomain},
+	{"PUT", "/v1/tracking-domains/{id}/default", anyKey, (*Server).setDefault},
+	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
+	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},
+}
+
+// New builds the API handler.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		store:    o.Store,
+		platform: o.PlatformDomain,
+		log:      o.Logger,
+		mux:      http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waymark_http_requests_total",
+			Help: "API requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "waymark_http_request_duration_seconds",
+			Help:    "API request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"route"}),
+	}
+	o.Registry.MustRegister(s.requests, s.latency)
+	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})
+	for _, rt := range routes {
+		pattern := rt.method + " " + rt.path
+		var h http.Handler
+		if rt.handle == nil {
+			h = metrics
+		} else {
+			h = s.authorize(rt)
+		}
+		s.mux.Handle(pattern, s.observe(pattern, h))
+	}
+	s.mux.Handle("/", s.observe("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s; see /v1/openapi.json", r.Method, r.URL.Path), "")
+	})))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// statusWriter remembers the status code for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) observe(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		d := time.Since(start)
+		s.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
+		s.latency.WithLabelValues(pattern).Observe(d.Seconds())
+		s.log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration", d)
+	})
+}
+
+// principal is who called: the operator (admin) or one cluster. For
+// cluster-scoped routes Cluster is always set, for an admin too (chosen with
+// the X-Waymark-Cluster header or ?cluster=).
+type principal struct {
+	Admin   bool
+	Cluster store.Cluster
+}
+
+// ClusterHeader lets the admin key act inside one cluster.
+const ClusterHeader = "X-Waymark-Cluster"
+
+func (s *Server) authorize(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.access == public {
+			rt.handle(s, w, r, principal{})
+			return
+		}
+		p, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		switch {
+		case rt.access == adminOnly && !p.Admin:
+			writeError(w, http.StatusForbidden, "forbidden", "this route needs the admin key; a cluster key cannot use it", "")
+			return
+		case rt.access == anyKey && !s.scope(w, r, &p):
+			return
+		}
+		rt.handle(s, w, r, p)
+	})
+}
+
+// authenticate resolves the bearer key to a principal, or answers 401.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="waymark"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send the header Authorization: Bearer <key>", "")
+		return principal{}, false
+	}
+	hash := apikey.Hash(h[len(prefix):])
+	if admin, err := s.store.Setting(r.Context(), AdminKeySetting); err == nil && apikey.Equal(admin, hash) {
+		return principal{Admin: true}, true
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internal(w, r, err)
+		return principal{}, false
+	}
+	c, err := s.store.ClusterByKey(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="waymark", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key", "")
+		return principal{}, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return principal{}, false
+	}
+	return principal{Cluster: c}, true
+}
+
+// scope fixes the cluster a cluster-scoped request acts in. A cluster key
+// acts in its own cluster; naming another one is a 404, as if it did not
+// exist. The admin key must name a cluster.
+func (s *Server) scope(w http.ResponseWriter, r *http.Request, p *principal) bool {
+	want := r.Header.Get(ClusterHeader)
+	if want == "" {
+		want = r.URL.Query().Get("cluster")
+	}
+	if !p.Admin {
+		if want != "" && want != p.Cluster.ID {
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", want), "cluster")
+			return false
+		}
+		return true
+	}
+	if want == "" {
+		writeError(w, http.StatusBadRequest, "cluster_required",
+			"the admin key acts inside one cluster: name it with the "+ClusterHeader+" header or ?cluster=<id> (CLI: --cluster)", "cluster")
+		return false
+	}
+	c, err := s.store.Cluster(r.Context(), want)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", want), "cluster")
+		return false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return false
+	}
+	p.Cluster = c
+	return true
+}
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable code, a sentence, and the
+// request field at fault, if one is.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message, field string) {
+	writeJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: message, Field: field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// internal logs an unexpected error and answers 500 without its details.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error; the server log has the details", "")
+}
+
+// maxBody bounds request bodies of the JSON routes.
+const maxBody = 1 << 20
+
+// decode reads a JSON request body strictly: unknown fields, trailing data
+// and wrong types are 400s that name the problem.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		return true
+	}
+	var typeErr *json.UnmarshalTypeError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusBadRequest, "invalid_json",
+			fmt.Sprintf("field %q must be a JSON %s", typeErr.Field, typeErr.Type.Kind()), typeErr.Field)
+	case errors.As(err, &maxErr):
+		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("request body is larger than %d bytes", maxBody), "")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("unknown field %q; see /v1/openapi.json", field), field)
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is empty; send a JSON object", "")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error(), "")
+	}
+	return false
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ principal) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("health check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": s.store.Backend()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": s.store.Backend()})
+}

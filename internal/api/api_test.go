@@ -1,0 +1,472 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const platform = "waymark.localhost"
+
+// env is one API server on a real store, with the admin key set.
+type env struct {
+	t     *testing.T
+	srv   *httptest.Server
+	store store.Store
+	admin string
+}
+
+func newEnv(t *testing.T, backend string) *env {
+	t.Helper()
+	var s store.Store
+	var err error
+	switch backend {
+	case "sqlite":
+		s, err = store.OpenSQLite(context.Background(), t.TempDir())
+	case "postgres":
+		s, err = store.OpenPostgres(context.Background(), testenv.Postgres(t))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	admin := apikey.New(apikey.AdminPrefix)
+	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: log}))
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, store: s, admin: admin}
+}
+
+// response is a decoded answer.
+type response struct {
+	Code int
+	Body map[string]any
+	Raw  string
+}
+
+func (r response) errCode() string {
+	e, _ := r.Body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func (r response) str(key string) string {
+	v, _ := r.Body[key].(string)
+	return v
+}
+
+func (e *env) do(method, path, key string, body any, header ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{Code: resp.StatusCode, Raw: string(raw)}
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, raw)
+		}
+		if out.Code >= 400 && path != "/healthz" {
+			checkErrorShape(e.t, out)
+		}
+	}
+	return out
+}
+
+// checkErrorShape asserts the SPEC's error JSON: code and message present.
+func checkErrorShape(t *testing.T, r response) {
+	t.Helper()
+	e, ok := r.Body["error"].(map[string]any)
+	if !ok || e["code"] == "" || e["message"] == "" || len(r.Body) != 1 {
+		t.Fatalf("error body has the wrong shape: %s", r.Raw)
+	}
+}
+
+func (e *env) cluster(name string) (id, key string) {
+	e.t.Helper()
+	r := e.do("POST", "/v1/clusters", e.admin, map[string]any{"name": name})
+	if r.Code != 201 {
+		e.t.Fatalf("create cluster: %d %s", r.Code, r.Raw)
+	}
+	return r.str("id"), r.str("api_key")
+}
+
+func (e *env) addDomain(key, name string) response {
+	e.t.Helper()
+	return e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": name})
+}
+
+func (e *env) activate(clusterID, id string) {
+	e.t.Helper()
+	if _, err := e.store.SetTrackingDomainStatus(context.Background(), clusterID, id, domain.StatusActive); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	for _, tc := range []struct {
+		name, method, path, key string
+		header                  []string
+		code                    int
+		errCode                 string
+	}{
+		{"no key", "GET", "/v1/tracking-domains", "", nil, 401, "unauthorized"},
+		{"unknown key", "GET", "/v1/tracking-domains", "wmk_nope", nil, 401, "unauthorized"},
+		{"cluster key on admin route", "POST", "/v1/clusters", key, nil, 403, "forbidden"},
+		{"admin without cluster", "GET", "/v1/tracking-domains", e.admin, nil, 400, "cluster_required"},
+		{"admin with unknown cluster", "GET", "/v1/tracking-domains", e.admin, []string{ClusterHeader, "cl_nope"}, 404, "not_found"},
+		{"unknown route", "GET", "/v1/nothing", key, nil, 404, "not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := any(nil)
+			if tc.method == "POST" {
+				body = map[string]any{"name": "x"}
+			}
+			r := e.do(tc.method, tc.path, tc.key, body, tc.header...)
+			if r.Code != tc.code || r.errCode() != tc.errCode {
+				t.Fatalf("got %d %s, want %d %s", r.Code, r.Raw, tc.code, tc.errCode)
+			}
+		})
+	}
+	r := e.do("GET", "/v1/tracking-domains", "", nil)
+	if !strings.Contains(r.Raw, "Authorization: Bearer") {
+		t.Errorf("401 does not say how to authenticate: %s", r.Raw)
+	}
+}
+
+func TestClusters(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	id, key := e.cluster("acme")
+	if !regexp.MustCompile(`^cl_[0-9a-f]{16}$`).MatchString(id) || !strings.HasPrefix(key, "wmk_") {
+		t.Fatalf("id %q key %q", id, key)
+	}
+	for _, tc := range []struct {
+		body    any
+		code    int
+		errCode string
+		field   string
+	}{
+		{map[string]any{"name": "acme"}, 409, "duplicate", "name"},
+		{map[string]any{"name": "  "}, 422, "cluster_name_invalid", "name"},
+		{map[string]any{"name": strings.Repeat("a", 101)}, 422, "cluster_name_invalid", "name"},
+		{map[string]any{"name": "a\x00b"}, 422, "cluster_name_invalid", "name"},
+		{map[string]any{"nmae": "x"}, 400, "invalid_json", "nmae"},
+		{map[string]any{"name": 5}, 400, "invalid_json", "name"},
+		{"", 400, "invalid_json", ""},
+		{"{", 400, "invalid_json", ""},
+		{`{"name":"a"} {"name":"b"}`, 400, "invalid_json", ""},
+	} {
+		r := e.do("POST", "/v1/clusters", e.admin, tc.body)
+		errObj, _ := r.Body["error"].(map[string]any)
+		if r.Code != tc.code || r.errCode() != tc.errCode || (tc.field != "" && errObj["field"] != tc.field) {
+			t.Errorf("body %v: got %d %s, want %d %s field %q", tc.body, r.Code, r.Raw, tc.code, tc.errCode, tc.field)
+		}
+	}
+	// The key works, and only for its own cluster.
+	if r := e.do("GET", "/v1/clusters", key, nil); r.Code != 200 || !strings.Contains(r.Raw, id) || strings.Contains(r.Raw, "api_key") {
+		t.Fatalf("own cluster list: %d %s", r.Code, r.Raw)
+	}
+	otherID, _ := e.cluster("bravo")
+	if r := e.do("GET", "/v1/clusters", e.admin, nil); r.Code != 200 || !strings.Contains(r.Raw, otherID) || !strings.Contains(r.Raw, id) {
+		t.Fatalf("admin list: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/clusters/"+otherID, key, nil); r.Code != 404 {
+		t.Fatalf("other cluster by id: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/clusters/"+id, key, nil); r.Code != 200 || r.str("name") != "acme" {
+		t.Fatalf("own cluster by id: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/clusters/"+otherID, e.admin, nil); r.Code != 200 || r.str("name") != "bravo" {
+		t.Fatalf("admin cluster by id: %d %s", r.Code, r.Raw)
+	}
+}
+
+func TestAddTrackingDomain(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	clusterID, key := e.cluster("acme")
+	r := e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": "Track.Acme-Mail.COM.", "default": true})
+	if r.Code != 201 {
+		t.Fatalf("add: %d %s", r.Code, r.Raw)
+	}
+	cname := r.Body["cname"].(map[string]any)
+	target := cname["value"].(string)
+	if r.str("name") != "track.acme-mail.com" || r.str("status") != "pending" || r.Body["default"] != false ||
+		r.Body["default_on_active"] != true || r.str("cluster_id") != clusterID || r.Body["failed_checks"] != 0.0 ||
+		r.Body["last_check"] != nil || cname["name"] != "track.acme-mail.com" || cname["type"] != "CNAME" ||
+		!regexp.MustCompile(`^v-[0-9a-f]{16}\.track\.waymark\.localhost$`).MatchString(target) ||
+		r.Body["tls"].(map[string]any)["status"] != "none" || r.str("created_at") == "" {
+		t.Fatalf("add returned %s", r.Raw)
+	}
+	// IDN is stored as punycode; targets are unique.
+	r2 := e.addDomain(key, "links.bücher.de")
+	if r2.Code != 201 || r2.str("name") != "links.xn--bcher-kva.de" || r2.Body["cname"].(map[string]any)["value"] == target {
+		t.Fatalf("IDN add: %d %s", r2.Code, r2.Raw)
+	}
+	// Every refusal has its own code and names the field.
+	for _, tc := range []struct{ name, code string }{
+		{"", domain.CodeRequired},
+		{"example.com", domain.CodeApex},
+		{"example.co.uk", domain.CodeApex},
+		{"co.uk", domain.CodePublicSuffix},
+		{"192.0.2.1", domain.CodeIPAddress},
+		{"[2001:db8::1]", domain.CodeIPAddress},
+		{"track.example.test", domain.CodeReservedTLD},
+		{"track.acme.localhost", domain.CodeReservedTLD},
+		{"track.example.notatld", domain.CodeUnknownTLD},
+		{"track_1.example.com", domain.CodeSyntax},
+		{"https://track.example.com/", domain.CodeSyntax},
+		{strings.Repeat("a", 64) + ".example.com", domain.CodeSyntax},
+		{"x.track." + platform, domain.CodeReservedTLD},
+	} {
+		r := e.addDomain(key, tc.name)
+		errObj, _ := r.Body["error"].(map[string]any)
+		if r.Code != 422 || r.errCode() != tc.code || errObj["field"] != "name" {
+			t.Errorf("add %q: got %d %s, want 422 %s", tc.name, r.Code, r.Raw, tc.code)
+		}
+	}
+	if r := e.addDomain(key, "TRACK.acme-mail.com"); r.Code != 409 || r.errCode() != "duplicate" {
+		t.Fatalf("duplicate: %d %s", r.Code, r.Raw)
+	}
+	// The same name is free in another cluster.
+	_, keyB := e.cluster("bravo")
+	if r := e.addDomain(keyB, "track.acme-mail.com"); r.Code != 201 {
+		t.Fatalf("same name in other cluster: %d %s", r.Code, r.Raw)
+	}
+	// The admin key acts in a cluster it names.
+	if r := e.do("POST", "/v1/tracking-domains", e.admin, map[string]any{"name": "admin.acme-mail.com"}, ClusterHeader, clusterID); r.Code != 201 || r.str("cluster_id") != clusterID {
+		t.Fatalf("admin add: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains?cluster="+clusterID, e.admin, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 3 {
+		t.Fatalf("admin list: %d %s", r.Code, r.Raw)
+	}
+}
+
+func TestPlatformDomainRefused(t *testing.T) {
+	// With a real platform domain, customers cannot claim names under it.
+	s, err := store.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admin := apikey.New(apikey.AdminPrefix)
+	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer srv.Close()
+	e := &env{t: t, srv: srv, store: s, admin: admin}
+	_, key := e.cluster("acme")
+	for _, name := range []string{"v-0123456789abcdef.track.mail-platform.net", "t.mail-platform.net"} {
+		if r := e.addDomain(key, name); r.Code != 422 || r.errCode() != domain.CodePlatform {
+			t.Errorf("add %s: %d %s", name, r.Code, r.Raw)
+		}
+	}
+}
+
+func TestDefaultAndDelete(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	clusterID, key := e.cluster("acme")
+	one := e.addDomain(key, "one.example.com").str("id")
+	two := e.addDomain(key, "two.example.com").str("id")
+	if r := e.do("PUT", "/v1/tracking-domains/"+one+"/default", key, nil); r.Code != 409 || r.errCode() != "not_active" {
+		t.Fatalf("default on pending: %d %s", r.Code, r.Raw)
+	}
+	e.activate(clusterID, one)
+	e.activate(clusterID, two)
+	if r := e.do("PUT", "/v1/tracking-domains/"+one+"/default", key, nil); r.Code != 200 || r.Body["default"] != true {
+		t.Fatalf("set default: %d %s", r.Code, r.Raw)
+	}
+	// By name works as well as by id; setting clears the other.
+	if r := e.do("PUT", "/v1/tracking-domains/two.example.com/default", key, nil); r.Code != 200 || r.Body["default"] != true {
+		t.Fatalf("set default by name: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains/"+one, key, nil); r.Body["default"] != false {
+		t.Fatalf("previous default kept its flag: %s", r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/tracking-domains/"+two+"/default", key, nil); r.Code != 200 || r.Body["default"] != false {
+		t.Fatalf("unset: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/tracking-domains/"+two, key, nil); r.Code != 204 || r.Raw != "" {
+		t.Fatalf("delete: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains/"+two, key, nil); r.Code != 404 || r.errCode() != "not_found" {
+		t.Fatalf("get after delete: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/tracking-domains/"+two, key, nil); r.Code != 404 {
+		t.Fatalf("second delete: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains", key, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 1 {
+		t.Fatalf("list: %d %s", r.Code, r.Raw)
+	}
+}
+
+// TestCrossClusterIsolation walks the route table: every route that takes a
+// tracking domain answers 404 to another cluster's key and changes nothing.
+func TestCrossClusterIsolation(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	clusterA, keyA := e.cluster("acme")
+	_, keyB := e.cluster("bravo")
+	a := e.addDomain(keyA, "track.acme.com").str("id")
+	e.activate(clusterA, a)
+	e.do("PUT", "/v1/tracking-domains/"+a+"/default", keyA, nil)
+	before := e.do("GET", "/v1/tracking-domains/"+a, keyA, nil).Raw
+
+	tested := 0
+	for _, rt := range routes {
+		if rt.access != anyKey {
+			continue
+		}
+		tested++
+		path := strings.ReplaceAll(rt.path, "{id}", a)
+		var body any
+		if rt.method == "POST" {
+			body = map[string]any{"name": "own.bravo.com"}
+		}
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			// B with A's id (or A's name), and B pretending to act in A.
+			r := e.do(rt.method, path, keyB, body)
+			if strings.Contains(rt.path, "{id}") {
+				if r.Code != 404 {
+					t.Fatalf("B on A's domain: %d %s", r.Code, r.Raw)
+				}
+				byName := strings.ReplaceAll(rt.path, "{id}", "track.acme.com")
+				if r := e.do(rt.method, byName, keyB, body); r.Code != 404 {
+					t.Fatalf("B on A's domain by name: %d %s", r.Code, r.Raw)
+				}
+			} else if strings.Contains(r.Raw, a) {
+				t.Fatalf("B sees A's domain: %s", r.Raw)
+			}
+			if r := e.do(rt.method, path, keyB, body, ClusterHeader, clusterA); r.Code != 404 {
+				t.Fatalf("B naming A's cluster: %d %s", r.Code, r.Raw)
+			}
+		})
+	}
+	if tested < 6 {
+		t.Fatalf("only %d cluster-scoped routes tested", tested)
+	}
+	if after := e.do("GET", "/v1/tracking-domains/"+a, keyA, nil).Raw; after != before {
+		t.Fatalf("A's domain changed by B's requests:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// Two concurrent adds of one name in one cluster: one 201, one 409, on
+// both stores.
+func TestConcurrentAdd(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, backend)
+			_, key := e.cluster("acme")
+			for round := range 10 {
+				name := fmt.Sprintf("r%d.example.com", round)
+				codes := make([]int, 2)
+				var wg sync.WaitGroup
+				for i := range codes {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						codes[i] = e.addDomain(key, name).Code
+					}()
+				}
+				wg.Wait()
+				sort.Ints(codes)
+				if codes[0] != 201 || codes[1] != 409 {
+					t.Fatalf("round %d: codes %v, want [201 409]", round, codes)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	r := e.do("GET", "/v1/openapi.json", "", nil)
+	if r.Code != 200 || !strings.HasPrefix(r.str("openapi"), "3.") {
+		t.Fatalf("openapi: %d %.200s", r.Code, r.Raw)
+	}
+	var documented []string
+	for path, item := range r.Body["paths"].(map[string]any) {
+		for method := range item.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	var served []string
+	for _, rt := range routes {
+		served = append(served, rt.method+" "+rt.path)
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	if fmt.Sprint(documented) != fmt.Sprint(served) {
+		t.Fatalf("OpenAPI paths differ from routes\ndocumented %v\nserved     %v", documented, served)
+	}
+	// Every $ref points at something that exists.
+	for _, ref := range regexp.MustCompile(`"\$ref":\s*"#/([^"]+)"`).FindAllStringSubmatch(r.Raw, -1) {
+		var node any = r.Body
+		for _, part := range strings.Split(ref[1], "/") {
+			m, _ := node.(map[string]any)
+			node = m[part]
+		}
+		if node == nil {
+			t.Errorf("dangling $ref #/%s", ref[1])
+		}
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	if r := e.do("GET", "/healthz", "", nil); r.Code != 200 || r.str("status") != "ok" || r.str("store") != "sqlite" {
+		t.Fatalf("healthz: %d %s", r.Code, r.Raw)
+	}
+	e.do("GET", "/v1/tracking-domains", "", nil)
+	r := e.do("GET", "/metrics", "", nil)
+	if r.Code != 200 || !strings.Contains(r.Raw, `waymark_http_requests_total{code="401",route="GET /v1/tracking-domains"} 1`) {
+		t.Fatalf("metrics: %d %s", r.Code, r.Raw)
+	}
+	e.store.Close()
+	if r := e.do("GET", "/healthz", "", nil); r.Code != 503 {
+		t.Fatalf("healthz with closed store: %d %s", r.Code, r.Raw)
+	}
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Cluster is a cluster as the API shows it. APIKey is present only in the
+// response that created it.
+type Cluster struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	APIKey    string    `json:"api_key,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func clusterJSON(c store.Cluster) Cluster {
+	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt}
+}
+
+// clusterName checks a cluster's display name.
+func clusterName(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "":
+		return "", errors.New("cluster name is required")
+	case utf8.RuneCountInString(name) > 100:
+		return "", fmt.Errorf("cluster name is %d characters long; the limit is 100", utf8.RuneCountInString(name))
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", errors.New("cluster name contains a control character")
+	}
+	return name, nil
+}
+
+func (s *Server) createCluster(w http.ResponseWriter, r *http.Request, _ principal) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	name, err := clusterName(req.Name)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "cluster_name_invalid", err.Error(), "name")
+		return
+	}
+	c := store.Cluster{ID: apikey.NewID("cl"), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	key := apikey.New(apikey.ClusterPrefix)
+	err = s.store.CreateCluster(r.Context(), c, apikey.Hash(key))
+	if errors.Is(err, store.ErrDuplicate) {
+		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("a cluster named %q already exists", name), "name")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("cluster created", "cluster", c.ID, "name", c.Name)
+	out := clusterJSON(c)
+	out.APIKey = key
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// listClusters shows the admin every cluster and a cluster key its own.
+func (s *Server) listClusters(w http.ResponseWriter, r *http.Request, p principal) {
+	if !p.Admin {
+		writeJSON(w, http.StatusOK, list[Cluster]{Items: []Cluster{clusterJSON(p.Cluster)}})
+		return
+	}
+	all, err := s.store.Clusters(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := list[Cluster]{Items: make([]Cluster, 0, len(all))}
+	for _, c := range all {
+		out.Items = append(out.Items, clusterJSON(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, p principal) {
+	id := r.PathValue("id")
+	if !p.Admin {
+		if id != p.Cluster.ID {
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", id), "")
+			return
+		}
+		writeJSON(w, http.StatusOK, clusterJSON(p.Cluster))
+		return
+	}
+	c, err := s.store.Cluster(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", id), "")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, clusterJSON(c))
+}
+
+// list is the envelope of every list response.
+type list[T any] struct {
+	Items []T `json:"items"`
+}

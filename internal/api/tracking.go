@@ -1,0 +1,193 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// TrackingDomain is a tracking domain as the API shows it.
+type TrackingDomain struct {
+	ID        string `json:"id"`
+	ClusterID string `json:"cluster_id"`
+	Name      string `json:"name"`
+	Status    string `json:"status"`
+	Default   bool   `json:"default"`
+	// DefaultOnActive: the domain becomes the default once verified.
+	DefaultOnActive bool         `json:"default_on_active"`
+	CNAME           Record       `json:"cname"`
+	FailedChecks    int          `json:"failed_checks"`
+	LastCheck       *store.Check `json:"last_check"`
+	TLS             TLS          `json:"tls"`
+	CreatedAt       time.Time    `json:"created_at"`
+}
+
+// Record is a DNS record the customer must publish.
+type Record struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// TLS is the certificate state of a tracking domain on the edge.
+type TLS struct {
+	Status string `json:"status"`
+}
+
+func trackingJSON(d store.TrackingDomain) TrackingDomain {
+	return TrackingDomain{
+		ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status),
+		Default: d.Default, DefaultOnActive: d.DefaultOnActive,
+		CNAME:        Record{Name: d.Name, Type: "CNAME", Value: d.Target},
+		FailedChecks: d.FailedChecks, LastCheck: d.LastCheck,
+		TLS: TLS{Status: d.TLS}, CreatedAt: d.CreatedAt,
+	}
+}
+
+// target returns a fresh verification target, v-<16 hex>.track.<platform>.
+func (s *Server) target() string {
+	return "v-" + apikey.RandomHex(8) + ".track." + s.platform
+}
+
+func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	var req struct {
+		Name    string `json:"name"`
+		Default bool   `json:"default"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	name, err := domain.TrackingName(req.Name, s.platform)
+	var nameErr *domain.NameError
+	if errors.As(err, &nameErr) {
+		writeError(w, http.StatusUnprocessableEntity, nameErr.Code, nameErr.Message, "name")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	d := store.TrackingDomain{
+		ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: name, Status: domain.StatusPending,
+		DefaultOnActive: req.Default, TLS: "none", CreatedAt: now, UpdatedAt: now,
+	}
+	// A duplicate is either the name (the customer's mistake) or, with odds
+	// of 2^-64, the random target: then draw another.
+	for attempt := 0; ; attempt++ {
+		d.Target = s.target()
+		err = s.store.CreateTrackingDomain(r.Context(), d)
+		if !errors.Is(err, store.ErrDuplicate) {
+			break
+		}
+		if old, lookErr := s.store.TrackingDomainByName(r.Context(), p.Cluster.ID, name); lookErr == nil {
+			writeError(w, http.StatusConflict, "duplicate",
+				fmt.Sprintf("%s is already a tracking domain of this cluster (%s)", name, old.ID), "name")
+			return
+		}
+		if attempt == 3 {
+			break
+		}
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("tracking domain added", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "target", d.Target)
+	w.Header().Set("Location", "/v1/tracking-domains/"+d.ID)
+	writeJSON(w, http.StatusCreated, trackingJSON(d))
+}
+
+func (s *Server) listTrackingDomains(w http.ResponseWriter, r *http.Request, p principal) {
+	all, err := s.store.TrackingDomains(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := list[TrackingDomain]{Items: make([]TrackingDomain, 0, len(all))}
+	for _, d := range all {
+		out.Items = append(out.Items, trackingJSON(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// lookup finds the tracking domain named by the {id} path segment, which
+// may be its id (td_…) or its hostname, in the caller's cluster only. It
+// answers 404 itself and reports false when there is none.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, p principal) (store.TrackingDomain, bool) {
+	ref := r.PathValue("id")
+	var d store.TrackingDomain
+	var err error
+	if strings.HasPrefix(ref, "td_") {
+		d, err = s.store.TrackingDomain(r.Context(), p.Cluster.ID, ref)
+	} else if name, nerr := domain.Normalize(ref); nerr == nil {
+		d, err = s.store.TrackingDomainByName(r.Context(), p.Cluster.ID, name)
+	} else {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", ref), "")
+		return d, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return d, false
+	}
+	return d, true
+}
+
+func (s *Server) getTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	if d, ok := s.lookup(w, r, p); ok {
+		writeJSON(w, http.StatusOK, trackingJSON(d))
+	}
+}
+
+func (s *Server) setDefault(w http.ResponseWriter, r *http.Request, p principal) {
+	s.changeDefault(w, r, p, true)
+}
+
+func (s *Server) unsetDefault(w http.ResponseWriter, r *http.Request, p principal) {
+	s.changeDefault(w, r, p, false)
+}
+
+func (s *Server) changeDefault(w http.ResponseWriter, r *http.Request, p principal, on bool) {
+	d, ok := s.lookup(w, r, p)
+	if !ok {
+		return
+	}
+	d, err := s.store.SetTrackingDomainDefault(r.Context(), p.Cluster.ID, d.ID, on)
+	switch {
+	case errors.Is(err, store.ErrNotActive):
+		writeError(w, http.StatusConflict, "not_active",
+			fmt.Sprintf("%s is pending: only an active tracking domain can be the default; publish its CNAME and verify it first", r.PathValue("id")), "")
+		return
+	case errors.Is(err, store.ErrNotFound): // deleted meanwhile
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", r.PathValue("id")), "")
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("tracking domain default changed", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "default", on)
+	writeJSON(w, http.StatusOK, trackingJSON(d))
+}
+
+func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookup(w, r, p)
+	if !ok {
+		return
+	}
+	err := s.store.DeleteTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // already gone is what was asked
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("tracking domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
+	w.WriteHeader(http.StatusNoContent)
+}
