@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/cli"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// allRoles are the roles of `serve --roles`, in start order.
+var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
+
+// builtRoles are the roles this version implements; the others are accepted
+// so that configurations stay valid, and reported as not built at start.
+var builtRoles = []string{"api"}
+
+// serveConfig holds the flags of `waymark serve` (SPEC section 6).
+type serveConfig struct {
+	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
+	resolver, platformDomain                         string
+	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
+	data, db, roles, adminKey, logLevel              string
+	edgeIPs                                          cli.List
+}
+
+func serveFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("waymark serve", flag.ContinueOnError)
+	fs.StringVar(&c.http, "http", "127.0.0.1:8080", "API and dashboard listen address")
+	fs.StringVar(&c.edgeHTTP, "edge-http", ":8081", "edge HTTP listen address (tracking links, ACME HTTP-01)")
+	fs.StringVar(&c.edgeHTTPS, "edge-https", ":8443", "edge HTTPS listen address")
+	fs.StringVar(&c.dns, "dns", ":5353", "authoritative DNS listen address (UDP and TCP)")
+	fs.StringVar(&c.smtp, "smtp", ":2525", "SMTP submission listen address")
+	fs.StringVar(&c.bounceSMTP, "bounce-smtp", ":2526", "inbound SMTP for bounce hosts")
+	fs.StringVar(&c.resolver, "resolver", "", "DNS resolver host:port for verification (default: first nameserver in /etc/resolv.conf)")
+	fs.Var(&c.edgeIPs, "edge-ip", "edge address answered for verification targets (repeatable)")
+	fs.StringVar(&c.platformDomain, "platform-domain", "waymark.localhost", "DNS zone delegated to waymark")
+	fs.StringVar(&c.acmeDirectory, "acme-directory", "", "ACME directory URL")
+	fs.StringVar(&c.acmeEmail, "acme-email", "", "ACME account email")
+	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
+	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
+	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
+	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
+	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key to use (default: generated and printed on first start)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return fs
+}
+
+// serve runs `waymark serve` until SIGINT or SIGTERM.
+func serve(args []string, env cli.Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServe(ctx, args, env); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(env.Stderr, "waymark serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runServe(ctx context.Context, args []string, env cli.Env) error {
+	start := time.Now()
+	var c serveConfig
+	fs := serveFlags(&c)
+	fs.SetOutput(env.Stderr)
+	pos, err := cli.Parse(fs, args, env.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	roles, err := parseRoles(c.roles)
+	if err != nil {
+		return err
+	}
+	platform, err := domain.Normalize(c.platformDomain)
+	if err != nil {
+		return fmt.Errorf("--platform-domain: %v", err)
+	}
+	if c.resolver == "" {
+		c.resolver = systemResolver("/etc/resolv.conf")
+	}
+
+	st, where, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	adminLine, err := ensureAdminKey(ctx, st, c.adminKey)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
+	var servers []*http.Server
+	var lines [][2]string
+	lines = append(lines, [2]string{"store", where})
+	errc := make(chan error, 4)
+	if slices.Contains(roles, "api") {
+		ln, err := net.Listen("tcp", c.http)
+		if err != nil {
+			return fmt.Errorf("--http %s: %w", c.http, err)
+		}
+		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg})
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(ln) }()
+		base := "http://" + ln.Addr().String()
+		lines = append(lines,
+			[2]string{"api", base + "/v1/  (OpenAPI: " + base + "/v1/openapi.json)"},
+			[2]string{"health", base + "/healthz, metrics " + base + "/metrics"})
+	}
+	var notBuilt []string
+	for _, r := range roles {
+		if !slices.Contains(builtRoles, r) {
+			notBuilt = append(notBuilt, r)
+		}
+	}
+	if len(notBuilt) > 0 {
+		lines = append(lines, [2]string{"not built", strings.Join(notBuilt, ", ") + " (not in this version yet; their flags are accepted)"})
+	}
+	lines = append(lines, [2]string{"platform", platform}, [2]string{"admin key", adminLine})
+
+	out := bufio.NewWriter(env.Stdout)
+	fmt.Fprintf(out, "waymark %s ready in %s\n", version, time.Since(start).Round(time.Millisecond))
+	for _, l := range lines {
+		fmt.Fprintf(out, "  %-10s %s\n", l[0], l[1])
+	}
+	out.Flush()
+	log.Info("serving", "roles", strings.Join(roles, ","), "store", st.Backend(), "resolver", c.resolver)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	return nil
+}
+
+func parseRoles(s string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("--roles: unknown role %q; roles are %s", r, strings.Join(allRoles, ", "))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, fmt.Errorf("--roles: name at least one of %s", strings.Join(allRoles, ", "))
+	}
+	return roles, nil
+}
+
+// openStore opens PostgreSQL when --db is given, the embedded SQLite
+// database in --data otherwise, and says which for the start banner.
+func openStore(ctx context.Context, c serveConfig) (store.Store, string, error) {
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if c.db != "" {
+		if !strings.HasPrefix(c.db, "postgres://") && !strings.HasPrefix(c.db, "postgresql://") {
+			return nil, "", fmt.Errorf("--db must be a postgres:// URL (leave it empty for the embedded SQLite database)")
+		}
+		st, err := store.OpenPostgres(openCtx, c.db)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "postgres " + redactURL(c.db), nil
+	}
+	st, err := store.OpenSQLite(openCtx, c.data)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, "sqlite " + filepath.Join(c.data, "waymark.db"), nil
+}
+
+// redactURL hides the password of a database URL.
+func redactURL(s string) string {
+	i := strings.Index(s, "://")
+	at := strings.LastIndex(s, "@")
+	if i < 0 || at < i {
+		return s
+	}
+	userinfo := s[i+3 : at]
+	if colon := strings.Index(userinfo, ":"); colon >= 0 {
+		return s[:i+3] + userinfo[:colon] + ":xxxxx" + s[at:]
+	}
+	return s
+}
+
+// ensureAdminKey stores the hash of --admin-key, or on first start makes a
+// key and returns it for printing, once. Several nodes starting together
+// agree on one key: the first to store it wins, the others print nothing.
+func ensureAdminKey(ctx context.Context, st store.Store, given string) (string, error) {
+	if given != "" {
+		if !strings.HasPrefix(given, apikey.AdminPrefix) || len(given) < len(apikey.AdminPrefix)+20 {
+			return "", fmt.Errorf("--admin-key must start with %s and have at least 20 characters after it (e.g. %s)",
+				apikey.AdminPrefix, apikey.New(apikey.AdminPrefix))
+		}
+		if _, err := st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(given), true); err != nil {
+			return "", err
+		}
+		return "from --admin-key", nil
+	}
+	key := apikey.New(apikey.AdminPrefix)
+	stored, err := st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(key), false)
+	if err != nil {
+		return "", err
+	}
+	if !stored {
+		return "set on first start (shown only then; --admin-key replaces it)", nil
+	}
+	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
+}
+
+// systemResolver returns the first nameserver of a resolv.conf as host:53.
+func systemResolver(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "127.0.0.1:53"
+	}
+	defer f.Close()
+	return firstNameserver(f)
+}
+
+func firstNameserver(r io.Reader) string {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if ip := net.ParseIP(strings.SplitN(fields[1], "%", 2)[0]); ip != nil {
+				return net.JoinHostPort(fields[1], "53")
+			}
+		}
+	}
+	return "127.0.0.1:53"
+}

@@ -1,0 +1,94 @@
+// Package cli is waymark's command-line client: the cluster and
+// tracking-domain subcommands, which call the REST API and print aligned
+// tables (or the API's JSON with --json), and the flag parsing that every
+// subcommand shares, where each flag can also come from WAYMARK_<NAME>.
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls the waymark API.
+type Client struct {
+	// BaseURL is the API's root, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Key is the bearer key, admin or cluster.
+	Key string
+	// Cluster, with the admin key, names the cluster to act in.
+	Cluster string
+	HTTP    *http.Client
+}
+
+// APIError is an error answer of the API.
+type APIError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field"`
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("API answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("%s [%s]", e.Message, e.Code)
+}
+
+// Do sends a request with a JSON body (nil for none) and returns the
+// response body of a 2xx answer, or an *APIError.
+func (c *Client) Do(method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	base := strings.TrimSuffix(c.BaseURL, "/")
+	if _, err := url.ParseRequestURI(base); err != nil || !strings.HasPrefix(base, "http") {
+		return nil, fmt.Errorf("API address %q is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080", c.BaseURL)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Key)
+	if c.Cluster != "" {
+		req.Header.Set("X-Waymark-Cluster", c.Cluster)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the waymark API at %s (is `waymark serve` running? set --api or WAYMARK_API): %w", base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return raw, nil
+	}
+	apiErr := &APIError{Status: resp.StatusCode}
+	var shape struct {
+		Error *APIError `json:"error"`
+	}
+	if json.Unmarshal(raw, &shape) == nil && shape.Error != nil {
+		apiErr.Code, apiErr.Message, apiErr.Field = shape.Error.Code, shape.Error.Message, shape.Error.Field
+	}
+	return nil, apiErr
+}

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/api"
+)
+
+// DefaultAPI is where the CLI looks for the API without --api.
+const DefaultAPI = "http://127.0.0.1:8080"
+
+// Env is what a client subcommand runs with.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// command is one client subcommand.
+type command struct {
+	usage string // arguments, for help
+	help  string
+	args  int // number of positional arguments
+	run   func(c *Client, out io.Writer, args []string, o opts) error
+}
+
+// opts are the per-command flags beyond the connection flags.
+type opts struct {
+	json bool
+	dflt bool
+}
+
+var commands = map[string]map[string]command{
+	"cluster": {
+		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
+		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
+	},
+	"tracking-domain": {
+		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
+		"list":          {"", "list the cluster's tracking domains", 0, trackingList},
+		"show":          {"NAME|ID", "show one tracking domain and its CNAME record", 1, trackingShow},
+		"set-default":   {"NAME|ID", "make an active tracking domain the cluster's default", 1, trackingSetDefault},
+		"unset-default": {"NAME|ID", "stop using a tracking domain as the default", 1, trackingUnsetDefault},
+		"delete":        {"NAME|ID", "delete a tracking domain at once (links in delivered mail stop working)", 1, trackingDelete},
+	},
+}
+
+// Groups lists the client command groups, for the top-level help.
+func Groups() []string { return []string{"cluster", "tracking-domain"} }
+
+// Usage writes the help of one command group.
+func Usage(w io.Writer, group string) {
+	fmt.Fprintf(w, "usage: waymark %s <command> [flags]\n\ncommands:\n", group)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, name := range order[group] {
+		c := commands[group][name]
+		fmt.Fprintf(tw, "  %s %s\t%s\n", name, c.usage, c.help)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nflags (each also WAYMARK_<NAME>):\n"+
+		"  --api URL      API address (default %s)\n"+
+		"  --key KEY      API key: a cluster key, or the admin key with --cluster\n"+
+		"  --cluster ID   with the admin key, the cluster to act in\n"+
+		"  --json         print the API's JSON instead of a table\n", DefaultAPI)
+}
+
+var order = map[string][]string{
+	"cluster":         {"create", "list"},
+	"tracking-domain": {"add", "list", "show", "set-default", "unset-default", "delete"},
+}
+
+// Run runs "waymark <group> <command> …" and returns the exit code: 0, 1 for
+// an error from the API or the network, 2 for a usage mistake.
+func Run(group string, args []string, env Env) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		Usage(env.Stderr, group)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[group][args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "waymark %s: unknown command %q\n\n", group, args[0])
+		Usage(env.Stderr, group)
+		return 2
+	}
+	fs := flag.NewFlagSet("waymark "+group+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	c := &Client{}
+	var o opts
+	fs.StringVar(&c.BaseURL, "api", DefaultAPI, "API address")
+	fs.StringVar(&c.Key, "key", "", "API key")
+	fs.StringVar(&c.Cluster, "cluster", "", "cluster to act in (admin key)")
+	fs.BoolVar(&o.json, "json", false, "print JSON")
+	if group == "tracking-domain" && args[0] == "add" {
+		fs.BoolVar(&o.dflt, "default", false, "make it the default once verified")
+	}
+	pos, err := Parse(fs, args[1:], env.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
+		return 2
+	}
+	if len(pos) != cmd.args {
+		fmt.Fprintf(env.Stderr, "usage: waymark %s %s %s\n", group, args[0], cmd.usage)
+		return 2
+	}
+	if c.Key == "" {
+		fmt.Fprintln(env.Stderr, "waymark: no API key: pass --key or set WAYMARK_KEY "+
+			"(`waymark serve` prints the admin key on first start; `waymark cluster create` prints a cluster key)")
+		return 2
+	}
+	if err := cmd.run(c, env.Stdout, pos, o); err != nil {
+		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// printJSON writes the API's answer as it came.
+func printJSON(out io.Writer, raw []byte) error {
+	_, err := out.Write(raw)
+	return err
+}
+
+func clusterCreate(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("POST", "/v1/clusters", map[string]string{"name": args[0]})
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var cl api.Cluster
+	if err := json.Unmarshal(raw, &cl); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nAPI KEY\t%s\n", cl.ID, cl.Name, cl.APIKey)
+	tw.Flush()
+	fmt.Fprintf(out, "\nThe API key is shown only once. To act as this cluster:\n  export WAYMARK_KEY=%s\n", cl.APIKey)
+	return nil
+}
+
+func clusterList(c *Client, out io.Writer, _ []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/clusters", nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var l struct{ Items []api.Cluster }
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+	for _, cl := range l.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+// domainPath is the API path of a tracking domain given by id or name.
+func domainPath(ref string, suffix string) string {
+	return "/v1/tracking-domains/" + url.PathEscape(strings.TrimSpace(ref)) + suffix
+}
+
+func trackingAdd(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("POST", "/v1/tracking-domains", map[string]any{"name": args[0], "default": o.dflt})
+	return printDomain(out, raw, err, o, true)
+}
+
+func trackingShow(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("GET", domainPath(args[0], ""), nil)
+	return printDomain(out, raw, err, o, true)
+}
+
+func trackingSetDefault(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("PUT", domainPath(args[0], "/default"), nil)
+	return printDomain(out, raw, err, o, false)
+}
+
+func trackingUnsetDefault(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("DELETE", domainPath(args[0], "/default"), nil)
+	return printDomain(out, raw, err, o, false)
+}
+
+func trackingDelete(c *Client, out io.Writer, args []string, o opts) error {
+	if _, err := c.Do("DELETE", domainPath(args[0], ""), nil); err != nil {
+		return err
+	}
+	if o.json {
+		return nil
+	}
+	_, err := fmt.Fprintf(out, "deleted %s; links that use it in mail already delivered no longer work\n", args[0])
+	return err
+}
+
+func trackingList(c *Client, out io.Writer, _ []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/tracking-domains", nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var l struct{ Items []api.TrackingDomain }
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return err
+	}
+	if len(l.Items) == 0 {
+		_, err := fmt.Fprintln(out, "no tracking domains yet; add one with: waymark tracking-domain add track.example.com")
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tDEFAULT\tLAST CHECK\tTLS\tID")
+	for _, d := range l.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Status, yesNo(d.Default), lastCheck(d), d.TLS.Status, d.ID)
+	}
+	return tw.Flush()
+}
+
+// printDomain prints one tracking domain from an API answer (or its
+// error); withRecord adds the CNAME the customer must publish.
+func printDomain(out io.Writer, raw []byte, err error, o opts, withRecord bool) error {
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var d api.TrackingDomain
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	dflt := yesNo(d.Default)
+	if !d.Default && d.DefaultOnActive {
+		dflt = "no (becomes the default once verified)"
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nDEFAULT\t%s\nTLS\t%s\nFAILED CHECKS\t%d\nLAST CHECK\t%s\nCREATED\t%s\n",
+		d.ID, d.Name, d.Status, dflt, d.TLS.Status, d.FailedChecks, lastCheck(d), d.CreatedAt.Format(time.RFC3339))
+	tw.Flush()
+	if !withRecord {
+		return nil
+	}
+	fmt.Fprintln(out, "\nPublish this record at your DNS provider (DNS only, not proxied):")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "NAME\tTYPE\tVALUE\n%s\t%s\t%s\n", d.CNAME.Name, d.CNAME.Type, d.CNAME.Value)
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func lastCheck(d api.TrackingDomain) string {
+	if d.LastCheck == nil {
+		return "never"
+	}
+	result := "failed: " + d.LastCheck.Diagnosis
+	if d.LastCheck.OK {
+		result = "ok"
+	}
+	return d.LastCheck.At.Format(time.DateTime) + " " + result
+}
