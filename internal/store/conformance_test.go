@@ -16,15 +16,15 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // backends opens a fresh store of each implementation; the conformance
 // tests below run unchanged against every one.
-var backends = map[string]func(t *testing.T) Store{
-	"sqlite": func(t *testing.T) Store {
+var backends = map[string]func(t testing.TB) Store{
+	"sqlite": func(t testing.TB) Store {
 		s, err := OpenSQLite(context.Background(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	},
-	"postgres": func(t *testing.T) Store {
+	"postgres": func(t testing.TB) Store {
 		s, err := OpenPostgres(context.Background(), testenv.Postgres(t))
 		if err != nil {
 			t.Fatal(err)

@@ -49,8 +49,9 @@ func Postgres(t testing.TB) string {
 	return pgURL + "/" + name + "?sslmode=disable"
 }
 
-// pgBin finds a PostgreSQL server program, newest major version first.
-func pgBin(name string) (string, error) {
+// PGBin finds a PostgreSQL program (initdb, postgres, pgbench), in PATH or
+// under /usr/lib/postgresql, newest major version first.
+func PGBin(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
@@ -79,11 +80,11 @@ func FreePort() (int, error) {
 // startPostgres runs initdb and postgres in a temporary directory. PostgreSQL
 // refuses to run as root, so as root the server runs as the postgres user.
 func startPostgres() (string, error) {
-	initdb, err := pgBin("initdb")
+	initdb, err := PGBin("initdb")
 	if err != nil {
 		return "", err
 	}
-	postgres, err := pgBin("postgres")
+	postgres, err := PGBin("postgres")
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// binary builds the waymark command once for the end-to-end tests, so they
+// run it the way an operator does: a real process, real flags, real stdout.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "waymark-bin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "waymark")
+	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
+// server is a running `waymark serve`.
+type server struct {
+	cmd    *exec.Cmd
+	api    string
+	banner string
+	stderr *bytes.Buffer
+}
+
+// startServe runs waymark serve with args and env and waits for its banner.
+func startServe(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	banner := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(strings.TrimSpace(sc.Text()), "admin key") {
+				banner <- b.String()
+				io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		banner <- b.String()
+	}()
+	select {
+	case s.banner = <-banner:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve printed no banner in 30s; stderr:\n%s", s.stderr)
+	}
+	m := regexp.MustCompile(`api\s+(http://\S+)/v1/`).FindStringSubmatch(s.banner)
+	if m == nil {
+		t.Fatalf("banner has no API address:\n%s\nstderr:\n%s", s.banner, s.stderr)
+	}
+	s.api = m[1]
+	return s
+}
+
+func (s *server) adminKey(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`admin key\s+(wma_[a-z2-7]+)`).FindStringSubmatch(s.banner)
+	if m == nil {
+		t.Fatalf("banner shows no admin key:\n%s", s.banner)
+	}
+	return m[1]
+}
+
+// waymark runs a client command and returns its stdout, stderr and exit code.
+func waymark(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func mustRun(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	out, errOut, code := waymark(t, env, args...)
+	if code != 0 {
+		t.Fatalf("waymark %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// TestNewcomer follows the README: serve, create a cluster, add a tracking
+// domain, on the embedded SQLite and on PostgreSQL; then restarts and finds
+// everything still there.
+func TestNewcomer(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			port, err := testenv.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Flags from the environment, as WAYMARK_<NAME>.
+			env := []string{fmt.Sprintf("WAYMARK_HTTP=127.0.0.1:%d", port), "WAYMARK_DATA=" + filepath.Join(dir, "data"), "WAYMARK_KEY=", "WAYMARK_API="}
+			if backend == "postgres" {
+				env = append(env, "WAYMARK_DB="+testenv.Postgres(t))
+			}
+			srv := startServe(t, env)
+			if !strings.Contains(srv.banner, "store      "+backend) {
+				t.Fatalf("banner does not name the %s store:\n%s", backend, srv.banner)
+			}
+			if srv.api != fmt.Sprintf("http://127.0.0.1:%d", port) {
+				t.Fatalf("API at %s, want port %d from WAYMARK_HTTP", srv.api, port)
+			}
+			admin := srv.adminKey(t)
+			if backend == "sqlite" {
+				if _, err := os.Stat(filepath.Join(dir, "data", "waymark.db")); err != nil {
+					t.Fatalf("no SQLite database in --data: %v", err)
+				}
+			}
+			resp, err := http.Get(srv.api + "/healthz")
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("healthz: %v %v", resp, err)
+			}
+			resp.Body.Close()
+
+			cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + admin}
+			out := mustRun(t, cli, "cluster", "create", "acme")
+			key := regexp.MustCompile(`API KEY\s+(wmk_[a-z2-7]+)`).FindStringSubmatch(out)
+			if key == nil {
+				t.Fatalf("cluster create printed no key:\n%s", out)
+			}
+			cli = []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + key[1]}
+			out = mustRun(t, cli, "tracking-domain", "add", "Track.Acme-Mail.com", "--default")
+			if !regexp.MustCompile(`track\.acme-mail\.com\s+CNAME\s+v-[0-9a-f]{16}\.track\.waymark\.localhost`).MatchString(out) {
+				t.Fatalf("add did not print the CNAME record:\n%s", out)
+			}
+			// Bad names: exit 1 and the API's specific message.
+			for name, code := range map[string]string{
+				"acme-mail.com":       "name_not_subdomain",
+				"co.uk":               "name_public_suffix",
+				"10.0.0.1":            "name_ip_address",
+				"track.acme.test":     "name_reserved_tld",
+				"track.acme-mail.com": "duplicate",
+			} {
+				_, errOut, exit := waymark(t, cli, "tracking-domain", "add", name)
+				if exit != 1 || !strings.Contains(errOut, "["+code+"]") {
+					t.Errorf("add %s: exit %d, stderr %q; want 1 and [%s]", name, exit, errOut, code)
+				}
+			}
+			out = mustRun(t, cli, "tracking-domain", "list")
+			if !regexp.MustCompile(`(?m)^NAME\s+STATUS\s+DEFAULT.*\ntrack\.acme-mail\.com\s+pending\s+no\s+never\s+none\s+td_[0-9a-f]{16}$`).MatchString(out) {
+				t.Fatalf("list:\n%s", out)
+			}
+			out = mustRun(t, cli, "tracking-domain", "show", "track.acme-mail.com", "--json")
+			if !strings.Contains(out, `"status": "pending"`) || !strings.Contains(out, `"default_on_active": true`) {
+				t.Fatalf("show --json:\n%s", out)
+			}
+			if _, errOut, exit := waymark(t, cli, "tracking-domain", "set-default", "track.acme-mail.com"); exit != 1 || !strings.Contains(errOut, "[not_active]") {
+				t.Fatalf("set-default on pending: exit %d %s", exit, errOut)
+			}
+			mustRun(t, cli, "tracking-domain", "add", "links.acme-mail.com")
+			mustRun(t, cli, "tracking-domain", "delete", "links.acme-mail.com")
+			if _, errOut, exit := waymark(t, cli, "tracking-domain", "show", "links.acme-mail.com"); exit != 1 || !strings.Contains(errOut, "[not_found]") {
+				t.Fatalf("show after delete: exit %d %s", exit, errOut)
+			}
+			// Without a key the CLI says where to get one; with a wrong API
+			// address it says what to check.
+			if _, errOut, exit := waymark(t, []string{"WAYMARK_API=" + srv.api}, "tracking-domain", "list"); exit != 2 || !strings.Contains(errOut, "WAYMARK_KEY") {
+				t.Fatalf("no key: exit %d %s", exit, errOut)
+			}
+			if _, errOut, exit := waymark(t, []string{"WAYMARK_KEY=x"}, "tracking-domain", "list", "--api", "http://127.0.0.1:1"); exit != 1 || !strings.Contains(errOut, "waymark serve") {
+				t.Fatalf("unreachable API: exit %d %s", exit, errOut)
+			}
+
+			// Restart on the same data: the key is not shown again, the data
+			// is all there, and the old keys still work.
+			srv.cmd.Process.Signal(syscall.SIGTERM)
+			if err := srv.cmd.Wait(); err != nil {
+				t.Fatalf("serve did not exit cleanly on SIGTERM: %v\n%s", err, srv.stderr)
+			}
+			srv = startServe(t, env)
+			if strings.Contains(srv.banner, "wma_") || !strings.Contains(srv.banner, "set on first start") {
+				t.Fatalf("second start shows an admin key:\n%s", srv.banner)
+			}
+			out = mustRun(t, cli, "tracking-domain", "list")
+			if !strings.Contains(out, "track.acme-mail.com") || strings.Contains(out, "links.acme-mail.com") {
+				t.Fatalf("after restart:\n%s", out)
+			}
+			mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + admin}, "cluster", "list")
+		})
+	}
+}
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--roles", "api,web"}, `unknown role "web"`},
+		{[]string{"--db", "mysql://x"}, "postgres://"},
+		{[]string{"--platform-domain", "bad domain"}, "--platform-domain"},
+		{[]string{"--admin-key", "short"}, "--admin-key must start with wma_"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0"}, tc.args...)
+		_, errOut, code := waymark(t, nil, args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want failure mentioning %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestAdminKeyFlag(t *testing.T) {
+	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
+	srv := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin-key", key)
+	if !strings.Contains(srv.banner, "from --admin-key") || strings.Contains(srv.banner, key) {
+		t.Fatalf("banner:\n%s", srv.banner)
+	}
+	out := mustRun(t, []string{"WAYMARK_API=" + srv.api}, "cluster", "create", "acme", "--key", key, "--json")
+	if !strings.Contains(out, `"api_key": "wmk_`) {
+		t.Fatalf("cluster create --json:\n%s", out)
+	}
+}
