@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
@@ -40,6 +42,7 @@ var binary = sync.OnceValues(func() (string, error) {
 type server struct {
 	cmd    *exec.Cmd
 	api    string
+	dns    string
 	banner string
 	stderr *bytes.Buffer
 }
@@ -85,12 +88,35 @@ func startServe(t *testing.T, env []string, args ...string) *server {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve printed no banner in 30s; stderr:\n%s", s.stderr)
 	}
-	m := regexp.MustCompile(`api\s+(http://\S+)/v1/`).FindStringSubmatch(s.banner)
-	if m == nil {
-		t.Fatalf("banner has no API address:\n%s\nstderr:\n%s", s.banner, s.stderr)
+	if !strings.Contains(s.banner, "ready in") {
+		t.Fatalf("serve did not start:\n%s\nstderr:\n%s", s.banner, s.stderr)
 	}
-	s.api = m[1]
+	if m := regexp.MustCompile(`api\s+(http://\S+)/v1/`).FindStringSubmatch(s.banner); m != nil {
+		s.api = m[1]
+	}
+	if m := regexp.MustCompile(`dns\s+(\S+) udp\+tcp`).FindStringSubmatch(s.banner); m != nil {
+		s.dns = m[1]
+	}
 	return s
+}
+
+// waitRcode queries name's A record at a DNS server until the answer has
+// the rcode (and, if want is set, that address), for up to five seconds.
+func waitRcode(t *testing.T, server, name string, rcode int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+		r, err := dns.Exchange(m, server)
+		if err == nil && r.Rcode == rcode && (want == "" || (len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == want)) {
+			return
+		}
+		last = fmt.Sprint(r, err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s at %s: want %s %s, last answer:\n%s", name, server, dns.RcodeToString[rcode], want, last)
 }
 
 func (s *server) adminKey(t *testing.T) string {
@@ -144,7 +170,8 @@ func TestNewcomer(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Flags from the environment, as WAYMARK_<NAME>.
-			env := []string{fmt.Sprintf("WAYMARK_HTTP=127.0.0.1:%d", port), "WAYMARK_DATA=" + filepath.Join(dir, "data"), "WAYMARK_KEY=", "WAYMARK_API="}
+			env := []string{fmt.Sprintf("WAYMARK_HTTP=127.0.0.1:%d", port), "WAYMARK_DATA=" + filepath.Join(dir, "data"),
+				"WAYMARK_KEY=", "WAYMARK_API=", "WAYMARK_DNS=127.0.0.1:0", "WAYMARK_EDGE_IP=192.0.2.80,2001:db8::80"}
 			if backend == "postgres" {
 				env = append(env, "WAYMARK_DB="+testenv.Postgres(t))
 			}
@@ -202,8 +229,12 @@ func TestNewcomer(t *testing.T) {
 			if _, errOut, exit := waymark(t, cli, "tracking-domain", "set-default", "track.acme-mail.com"); exit != 1 || !strings.Contains(errOut, "[not_active]") {
 				t.Fatalf("set-default on pending: exit %d %s", exit, errOut)
 			}
-			mustRun(t, cli, "tracking-domain", "add", "links.acme-mail.com")
+			// The new target resolves on our DNS; once deleted it is NXDOMAIN.
+			out = mustRun(t, cli, "tracking-domain", "add", "links.acme-mail.com")
+			linksTarget := regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(out)
+			waitRcode(t, srv.dns, linksTarget, dns.RcodeSuccess, "192.0.2.80")
 			mustRun(t, cli, "tracking-domain", "delete", "links.acme-mail.com")
+			waitRcode(t, srv.dns, linksTarget, dns.RcodeNameError, "")
 			if _, errOut, exit := waymark(t, cli, "tracking-domain", "show", "links.acme-mail.com"); exit != 1 || !strings.Contains(errOut, "[not_found]") {
 				t.Fatalf("show after delete: exit %d %s", exit, errOut)
 			}
@@ -246,8 +277,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--admin-key", "short"}, "--admin-key must start with wma_"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--edge-ip", "192.0.2.300"}, `--edge-ip "192.0.2.300" is not an IP address`},
 	} {
-		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0"}, tc.args...)
+		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("serve %v: exit %d, stderr %q; want failure mentioning %q", tc.args, code, errOut, tc.want)
@@ -257,7 +289,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 
 func TestAdminKeyFlag(t *testing.T) {
 	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
-	srv := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin-key", key)
+	srv := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--admin-key", key)
 	if !strings.Contains(srv.banner, "from --admin-key") || strings.Contains(srv.banner, key) {
 		t.Fatalf("banner:\n%s", srv.banner)
 	}
@@ -265,4 +297,26 @@ func TestAdminKeyFlag(t *testing.T) {
 	if !strings.Contains(out, `"api_key": "wmk_`) {
 		t.Fatalf("cluster create --json:\n%s", out)
 	}
+}
+
+// TestTwoNodesShareZone runs two nodes on one PostgreSQL: a target added
+// through one node's API resolves on the other node's DNS, and stops
+// resolving there once deleted.
+func TestTwoNodesShareZone(t *testing.T) {
+	db := testenv.Postgres(t)
+	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
+	env := []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DNS=127.0.0.1:0"}
+	a := startServe(t, env, "--roles", "api")
+	b := startServe(t, env, "--roles", "dns")
+	if a.dns != "" || b.dns == "" {
+		t.Fatalf("roles: node a dns %q, node b dns %q", a.dns, b.dns)
+	}
+	out := mustRun(t, []string{"WAYMARK_API=" + a.api, "WAYMARK_KEY=" + key}, "cluster", "create", "acme")
+	ck := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+	cli := []string{"WAYMARK_API=" + a.api, "WAYMARK_KEY=" + ck}
+	out = mustRun(t, cli, "tracking-domain", "add", "track.acme-mail.com")
+	target := regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(out)
+	waitRcode(t, b.dns, target, dns.RcodeSuccess, "127.0.0.1")
+	mustRun(t, cli, "tracking-domain", "delete", "track.acme-mail.com")
+	waitRcode(t, b.dns, target, dns.RcodeNameError, "")
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/cli"
+	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -33,7 +35,7 @@ var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
 // builtRoles are the roles this version implements; the others are accepted
 // so that configurations stay valid, and reported as not built at start.
-var builtRoles = []string{"api"}
+var builtRoles = []string{"api", "dns"}
 
 // serveConfig holds the flags of `waymark serve` (SPEC section 6).
 type serveConfig struct {
@@ -109,6 +111,10 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if c.resolver == "" {
 		c.resolver = systemResolver("/etc/resolv.conf")
 	}
+	edgeIPs, err := parseIPs(c.edgeIPs)
+	if err != nil {
+		return err
+	}
 
 	st, where, err := openStore(ctx, c)
 	if err != nil {
@@ -126,12 +132,30 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	var lines [][2]string
 	lines = append(lines, [2]string{"store", where})
 	errc := make(chan error, 4)
+	zoneChanged := func() {}
+	if slices.Contains(roles, "dns") {
+		zc := dnsserver.Config{Platform: platform, EdgeIPs: edgeIPs}
+		dnsSrv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), log, reg)
+		addr, err := dnsSrv.Listen(ctx, c.dns)
+		if err != nil {
+			return fmt.Errorf("--dns: %w", err)
+		}
+		poke := make(chan struct{}, 1)
+		zoneChanged = func() {
+			select {
+			case poke <- struct{}{}:
+			default:
+			}
+		}
+		go dnsSrv.Follow(ctx, st, zc, time.Second, poke)
+		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
+	}
 	if slices.Contains(roles, "api") {
 		ln, err := net.Listen("tcp", c.http)
 		if err != nil {
 			return fmt.Errorf("--http %s: %w", c.http, err)
 		}
-		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg})
+		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg, ZoneChanged: zoneChanged})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		servers = append(servers, srv)
@@ -253,6 +277,31 @@ func ensureAdminKey(ctx context.Context, st store.Store, given string) (string, 
 		return "set on first start (shown only then; --admin-key replaces it)", nil
 	}
 	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
+}
+
+// parseIPs reads the --edge-ip addresses; none means 127.0.0.1, right for
+// a single machine.
+func parseIPs(list []string) ([]netip.Addr, error) {
+	if len(list) == 0 {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	var out []netip.Addr
+	for _, s := range list {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil || ip.Zone() != "" {
+			return nil, fmt.Errorf("--edge-ip %q is not an IP address", s)
+		}
+		out = append(out, ip.Unmap())
+	}
+	return out, nil
+}
+
+func joinIPs(ips []netip.Addr) string {
+	s := make([]string, len(ips))
+	for i, ip := range ips {
+		s[i] = ip.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // systemResolver returns the first nameserver of a resolv.conf as host:53.

@@ -33,16 +33,21 @@ type Options struct {
 	Logger         *slog.Logger
 	// Registry receives the API's metrics; /metrics serves it.
 	Registry *prometheus.Registry
+	// ZoneChanged, if set, is called after a change to the names the
+	// platform zone serves, so this node's DNS reloads at once (other nodes
+	// notice the store's zone serial).
+	ZoneChanged func()
 }
 
 // Server is the API's HTTP handler.
 type Server struct {
-	store    store.Store
-	platform string
-	log      *slog.Logger
-	mux      *http.ServeMux
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	store       store.Store
+	platform    string
+	log         *slog.Logger
+	mux         *http.ServeMux
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	zoneChanged func()
 }
 
 // access says which keys may call a route.
@@ -87,10 +92,11 @@ func New(o Options) *Server {
 		o.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		store:    o.Store,
-		platform: o.PlatformDomain,
-		log:      o.Logger,
-		mux:      http.NewServeMux(),
+		store:       o.Store,
+		platform:    o.PlatformDomain,
+		log:         o.Logger,
+		zoneChanged: o.ZoneChanged,
+		mux:         http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waymark_http_requests_total",
 			Help: "API requests by route and status code.",
@@ -117,6 +123,13 @@ func New(o Options) *Server {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s; see /v1/openapi.json", r.Method, r.URL.Path), "")
 	})))
 	return s
+}
+
+// changedZone tells this node's DNS server to reload.
+func (s *Server) changedZone() {
+	if s.zoneChanged != nil {
+		s.zoneChanged()
+	}
 }
 
 // ServeHTTP implements http.Handler.

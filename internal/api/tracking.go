@@ -99,6 +99,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		s.internal(w, r, err)
 		return
 	}
+	s.changedZone()
 	s.log.Info("tracking domain added", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "target", d.Target)
 	w.Header().Set("Location", "/v1/tracking-domains/"+d.ID)
 	writeJSON(w, http.StatusCreated, trackingJSON(d))
@@ -188,6 +189,7 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		s.internal(w, r, err)
 		return
 	}
+	s.changedZone()
 	s.log.Info("tracking domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -356,6 +356,50 @@ func TestConcurrentSetDefault(t *testing.T) {
 	})
 }
 
+// The zone serial moves with every change to the served names, and only then.
+func TestZoneSerialAndTargets(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		serial := func() int64 {
+			t.Helper()
+			v, err := s.ZoneSerial(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		mustCluster(t, s, "cl_a", "acme")
+		s0 := serial()
+		d := mustDomain(t, s, "cl_a", "td_1", "one.example.com")
+		s1 := serial()
+		if s1 <= s0 {
+			t.Fatalf("serial did not move on add: %d -> %d", s0, s1)
+		}
+		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "one.example.com")); !errors.Is(err, ErrDuplicate) {
+			t.Fatal(err)
+		}
+		if serial() != s1 {
+			t.Fatal("serial moved on a refused add")
+		}
+		s.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusActive)
+		mustDomain(t, s, "cl_a", "td_3", "three.example.com")
+		targets, err := s.VerificationTargets(ctx)
+		if err != nil || len(targets) != 2 || (targets[0] != d.Target && targets[1] != d.Target) {
+			t.Fatalf("targets = %v, %v", targets, err)
+		}
+		s2 := serial()
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); err != nil {
+			t.Fatal(err)
+		}
+		if serial() <= s2 {
+			t.Fatal("serial did not move on delete")
+		}
+		targets, _ = s.VerificationTargets(ctx)
+		if len(targets) != 1 || targets[0] == d.Target {
+			t.Fatalf("targets after delete = %v", targets)
+		}
+	})
+}
+
 func TestLastCheckRoundTrip(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s Store) {
 		mustCluster(t, s, "cl_a", "acme")

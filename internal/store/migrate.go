@@ -43,6 +43,13 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX tracking_domains_one_default ON tracking_domains (cluster_id) WHERE is_default;
 	CREATE INDEX tracking_domains_by_name ON tracking_domains (name);`,
+	// 2: the zone serial, moved in the same transaction as every change to
+	// the names the DNS server answers, so each node sees when to reload.
+	`CREATE TABLE zone_serial (
+		id     INTEGER PRIMARY KEY,
+		serial BIGINT NOT NULL
+	);
+	INSERT INTO zone_serial (id, serial) VALUES (1, 1);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -219,11 +219,46 @@ func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain) e
 	if d.TLS == "" {
 		d.TLS = "none"
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
-		d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
+			d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx)
+	})
 	return s.wrap(err, "create tracking domain "+d.Name)
+}
+
+// bumpZone moves the zone serial inside a transaction that changes the zone.
+func (s *sqlStore) bumpZone(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE zone_serial SET serial = serial + 1 WHERE id = 1`)
+	return err
+}
+
+func (s *sqlStore) ZoneSerial(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT serial FROM zone_serial WHERE id = 1`).Scan(&v)
+	return v, s.wrap(err, "zone serial")
+}
+
+func (s *sqlStore) VerificationTargets(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT target FROM tracking_domains`)
+	if err != nil {
+		return nil, s.wrap(err, "verification targets")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, s.wrap(err, "verification targets")
+		}
+		out = append(out, t)
+	}
+	return out, s.wrap(rows.Err(), "verification targets")
 }
 
 func (s *sqlStore) TrackingDomain(ctx context.Context, clusterID, id string) (TrackingDomain, error) {
@@ -355,16 +390,17 @@ func (s *sqlStore) SetTrackingDomainStatus(ctx context.Context, clusterID, id st
 }
 
 func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM tracking_domains WHERE cluster_id = ? AND id = ?`), clusterID, id)
-	if err != nil {
-		return s.wrap(err, "delete tracking domain "+id)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.wrap(err, "delete tracking domain "+id)
-	}
-	if n == 0 {
-		return fmt.Errorf("delete tracking domain %s: %w", id, ErrNotFound)
-	}
-	return nil
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM tracking_domains WHERE cluster_id = ? AND id = ?`), clusterID, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return sql.ErrNoRows
+		}
+		return s.bumpZone(ctx, tx)
+	})
+	return s.wrap(err, "delete tracking domain "+id)
 }

@@ -71,6 +71,12 @@ type Store interface {
 	SetTrackingDomainStatus(ctx context.Context, clusterID, id string, s domain.Status) (TrackingDomain, error)
 	// DeleteTrackingDomain removes a tracking domain at once.
 	DeleteTrackingDomain(ctx context.Context, clusterID, id string) error
+
+	// ZoneSerial is a counter that moves with every change to the names the
+	// platform zone serves (targets added or deleted), on any node.
+	ZoneSerial(ctx context.Context) (int64, error)
+	// VerificationTargets lists every issued verification target.
+	VerificationTargets(ctx context.Context) ([]string, error)
 }
 
 // Cluster is one tenant.

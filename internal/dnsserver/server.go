@@ -1,0 +1,202 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxUDPSize is the largest UDP answer sent, whatever the client offers:
+// the DNS flag day 2020 value that avoids IP fragmentation.
+const maxUDPSize = 1232
+
+// Server answers DNS queries from the current zone snapshot.
+type Server struct {
+	zone    atomic.Pointer[Zone]
+	log     *slog.Logger
+	queries *prometheus.CounterVec
+}
+
+// NewServer returns a server answering from z. Metrics go to reg when it
+// is not nil.
+func NewServer(z *Zone, log *slog.Logger, reg prometheus.Registerer) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{log: log, queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waymark_dns_queries_total",
+		Help: "DNS queries answered, by response code.",
+	}, []string{"rcode"})}
+	if reg != nil {
+		reg.MustRegister(s.queries)
+	}
+	s.zone.Store(z)
+	return s
+}
+
+// SetZone swaps in a new snapshot; queries in flight finish on the old one.
+func (s *Server) SetZone(z *Zone) { s.zone.Store(z) }
+
+// Zone returns the snapshot being served.
+func (s *Server) Zone() *Zone { return s.zone.Load() }
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	udp := false
+	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		udp = true
+	}
+	m := s.Reply(req, udp)
+	if m == nil {
+		return
+	}
+	s.queries.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
+	if err := w.WriteMsg(m); err != nil {
+		s.log.Debug("dns write", "err", err)
+	}
+}
+
+// Reply builds the answer to req; udp limits its size to what the client
+// can take over UDP, setting TC when records had to be left out. It returns
+// nil for messages that get no answer (responses).
+func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
+	if req.Response {
+		return nil
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = false
+	m.Compress = true
+	size := dns.MinMsgSize // 512 without EDNS(0), RFC 1035 section 4.2.1
+	if opt := req.IsEdns0(); opt != nil {
+		if opt.Version() != 0 { // RFC 6891 section 6.1.3
+			m.SetEdns0(maxUDPSize, false)
+			m.Rcode = dns.RcodeBadVers
+			return m
+		}
+		size = max(int(opt.UDPSize()), dns.MinMsgSize)
+		m.SetEdns0(maxUDPSize, false)
+	}
+	switch {
+	case req.Opcode != dns.OpcodeQuery:
+		m.Rcode = dns.RcodeNotImplemented
+		return m
+	case len(req.Question) != 1:
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+	q := req.Question[0]
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		m.Rcode = dns.RcodeRefused // zone transfers are not offered
+		return m
+	}
+	z := s.zone.Load()
+	res, rrs := z.Lookup(q.Name, q.Qtype)
+	switch res {
+	case Refused:
+		m.Rcode = dns.RcodeRefused
+		return m
+	case Answer:
+		m.Answer = rrs
+	case NoData, NXDomain:
+		if res == NXDomain {
+			m.Rcode = dns.RcodeNameError
+		}
+		// RFC 2308 section 3: the SOA goes in the authority section, with
+		// the TTL the negative answer may be cached for.
+		soa := dns.Copy(z.SOA()).(*dns.SOA)
+		soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+		m.Ns = []dns.RR{soa}
+	}
+	m.Authoritative = true
+	if udp {
+		m.Truncate(min(size, maxUDPSize))
+	}
+	return m
+}
+
+// Listen starts UDP and TCP listeners on addr and serves until ctx ends.
+// It returns the bound address (useful with port 0).
+func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dns udp %s: %w", addr, err)
+	}
+	// TCP on the same port as UDP, also when addr asked for port 0.
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("dns tcp %s: %w", pc.LocalAddr(), err)
+	}
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: s, UDPSize: maxUDPSize},
+		{Listener: l, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+	}
+	for _, srv := range servers {
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("dns server stopped", "err", err)
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		for _, srv := range servers {
+			_ = srv.Shutdown()
+		}
+	}()
+	return pc.LocalAddr(), nil
+}
+
+// Source is where zone data comes from: the store.
+type Source interface {
+	// ZoneSerial changes whenever the zone's data changes, on any node.
+	ZoneSerial(ctx context.Context) (int64, error)
+	// VerificationTargets lists every issued verification target.
+	VerificationTargets(ctx context.Context) ([]string, error)
+}
+
+// Follow keeps the served zone in step with src: it checks the serial every
+// interval (and at once when poke receives) and rebuilds the snapshot when
+// the serial has moved. It returns when ctx ends.
+func (s *Server) Follow(ctx context.Context, src Source, c Config, every time.Duration, poke <-chan struct{}) {
+	var have int64 = -1
+	if z := s.zone.Load(); z != nil {
+		have = int64(z.Serial())
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		serial, err := src.ZoneSerial(ctx)
+		if err == nil && uint32(serial) != uint32(have) {
+			var targets []string
+			if targets, err = src.VerificationTargets(ctx); err == nil {
+				start := time.Now()
+				s.SetZone(Build(c, uint32(serial), targets, nil))
+				s.log.Debug("zone rebuilt", "serial", uint32(serial), "targets", len(targets), "took", time.Since(start))
+				have = serial
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("zone refresh failed; serving the previous snapshot", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-poke:
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package dnsserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// serve starts a server on a loopback port and returns its address.
+func serve(t *testing.T, z *Zone) (*Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s := NewServer(z, quiet, nil)
+	addr, err := s.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, addr.String()
+}
+
+func query(t *testing.T, addr, net string, name string, qtype uint16, edns uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = false
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Net: net, Timeout: 2 * time.Second, UDPSize: 65535}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", net, name, dns.TypeToString[qtype], err)
+	}
+	return r
+}
+
+func TestServeUDPAndTCP(t *testing.T) {
+	_, addr := serve(t, testZone())
+	for _, proto := range []string{"udp", "tcp"} {
+		r := query(t, addr, proto, target+".", dns.TypeA, 0)
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || r.RecursionAvailable || len(r.Answer) != 1 ||
+			r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
+			t.Fatalf("%s A: %v", proto, r)
+		}
+		r = query(t, addr, proto, "v-0000000000000000.track.waymark.localhost.", dns.TypeA, 0)
+		if r.Rcode != dns.RcodeNameError || !r.Authoritative || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA ||
+			r.Ns[0].Header().Ttl != 60 {
+			t.Fatalf("%s NXDOMAIN: %v", proto, r)
+		}
+		r = query(t, addr, proto, target+".", dns.TypeCAA, 0)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+			t.Fatalf("%s CAA NODATA: %v", proto, r)
+		}
+		r = query(t, addr, proto, "www.example.com.", dns.TypeA, 0)
+		if r.Rcode != dns.RcodeRefused || r.Authoritative {
+			t.Fatalf("%s outside: %v", proto, r)
+		}
+	}
+}
+
+func TestEDNSAndTruncation(t *testing.T) {
+	// 100 edge addresses make an answer far larger than 512 bytes.
+	c := testConfig
+	c.EdgeIPs = nil
+	for i := range 100 {
+		c.EdgeIPs = append(c.EdgeIPs, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}))
+	}
+	_, addr := serve(t, Build(c, 1, []string{target}, nil))
+
+	r := query(t, addr, "udp", target+".", dns.TypeA, 0)
+	r.Compress = true // Len then counts the wire size, as sent
+	if !r.Truncated || len(r.Answer) == 100 || r.Len() > 512 {
+		t.Fatalf("plain UDP: TC=%v answers=%d len=%d; want TC and at most 512 bytes", r.Truncated, len(r.Answer), r.Len())
+	}
+	r = query(t, addr, "udp", target+".", dns.TypeA, 4096)
+	r.Compress = true
+	if !r.Truncated || r.Len() > maxUDPSize || r.IsEdns0() == nil || r.IsEdns0().UDPSize() != maxUDPSize {
+		t.Fatalf("EDNS UDP: TC=%v len=%d opt=%v; want TC, <= %d bytes, OPT", r.Truncated, r.Len(), r.IsEdns0(), maxUDPSize)
+	}
+	// The TCP fallback gets everything.
+	r = query(t, addr, "tcp", target+".", dns.TypeA, 0)
+	if r.Truncated || len(r.Answer) != 100 {
+		t.Fatalf("TCP: TC=%v answers=%d; want all 100", r.Truncated, len(r.Answer))
+	}
+	// A small answer with EDNS carries an OPT record back.
+	r = query(t, addr, "udp", "waymark.localhost.", dns.TypeSOA, 1232)
+	if r.Truncated || r.IsEdns0() == nil || len(r.Answer) != 1 {
+		t.Fatalf("EDNS SOA: %v", r)
+	}
+}
+
+func TestReplyRcodes(t *testing.T) {
+	s := NewServer(testZone(), quiet, nil)
+	msg := func(edit func(*dns.Msg)) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("waymark.localhost.", dns.TypeSOA)
+		edit(m)
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		req   *dns.Msg
+		rcode int
+	}{
+		{"update opcode", msg(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented},
+		{"two questions", msg(func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
+		{"no question", msg(func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},
+		{"EDNS version 1", msg(func(m *dns.Msg) { m.SetEdns0(1232, false); m.IsEdns0().SetVersion(1) }), dns.RcodeBadVers},
+		{"AXFR", msg(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
+		{"CHAOS class", msg(func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
+		{"plain SOA", msg(func(*dns.Msg) {}), dns.RcodeSuccess},
+	} {
+		r := s.Reply(tc.req, true)
+		if r == nil || r.Rcode != tc.rcode {
+			t.Errorf("%s: %v, want rcode %s", tc.name, r, dns.RcodeToString[tc.rcode])
+		}
+	}
+	resp := msg(func(m *dns.Msg) { m.Response = true })
+	if s.Reply(resp, true) != nil {
+		t.Error("answered a response")
+	}
+}
+
+// fakeSource is a store stand-in for Follow.
+type fakeSource struct {
+	serial  atomic.Int64
+	targets atomic.Pointer[[]string]
+}
+
+func (f *fakeSource) ZoneSerial(context.Context) (int64, error) { return f.serial.Load(), nil }
+func (f *fakeSource) VerificationTargets(context.Context) ([]string, error) {
+	return *f.targets.Load(), nil
+}
+
+func TestFollowRebuildsOnSerialChange(t *testing.T) {
+	src := &fakeSource{}
+	src.serial.Store(1)
+	src.targets.Store(&[]string{target})
+	s := NewServer(Build(testConfig, 0, nil, nil), quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	poke := make(chan struct{})
+	go s.Follow(ctx, src, testConfig, time.Hour, poke)
+	waitFor(t, func() bool { res, _ := s.Zone().Lookup(target+".", dns.TypeA); return res == Answer })
+
+	src.targets.Store(&[]string{})
+	src.serial.Store(2)
+	poke <- struct{}{}
+	waitFor(t, func() bool { res, _ := s.Zone().Lookup(target+".", dns.TypeA); return res == NXDomain })
+	if s.Zone().Serial() != 2 {
+		t.Fatalf("serial %d", s.Zone().Serial())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDig asks the server with dig, the tool an operator would use.
+func TestDig(t *testing.T) {
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		testenv.Missing(t, "dig (apt dnsutils)", err)
+	}
+	_, addr := serve(t, testZone())
+	host, port, _ := strings.Cut(addr, ":")
+	run := func(args ...string) string {
+		out, err := exec.Command(dig, append([]string{"@" + host, "-p", port, "+norecurse", "+time=2", "+tries=1"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"waymark.localhost", "SOA", "+short"}, []string{"ns1.waymark.localhost. hostmaster.waymark.localhost. 7 3600 600 1209600 60"}},
+		{[]string{"waymark.localhost", "NS", "+short"}, []string{"ns1.waymark.localhost."}},
+		{[]string{target, "A", "+short"}, []string{"192.0.2.10"}},
+		{[]string{target, "AAAA", "+short"}, []string{"2001:db8::10"}},
+		{[]string{target, "CAA"}, []string{"status: NOERROR", "flags: qr aa;", "ANSWER: 0", "AUTHORITY: 1"}},
+		{[]string{"v-0000000000000000.track.waymark.localhost", "A"}, []string{"status: NXDOMAIN", "flags: qr aa;"}},
+		{[]string{"example.com", "A"}, []string{"status: REFUSED"}},
+		{[]string{target, "A", "+tcp", "+short"}, []string{"192.0.2.10"}},
+	} {
+		out := run(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("dig %v: missing %q in\n%s", tc.args, w, out)
+			}
+		}
+	}
+}
