@@ -23,6 +23,20 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// cleanEnv is the test process's environment without WAYMARK_* variables,
+// so a developer's own settings never reach the servers under test. The
+// resolver defaults to a dead loopback port: a test never sends a query
+// off this machine, even if a scheduled check comes due.
+func cleanEnv(extra []string) []string {
+	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WAYMARK_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
 // binary builds the waymark command once for the end-to-end tests, so they
 // run it the way an operator does: a real process, real flags, real stdout.
 var binary = sync.OnceValues(func() (string, error) {
@@ -30,6 +44,7 @@ var binary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	testenv.AtExit(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "waymark")
 	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
 	if err != nil {
@@ -55,7 +70,7 @@ func startServe(t *testing.T, env []string, args ...string) *server {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = cleanEnv(env)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +151,7 @@ func waymark(t *testing.T, env []string, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = cleanEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -52,7 +52,7 @@ usage:
   waymark serve [flags]             run the service (waymark serve --help for flags)
   waymark cluster create NAME       create a cluster, print its id and API key
   waymark cluster list
-  waymark tracking-domain add|list|show|set-default|unset-default|delete
+  waymark tracking-domain add|list|show|verify|set-default|unset-default|delete
   waymark version
 
 The client commands talk to the API: --api (WAYMARK_API), --key (WAYMARK_KEY).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,7 +28,9 @@ import (
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/verify"
 )
 
 // allRoles are the roles of `serve --roles`, in start order.
@@ -35,7 +38,7 @@ var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
 // builtRoles are the roles this version implements; the others are accepted
 // so that configurations stay valid, and reported as not built at start.
-var builtRoles = []string{"api", "dns"}
+var builtRoles = []string{"api", "dns", "monitor"}
 
 // serveConfig holds the flags of `waymark serve` (SPEC section 6).
 type serveConfig struct {
@@ -44,6 +47,7 @@ type serveConfig struct {
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs                                          cli.List
+	recheck                                          time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -66,6 +70,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key to use (default: generated and printed on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
 }
 
@@ -73,6 +78,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 func serve(args []string, env cli.Env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopSignals = stop
 	if err := runServe(ctx, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -82,6 +88,9 @@ func serve(args []string, env cli.Env) int {
 	}
 	return 0
 }
+
+// stopSignals restores the default signal handling once shutdown begins.
+var stopSignals = func() {}
 
 func runServe(ctx context.Context, args []string, env cli.Env) error {
 	start := time.Now()
@@ -111,6 +120,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if c.resolver == "" {
 		c.resolver = systemResolver("/etc/resolv.conf")
 	}
+	if _, _, err := net.SplitHostPort(c.resolver); err != nil {
+		return fmt.Errorf("--resolver %q must be host:port, e.g. 127.0.0.1:53", c.resolver)
+	}
+	if c.recheck < time.Minute {
+		return fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)
+	}
 	edgeIPs, err := parseIPs(c.edgeIPs)
 	if err != nil {
 		return err
@@ -121,9 +136,11 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		return err
 	}
 	defer st.Close()
-	adminLine, err := ensureAdminKey(ctx, st, c.adminKey)
-	if err != nil {
-		return err
+	mon := &monitor.Monitor{
+		Store:   st,
+		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
+		Policy:  monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
+		Log:     log,
 	}
 
 	reg := prometheus.NewRegistry()
@@ -155,8 +172,10 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		if err != nil {
 			return fmt.Errorf("--http %s: %w", c.http, err)
 		}
-		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg, ZoneChanged: zoneChanged})
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
+			ZoneChanged: zoneChanged, Checker: mon})
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(ln) }()
@@ -164,6 +183,10 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		lines = append(lines,
 			[2]string{"api", base + "/v1/  (OpenAPI: " + base + "/v1/openapi.json)"},
 			[2]string{"health", base + "/healthz, metrics " + base + "/metrics"})
+	}
+	if slices.Contains(roles, "monitor") {
+		go mon.Run(ctx, 15*time.Second)
+		lines = append(lines, [2]string{"monitor", fmt.Sprintf("active domains every %s, resolver %s", c.recheck, c.resolver)})
 	}
 	var notBuilt []string
 	for _, r := range roles {
@@ -173,6 +196,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	if len(notBuilt) > 0 {
 		lines = append(lines, [2]string{"not built", strings.Join(notBuilt, ", ") + " (not in this version yet; their flags are accepted)"})
+	}
+	// The admin key is made only once everything listens: a first start
+	// that fails (port taken) must not store a key it never showed.
+	adminLine, err := ensureAdminKey(ctx, st, c.adminKey)
+	if err != nil {
+		return err
 	}
 	lines = append(lines, [2]string{"platform", platform}, [2]string{"admin key", adminLine})
 
@@ -189,6 +218,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
 	}
+	stopSignals() // a second Ctrl-C kills at once
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -240,18 +270,19 @@ func openStore(ctx context.Context, c serveConfig) (store.Store, string, error) 
 	return st, "sqlite " + filepath.Join(c.data, "waymark.db"), nil
 }
 
-// redactURL hides the password of a database URL.
+// redactURL hides the password of a database URL, in the user part or as
+// a password= parameter.
 func redactURL(s string) string {
-	i := strings.Index(s, "://")
-	at := strings.LastIndex(s, "@")
-	if i < 0 || at < i {
-		return s
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
 	}
-	userinfo := s[i+3 : at]
-	if colon := strings.Index(userinfo, ":"); colon >= 0 {
-		return s[:i+3] + userinfo[:colon] + ":xxxxx" + s[at:]
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
-	return s
+	return u.Redacted()
 }
 
 // ensureAdminKey stores the hash of --admin-key, or on first start makes a

@@ -27,9 +27,11 @@ func TestParseRoles(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@db:5432/w":   "postgres://u:xxxxx@db:5432/w",
-		"postgres://u@db/w":               "postgres://u@db/w",
-		"postgres://db/w?sslmode=disable": "postgres://db/w?sslmode=disable",
+		"postgres://u:secret@db:5432/w":        "postgres://u:xxxxx@db:5432/w",
+		"postgres://u@db/w":                    "postgres://u@db/w",
+		"postgres://db/w?sslmode=disable":      "postgres://db/w?sslmode=disable",
+		"postgres://u@db/w?password=topsecret": "postgres://u@db/w?password=xxxxx",
+		"postgres://u:a@b@db/w?password=x&a=b": "postgres://u:xxxxx@db/w?a=b&password=xxxxx",
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)

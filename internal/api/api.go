@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +39,18 @@ type Options struct {
 	// platform zone serves, so this node's DNS reloads at once (other nodes
 	// notice the store's zone serial).
 	ZoneChanged func()
+	// Checker verifies tracking domains (the monitor).
+	Checker Checker
+}
+
+// Checker runs the verification of tracking domains for the API.
+type Checker interface {
+	// CheckTrackingDomain verifies a domain now and records the result.
+	CheckTrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error)
+	// FirstCheck is when a domain added at created is first checked.
+	FirstCheck(created time.Time) time.Time
+	// Deleted notifies that a domain was deleted.
+	Deleted(ctx context.Context, d store.TrackingDomain)
 }
 
 // Server is the API's HTTP handler.
@@ -48,6 +62,7 @@ type Server struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	zoneChanged func()
+	checker     Checker
 }
 
 // access says which keys may call a route.
@@ -81,6 +96,7 @@ var routes = []route{
 	{"PUT", "/v1/tracking-domains/{id}/default", anyKey, (*Server).setDefault},
 	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
 	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},
+	{"POST", "/v1/tracking-domains/{id}/verify", anyKey, (*Server).verifyTrackingDomain},
 }
 
 // New builds the API handler.
@@ -91,11 +107,15 @@ func New(o Options) *Server {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
+	if o.Checker == nil {
+		panic("api: Options.Checker is required")
+	}
 	s := &Server{
 		store:       o.Store,
 		platform:    o.PlatformDomain,
 		log:         o.Logger,
 		zoneChanged: o.ZoneChanged,
+		checker:     o.Checker,
 		mux:         http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waymark_http_requests_total",
@@ -194,7 +214,8 @@ func (s *Server) authorize(rt route) http.Handler {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+	// RFC 7235 section 2.1: the scheme name is case-insensitive.
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="waymark"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send the header Authorization: Bearer <key>", "")
 		return principal{}, false
@@ -262,7 +283,7 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Field   string `json:"field"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, message, field string) {
@@ -272,6 +293,7 @@ func writeError(w http.ResponseWriter, status int, code, message, field string) 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -287,35 +309,86 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 // maxBody bounds request bodies of the JSON routes.
 const maxBody = 1 << 20
 
-// decode reads a JSON request body strictly: unknown fields, trailing data
-// and wrong types are 400s that name the problem.
+// decode reads a JSON request body strictly into v, a pointer to a struct:
+// the body must be one JSON object whose keys are exactly v's json names
+// (encoding/json alone would accept "Name" for "name", and null). Any
+// other body is a 400 that names the problem.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
-	if err == nil {
-		return true
-	}
-	var typeErr *json.UnmarshalTypeError
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &typeErr):
-		writeError(w, http.StatusBadRequest, "invalid_json",
-			fmt.Sprintf("field %q must be a JSON %s", typeErr.Field, typeErr.Type.Kind()), typeErr.Field)
-	case errors.As(err, &maxErr):
+	if errors.As(err, &maxErr) {
 		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("request body is larger than %d bytes", maxBody), "")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("unknown field %q; see /v1/openapi.json", field), field)
-	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, "invalid_json", "request body is empty; send a JSON object", "")
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error(), "")
+		return false
 	}
-	return false
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "could not read the request body: "+err.Error(), "")
+		return false
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is empty; send a JSON object", "")
+		return false
+	}
+	var keys map[string]json.RawMessage
+	if trimmed[0] != '{' || json.Unmarshal(trimmed, &keys) != nil {
+		msg := "request body must be a JSON object, such as {\"name\": \"…\"}"
+		if !json.Valid(trimmed) {
+			msg = "request body is not valid JSON"
+			var syn *json.SyntaxError
+			if err := json.Unmarshal(trimmed, new(any)); errors.As(err, &syn) {
+				msg += fmt.Sprintf(" (at byte %d: %v)", syn.Offset, syn)
+			}
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", msg, "")
+		return false
+	}
+	known := jsonNames(v)
+	for k := range keys {
+		if !known[k] {
+			writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("unknown field %q; see /v1/openapi.json", k), k)
+			return false
+		}
+	}
+	if err := json.Unmarshal(trimmed, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			writeError(w, http.StatusBadRequest, "invalid_json",
+				fmt.Sprintf("field %q must be a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind())), typeErr.Field)
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is not valid JSON: "+err.Error(), "")
+		return false
+	}
+	return true
+}
+
+// jsonNames returns the json field names of the struct v points to.
+func jsonNames(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	names := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		names[name] = true
+	}
+	return names
+}
+
+// jsonKind names a Go kind as the JSON type a client must send.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "number"
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ principal) {

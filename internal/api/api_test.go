@@ -17,8 +17,10 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/verify"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -51,10 +53,34 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: log}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s)}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// dnsAnswers stands in for the customers' DNS in these tests: name ->
+// result. The verifier itself is tested against Unbound in package verify
+// and end to end in cmd/waymark.
+type dnsAnswers struct {
+	mu      sync.Mutex
+	results map[string]verify.Result
+}
+
+func (f *dnsAnswers) Check(_ context.Context, name, want string) verify.Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.results[name]; ok {
+		return r
+	}
+	return verify.Result{Code: verify.NoRecord, Diagnosis: name + " does not exist in DNS: add a CNAME record pointing to " + want, Chain: []string{name}}
+}
+
+var fakeDNS = &dnsAnswers{results: map[string]verify.Result{}}
+
+func newChecker(s store.Store) *monitor.Monitor {
+	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet}
 }
 
 // response is a decoded answer.
@@ -118,7 +144,7 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 func checkErrorShape(t *testing.T, r response) {
 	t.Helper()
 	e, ok := r.Body["error"].(map[string]any)
-	if !ok || e["code"] == "" || e["message"] == "" || len(r.Body) != 1 {
+	if _, hasField := e["field"]; !ok || e["code"] == "" || e["message"] == "" || !hasField || len(r.Body) != 1 {
 		t.Fatalf("error body has the wrong shape: %s", r.Raw)
 	}
 }
@@ -198,6 +224,10 @@ func TestClusters(t *testing.T) {
 		{"", 400, "invalid_json", ""},
 		{"{", 400, "invalid_json", ""},
 		{`{"name":"a"} {"name":"b"}`, 400, "invalid_json", ""},
+		{"null", 400, "invalid_json", ""},
+		{"[]", 400, "invalid_json", ""},
+		{`"acme"`, 400, "invalid_json", ""},
+		{`{"Name":"acme2"}`, 400, "invalid_json", "Name"},
 	} {
 		r := e.do("POST", "/v1/clusters", e.admin, tc.body)
 		errObj, _ := r.Body["error"].(map[string]any)
@@ -293,7 +323,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
 	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s)}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")
@@ -442,6 +472,23 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if fmt.Sprint(documented) != fmt.Sprint(served) {
 		t.Fatalf("OpenAPI paths differ from routes\ndocumented %v\nserved     %v", documented, served)
 	}
+	// Every route a key opens documents the errors it can answer.
+	for _, rt := range routes {
+		op := r.Body["paths"].(map[string]any)[rt.path].(map[string]any)[strings.ToLower(rt.method)].(map[string]any)
+		responses := op["responses"].(map[string]any)
+		var want []string
+		switch rt.access {
+		case anyKey:
+			want = []string{"400", "401", "404", "500"}
+		case adminOnly, clusterWide:
+			want = []string{"401", "500"}
+		}
+		for _, code := range want {
+			if responses[code] == nil {
+				t.Errorf("%s %s does not document %s", rt.method, rt.path, code)
+			}
+		}
+	}
 	// Every $ref points at something that exists.
 	for _, ref := range regexp.MustCompile(`"\$ref":\s*"#/([^"]+)"`).FindAllStringSubmatch(r.Raw, -1) {
 		var node any = r.Body
@@ -469,4 +516,48 @@ func TestHealthAndMetrics(t *testing.T) {
 	if r := e.do("GET", "/healthz", "", nil); r.Code != 503 {
 		t.Fatalf("healthz with closed store: %d %s", r.Code, r.Raw)
 	}
+}
+
+func TestVerifyRoute(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	r := e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": "track.verify-me.com", "default": true})
+	id, target := r.str("id"), r.Body["cname"].(map[string]any)["value"].(string)
+	if r.Body["next_check"] == nil {
+		t.Fatalf("a new domain has no first check scheduled: %s", r.Raw)
+	}
+	// No record yet: 200 with the diagnosis, still pending.
+	r = e.do("POST", "/v1/tracking-domains/"+id+"/verify", key, nil)
+	check, _ := r.Body["last_check"].(map[string]any)
+	if r.Code != 200 || r.str("status") != "pending" || check["ok"] != false || check["code"] != "no_record" ||
+		!strings.Contains(check["diagnosis"].(string), target) || len(check["chain"].([]any)) != 1 {
+		t.Fatalf("verify without DNS: %d %s", r.Code, r.Raw)
+	}
+	fakeDNS.mu.Lock()
+	fakeDNS.results["track.verify-me.com"] = verify.Result{Code: verify.OK, Diagnosis: "ok", Chain: []string{"track.verify-me.com", target}}
+	fakeDNS.mu.Unlock()
+	r = e.do("POST", "/v1/tracking-domains/track.verify-me.com/verify", key, nil)
+	check, _ = r.Body["last_check"].(map[string]any)
+	if r.Code != 200 || r.str("status") != "active" || r.Body["default"] != true || check["ok"] != true || r.Body["failed_checks"] != 0.0 {
+		t.Fatalf("verify with DNS: %d %s", r.Code, r.Raw)
+	}
+	// Now it can be the default, and set/unset works on it.
+	if r := e.do("DELETE", "/v1/tracking-domains/"+id+"/default", key, nil); r.Code != 200 || r.Body["default"] != false {
+		t.Fatalf("unset: %s", r.Raw)
+	}
+	if r := e.do("POST", "/v1/tracking-domains/td_0000000000000000/verify", key, nil); r.Code != 404 {
+		t.Fatalf("verify unknown: %d", r.Code)
+	}
+}
+
+func TestBearerSchemeCaseInsensitive(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/tracking-domains", nil)
+	req.Header.Set("Authorization", "bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("lower-case bearer: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

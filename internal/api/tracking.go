@@ -24,8 +24,10 @@ type TrackingDomain struct {
 	CNAME           Record       `json:"cname"`
 	FailedChecks    int          `json:"failed_checks"`
 	LastCheck       *store.Check `json:"last_check"`
-	TLS             TLS          `json:"tls"`
-	CreatedAt       time.Time    `json:"created_at"`
+	// NextCheck is when the monitor checks next; null: only on request.
+	NextCheck *time.Time `json:"next_check"`
+	TLS       TLS        `json:"tls"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 // Record is a DNS record the customer must publish.
@@ -47,7 +49,15 @@ func trackingJSON(d store.TrackingDomain) TrackingDomain {
 		CNAME:        Record{Name: d.Name, Type: "CNAME", Value: d.Target},
 		FailedChecks: d.FailedChecks, LastCheck: d.LastCheck,
 		TLS: TLS{Status: d.TLS}, CreatedAt: d.CreatedAt,
+		NextCheck: timeOrNil(d.NextCheck),
 	}
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // target returns a fresh verification target, v-<16 hex>.track.<platform>.
@@ -77,6 +87,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	d := store.TrackingDomain{
 		ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: name, Status: domain.StatusPending,
 		DefaultOnActive: req.Default, TLS: "none", CreatedAt: now, UpdatedAt: now,
+		NextCheck: s.checker.FirstCheck(now),
 	}
 	// A duplicate is either the name (the customer's mistake) or, with odds
 	// of 2^-64, the random target: then draw another.
@@ -191,5 +202,26 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	}
 	s.changedZone()
 	s.log.Info("tracking domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
+	s.checker.Deleted(r.Context(), d)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// verifyTrackingDomain checks the CNAME chain now. The answer is the domain
+// with last_check {ok, code, diagnosis, chain}; a failed check is still a
+// 200: the request worked, the DNS did not.
+func (s *Server) verifyTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookup(w, r, p)
+	if !ok {
+		return
+	}
+	d, err := s.checker.CheckTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", r.PathValue("id")), "")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, trackingJSON(d))
 }

@@ -46,6 +46,7 @@ var commands = map[string]map[string]command{
 		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
 		"list":          {"", "list the cluster's tracking domains", 0, trackingList},
 		"show":          {"NAME|ID", "show one tracking domain and its CNAME record", 1, trackingShow},
+		"verify":        {"NAME|ID", "check the CNAME now (exit 1 if it does not verify)", 1, trackingVerify},
 		"set-default":   {"NAME|ID", "make an active tracking domain the cluster's default", 1, trackingSetDefault},
 		"unset-default": {"NAME|ID", "stop using a tracking domain as the default", 1, trackingUnsetDefault},
 		"delete":        {"NAME|ID", "delete a tracking domain at once (links in delivered mail stop working)", 1, trackingDelete},
@@ -73,7 +74,7 @@ func Usage(w io.Writer, group string) {
 
 var order = map[string][]string{
 	"cluster":         {"create", "list"},
-	"tracking-domain": {"add", "list", "show", "set-default", "unset-default", "delete"},
+	"tracking-domain": {"add", "list", "show", "verify", "set-default", "unset-default", "delete"},
 }
 
 // Run runs "waymark <group> <command> …" and returns the exit code: 0, 1 for
@@ -179,6 +180,24 @@ func trackingAdd(c *Client, out io.Writer, args []string, o opts) error {
 func trackingShow(c *Client, out io.Writer, args []string, o opts) error {
 	raw, err := c.Do("GET", domainPath(args[0], ""), nil)
 	return printDomain(out, raw, err, o, true)
+}
+
+// errNotVerified makes verify exit 1 when the check did not pass.
+var errNotVerified = errors.New("not verified")
+
+func trackingVerify(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("POST", domainPath(args[0], "/verify"), nil)
+	if err := printDomain(out, raw, err, o, true); err != nil {
+		return err
+	}
+	var d api.TrackingDomain
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	if d.LastCheck == nil || !d.LastCheck.OK {
+		return fmt.Errorf("%s is %s: %w", d.Name, d.Status, errNotVerified)
+	}
+	return nil
 }
 
 func trackingSetDefault(c *Client, out io.Writer, args []string, o opts) error {

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -258,6 +261,19 @@ func TestDefaultRules(t *testing.T) {
 			t.Fatalf("activated with toggle: %+v", d)
 		}
 		assertDefaults(t, s, "cl_a", "td_3")
+
+		// An explicit default cancels another domain's wish from its add:
+		// td_4 verifying later does not take the flag back.
+		later := newDomain("cl_a", "td_4", "four.example.com")
+		later.DefaultOnActive = true
+		if err := s.CreateTrackingDomain(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
+		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_a", "td_4", domain.StatusActive); d.Default || d.DefaultOnActive {
+			t.Fatalf("wish survived an explicit default: %+v", d)
+		}
+		assertDefaults(t, s, "cl_a", "td_2")
 		if _, err := s.SetTrackingDomainStatus(ctx, "cl_a", "td_3", "gone"); err == nil {
 			t.Fatal("unknown status accepted")
 		}
@@ -416,6 +432,27 @@ func TestLastCheckRoundTrip(t *testing.T) {
 	})
 }
 
+// A data directory with URI metacharacters in its name holds the database
+// itself, with the pragmas applied.
+func TestSQLiteOddPath(t *testing.T) {
+	for _, name := range []string{"d?x", "a%20b", "h#1", "sp ace"} {
+		dir := filepath.Join(t.TempDir(), name)
+		s, err := OpenSQLite(ctx, dir)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		mustCluster(t, s, "cl_a", "acme")
+		var mode string
+		if err := s.(*sqlStore).db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("%q: journal_mode %q %v", name, mode, err)
+		}
+		s.Close()
+		if _, err := os.Stat(filepath.Join(dir, "waymark.db")); err != nil {
+			t.Errorf("%q: database not in the directory: %v", name, err)
+		}
+	}
+}
+
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	s, err := OpenSQLite(ctx, dir)
@@ -446,5 +483,175 @@ func TestRebind(t *testing.T) {
 		if got := rebind(tc.in, false); got != tc.in {
 			t.Errorf("rebind unnumbered changed %q", tc.in)
 		}
+	}
+}
+
+func TestApplyCheck(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		d := newDomain("cl_a", "td_1", "one.example.com")
+		d.DefaultOnActive = true
+		d.NextCheck = time.Unix(1000, 0).UTC()
+		if err := s.CreateTrackingDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.TrackingDomain(ctx, "cl_a", "td_1"); !got.NextCheck.Equal(d.NextCheck) {
+			t.Fatalf("next check %v, want %v", got.NextCheck, d.NextCheck)
+		}
+		at := time.Unix(2000, 0).UTC()
+		pass := Check{At: at, OK: true, Code: "ok", Diagnosis: "fine", Chain: []string{"one.example.com", "v-1"}}
+		got, err := s.ApplyCheck(ctx, "cl_a", "td_1", func(cur TrackingDomain) CheckUpdate {
+			if cur.Status != domain.StatusPending {
+				t.Errorf("decide saw %s", cur.Status)
+			}
+			return CheckUpdate{Check: pass, Status: domain.StatusActive, NextCheck: at.Add(time.Hour)}
+		})
+		if err != nil || got.Status != domain.StatusActive || !got.Default || got.LastCheck == nil || got.LastCheck.Code != "ok" ||
+			!got.NextCheck.Equal(at.Add(time.Hour)) || got.FailedChecks != 0 {
+			t.Fatalf("after pass: %+v %v", got, err)
+		}
+		// Back to pending: the default flag goes; next check cleared.
+		got, err = s.ApplyCheck(ctx, "cl_a", "td_1", func(TrackingDomain) CheckUpdate {
+			return CheckUpdate{Check: Check{At: at, Code: "no_record"}, Status: domain.StatusPending, FailedChecks: 2}
+		})
+		if err != nil || got.Status != domain.StatusPending || got.Default || got.FailedChecks != 2 || !got.NextCheck.IsZero() {
+			t.Fatalf("after deactivation: %+v %v", got, err)
+		}
+		if _, err := s.ApplyCheck(ctx, "cl_b", "td_1", func(TrackingDomain) CheckUpdate { return CheckUpdate{Status: domain.StatusActive} }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("other cluster: %v", err)
+		}
+		if _, err := s.ApplyCheck(ctx, "cl_a", "td_1", func(TrackingDomain) CheckUpdate { return CheckUpdate{Status: "bogus"} }); err == nil {
+			t.Fatal("bogus status accepted")
+		}
+	})
+}
+
+// Concurrent checks of one domain never lose a strike: decide runs under
+// the row lock and sees the other's result.
+func TestApplyCheckSerialises(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustDomain(t, s, "cl_a", "td_1", "one.example.com")
+		const n = 10
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.ApplyCheck(ctx, "cl_a", "td_1", func(cur TrackingDomain) CheckUpdate {
+					return CheckUpdate{Status: cur.Status, FailedChecks: cur.FailedChecks + 1}
+				}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got, _ := s.TrackingDomain(ctx, "cl_a", "td_1"); got.FailedChecks != n {
+			t.Fatalf("failed checks %d after %d concurrent increments", got.FailedChecks, n)
+		}
+	})
+}
+
+func TestDueTrackingDomains(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		for i, c := range []struct {
+			cluster string
+			next    int64 // 0: none
+		}{{"cl_a", 300}, {"cl_b", 100}, {"cl_a", 0}, {"cl_a", 200}, {"cl_b", 900}} {
+			d := newDomain(c.cluster, fmt.Sprintf("td_%d", i), fmt.Sprintf("d%d.example.com", i))
+			if c.next > 0 {
+				d.NextCheck = time.Unix(c.next, 0)
+			}
+			if err := s.CreateTrackingDomain(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		due, err := s.DueTrackingDomains(ctx, time.Unix(300, 0), 10)
+		var ids []string
+		for _, d := range due {
+			ids = append(ids, d.ID)
+		}
+		if err != nil || fmt.Sprint(ids) != "[td_1 td_3 td_0]" {
+			t.Fatalf("due = %v, %v", ids, err)
+		}
+		if due, _ := s.DueTrackingDomains(ctx, time.Unix(300, 0), 2); len(due) != 2 {
+			t.Fatalf("limit: %d", len(due))
+		}
+	})
+}
+
+func TestTryLock(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		unlock, ok, err := s.TryLock(ctx, "monitor")
+		if err != nil || !ok {
+			t.Fatalf("first lock: %v %v", ok, err)
+		}
+		if _, ok, err := s.TryLock(ctx, "monitor"); ok || err != nil {
+			t.Fatalf("second lock taken: %v %v", ok, err)
+		}
+		other, ok, err := s.TryLock(ctx, "other")
+		if !ok || err != nil {
+			t.Fatalf("other name: %v %v", ok, err)
+		}
+		other()
+		unlock()
+		unlock() // harmless twice
+		again, ok, err := s.TryLock(ctx, "monitor")
+		if !ok || err != nil {
+			t.Fatalf("after unlock: %v %v", ok, err)
+		}
+		again()
+	})
+}
+
+// Two PostgreSQL nodes: only one holds the lock; it passes on when the
+// holder lets go or its connection dies.
+func TestTryLockAcrossNodes(t *testing.T) {
+	url := testenv.Postgres(t)
+	a, err := OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	unlock, ok, _ := a.TryLock(ctx, "monitor")
+	if !ok {
+		t.Fatal("a did not get the lock")
+	}
+	if _, ok, _ := b.TryLock(ctx, "monitor"); ok {
+		t.Fatal("b got the lock a holds")
+	}
+	unlock()
+	unlockB, ok, _ := b.TryLock(ctx, "monitor")
+	if !ok {
+		t.Fatal("b did not get the released lock")
+	}
+	defer unlockB()
+	// The node dies: its session ends (here, killed from outside), and the
+	// lock is free without anyone unlocking it.
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if u, ok, _ := a.TryLock(ctx, "monitor"); ok {
+			u()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lock of a closed node never freed")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

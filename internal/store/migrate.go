@@ -50,6 +50,9 @@ var migrations = []string{
 		serial BIGINT NOT NULL
 	);
 	INSERT INTO zone_serial (id, serial) VALUES (1, 1);`,
+	// 3: when the monitor checks a domain next (NULL: only on request).
+	`ALTER TABLE tracking_domains ADD COLUMN next_check_at BIGINT;
+	CREATE INDEX tracking_domains_due ON tracking_domains (next_check_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

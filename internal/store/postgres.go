@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -27,11 +28,13 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	s := newSQLStore(db, dialect{
-		name:           "postgres",
-		numbered:       true,
-		forUpdate:      " FOR UPDATE",
+		name:     "postgres",
+		numbered: true,
+		// NO KEY: the lock must not block inserts that reference the row.
+		forUpdate:      " FOR NO KEY UPDATE",
 		isUnique:       isPostgresUnique,
 		lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockID),
+		tryLock:        pgTryLock,
 	})
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -43,4 +46,26 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 func isPostgresUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// pgTryLock takes a session advisory lock on a connection of its own, held
+// until unlock or until the connection (or the process) dies, so a node
+// that crashes never keeps the lock.
+func pgTryLock(ctx context.Context, db *sql.DB, name string) (func(), bool, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, name).Scan(&ok); err != nil || !ok {
+		conn.Close()
+		return nil, false, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1))`, name)
+			conn.Close()
+		})
+	}, true, nil
 }

@@ -30,6 +30,8 @@ type dialect struct {
 	isUnique func(error) bool
 	// lockMigrations serialises schema migrations across nodes.
 	lockMigrations string
+	// tryLock takes a named lock shared by all nodes of the database.
+	tryLock func(ctx context.Context, db *sql.DB, name string) (func(), bool, error)
 }
 
 // sqlStore implements Store over database/sql for either dialect.
@@ -185,16 +187,20 @@ func (s *sqlStore) PutSetting(ctx context.Context, name, value string, overwrite
 }
 
 const trackingCols = `id, cluster_id, name, target, status, is_default, default_on_active,
-	failed_checks, last_check, tls_status, created_at, updated_at`
+	failed_checks, last_check, tls_status, created_at, updated_at, next_check_at`
 
 func scanTrackingDomain(row interface{ Scan(...any) error }) (TrackingDomain, error) {
 	var d TrackingDomain
 	var status string
 	var lastCheck sql.NullString
 	var created, updated int64
+	var next sql.NullInt64
 	if err := row.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Target, &status, &d.Default, &d.DefaultOnActive,
-		&d.FailedChecks, &lastCheck, &d.TLS, &created, &updated); err != nil {
+		&d.FailedChecks, &lastCheck, &d.TLS, &created, &updated, &next); err != nil {
 		return TrackingDomain{}, err
+	}
+	if next.Valid {
+		d.NextCheck = fromMicros(next.Int64)
 	}
 	d.Status = domain.Status(status)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -208,28 +214,41 @@ func scanTrackingDomain(row interface{ Scan(...any) error }) (TrackingDomain, er
 }
 
 func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain) error {
-	var lastCheck sql.NullString
-	if d.LastCheck != nil {
-		b, err := json.Marshal(d.LastCheck)
-		if err != nil {
-			return err
-		}
-		lastCheck = sql.NullString{String: string(b), Valid: true}
+	lastCheck, err := checkJSON(d.LastCheck)
+	if err != nil {
+		return err
 	}
 	if d.TLS == "" {
 		d.TLS = "none"
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
-			d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt))
+			d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt), nullTime(d.NextCheck))
 		if err != nil {
 			return err
 		}
 		return s.bumpZone(ctx, tx)
 	})
 	return s.wrap(err, "create tracking domain "+d.Name)
+}
+
+// checkJSON is the stored form of a check result.
+func checkJSON(c *Check) (sql.NullString, error) {
+	if c == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(c)
+	return sql.NullString{String: string(b), Valid: err == nil}, err
+}
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(t), Valid: true}
 }
 
 // bumpZone moves the zone serial inside a transaction that changes the zone.
@@ -312,8 +331,10 @@ func (s *sqlStore) lockCluster(ctx context.Context, tx *sql.Tx, clusterID string
 
 // makeDefault clears the cluster's current default and sets id's flag.
 func (s *sqlStore) makeDefault(ctx context.Context, tx *sql.Tx, clusterID, id string, now int64) error {
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = FALSE, updated_at = ?
-		WHERE cluster_id = ? AND is_default AND id <> ?`), now, clusterID, id); err != nil {
+	// An explicit choice also cancels other domains' pending wish to become
+	// the default when they verify, so it is not silently undone later.
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = FALSE, default_on_active = FALSE, updated_at = ?
+		WHERE cluster_id = ? AND (is_default OR default_on_active) AND id <> ?`), now, clusterID, id); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = TRUE, default_on_active = FALSE, updated_at = ?
@@ -322,41 +343,32 @@ func (s *sqlStore) makeDefault(ctx context.Context, tx *sql.Tx, clusterID, id st
 }
 
 func (s *sqlStore) SetTrackingDomainDefault(ctx context.Context, clusterID, id string, on bool) (TrackingDomain, error) {
-	var out TrackingDomain
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
-			return err
-		}
-		d, err := s.trackingDomain(ctx, tx, clusterID, id, s.d.forUpdate)
-		if err != nil {
-			return err
-		}
-		now := micros(timeNow())
+	return s.updateLocked(ctx, clusterID, id, "set default of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
 		switch {
 		case on && d.Status != domain.StatusActive:
 			return ErrNotActive
 		case on:
-			err = s.makeDefault(ctx, tx, clusterID, id, now)
-		default:
-			_, err = tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = FALSE, default_on_active = FALSE,
-				updated_at = ? WHERE cluster_id = ? AND id = ?`), now, clusterID, id)
+			return s.makeDefault(ctx, tx, clusterID, id, now)
 		}
-		if err != nil {
-			return err
-		}
-		out, err = s.trackingDomain(ctx, tx, clusterID, id, "")
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = FALSE, default_on_active = FALSE,
+			updated_at = ? WHERE cluster_id = ? AND id = ?`), now, clusterID, id)
 		return err
 	})
-	if errors.Is(err, ErrNotActive) || errors.Is(err, ErrNotFound) {
-		return TrackingDomain{}, err
-	}
-	return out, s.wrap(err, "set default of "+id)
 }
 
 func (s *sqlStore) SetTrackingDomainStatus(ctx context.Context, clusterID, id string, st domain.Status) (TrackingDomain, error) {
 	if !st.Valid() {
 		return TrackingDomain{}, fmt.Errorf("set status of %s: unknown status %q", id, st)
 	}
+	return s.updateLocked(ctx, clusterID, id, "set status of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
+		return s.setStatus(ctx, tx, d, st, now)
+	})
+}
+
+// updateLocked runs change on a tracking domain inside a transaction, with
+// the cluster and the domain's row locked, and returns the domain after it.
+func (s *sqlStore) updateLocked(ctx context.Context, clusterID, id, what string,
+	change func(tx *sql.Tx, d TrackingDomain, now int64) error) (TrackingDomain, error) {
 	var out TrackingDomain
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
@@ -366,27 +378,77 @@ func (s *sqlStore) SetTrackingDomainStatus(ctx context.Context, clusterID, id st
 		if err != nil {
 			return err
 		}
-		now := micros(timeNow())
-		if st == domain.StatusActive {
-			_, err = tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET status = ?, updated_at = ?
-				WHERE cluster_id = ? AND id = ?`), string(st), now, clusterID, id)
-			if err == nil && d.DefaultOnActive {
-				err = s.makeDefault(ctx, tx, clusterID, id, now)
-			}
-		} else {
-			_, err = tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET status = ?, is_default = FALSE, updated_at = ?
-				WHERE cluster_id = ? AND id = ?`), string(st), now, clusterID, id)
-		}
-		if err != nil {
+		if err := change(tx, d, micros(timeNow())); err != nil {
 			return err
 		}
 		out, err = s.trackingDomain(ctx, tx, clusterID, id, "")
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotActive) {
 		return TrackingDomain{}, err
 	}
-	return out, s.wrap(err, "set status of "+id)
+	return out, s.wrap(err, what)
+}
+
+// setStatus moves d to st: becoming active takes the default flag if asked
+// for on add; becoming pending drops it.
+func (s *sqlStore) setStatus(ctx context.Context, tx *sql.Tx, d TrackingDomain, st domain.Status, now int64) error {
+	if st == domain.StatusActive {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET status = ?, updated_at = ?
+			WHERE cluster_id = ? AND id = ?`), string(st), now, d.ClusterID, d.ID); err != nil {
+			return err
+		}
+		if d.DefaultOnActive {
+			return s.makeDefault(ctx, tx, d.ClusterID, d.ID, now)
+		}
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET status = ?, is_default = FALSE, updated_at = ?
+		WHERE cluster_id = ? AND id = ?`), string(st), now, d.ClusterID, d.ID)
+	return err
+}
+
+func (s *sqlStore) ApplyCheck(ctx context.Context, clusterID, id string, decide func(TrackingDomain) CheckUpdate) (TrackingDomain, error) {
+	return s.updateLocked(ctx, clusterID, id, "record check of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
+		u := decide(d)
+		if !u.Status.Valid() {
+			return fmt.Errorf("unknown status %q", u.Status)
+		}
+		lastCheck, err := checkJSON(&u.Check)
+		if err != nil {
+			return err
+		}
+		if u.Status != d.Status {
+			if err := s.setStatus(ctx, tx, d, u.Status, now); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET failed_checks = ?, last_check = ?, next_check_at = ?,
+			updated_at = ? WHERE cluster_id = ? AND id = ?`), u.FailedChecks, lastCheck, nullTime(u.NextCheck), now, clusterID, id)
+		return err
+	})
+}
+
+func (s *sqlStore) TryLock(ctx context.Context, name string) (func(), bool, error) {
+	return s.d.tryLock(ctx, s.db, name)
+}
+
+func (s *sqlStore) DueTrackingDomains(ctx context.Context, now time.Time, limit int) ([]TrackingDomain, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+trackingCols+` FROM tracking_domains
+		WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`), micros(now), limit)
+	if err != nil {
+		return nil, s.wrap(err, "due tracking domains")
+	}
+	defer rows.Close()
+	var out []TrackingDomain
+	for rows.Next() {
+		d, err := scanTrackingDomain(rows)
+		if err != nil {
+			return nil, s.wrap(err, "due tracking domains")
+		}
+		out = append(out, d)
+	}
+	return out, s.wrap(rows.Err(), "due tracking domains")
 }
 
 func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string) error {

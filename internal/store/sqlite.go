@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -28,13 +29,16 @@ func OpenSQLite(ctx context.Context, dir string) (Store, error) {
 	// Write transactions take the lock at BEGIN, so two writers queue on
 	// busy_timeout instead of failing with SQLITE_BUSY at upgrade time.
 	params.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+params.Encode())
+	// The path is escaped as a URI path: SQLite decodes %XX in file: URIs,
+	// and a "?" or "#" in a directory name must not start the parameters.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+params.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := newSQLStore(db, dialect{
 		name:     "sqlite",
 		isUnique: isSQLiteUnique,
+		tryLock:  processLocks.tryLock,
 	})
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -49,4 +53,30 @@ func isSQLiteUnique(err error) bool {
 		return false
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// processLocks are the named locks of SQLite stores: one process owns an
+// SQLite database, so a lock inside the process is a lock for every node.
+var processLocks = &localLocks{held: map[string]bool{}}
+
+type localLocks struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (l *localLocks) tryLock(_ context.Context, _ *sql.DB, name string) (func(), bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[name] {
+		return nil, false, nil
+	}
+	l.held[name] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			delete(l.held, name)
+			l.mu.Unlock()
+		})
+	}, true, nil
 }

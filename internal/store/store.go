@@ -77,6 +77,28 @@ type Store interface {
 	ZoneSerial(ctx context.Context) (int64, error)
 	// VerificationTargets lists every issued verification target.
 	VerificationTargets(ctx context.Context) ([]string, error)
+
+	// ApplyCheck records a check of a tracking domain. decide is called
+	// inside the transaction, with the domain's row locked, and says what
+	// follows from the check given the current state, so a scheduled check
+	// and a manual one never count the same strike twice. Status changes
+	// follow SetTrackingDomainStatus's rules for the default flag.
+	ApplyCheck(ctx context.Context, clusterID, id string, decide func(TrackingDomain) CheckUpdate) (TrackingDomain, error)
+	// DueTrackingDomains lists domains of every cluster whose next check is
+	// at or before now, the most overdue first.
+	DueTrackingDomains(ctx context.Context, now time.Time, limit int) ([]TrackingDomain, error)
+	// TryLock takes a named lock shared by every node on the database, if
+	// it is free, and holds it until unlock is called or the process dies.
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
+// CheckUpdate is what a check changes on a domain.
+type CheckUpdate struct {
+	Check        Check
+	Status       domain.Status
+	FailedChecks int
+	// NextCheck is when the monitor checks again; zero for only on request.
+	NextCheck time.Time
 }
 
 // Cluster is one tenant.
@@ -103,6 +125,8 @@ type TrackingDomain struct {
 	FailedChecks int
 	// LastCheck is the most recent verification result, if any.
 	LastCheck *Check
+	// NextCheck is when the monitor checks it next; zero for on request.
+	NextCheck time.Time
 	// TLS is the certificate state: "none" until the edge has one.
 	TLS       string
 	CreatedAt time.Time
@@ -111,8 +135,10 @@ type TrackingDomain struct {
 
 // Check is the outcome of one verification of a domain's CNAME chain.
 type Check struct {
-	At        time.Time `json:"at"`
-	OK        bool      `json:"ok"`
-	Diagnosis string    `json:"diagnosis"`
-	Chain     []string  `json:"chain"`
+	At time.Time `json:"at"`
+	OK bool      `json:"ok"`
+	// Code classifies the result: ok, no_record, proxied, transient, ….
+	Code      string   `json:"code"`
+	Diagnosis string   `json:"diagnosis"`
+	Chain     []string `json:"chain"`
 }

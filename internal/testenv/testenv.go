@@ -29,6 +29,10 @@ func Missing(t testing.TB, what string, err error) {
 // stoppers run at the end of Main.
 var stoppers []func()
 
+// AtExit runs f when Main ends, after the tests, in reverse order of
+// registration.
+func AtExit(f func()) { stoppers = append(stoppers, f) }
+
 // Main runs the package's tests and then stops every peer that was started.
 // Use it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
 func Main(m *testing.M) {

@@ -1,0 +1,191 @@
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/verify"
+)
+
+// Checker verifies one name against its expected target.
+type Checker interface {
+	Check(ctx context.Context, name, want string) verify.Result
+}
+
+// Notification is one event about a domain, for webhooks and the log.
+type Notification struct {
+	Event     Event
+	At        time.Time
+	Domain    store.TrackingDomain
+	Diagnosis string
+}
+
+// Monitor checks tracking domains, on request and on schedule.
+type Monitor struct {
+	Store   store.Store
+	Checker Checker
+	Policy  Policy
+	// Now is the clock; tests replace it to run days in milliseconds.
+	Now func() time.Time
+	// Notify receives every event; nil drops them (they are logged anyway).
+	Notify func(context.Context, Notification)
+	Log    *slog.Logger
+	// Workers bounds the checks run at once by RunOnce; zero means 8.
+	Workers int
+}
+
+func (m *Monitor) now() time.Time {
+	if m.Now == nil {
+		return time.Now().UTC()
+	}
+	return m.Now()
+}
+
+func (m *Monitor) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.Default()
+	}
+	return m.Log
+}
+
+// FirstCheck is when a domain added at created is first checked.
+func (m *Monitor) FirstCheck(created time.Time) time.Time {
+	return m.Policy.PendingNext(created, created)
+}
+
+func outcome(r verify.Result) Outcome {
+	switch {
+	case r.OK():
+		return Pass
+	case r.Transient():
+		return Transient
+	}
+	return Fail
+}
+
+// CheckTrackingDomain verifies a domain now, records the result with the
+// two-strike policy, and notifies what changed. It returns the domain as
+// stored after the check.
+func (m *Monitor) CheckTrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error) {
+	d, err := m.Store.TrackingDomain(ctx, clusterID, id)
+	if err != nil {
+		return d, err
+	}
+	res := m.Checker.Check(ctx, d.Name, d.Target)
+	now := m.now()
+	var dec Decision
+	after, err := m.Store.ApplyCheck(ctx, clusterID, id, func(cur store.TrackingDomain) store.CheckUpdate {
+		dec = m.Policy.Decide(State{Status: cur.Status, FailedChecks: cur.FailedChecks, CreatedAt: cur.CreatedAt}, outcome(res), now)
+		return store.CheckUpdate{
+			Check:  store.Check{At: now, OK: res.OK(), Code: string(res.Code), Diagnosis: res.Diagnosis, Chain: res.Chain},
+			Status: dec.Status, FailedChecks: dec.FailedChecks, NextCheck: dec.NextCheck,
+		}
+	})
+	if err != nil {
+		return after, err
+	}
+	level := slog.LevelDebug
+	if dec.Event != "" || !res.OK() {
+		level = slog.LevelInfo
+	}
+	m.log().Log(ctx, level, "tracking domain checked", "cluster", clusterID, "id", id, "name", d.Name,
+		"result", res.Code, "status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Event, "diagnosis", res.Diagnosis)
+	if dec.Event != "" {
+		m.notify(ctx, Notification{Event: dec.Event, At: now, Domain: after, Diagnosis: res.Diagnosis})
+	}
+	return after, nil
+}
+
+func (m *Monitor) notify(ctx context.Context, n Notification) {
+	level := slog.LevelInfo
+	if n.Event == EventCheckFailed || n.Event == EventDeactivated {
+		level = slog.LevelWarn
+	}
+	m.log().Log(ctx, level, "notification", "event", n.Event, "cluster", n.Domain.ClusterID, "name", n.Domain.Name, "diagnosis", n.Diagnosis)
+	if m.Notify != nil {
+		m.Notify(ctx, n)
+	}
+}
+
+// Deleted notifies the deletion of a domain.
+func (m *Monitor) Deleted(ctx context.Context, d store.TrackingDomain) {
+	m.notify(ctx, Notification{Event: EventDeleted, At: m.now(), Domain: d})
+}
+
+// RunOnce checks every domain that is due now, a bounded number at once,
+// and returns how many it checked.
+func (m *Monitor) RunOnce(ctx context.Context) (int, error) {
+	workers := m.Workers
+	if workers == 0 {
+		workers = 8
+	}
+	total := 0
+	for {
+		due, err := m.Store.DueTrackingDomains(ctx, m.now(), 256)
+		if err != nil || len(due) == 0 {
+			return total, err
+		}
+		sem := make(chan struct{}, workers)
+		var wg sync.WaitGroup
+		for _, d := range due {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if _, err := m.CheckTrackingDomain(ctx, d.ClusterID, d.ID); err != nil {
+					m.log().Warn("scheduled check failed", "id", d.ID, "name", d.Name, "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+		total += len(due)
+		if ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		if len(due) < 256 {
+			return total, nil
+		}
+	}
+}
+
+// LockName is the store lock that makes one node at a time the monitor.
+const LockName = "waymark-monitor"
+
+// Run checks due domains every tick until ctx ends. With several nodes on
+// one database only the holder of the monitor lock checks; the others wait
+// to take over if it goes away.
+func (m *Monitor) Run(ctx context.Context, tick time.Duration) {
+	var unlock func()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if unlock == nil {
+			u, ok, err := m.Store.TryLock(ctx, LockName)
+			if err != nil && ctx.Err() == nil {
+				m.log().Warn("monitor lock", "err", err)
+			}
+			if ok {
+				unlock = u
+				m.log().Info("this node now runs the monitor")
+			}
+		}
+		if unlock != nil {
+			if _, err := m.RunOnce(ctx); err != nil && ctx.Err() == nil {
+				m.log().Warn("monitor run failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

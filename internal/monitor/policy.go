@@ -1,0 +1,141 @@
+// Package monitor re-checks domains on a schedule and applies the two-strike
+// policy: an active domain whose check fails once gets a warning and stays
+// active; a second consecutive failure sends it back to pending. A pass
+// resets the count; a transient resolver failure changes nothing and is
+// retried soon. Pending domains are checked on a back-off schedule for 72
+// hours after they were added, then only on request.
+//
+// The policy and the schedule are pure functions (this file); the Monitor
+// (monitor.go) runs them against the store, the verifier and a clock that
+// tests replace, so days of checks run in milliseconds.
+package monitor
+
+import (
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+)
+
+// Outcome is what one check found.
+type Outcome int
+
+const (
+	// Pass: the CNAME chain ends at the domain's target.
+	Pass Outcome = iota
+	// Fail: a definite answer that the chain is wrong or missing.
+	Fail
+	// Transient: the check could not be made (resolver failure).
+	Transient
+)
+
+// Event names a notification, as sent to webhooks.
+type Event string
+
+const (
+	// EventVerified: a pending domain passed and is now active.
+	EventVerified Event = "tracking_domain.verified"
+	// EventCheckFailed: an active domain failed its first check; a warning.
+	EventCheckFailed Event = "tracking_domain.check_failed"
+	// EventDeactivated: a second consecutive failure made it pending.
+	EventDeactivated Event = "tracking_domain.deactivated"
+	// EventDeleted: the domain was deleted.
+	EventDeleted Event = "tracking_domain.deleted"
+)
+
+// Strikes is the number of consecutive failed checks that deactivate.
+const Strikes = 2
+
+// Policy holds the schedule's parameters.
+type Policy struct {
+	// Interval between checks of an active domain (--recheck-interval).
+	Interval time.Duration
+	// PendingWindow is how long after adding a pending domain is checked
+	// without being asked.
+	PendingWindow time.Duration
+	// TransientRetry is the wait after a transient failure.
+	TransientRetry time.Duration
+}
+
+// DefaultPolicy is the SPEC's schedule: daily, 72 hours of back-off for
+// new domains, five minutes after a resolver failure.
+var DefaultPolicy = Policy{Interval: 24 * time.Hour, PendingWindow: 72 * time.Hour, TransientRetry: 5 * time.Minute}
+
+// State is what the policy needs to know of a domain.
+type State struct {
+	Status       domain.Status
+	FailedChecks int
+	CreatedAt    time.Time
+}
+
+// Decision is what follows from a check.
+type Decision struct {
+	Status       domain.Status
+	FailedChecks int
+	// Event to notify, or "".
+	Event Event
+	// NextCheck is when to check again; zero means only on request.
+	NextCheck time.Time
+}
+
+// Decide applies the two-strike policy to one check's outcome.
+func (p Policy) Decide(s State, o Outcome, now time.Time) Decision {
+	d := Decision{Status: s.Status, FailedChecks: s.FailedChecks}
+	switch {
+	case o == Transient:
+		// Never a strike, never a pass: try again soon, as long as the
+		// domain is one the monitor watches at all.
+		if s.Status == domain.StatusActive || p.PendingNext(s.CreatedAt, now) != (time.Time{}) {
+			d.NextCheck = now.Add(p.TransientRetry)
+		}
+	case o == Pass:
+		if s.Status != domain.StatusActive {
+			d.Event = EventVerified
+		}
+		d.Status, d.FailedChecks = domain.StatusActive, 0
+		d.NextCheck = now.Add(p.Interval)
+	case s.Status == domain.StatusActive:
+		d.FailedChecks = s.FailedChecks + 1
+		d.NextCheck = now.Add(p.Interval)
+		d.Event = EventCheckFailed
+		if d.FailedChecks >= Strikes {
+			d.Status, d.Event = domain.StatusPending, EventDeactivated
+			d.NextCheck = time.Time{} // back to pending: checked on request
+		}
+	default: // a pending domain that still fails
+		d.FailedChecks = s.FailedChecks + 1
+		d.NextCheck = p.PendingNext(s.CreatedAt, now)
+	}
+	return d
+}
+
+// backoff is the pending schedule: until a domain is the given age, wait
+// this long between checks. The customer is most likely to add the CNAME
+// in the first minutes, so checks start often and thin out.
+var backoff = []struct{ age, wait time.Duration }{
+	{10 * time.Minute, time.Minute},
+	{time.Hour, 5 * time.Minute},
+	{6 * time.Hour, 15 * time.Minute},
+	{24 * time.Hour, time.Hour},
+}
+
+// PendingNext is when a pending domain added at created is checked next
+// after now: on the back-off schedule inside PendingWindow, zero (only on
+// request) after it.
+func (p Policy) PendingNext(created, now time.Time) time.Time {
+	age := now.Sub(created)
+	if age >= p.PendingWindow {
+		return time.Time{}
+	}
+	wait := 3 * time.Hour
+	for _, b := range backoff {
+		if age < b.age {
+			wait = b.wait
+			break
+		}
+	}
+	next := now.Add(wait)
+	if end := created.Add(p.PendingWindow); next.After(end) {
+		next = end // one last check as the window closes
+	}
+	return next
+}
