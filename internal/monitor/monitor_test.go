@@ -1,0 +1,175 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/verify"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// clock is the monitor's time in these tests: it moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder collects notifications.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) notify(_ context.Context, n Notification) {
+	r.mu.Lock()
+	r.events = append(r.events, n.Event)
+	r.mu.Unlock()
+}
+
+func (r *recorder) take() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+// TestTwoStrikesThroughRealDNS runs days of the monitor against a real
+// store, waymark's DNS following it, and Unbound as the customers' DNS.
+func TestTwoStrikesThroughRealDNS(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	zc := dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
+	dns := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), quiet, nil)
+	addr, err := dns.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poke := make(chan struct{}, 1)
+	go dns.Follow(ctx, st, zc, 50*time.Millisecond, poke)
+	u := testenv.StartUnbound(t, "waymark.localhost", addr.String(), "acme-mail.com")
+
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	rec := &recorder{}
+	m := &Monitor{Store: st, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: u.Addr}, Platform: "waymark.localhost"},
+		Policy: DefaultPolicy, Now: clk.Now, Notify: rec.notify, Log: quiet}
+
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")
+	d := store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-00000000000000aa.track.waymark.localhost",
+		Status: domain.StatusPending, DefaultOnActive: true, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextCheck: m.FirstCheck(clk.Now())}
+	if err := st.CreateTrackingDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	poke <- struct{}{}
+
+	step := func(advance time.Duration, wantChecked int, wantStatus domain.Status, wantFailed int, wantEvents ...Event) store.TrackingDomain {
+		t.Helper()
+		clk.Advance(advance)
+		n, err := m.RunOnce(ctx)
+		if err != nil || n != wantChecked {
+			t.Fatalf("at +%v: checked %d (%v), want %d", advance, n, err, wantChecked)
+		}
+		got, _ := st.TrackingDomain(ctx, "cl_a", "td_1")
+		if got.Status != wantStatus || got.FailedChecks != wantFailed || fmt.Sprint(rec.take()) != fmt.Sprint(wantEvents) {
+			t.Fatalf("at %v: %s failed=%d (last %+v); want %s failed=%d events %v",
+				clk.Now(), got.Status, got.FailedChecks, got.LastCheck, wantStatus, wantFailed, wantEvents)
+		}
+		return got
+	}
+	// Not due yet: nothing is checked.
+	step(30*time.Second, 0, domain.StatusPending, 0)
+	// No CNAME: the back-off checks fail quietly.
+	step(30*time.Second, 1, domain.StatusPending, 1)
+	step(time.Minute, 1, domain.StatusPending, 2)
+	// The customer publishes the CNAME: the next back-off check verifies.
+	u.Set("track.acme-mail.com. 300 IN CNAME v-00000000000000aa.track.waymark.localhost.")
+	got := step(time.Minute, 1, domain.StatusActive, 0, EventVerified)
+	if !got.Default {
+		t.Fatal("added with default: true, verified, but not the default")
+	}
+	// Daily checks pass.
+	step(23*time.Hour, 0, domain.StatusActive, 0)
+	step(time.Hour, 1, domain.StatusActive, 0)
+	// The record is removed: first strike warns, the domain stays active.
+	u.Remove("track.acme-mail.com")
+	got = step(24*time.Hour, 1, domain.StatusActive, 1, EventCheckFailed)
+	if got.LastCheck == nil || got.LastCheck.OK || got.LastCheck.Code != "no_record" || !got.Default {
+		t.Fatalf("first strike: %+v", got)
+	}
+	// Second strike: pending, default flag gone, no more scheduled checks.
+	got = step(24*time.Hour, 1, domain.StatusPending, 2, EventDeactivated)
+	if got.Default || !got.NextCheck.IsZero() {
+		t.Fatalf("after deactivation: default=%v next=%v", got.Default, got.NextCheck)
+	}
+	step(30*24*time.Hour, 0, domain.StatusPending, 2)
+	// Fixed and verified on request: active again, count reset.
+	u.Set("track.acme-mail.com. 300 IN CNAME v-00000000000000aa.track.waymark.localhost.")
+	got, err = m.CheckTrackingDomain(ctx, "cl_a", "td_1")
+	if err != nil || got.Status != domain.StatusActive || got.FailedChecks != 0 {
+		t.Fatalf("manual verify: %+v %v", got, err)
+	}
+	if ev := rec.take(); fmt.Sprint(ev) != fmt.Sprint([]Event{EventVerified}) {
+		t.Fatalf("events %v", ev)
+	}
+	// A flap (one failure, then back) warns once and changes nothing else.
+	u.Remove("track.acme-mail.com")
+	step(24*time.Hour, 1, domain.StatusActive, 1, EventCheckFailed)
+	u.Set("track.acme-mail.com. 300 IN CNAME v-00000000000000aa.track.waymark.localhost.")
+	step(24*time.Hour, 1, domain.StatusActive, 0)
+}
+
+// TestTransientNeverCounts points the verifier at a resolver that is not
+// there: checks are retried, strikes never counted.
+func TestTransientNeverCounts(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	port, _ := testenv.FreePort()
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: quiet,
+		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: fmt.Sprintf("127.0.0.1:%d", port), Timeout: 100 * time.Millisecond}, Platform: "waymark.localhost"}}
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")
+	st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-1.track.waymark.localhost",
+		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()})
+	st.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusActive)
+	for range 3 {
+		got, err := m.CheckTrackingDomain(ctx, "cl_a", "td_1")
+		if err != nil || got.Status != domain.StatusActive || got.FailedChecks != 0 || got.LastCheck.Code != "transient" ||
+			!got.NextCheck.Equal(clk.Now().Add(DefaultPolicy.TransientRetry)) {
+			t.Fatalf("transient check: %+v %v", got, err)
+		}
+	}
+}
