@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -334,4 +337,152 @@ func TestTwoNodesShareZone(t *testing.T) {
 	waitRcode(t, b.dns, target, dns.RcodeSuccess, "127.0.0.1")
 	mustRun(t, cli, "tracking-domain", "delete", "track.acme-mail.com")
 	waitRcode(t, b.dns, target, dns.RcodeNameError, "")
+}
+
+// hookReceiver is a webhook endpoint that checks signatures.
+type hookReceiver struct {
+	mu     sync.Mutex
+	events []map[string]any
+	bad    []string
+}
+
+func (h *hookReceiver) handler(secret string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err := webhook.Verify(r.Header.Get(webhook.SignatureHeader), secret, body, time.Now(), time.Minute); err != nil {
+			h.bad = append(h.bad, err.Error())
+			w.WriteHeader(400)
+			return
+		}
+		var ev map[string]any
+		json.Unmarshal(body, &ev)
+		h.events = append(h.events, ev)
+		w.WriteHeader(204)
+	})
+}
+
+func (h *hookReceiver) wait(t *testing.T, event, name string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		for _, ev := range h.events {
+			data, _ := ev["data"].(map[string]any)
+			td, _ := data["tracking_domain"].(map[string]any)
+			if ev["type"] == event && td["name"] == name {
+				h.mu.Unlock()
+				return ev
+			}
+		}
+		h.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.Fatalf("no %s webhook for %s; got %v, refused signatures %v", event, name, h.events, h.bad)
+	return nil
+}
+
+// TestVerifyThroughUnbound is the DNS issue end to end: waymark serve with
+// its DNS behind a real Unbound as the resolver, the CLI verifying, webhooks
+// signed and delivered, dig seeing a deleted target vanish.
+func TestVerifyThroughUnbound(t *testing.T) {
+	dnsPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
+	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
+		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_WEBHOOK_ALLOW_PRIVATE=true"})
+	admin := srv.adminKey(t)
+	key := func(name string) []string {
+		out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + admin}, "cluster", "create", name)
+		return []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)}
+	}
+	acme, bravo := key("acme"), key("bravo")
+
+	hooks := &hookReceiver{}
+	receiver := httptest.NewServer(hooks.handler("0123456789abcdef0123"))
+	defer receiver.Close()
+	body := strings.NewReader(`{"url": "` + receiver.URL + `/hook", "events": ["*"], "secret": "0123456789abcdef0123"}`)
+	req, _ := http.NewRequest("POST", srv.api+"/v1/webhooks", body)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(acme[1], "WAYMARK_KEY="))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("add webhook: %v %v", resp, err)
+	}
+
+	targetOf := func(out string) string {
+		return regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(out)
+	}
+	target := targetOf(mustRun(t, acme, "tracking-domain", "add", "track.acme-mail.com", "--default"))
+	// Before the CNAME exists: verify fails, saying what to add.
+	out, _, code := waymark(t, acme, "tracking-domain", "verify", "track.acme-mail.com")
+	if code != 1 || !strings.Contains(out, "does not exist in DNS: add a CNAME record track.acme-mail.com pointing to "+target) {
+		t.Fatalf("verify without CNAME: exit %d\n%s", code, out)
+	}
+	// Three hops to the target: active, and the default as asked.
+	u.Set("track.acme-mail.com. 300 IN CNAME a.acme-mail.com.", "a.acme-mail.com. 300 IN CNAME b.acme-mail.com.",
+		"b.acme-mail.com. 300 IN CNAME "+target+".")
+	out = mustRun(t, acme, "tracking-domain", "verify", "track.acme-mail.com")
+	if !regexp.MustCompile(`STATUS\s+active`).MatchString(out) || !regexp.MustCompile(`DEFAULT\s+yes`).MatchString(out) ||
+		!strings.Contains(out, "track.acme-mail.com -> a.acme-mail.com -> b.acme-mail.com -> "+target) {
+		t.Fatalf("verify 3 hops:\n%s", out)
+	}
+	ev := hooks.wait(t, "tracking_domain.verified", "track.acme-mail.com")
+	if !strings.HasPrefix(ev["id"].(string), "evt_") {
+		t.Fatalf("event %v", ev)
+	}
+	// Another cluster cannot claim acme's target.
+	mustRun(t, bravo, "tracking-domain", "add", "track.bravo-mail.com")
+	u.Set("track.bravo-mail.com. 300 IN CNAME " + target + ".")
+	out, _, code = waymark(t, bravo, "tracking-domain", "verify", "track.bravo-mail.com")
+	if code != 1 || !strings.Contains(out, "not this domain's verification target") || !regexp.MustCompile(`STATUS\s+pending`).MatchString(out) {
+		t.Fatalf("verify on another's target: exit %d\n%s", code, out)
+	}
+	// An orange-cloud record.
+	mustRun(t, acme, "tracking-domain", "add", "links.acme-mail.com")
+	u.Set("links.acme-mail.com. 300 IN A 104.16.1.1")
+	out, _, _ = waymark(t, acme, "tracking-domain", "verify", "links.acme-mail.com", "--json")
+	if !strings.Contains(out, `"code": "proxied"`) || !strings.Contains(out, "DNS only") {
+		t.Fatalf("proxied:\n%s", out)
+	}
+	// Deleted: the target is NXDOMAIN for dig, and the webhook hears of it.
+	if out := digStatus(t, dnsAddr, target); !strings.Contains(out, "status: NOERROR") || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("dig before delete:\n%s", out)
+	}
+	mustRun(t, acme, "tracking-domain", "delete", "track.acme-mail.com")
+	if out := digStatus(t, dnsAddr, target); !strings.Contains(out, "status: NXDOMAIN") {
+		t.Fatalf("dig after delete:\n%s", out)
+	}
+	hooks.wait(t, "tracking_domain.deleted", "track.acme-mail.com")
+	// The webhook list shows the last delivery.
+	req, _ = http.NewRequest("GET", srv.api+"/v1/webhooks", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(acme[1], "WAYMARK_KEY="))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `"status": "delivered"`) {
+		t.Fatalf("webhook list: %s", raw)
+	}
+}
+
+// digStatus asks waymark's DNS for name's A record with dig.
+func digStatus(t *testing.T, server, name string) string {
+	t.Helper()
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		testenv.Missing(t, "dig (apt dnsutils)", err)
+	}
+	host, port, _ := strings.Cut(server, ":")
+	out, err := exec.Command(dig, "@"+host, "-p", port, "+norecurse", "+time=2", "+tries=1", name, "A").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig: %v\n%s", err, out)
+	}
+	return string(out)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
+	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 // allRoles are the roles of `serve --roles`, in start order.
@@ -48,6 +49,7 @@ type serveConfig struct {
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs                                          cli.List
 	recheck                                          time.Duration
+	webhookPrivate                                   bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -70,6 +72,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key to use (default: generated and printed on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
 }
@@ -141,6 +144,13 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
 		Policy:  monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
 		Log:     log,
+		// Events go to the cluster's webhooks through the store's queue.
+		Notify: func(ctx context.Context, n monitor.Notification) {
+			data := map[string]any{"tracking_domain": api.TrackingDomainOf(n.Domain), "diagnosis": n.Diagnosis}
+			if err := webhook.Enqueue(ctx, st, n.Domain.ClusterID, string(n.Event), data, n.At); err != nil {
+				log.Error("queueing a webhook event", "event", n.Event, "err", err)
+			}
+		},
 	}
 
 	reg := prometheus.NewRegistry()
@@ -186,6 +196,8 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	if slices.Contains(roles, "monitor") {
 		go mon.Run(ctx, 15*time.Second)
+		hooks := &webhook.Deliverer{Queue: st, AllowPrivate: c.webhookPrivate, Log: log}
+		go hooks.Run(ctx, 2*time.Second)
 		lines = append(lines, [2]string{"monitor", fmt.Sprintf("active domains every %s, resolver %s", c.recheck, c.resolver)})
 	}
 	var notBuilt []string

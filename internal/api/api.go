@@ -97,6 +97,9 @@ var routes = []route{
 	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
 	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},
 	{"POST", "/v1/tracking-domains/{id}/verify", anyKey, (*Server).verifyTrackingDomain},
+	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
+	{"GET", "/v1/webhooks", anyKey, (*Server).listWebhooks},
+	{"DELETE", "/v1/webhooks/{id}", anyKey, (*Server).deleteWebhook},
 }
 
 // New builds the API handler.

@@ -561,3 +561,51 @@ func TestBearerSchemeCaseInsensitive(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestWebhooksAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, keyA := e.cluster("acme")
+	_, keyB := e.cluster("bravo")
+	for _, tc := range []struct {
+		body  map[string]any
+		code  string
+		field string
+	}{
+		{map[string]any{"events": []string{"*"}}, "url_required", "url"},
+		{map[string]any{"url": "ftp://x.example/", "events": []string{"*"}}, "url_invalid", "url"},
+		{map[string]any{"url": "/relative", "events": []string{"*"}}, "url_invalid", "url"},
+		{map[string]any{"url": "https://u:p@x.example/", "events": []string{"*"}}, "url_invalid", "url"},
+		{map[string]any{"url": "https://x.example/"}, "events_required", "events"},
+		{map[string]any{"url": "https://x.example/", "events": []string{"click"}}, "event_unknown", "events"},
+		{map[string]any{"url": "https://x.example/", "events": []string{"*"}, "secret": "short"}, "secret_too_short", "secret"},
+	} {
+		r := e.do("POST", "/v1/webhooks", keyA, tc.body)
+		if errObj, _ := r.Body["error"].(map[string]any); r.Code != 422 || r.errCode() != tc.code || errObj["field"] != tc.field {
+			t.Errorf("%v: %d %s", tc.body, r.Code, r.Raw)
+		}
+	}
+	r := e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/w", "events": []string{"tracking_domain.verified"}})
+	id, secret := r.str("id"), r.str("secret")
+	if r.Code != 201 || !strings.HasPrefix(secret, "whsec_") || r.Body["last_delivery"] != nil {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
+	r = e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/all", "events": []string{"*"}, "secret": "0123456789abcdef"})
+	if r.Code != 201 || r.str("secret") != "0123456789abcdef" {
+		t.Fatalf("create with secret: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/webhooks", keyA, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 2 || strings.Contains(r.Raw, secret) {
+		t.Fatalf("list: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/webhooks", keyB, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 0 {
+		t.Fatalf("B's list: %s", r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/webhooks/"+id, keyB, nil); r.Code != 404 {
+		t.Fatalf("B deletes A's webhook: %d", r.Code)
+	}
+	if r := e.do("DELETE", "/v1/webhooks/"+id, keyA, nil); r.Code != 204 {
+		t.Fatalf("delete: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/webhooks", keyA, nil); len(r.Body["items"].([]any)) != 1 {
+		t.Fatalf("after delete: %s", r.Raw)
+	}
+}

@@ -42,6 +42,10 @@ type TLS struct {
 	Status string `json:"status"`
 }
 
+// TrackingDomainOf is the API's view of a stored tracking domain (also the
+// data of webhook events).
+func TrackingDomainOf(d store.TrackingDomain) TrackingDomain { return trackingJSON(d) }
+
 func trackingJSON(d store.TrackingDomain) TrackingDomain {
 	return TrackingDomain{
 		ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status),

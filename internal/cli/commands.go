@@ -257,8 +257,16 @@ func printDomain(out io.Writer, raw []byte, err error, o opts, withRecord bool) 
 		dflt = "no (becomes the default once verified)"
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nDEFAULT\t%s\nTLS\t%s\nFAILED CHECKS\t%d\nLAST CHECK\t%s\nCREATED\t%s\n",
-		d.ID, d.Name, d.Status, dflt, d.TLS.Status, d.FailedChecks, lastCheck(d), d.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nDEFAULT\t%s\nTLS\t%s\nFAILED CHECKS\t%d\nLAST CHECK\t%s\n",
+		d.ID, d.Name, d.Status, dflt, d.TLS.Status, d.FailedChecks, lastCheck(d))
+	if d.LastCheck != nil && len(d.LastCheck.Chain) > 0 {
+		fmt.Fprintf(tw, "CHAIN\t%s\n", strings.Join(d.LastCheck.Chain, " -> "))
+	}
+	next := "on request"
+	if d.NextCheck != nil {
+		next = d.NextCheck.Format(time.DateTime)
+	}
+	fmt.Fprintf(tw, "NEXT CHECK\t%s\nCREATED\t%s\n", next, d.CreatedAt.Format(time.RFC3339))
 	tw.Flush()
 	if !withRecord {
 		return nil

@@ -655,3 +655,71 @@ func TestTryLockAcrossNodes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestWebhookQueue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_000_000, 0).UTC()
+		for _, w := range []Webhook{
+			{ID: "wh_1", ClusterID: "cl_a", URL: "https://a.example/1", Events: []string{"tracking_domain.verified"}, Secret: "s1", CreatedAt: now},
+			{ID: "wh_2", ClusterID: "cl_a", URL: "https://a.example/2", Events: []string{"*"}, Secret: "s2", CreatedAt: now.Add(time.Second)},
+			{ID: "wh_3", ClusterID: "cl_b", URL: "https://b.example/3", Events: []string{"*"}, Secret: "s3", CreatedAt: now},
+		} {
+			if err := s.CreateWebhook(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hooks, err := s.Webhooks(ctx, "cl_a")
+		if err != nil || len(hooks) != 2 || hooks[0].ID != "wh_1" || hooks[0].Events[0] != "tracking_domain.verified" || hooks[0].Last != nil {
+			t.Fatalf("webhooks: %+v %v", hooks, err)
+		}
+		// One event reaches every subscribed webhook of its cluster only.
+		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.deleted", []byte(`{"x":1}`), now); n != 1 || err != nil {
+			t.Fatalf("enqueue deleted: %d %v", n, err)
+		}
+		if n, _ := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); n != 2 {
+			t.Fatalf("enqueue verified: %d", n)
+		}
+		got, err := s.ClaimDeliveries(ctx, now, time.Minute, 10)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("claim: %d %v", len(got), err)
+		}
+		for _, d := range got {
+			if d.URL == "https://b.example/3" {
+				t.Fatal("cluster b's webhook got cluster a's event")
+			}
+		}
+		// Claimed deliveries are leased: not claimed again before the lease ends.
+		if again, _ := s.ClaimDeliveries(ctx, now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+			t.Fatalf("claimed twice within the lease: %d", len(again))
+		}
+		// One delivered, one to retry, one failed for good.
+		s.FinishDelivery(ctx, got[0], Attempt{At: now, Status: "delivered", Code: 200}, time.Time{})
+		s.FinishDelivery(ctx, got[1], Attempt{At: now, Status: "retrying", Code: 503, Error: "503 Service Unavailable"}, now.Add(2*time.Minute))
+		s.FinishDelivery(ctx, got[2], Attempt{At: now, Status: "failed", Code: 410}, time.Time{})
+		if again, _ := s.ClaimDeliveries(ctx, now.Add(time.Minute), time.Minute, 10); len(again) != 0 {
+			t.Fatalf("due before the retry time: %d", len(again))
+		}
+		retry, _ := s.ClaimDeliveries(ctx, now.Add(2*time.Minute), time.Minute, 10)
+		if len(retry) != 1 || retry[0].ID != got[1].ID || retry[0].Attempts != 1 || string(retry[0].Payload) != string(got[1].Payload) {
+			t.Fatalf("retry: %+v", retry)
+		}
+		hooks, _ = s.Webhooks(ctx, "cl_a")
+		for _, w := range hooks {
+			if w.Last == nil || w.Last.Status == "" {
+				t.Fatalf("no last delivery on %s", w.ID)
+			}
+		}
+		// Deleting is per cluster, and takes the queue with it.
+		if err := s.DeleteWebhook(ctx, "cl_b", "wh_2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster delete: %v", err)
+		}
+		if err := s.DeleteWebhook(ctx, "cl_a", retry[0].WebhookID); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := s.ClaimDeliveries(ctx, now.Add(time.Hour), time.Minute, 10); len(left) != 0 {
+			t.Fatalf("deliveries of a deleted webhook: %d", len(left))
+		}
+	})
+}

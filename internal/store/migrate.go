@@ -53,6 +53,31 @@ var migrations = []string{
 	// 3: when the monitor checks a domain next (NULL: only on request).
 	`ALTER TABLE tracking_domains ADD COLUMN next_check_at BIGINT;
 	CREATE INDEX tracking_domains_due ON tracking_domains (next_check_at);`,
+	// 4: webhooks and their delivery queue.
+	`CREATE TABLE webhooks (
+		id          TEXT PRIMARY KEY,
+		cluster_id  TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		url         TEXT NOT NULL,
+		events      TEXT NOT NULL,
+		secret      TEXT NOT NULL,
+		created_at  BIGINT NOT NULL,
+		last_status TEXT NOT NULL DEFAULT '',
+		last_code   INTEGER NOT NULL DEFAULT 0,
+		last_error  TEXT NOT NULL DEFAULT '',
+		last_at     BIGINT
+	);
+	CREATE INDEX webhooks_by_cluster ON webhooks (cluster_id);
+	CREATE TABLE webhook_deliveries (
+		id              TEXT PRIMARY KEY,
+		webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+		event           TEXT NOT NULL,
+		payload         TEXT NOT NULL,
+		status          TEXT NOT NULL,
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		next_attempt_at BIGINT NOT NULL,
+		created_at      BIGINT NOT NULL
+	);
+	CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -32,6 +32,7 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		numbered: true,
 		// NO KEY: the lock must not block inserts that reference the row.
 		forUpdate:      " FOR NO KEY UPDATE",
+		skipLocked:     true,
 		isUnique:       isPostgresUnique,
 		lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockID),
 		tryLock:        pgTryLock,

@@ -26,6 +26,9 @@ type dialect struct {
 	// forUpdate locks selected rows inside a transaction (PostgreSQL). SQLite
 	// write transactions are BEGIN IMMEDIATE and hold the database lock.
 	forUpdate string
+	// skipLocked: claims of queue rows skip rows another node is claiming
+	// (PostgreSQL's FOR UPDATE SKIP LOCKED); SQLite has one writer anyway.
+	skipLocked bool
 	// isUnique reports a unique-constraint violation.
 	isUnique func(error) bool
 	// lockMigrations serialises schema migrations across nodes.

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+func (s *sqlStore) CreateWebhook(ctx context.Context, w Webhook) error {
+	events, err := json.Marshal(w.Events)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, cluster_id, url, events, secret, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`), w.ID, w.ClusterID, w.URL, string(events), w.Secret, micros(w.CreatedAt))
+	return s.wrap(err, "create webhook")
+}
+
+func (s *sqlStore) Webhooks(ctx context.Context, clusterID string) ([]Webhook, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, cluster_id, url, events, secret, created_at,
+		last_status, last_code, last_error, last_at FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`), clusterID)
+	if err != nil {
+		return nil, s.wrap(err, "webhooks")
+	}
+	defer rows.Close()
+	out := []Webhook{}
+	for rows.Next() {
+		var w Webhook
+		var events string
+		var created int64
+		var last Attempt
+		var lastAt sql.NullInt64
+		if err := rows.Scan(&w.ID, &w.ClusterID, &w.URL, &events, &w.Secret, &created,
+			&last.Status, &last.Code, &last.Error, &lastAt); err != nil {
+			return nil, s.wrap(err, "webhooks")
+		}
+		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
+			return nil, fmt.Errorf("events of webhook %s: %w", w.ID, err)
+		}
+		w.CreatedAt = fromMicros(created)
+		if lastAt.Valid {
+			last.At = fromMicros(lastAt.Int64)
+			w.Last = &last
+		}
+		out = append(out, w)
+	}
+	return out, s.wrap(rows.Err(), "webhooks")
+}
+
+func (s *sqlStore) DeleteWebhook(ctx context.Context, clusterID, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM webhooks WHERE cluster_id = ? AND id = ?`), clusterID, id)
+	if err != nil {
+		return s.wrap(err, "delete webhook")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.wrap(err, "delete webhook")
+	} else if n == 0 {
+		return fmt.Errorf("delete webhook %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqlStore) EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error) {
+	hooks, err := s.Webhooks(ctx, clusterID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		for _, w := range hooks {
+			if !slices.Contains(w.Events, event) && !slices.Contains(w.Events, "*") {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_deliveries
+				(id, webhook_id, event, payload, status, attempts, next_attempt_at, created_at)
+				VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)`), deliveryID(), w.ID, event, string(payload), micros(now), micros(now)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, s.wrap(err, "enqueue "+event)
+}
+
+// deliveryID is a random id for a delivery, sent to the receiver so it can
+// drop duplicates (delivery is at least once).
+func deliveryID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return "dl_" + hex.EncodeToString(b)
+}
+
+func (s *sqlStore) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+	var out []Delivery
+	lock := ""
+	if s.d.skipLocked {
+		lock = " FOR UPDATE OF d SKIP LOCKED"
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts, d.created_at
+			FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+			ORDER BY d.next_attempt_at LIMIT ?`)+lock, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d Delivery
+			var payload string
+			var created int64
+			if err := rows.Scan(&d.ID, &d.WebhookID, &d.URL, &d.Secret, &d.Event, &payload, &d.Attempts, &created); err != nil {
+				rows.Close()
+				return err
+			}
+			d.Payload, d.CreatedAt = []byte(payload), fromMicros(created)
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`),
+				micros(now.Add(lease)), d.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, s.wrap(err, "claim deliveries")
+}
+
+func (s *sqlStore) FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		status := a.Status
+		if status == "retrying" {
+			status = "pending"
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1,
+			next_attempt_at = ? WHERE id = ?`), status, micros(next), d.ID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET last_status = ?, last_code = ?, last_error = ?, last_at = ?
+			WHERE id = ?`), a.Status, a.Code, a.Error, micros(a.At), d.WebhookID)
+		return err
+	})
+	return s.wrap(err, "finish delivery "+d.ID)
+}

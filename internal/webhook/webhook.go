@@ -1,0 +1,281 @@
+// Package webhook delivers events to the HTTPS endpoints clusters register:
+// JSON bodies signed with HMAC-SHA256 over a timestamp and the body (the
+// scheme Stripe and others use, so receivers know it), queued in the store,
+// delivered at least once, and retried with back-off for a day.
+//
+// The signature header is
+//
+//	Waymark-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//
+// and a receiver rejects a timestamp too far from its own clock, so a
+// captured delivery cannot be replayed later.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Events are the event names a webhook can subscribe to ("*" is all).
+var Events = []string{
+	"tracking_domain.verified",
+	"tracking_domain.check_failed",
+	"tracking_domain.deactivated",
+	"tracking_domain.deleted",
+}
+
+// SignatureHeader carries the signature of a delivery.
+const SignatureHeader = "Waymark-Signature"
+
+// Sign returns the signature header value for body sent at t.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret, ts string, body []byte) string {
+	h := hmac.New(sha256.New, []byte(secret))
+	h.Write([]byte(ts))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Errors of Verify.
+var (
+	ErrBadSignature = errors.New("webhook: signature does not match")
+	ErrStale        = errors.New("webhook: timestamp outside the tolerance")
+	ErrMalformed    = errors.New("webhook: malformed signature header")
+)
+
+// Verify checks a signature header as a receiver does: the MAC over the
+// timestamp and body, and a timestamp within tolerance of now.
+func Verify(header, secret string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrMalformed
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return ErrStale
+	}
+	return nil
+}
+
+// retries is the wait before each retry: about a day in all.
+var retries = []time.Duration{
+	30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+	time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+}
+
+// Backoff is the wait after failed attempt number n (1 for the first); ok is
+// false when no attempt is left.
+func Backoff(n int) (wait time.Duration, ok bool) {
+	if n < 1 || n > len(retries) {
+		return 0, false
+	}
+	return retries[n-1], true
+}
+
+// Payload is the JSON body of every delivery.
+type Payload struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+	ClusterID string    `json:"cluster_id"`
+	Data      any       `json:"data"`
+}
+
+// Queue is the part of the store deliveries need.
+type Queue interface {
+	EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
+	FinishDelivery(ctx context.Context, d store.Delivery, a store.Attempt, next time.Time) error
+}
+
+// Enqueue queues an event for the cluster's webhooks.
+func Enqueue(ctx context.Context, q Queue, clusterID, event string, data any, now time.Time) error {
+	id := make([]byte, 10)
+	_, _ = rand.Read(id)
+	body, err := json.Marshal(Payload{ID: "evt_" + hex.EncodeToString(id), Type: event, CreatedAt: now.UTC(), ClusterID: clusterID, Data: data})
+	if err != nil {
+		return err
+	}
+	_, err = q.EnqueueEvent(ctx, clusterID, event, body, now)
+	return err
+}
+
+// Deliverer sends queued deliveries.
+type Deliverer struct {
+	Queue Queue
+	// Client sends the requests; nil means one with a 10 s timeout and the
+	// private-address guard.
+	Client *http.Client
+	// AllowPrivate lets webhooks reach loopback and private addresses
+	// (tests, single-machine setups). Off, a webhook cannot be used to make
+	// waymark probe the operator's internal network.
+	AllowPrivate bool
+	Now          func() time.Time
+	Log          *slog.Logger
+
+	once sync.Once
+}
+
+// ErrPrivateAddress is a webhook URL resolving to a non-public address.
+var ErrPrivateAddress = errors.New("webhook: address is not public")
+
+func (d *Deliverer) client() *http.Client {
+	d.once.Do(func() {
+		if d.Client != nil {
+			return
+		}
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		if !d.AllowPrivate {
+			// Checked on the address actually dialled, after DNS, so a
+			// name that resolves to 127.0.0.1 is caught too.
+			dialer.Control = func(_, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil {
+					return err
+				}
+				ip := ap.Addr().Unmap()
+				if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+					ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+					return fmt.Errorf("%w: %s", ErrPrivateAddress, ip)
+				}
+				return nil
+			}
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = dialer.DialContext
+		tr.Proxy = nil
+		d.Client = &http.Client{Timeout: 10 * time.Second, Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return d.Client
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now == nil {
+		return time.Now().UTC()
+	}
+	return d.Now()
+}
+
+func (d *Deliverer) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.Default()
+	}
+	return d.Log
+}
+
+// lease is how long a claimed delivery is reserved for one attempt.
+const lease = time.Minute
+
+// RunOnce sends every due delivery and returns how many it attempted.
+func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	due, err := d.Queue.ClaimDeliveries(ctx, d.now(), lease, 64)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, dl := range due {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d.attempt(ctx, dl)
+		}()
+	}
+	wg.Wait()
+	return len(due), nil
+}
+
+func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
+	now := d.now()
+	a := store.Attempt{At: now}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Payload))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "waymark-webhooks/1")
+		req.Header.Set("Waymark-Event", dl.Event)
+		req.Header.Set("Waymark-Delivery", dl.ID)
+		req.Header.Set(SignatureHeader, Sign(dl.Secret, now, dl.Payload))
+		var resp *http.Response
+		resp, err = d.client().Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			a.Code = resp.StatusCode
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				err = fmt.Errorf("answered %s", resp.Status)
+			}
+		}
+	}
+	var next time.Time
+	switch wait, retry := Backoff(dl.Attempts + 1); {
+	case err == nil:
+		a.Status = "delivered"
+	case retry:
+		a.Status, a.Error, next = "retrying", err.Error(), now.Add(wait)
+	default:
+		a.Status, a.Error = "failed", err.Error()
+	}
+	level := slog.LevelDebug
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	d.log().Log(ctx, level, "webhook delivery", "delivery", dl.ID, "event", dl.Event, "url", dl.URL,
+		"attempt", dl.Attempts+1, "status", a.Status, "code", a.Code, "err", a.Error)
+	if ferr := d.Queue.FinishDelivery(ctx, dl, a, next); ferr != nil {
+		d.log().Error("recording a webhook delivery", "delivery", dl.ID, "err", ferr)
+	}
+}
+
+// Run delivers every tick until ctx ends.
+func (d *Deliverer) Run(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			d.log().Warn("webhook deliveries", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+var t0 = time.Unix(1_800_000_000, 0).UTC()
+
+func TestSignVerify(t *testing.T) {
+	body := []byte(`{"type":"tracking_domain.verified"}`)
+	h := Sign("s3cret", t0, body)
+	if !strings.HasPrefix(h, "t=1800000000,v1=") || len(h) != len("t=1800000000,v1=")+64 {
+		t.Fatalf("header %q", h)
+	}
+	for _, tc := range []struct {
+		name   string
+		header string
+		secret string
+		body   []byte
+		now    time.Time
+		want   error
+	}{
+		{"good", h, "s3cret", body, t0.Add(time.Minute), nil},
+		{"wrong secret", h, "other", body, t0, ErrBadSignature},
+		{"altered body", h, "s3cret", []byte(`{"type":"x"}`), t0, ErrBadSignature},
+		{"replayed later", h, "s3cret", body, t0.Add(10 * time.Minute), ErrStale},
+		{"from the future", h, "s3cret", body, t0.Add(-10 * time.Minute), ErrStale},
+		{"altered timestamp", strings.Replace(h, "t=1800000000", "t=1800000100", 1), "s3cret", body, t0, ErrBadSignature},
+		{"no v1", "t=1800000000", "s3cret", body, t0, ErrMalformed},
+		{"garbage", "nonsense", "s3cret", body, t0, ErrMalformed},
+	} {
+		if err := Verify(tc.header, tc.secret, tc.body, tc.now, 5*time.Minute); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	var total time.Duration
+	n := 0
+	for i := 1; ; i++ {
+		w, ok := Backoff(i)
+		if !ok {
+			break
+		}
+		if i > 1 {
+			prev, _ := Backoff(i - 1)
+			if w <= prev {
+				t.Fatalf("wait %d (%v) not longer than the one before (%v)", i, w, prev)
+			}
+		}
+		total += w
+		n++
+	}
+	if n != 8 || total < 20*time.Hour || total > 26*time.Hour {
+		t.Fatalf("%d retries over %v; want 8 over about a day", n, total)
+	}
+	if _, ok := Backoff(0); ok {
+		t.Fatal("attempt 0")
+	}
+}
+
+// Every event the monitor sends can be subscribed to.
+func TestEventsCoverMonitor(t *testing.T) {
+	for _, e := range []monitor.Event{monitor.EventVerified, monitor.EventCheckFailed, monitor.EventDeactivated, monitor.EventDeleted} {
+		if !slices.Contains(Events, string(e)) {
+			t.Errorf("%s is not subscribable", e)
+		}
+	}
+}
+
+// memQueue is an in-memory Queue: the store's queue is tested in package
+// store; here the delivery logic is.
+type memQueue struct {
+	mu       sync.Mutex
+	pending  []store.Delivery
+	finished []store.Attempt
+	next     []time.Time
+}
+
+func (q *memQueue) EnqueueEvent(_ context.Context, _, event string, payload []byte, _ time.Time) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, store.Delivery{ID: "dl_1", Event: event, Payload: payload})
+	return 1, nil
+}
+
+func (q *memQueue) ClaimDeliveries(context.Context, time.Time, time.Duration, int) ([]store.Delivery, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.pending
+	q.pending = nil
+	return out, nil
+}
+
+func (q *memQueue) FinishDelivery(_ context.Context, d store.Delivery, a store.Attempt, next time.Time) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.finished = append(q.finished, a)
+	q.next = append(q.next, next)
+	if !next.IsZero() {
+		d.Attempts++
+		q.pending = append(q.pending, d)
+	}
+	return nil
+}
+
+func TestDeliverSignedAndRetried(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	fail := 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		got, bodies = append(got, r), append(bodies, b)
+		if fail > 0 {
+			fail--
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	q := &memQueue{}
+	if err := Enqueue(context.Background(), q, "cl_a", "tracking_domain.verified", map[string]string{"name": "track.example.com"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	q.pending[0].URL, q.pending[0].Secret = srv.URL, "s3cret"
+	d := &Deliverer{Queue: q, AllowPrivate: true, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for range 3 {
+		if n, err := d.RunOnce(context.Background()); n != 1 || err != nil {
+			t.Fatalf("run: %d %v", n, err)
+		}
+	}
+	if len(got) != 3 || q.finished[0].Status != "retrying" || q.finished[0].Code != 503 || q.finished[2].Status != "delivered" ||
+		!q.next[0].Equal(t0.Add(30*time.Second)) || !q.next[1].Equal(t0.Add(2*time.Minute)) || !q.next[2].IsZero() {
+		t.Fatalf("attempts %+v next %v", q.finished, q.next)
+	}
+	for i, r := range got {
+		if err := Verify(r.Header.Get(SignatureHeader), "s3cret", bodies[i], t0, time.Minute); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if r.Header.Get("Waymark-Event") != "tracking_domain.verified" || r.Header.Get("Waymark-Delivery") != "dl_1" {
+			t.Fatalf("headers %v", r.Header)
+		}
+	}
+	var p Payload
+	if err := json.Unmarshal(bodies[0], &p); err != nil || p.Type != "tracking_domain.verified" || p.ClusterID != "cl_a" ||
+		!strings.HasPrefix(p.ID, "evt_") || !p.CreatedAt.Equal(t0) {
+		t.Fatalf("payload %s: %v", bodies[0], err)
+	}
+}
+
+func TestGivesUpAfterRetries(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	defer srv.Close()
+	q := &memQueue{pending: []store.Delivery{{ID: "dl_1", URL: srv.URL, Secret: "s", Payload: []byte("{}")}}}
+	d := &Deliverer{Queue: q, AllowPrivate: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for i := 0; i < 20; i++ {
+		d.RunOnce(context.Background())
+	}
+	if len(q.finished) != 9 || q.finished[8].Status != "failed" || !strings.Contains(q.finished[8].Error, "500") {
+		t.Fatalf("%d attempts, last %+v", len(q.finished), q.finished[len(q.finished)-1])
+	}
+}
+
+// Without AllowPrivate a webhook cannot reach loopback: no request arrives.
+func TestPrivateAddressRefused(t *testing.T) {
+	hit := false
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit = true }))
+	defer srv.Close()
+	q := &memQueue{pending: []store.Delivery{{ID: "dl_1", URL: srv.URL, Secret: "s", Payload: []byte("{}")}}}
+	d := &Deliverer{Queue: q, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d.RunOnce(context.Background())
+	if hit || len(q.finished) != 1 || !strings.Contains(q.finished[0].Error, "not public") {
+		t.Fatalf("hit=%v attempts %+v", hit, q.finished)
+	}
+}
