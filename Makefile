@@ -30,4 +30,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTrackingName -fuzztime $(FUZZTIME) ./internal/domain/
 
 bench: test-deps
+	bash scripts/bench-deps
 	bash scripts/bench

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // maxUDPSize is the largest UDP answer sent, whatever the client offers:
@@ -128,22 +131,38 @@ func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 }
 
 // Listen starts UDP and TCP listeners on addr and serves until ctx ends.
-// It returns the bound address (useful with port 0).
+// It returns the bound address (useful with port 0). UDP is read by one
+// socket per CPU on the same port (SO_REUSEPORT), so the kernel spreads
+// queries over the cores instead of one reader feeding them all.
 func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	lc := net.ListenConfig{Control: reusePort}
+	first, err := lc.ListenPacket(ctx, "udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dns udp %s: %w", addr, err)
 	}
+	bound := first.LocalAddr().String()
+	conns := []net.PacketConn{first}
+	for range runtime.GOMAXPROCS(0) - 1 {
+		pc, err := lc.ListenPacket(ctx, "udp", bound)
+		if err != nil {
+			break // one socket still serves; more are an optimisation
+		}
+		conns = append(conns, pc)
+	}
 	// TCP on the same port as UDP, also when addr asked for port 0.
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	l, err := net.Listen("tcp", bound)
 	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("dns tcp %s: %w", pc.LocalAddr(), err)
+		for _, pc := range conns {
+			pc.Close()
+		}
+		return nil, fmt.Errorf("dns tcp %s: %w", bound, err)
 	}
-	servers := []*dns.Server{
-		{PacketConn: pc, Handler: s, UDPSize: maxUDPSize},
-		{Listener: l, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+	var servers []*dns.Server
+	for _, pc := range conns {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxUDPSize})
 	}
+	servers = append(servers, &dns.Server{Listener: l, Handler: s, ReadTimeout: 5 * time.Second,
+		IdleTimeout: func() time.Duration { return 10 * time.Second }})
 	for _, srv := range servers {
 		go func() {
 			if err := srv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -157,7 +176,19 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 			_ = srv.Shutdown()
 		}
 	}()
-	return pc.LocalAddr(), nil
+	return first.LocalAddr(), nil
+}
+
+// reusePort sets SO_REUSEPORT so several sockets share one UDP port.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // Source is where zone data comes from: the store.

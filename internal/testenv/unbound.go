@@ -31,6 +31,13 @@ type Unbound struct {
 // customer zone that answers only from local data (NXDOMAIN otherwise).
 func StartUnbound(t testing.TB, platform, platformAddr string, zones ...string) *Unbound {
 	t.Helper()
+	return StartUnboundWithData(t, platform, platformAddr, zones, nil)
+}
+
+// StartUnboundWithData is StartUnbound with records (zone-file lines)
+// loaded from the start, for data sets too large to add one by one.
+func StartUnboundWithData(t testing.TB, platform, platformAddr string, zones, records []string) *Unbound {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/unbound"); err != nil {
@@ -74,6 +81,9 @@ func StartUnbound(t testing.TB, platform, platformAddr string, zones ...string) 
 `, port, dir, dir, dir, platform)
 	for _, z := range zones {
 		fmt.Fprintf(&b, "\tlocal-zone: %q static\n", dns.Fqdn(z))
+	}
+	for _, r := range records {
+		fmt.Fprintf(&b, "\tlocal-data: %q\n", r)
 	}
 	fmt.Fprintf(&b, `stub-zone:
 	name: "%s"
