@@ -132,7 +132,29 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string)
 
 const clusterCols = `id, name, created_at`
 
-func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs a query (in ? placeholder style) and scans every row; the
+// result is never nil, so an empty list encodes as [].
+func queryAll[T any](ctx context.Context, s *sqlStore, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, s.wrap(err, what)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.wrap(err, what)
+		}
+		out = append(out, v)
+	}
+	return out, s.wrap(rows.Err(), what)
+}
+
+func scanCluster(row scanner) (Cluster, error) {
 	var c Cluster
 	var created int64
 	if err := row.Scan(&c.ID, &c.Name, &created); err != nil {
@@ -148,20 +170,7 @@ func (s *sqlStore) Cluster(ctx context.Context, id string) (Cluster, error) {
 }
 
 func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.wrap(err, "clusters")
-	}
-	defer rows.Close()
-	var out []Cluster
-	for rows.Next() {
-		c, err := scanCluster(rows)
-		if err != nil {
-			return nil, s.wrap(err, "clusters")
-		}
-		out = append(out, c)
-	}
-	return out, s.wrap(rows.Err(), "clusters")
+	return queryAll(ctx, s, "clusters", scanCluster, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
 }
 
 func (s *sqlStore) ClusterByKey(ctx context.Context, keyHash string) (Cluster, error) {
@@ -192,7 +201,7 @@ func (s *sqlStore) PutSetting(ctx context.Context, name, value string, overwrite
 const trackingCols = `id, cluster_id, name, target, status, is_default, default_on_active,
 	failed_checks, last_check, tls_status, created_at, updated_at, next_check_at`
 
-func scanTrackingDomain(row interface{ Scan(...any) error }) (TrackingDomain, error) {
+func scanTrackingDomain(row scanner) (TrackingDomain, error) {
 	var d TrackingDomain
 	var status string
 	var lastCheck sql.NullString
@@ -267,20 +276,9 @@ func (s *sqlStore) ZoneSerial(ctx context.Context) (int64, error) {
 }
 
 func (s *sqlStore) VerificationTargets(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT target FROM tracking_domains`)
-	if err != nil {
-		return nil, s.wrap(err, "verification targets")
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, s.wrap(err, "verification targets")
-		}
-		out = append(out, t)
-	}
-	return out, s.wrap(rows.Err(), "verification targets")
+	return queryAll(ctx, s, "verification targets", func(r scanner) (t string, err error) {
+		return t, r.Scan(&t)
+	}, `SELECT target FROM tracking_domains`)
 }
 
 func (s *sqlStore) TrackingDomain(ctx context.Context, clusterID, id string) (TrackingDomain, error) {
@@ -305,21 +303,8 @@ func (s *sqlStore) TrackingDomainByName(ctx context.Context, clusterID, name str
 }
 
 func (s *sqlStore) TrackingDomains(ctx context.Context, clusterID string) ([]TrackingDomain, error) {
-	rows, err := s.db.QueryContext(ctx,
-		s.q(`SELECT `+trackingCols+` FROM tracking_domains WHERE cluster_id = ? ORDER BY created_at, id`), clusterID)
-	if err != nil {
-		return nil, s.wrap(err, "tracking domains")
-	}
-	defer rows.Close()
-	out := []TrackingDomain{}
-	for rows.Next() {
-		d, err := scanTrackingDomain(rows)
-		if err != nil {
-			return nil, s.wrap(err, "tracking domains")
-		}
-		out = append(out, d)
-	}
-	return out, s.wrap(rows.Err(), "tracking domains")
+	return queryAll(ctx, s, "tracking domains", scanTrackingDomain,
+		`SELECT `+trackingCols+` FROM tracking_domains WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
 }
 
 // lockCluster serialises changes to one cluster's default flag on databases
@@ -437,21 +422,8 @@ func (s *sqlStore) TryLock(ctx context.Context, name string) (func(), bool, erro
 }
 
 func (s *sqlStore) DueTrackingDomains(ctx context.Context, now time.Time, limit int) ([]TrackingDomain, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+trackingCols+` FROM tracking_domains
-		WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`), micros(now), limit)
-	if err != nil {
-		return nil, s.wrap(err, "due tracking domains")
-	}
-	defer rows.Close()
-	var out []TrackingDomain
-	for rows.Next() {
-		d, err := scanTrackingDomain(rows)
-		if err != nil {
-			return nil, s.wrap(err, "due tracking domains")
-		}
-		out = append(out, d)
-	}
-	return out, s.wrap(rows.Err(), "due tracking domains")
+	return queryAll(ctx, s, "due tracking domains", scanTrackingDomain, `SELECT `+trackingCols+` FROM tracking_domains
+		WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`, micros(now), limit)
 }
 
 func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string) error {

@@ -22,34 +22,29 @@ func (s *sqlStore) CreateWebhook(ctx context.Context, w Webhook) error {
 }
 
 func (s *sqlStore) Webhooks(ctx context.Context, clusterID string) ([]Webhook, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, cluster_id, url, events, secret, created_at,
-		last_status, last_code, last_error, last_at FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`), clusterID)
-	if err != nil {
-		return nil, s.wrap(err, "webhooks")
+	return queryAll(ctx, s, "webhooks", scanWebhook, `SELECT id, cluster_id, url, events, secret, created_at,
+		last_status, last_code, last_error, last_at FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
+}
+
+func scanWebhook(r scanner) (Webhook, error) {
+	var w Webhook
+	var events string
+	var created int64
+	var last Attempt
+	var lastAt sql.NullInt64
+	if err := r.Scan(&w.ID, &w.ClusterID, &w.URL, &events, &w.Secret, &created,
+		&last.Status, &last.Code, &last.Error, &lastAt); err != nil {
+		return w, err
 	}
-	defer rows.Close()
-	out := []Webhook{}
-	for rows.Next() {
-		var w Webhook
-		var events string
-		var created int64
-		var last Attempt
-		var lastAt sql.NullInt64
-		if err := rows.Scan(&w.ID, &w.ClusterID, &w.URL, &events, &w.Secret, &created,
-			&last.Status, &last.Code, &last.Error, &lastAt); err != nil {
-			return nil, s.wrap(err, "webhooks")
-		}
-		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
-			return nil, fmt.Errorf("events of webhook %s: %w", w.ID, err)
-		}
-		w.CreatedAt = fromMicros(created)
-		if lastAt.Valid {
-			last.At = fromMicros(lastAt.Int64)
-			w.Last = &last
-		}
-		out = append(out, w)
+	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
+		return w, fmt.Errorf("events of webhook %s: %w", w.ID, err)
 	}
-	return out, s.wrap(rows.Err(), "webhooks")
+	w.CreatedAt = fromMicros(created)
+	if lastAt.Valid {
+		last.At = fromMicros(lastAt.Int64)
+		w.Last = &last
+	}
+	return w, nil
 }
 
 func (s *sqlStore) DeleteWebhook(ctx context.Context, clusterID, id string) error {
