@@ -1,7 +1,11 @@
 package track
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/emersion/go-message"
 )
 
 // FuzzDecode: no input panics, and whatever decodes re-encodes to exactly
@@ -50,6 +54,74 @@ func FuzzAltered(f *testing.F) {
 		}
 		if got, err := Decode(string(b), keys); err == nil {
 			t.Fatalf("altered token %q (byte %d) decoded to %+v", b, i, got)
+		}
+	})
+}
+
+// FuzzRewriteHTML: for any document, every http(s) link the tokenizer sees
+// in the input is, at the same position in the output, a tracking link whose
+// token gives back exactly that destination; other links are unchanged; one
+// honeypot link is added; nothing panics.
+func FuzzRewriteHTML(f *testing.F) {
+	for _, s := range []string{
+		`<a href="https://x.example/a?b=1&amp;c">x</a></body>`,
+		`<A HREF=http://y.example/ data-waymark=off><a href='mailto:x'><a href = " https://z.example/ ">`,
+		`<a "href"=x href=https://w.example/><a href="x"href="https://v.example/">`,
+		`<script><a href="https://s.example/"></script><a href="{{unsubscribe}}">`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		rw := testRewriter()
+		var out strings.Builder
+		if err := rw.HTML(&out, strings.NewReader(doc)); err != nil {
+			return
+		}
+		before, after := hrefs(doc), hrefs(out.String())
+		// Where markup appended to the input is still markup (the input does
+		// not end inside a cut-off tag), the honeypot must be there.
+		want := len(before)
+		if len(hrefs(doc+`<a href="https://probe.example/">`)) == len(before)+1 {
+			want++
+		}
+		if len(after) < want {
+			t.Fatalf("anchors: %d in, %d out, want %d\nin  %q\nout %q", len(before), len(after), want, doc, out.String())
+		}
+		for i, h := range before {
+			dest := strings.TrimSpace(h)
+			switch {
+			case strings.Contains(doc, "{{"):
+				continue // placeholders change hrefs on purpose
+			case h != "(off)" && isHTTP(dest) && !rw.isOurs(dest):
+				m := linkRE.FindStringSubmatch(after[i])
+				if m == nil || m[1] != "c" || after[i] != m[0] {
+					t.Fatalf("link %d %q became %q\nout %q", i, h, after[i], out.String())
+				}
+				tok, err := Decode(m[2], keys)
+				if err != nil || tok.URL != dest || tok.Kind != Click {
+					t.Fatalf("link %d %q: token %+v %v", i, h, tok, err)
+				}
+			case after[i] != h:
+				t.Fatalf("link %d %q changed to %q", i, h, after[i])
+			}
+		}
+	})
+}
+
+// FuzzMessage: no input panics the MIME walk, and a rewritten message still
+// parses.
+func FuzzMessage(f *testing.F) {
+	f.Add(fmt.Sprintf(newsletter, wrapBase64(`<a href="https://x.example/">x</a>`)))
+	f.Add("Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<a href=3D\"https://x.example/\">x</a>=\r\n")
+	f.Fuzz(func(t *testing.T, msg string) {
+		var out strings.Builder
+		if err := testRewriter().Message(&out, strings.NewReader(msg)); err != nil {
+			return
+		}
+		if _, err := message.Read(strings.NewReader(out.String())); err != nil && !message.IsUnknownCharset(err) {
+			if _, inErr := message.Read(strings.NewReader(msg)); inErr == nil {
+				t.Fatalf("input parses but output does not: %v\nin  %q\nout %q", err, msg, out.String())
+			}
 		}
 	})
 }
