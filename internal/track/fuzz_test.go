@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
 )
@@ -12,7 +13,7 @@ import (
 // the same string (one token, one spelling).
 func FuzzDecode(f *testing.F) {
 	for _, tok := range []Token{
-		{Kind: Click, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: "https://example.com/"},
+		{Kind: Click, KeyID: 2, Issued: time.Unix(1_800_000_000, 0), ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: "https://example.com/"},
 		{Kind: Open, KeyID: 1, ClusterID: "cl_00000000000000bb", MessageID: "m", Recipient: "r"},
 	} {
 		key, _ := keys(tok.ClusterID, tok.KeyID)
@@ -38,7 +39,7 @@ func FuzzAltered(f *testing.F) {
 	f.Add(byte(Click), "msg_1", "ann@example.com", "https://example.com/", uint(5), byte(1))
 	f.Add(byte(Open), "", "", "", uint(0), byte(0x80))
 	f.Fuzz(func(t *testing.T, kind byte, msg, rcpt, url string, pos uint, xor byte) {
-		tok := Token{Kind: Kind(kind), KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: msg, Recipient: rcpt}
+		tok := Token{Kind: Kind(kind), KeyID: 2, Issued: time.Unix(int64(pos), 0), ClusterID: "cl_00000000000000aa", MessageID: msg, Recipient: rcpt}
 		if tok.Kind == Click {
 			tok.URL = url
 		}

@@ -7,9 +7,9 @@
 // authenticated with HMAC-SHA256 under a per-cluster key, so nobody can
 // forge one or change its destination:
 //
-//	base64url( version | kind | key id | cluster | message | recipient | url | mac )
+//	base64url( version | kind | key id | issued | cluster | message | recipient | url | mac )
 //
-// version, kind: one byte each; key id: uvarint; cluster: the 8 bytes of
+// version, kind: one byte each; key id, issued (Unix seconds): uvarint; cluster: the 8 bytes of
 // cl_<16 hex>; message, recipient, url: uvarint length and bytes (url only
 // for clicks); mac: the first 16 bytes of HMAC-SHA256(key, everything
 // before it). Keys have ids so a cluster's key can rotate while mail sent
@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kind is what a token's link does.
@@ -67,8 +68,11 @@ const (
 
 // Token is what a tracking link carries.
 type Token struct {
-	Kind      Kind
-	KeyID     uint32
+	Kind  Kind
+	KeyID uint32
+	// Issued is when the link was minted (the message sent), to the second;
+	// a click too soon after it is a scanner's.
+	Issued    time.Time
 	ClusterID string // cl_<16 hex>
 	MessageID string
 	Recipient string
@@ -121,9 +125,10 @@ func Encode(t Token, key []byte) (string, error) {
 	case len(key) == 0:
 		return "", errors.New("track: empty key")
 	}
-	buf := make([]byte, 0, 2+binary.MaxVarintLen32+8+3*binary.MaxVarintLen16+len(t.MessageID)+len(t.Recipient)+len(t.URL)+macLen)
+	buf := make([]byte, 0, 2+binary.MaxVarintLen32+binary.MaxVarintLen64+8+3*binary.MaxVarintLen16+len(t.MessageID)+len(t.Recipient)+len(t.URL)+macLen)
 	buf = append(buf, version, byte(t.Kind))
 	buf = binary.AppendUvarint(buf, uint64(t.KeyID))
+	buf = binary.AppendUvarint(buf, uint64(max(t.Issued.Unix(), 0)))
 	buf = append(buf, cl[:]...)
 	buf = appendString(buf, t.MessageID)
 	buf = appendString(buf, t.Recipient)
@@ -151,11 +156,11 @@ type KeyFunc func(clusterID string, keyID uint32) ([]byte, bool)
 // Decode parses and authenticates a token. Any change to any byte makes it
 // fail; which check failed is in the error, for logs, never for clients.
 func Decode(s string, keys KeyFunc) (Token, error) {
-	if len(s) > b64.EncodedLen(2+binary.MaxVarintLen32+8+3*binary.MaxVarintLen16+maxMessage+maxRecipient+maxURL+macLen) {
+	if len(s) > b64.EncodedLen(2+binary.MaxVarintLen32+binary.MaxVarintLen64+8+3*binary.MaxVarintLen16+maxMessage+maxRecipient+maxURL+macLen) {
 		return Token{}, ErrMalformed
 	}
 	raw, err := b64.DecodeString(s)
-	if err != nil || len(raw) < 2+1+8+2+macLen || raw[0] != version {
+	if err != nil || len(raw) < 2+1+1+8+2+macLen || raw[0] != version {
 		return Token{}, ErrMalformed
 	}
 	body, sum := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
@@ -169,6 +174,12 @@ func Decode(s string, keys KeyFunc) (Token, error) {
 		return Token{}, ErrMalformed
 	}
 	t.KeyID = uint32(keyID)
+	rest = rest[n:]
+	issued, n := binary.Uvarint(rest)
+	if n <= 0 || issued > 1<<40 || len(rest[n:]) < 8 {
+		return Token{}, ErrMalformed
+	}
+	t.Issued = time.Unix(int64(issued), 0).UTC()
 	rest = rest[n:]
 	t.ClusterID = "cl_" + hex.EncodeToString(rest[:8])
 	rest = rest[8:]

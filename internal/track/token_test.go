@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 var (
@@ -26,12 +27,12 @@ func keys(cluster string, id uint32) ([]byte, bool) {
 
 func TestRoundTrip(t *testing.T) {
 	for _, tok := range []Token{
-		{Kind: Click, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: "https://example.com/a?b=c&d=%20e#f"},
-		{Kind: Open, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com"},
-		{Kind: Unsubscribe, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "m", Recipient: "Bö@例え.jp"},
-		{Kind: Forward, KeyID: 1, ClusterID: "cl_00000000000000aa", MessageID: "", Recipient: ""},
-		{Kind: Honeypot, KeyID: 1, ClusterID: "cl_00000000000000bb", MessageID: "msg_2", Recipient: "bob@example.org"},
-		{Kind: Click, KeyID: 1, ClusterID: "cl_00000000000000bb", URL: "http://x/" + strings.Repeat("y", 4000)},
+		{Kind: Click, KeyID: 2, Issued: time.Unix(1_800_000_000, 0).UTC(), ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: "https://example.com/a?b=c&d=%20e#f"},
+		{Kind: Open, KeyID: 2, Issued: time.Unix(0, 0).UTC(), ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com"},
+		{Kind: Unsubscribe, KeyID: 2, Issued: time.Unix(1, 0).UTC(), ClusterID: "cl_00000000000000aa", MessageID: "m", Recipient: "Bö@例え.jp"},
+		{Kind: Forward, KeyID: 1, Issued: time.Unix(0, 0).UTC(), ClusterID: "cl_00000000000000aa", MessageID: "", Recipient: ""},
+		{Kind: Honeypot, KeyID: 1, Issued: time.Unix(1_800_000_000, 0).UTC(), ClusterID: "cl_00000000000000bb", MessageID: "msg_2", Recipient: "bob@example.org"},
+		{Kind: Click, KeyID: 1, Issued: time.Unix(0, 0).UTC(), ClusterID: "cl_00000000000000bb", URL: "http://x/" + strings.Repeat("y", 4000)},
 	} {
 		key, _ := keys(tok.ClusterID, tok.KeyID)
 		s, err := Encode(tok, key)
@@ -42,14 +43,14 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("token is not URL-safe: %s", s)
 		}
 		got, err := Decode(s, keys)
-		if err != nil || got != tok {
+		if err != nil || got != tok || !got.Issued.Equal(tok.Issued) {
 			t.Fatalf("round trip of %+v: %+v %v", tok, got, err)
 		}
 	}
 	// Compact: a typical click link stays short.
-	s, _ := Encode(Token{Kind: Click, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_0123456789abcdef",
+	s, _ := Encode(Token{Kind: Click, KeyID: 2, Issued: time.Now(), ClusterID: "cl_00000000000000aa", MessageID: "msg_0123456789abcdef",
 		Recipient: "someone@example.com", URL: "https://example.com/spring-sale"}, keyA)
-	if len(s) > 140 {
+	if len(s) > 146 {
 		t.Fatalf("click token of %d characters: %s", len(s), s)
 	}
 }
