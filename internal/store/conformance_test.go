@@ -723,3 +723,115 @@ func TestWebhookQueue(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenKeysAndActiveHosts(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1000, 0).UTC()
+		for i, want := range []uint32{1, 2} {
+			id, err := s.AddTokenKey(ctx, "cl_a", []byte(fmt.Sprintf("secret-%d\x00\xff", i)), now)
+			if err != nil || id != want {
+				t.Fatalf("add key: %d %v, want %d", id, err, want)
+			}
+		}
+		keys, err := s.TokenKeys(ctx, "cl_a")
+		if err != nil || len(keys) != 2 || keys[1].ID != 2 || string(keys[1].Secret) != "secret-1\x00\xff" {
+			t.Fatalf("keys: %+v %v", keys, err)
+		}
+		if keys, _ := s.TokenKeys(ctx, "cl_b"); len(keys) != 0 {
+			t.Fatalf("b sees a's keys: %+v", keys)
+		}
+
+		mustDomain(t, s, "cl_a", "td_1", "track.a.com")
+		mustDomain(t, s, "cl_a", "td_2", "pending.a.com")
+		mustDomain(t, s, "cl_b", "td_3", "track.b.com")
+		mustDomain(t, s, "cl_a", "td_4", "shared.example.com")
+		mustDomain(t, s, "cl_b", "td_5", "shared.example.com")
+		before, _ := s.ZoneSerial(ctx)
+		for _, d := range [][2]string{{"cl_a", "td_1"}, {"cl_b", "td_3"}, {"cl_a", "td_4"}, {"cl_b", "td_5"}} {
+			s.SetTrackingDomainStatus(ctx, d[0], d[1], domain.StatusActive)
+		}
+		if after, _ := s.ZoneSerial(ctx); after < before+4 {
+			t.Fatalf("serial did not move with status changes: %d -> %d", before, after)
+		}
+		hosts, err := s.ActiveHosts(ctx)
+		want := map[string]string{"track.a.com": "cl_a", "track.b.com": "cl_b", "shared.example.com": ""}
+		if err != nil || fmt.Sprint(hosts) != fmt.Sprint(want) {
+			t.Fatalf("active hosts %v %v, want %v", hosts, err, want)
+		}
+	})
+}
+
+func TestEventsAndSuppressions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		base := time.Unix(1_800_000_000, 0).UTC()
+		var evs []Event
+		for i := range 1203 { // more than one insert chunk
+			typ, msg := "click", "msg_1"
+			if i%3 == 0 {
+				typ = "open"
+			}
+			if i%2 == 0 {
+				msg = "msg_2"
+			}
+			evs = append(evs, Event{ID: fmt.Sprintf("%016x%08x", base.Add(time.Duration(i)*time.Second).UnixMicro(), i), ClusterID: "cl_a",
+				Type: typ, At: base.Add(time.Duration(i) * time.Second), MessageID: msg, Recipient: "ann@example.com",
+				URL: "https://x.example/", Host: "t.example", ClientIP: "192.0.2.1", UserAgent: "UA", Class: "human"})
+		}
+		evs = append(evs, Event{ID: "ffff", ClusterID: "cl_b", Type: "click", At: base, MessageID: "msg_1"})
+		if err := s.InsertEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		// Page through all of A's: every event once, in order, none of B's.
+		var seen []Event
+		after := ""
+		for {
+			page, err := s.Events(ctx, "cl_a", EventQuery{After: after, Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			seen = append(seen, page...)
+			after = page[len(page)-1].ID
+		}
+		if len(seen) != 1203 || seen[0] != evs[0] || seen[1202].ID != evs[1202].ID {
+			t.Fatalf("paged %d events; first %+v", len(seen), seen[0])
+		}
+		opens, _ := s.Events(ctx, "cl_a", EventQuery{Type: "open", MessageID: "msg_2", Limit: 1000})
+		for _, e := range opens {
+			if e.Type != "open" || e.MessageID != "msg_2" {
+				t.Fatalf("filter leaked %+v", e)
+			}
+		}
+		if len(opens) != 201 {
+			t.Fatalf("%d opens of msg_2, want 201", len(opens))
+		}
+		since, _ := s.Events(ctx, "cl_a", EventQuery{Since: base.Add(1200 * time.Second)})
+		if len(since) != 3 {
+			t.Fatalf("since: %d", len(since))
+		}
+		if b, _ := s.Events(ctx, "cl_b", EventQuery{}); len(b) != 1 || b[0].ID != "ffff" {
+			t.Fatalf("b's events: %+v", b)
+		}
+
+		if ok, _ := s.Suppressed(ctx, "cl_a", "ann@example.com"); ok {
+			t.Fatal("suppressed before")
+		}
+		for range 2 { // idempotent
+			if err := s.Suppress(ctx, "cl_a", "Ann@Example.com", "unsubscribe", base); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, _ := s.Suppressed(ctx, "cl_a", "ann@example.COM"); !ok {
+			t.Fatal("not suppressed")
+		}
+		if ok, _ := s.Suppressed(ctx, "cl_b", "ann@example.com"); ok {
+			t.Fatal("suppression leaked to another cluster")
+		}
+	})
+}

@@ -78,6 +78,37 @@ var migrations = []string{
 		created_at      BIGINT NOT NULL
 	);
 	CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);`,
+	// 5: token keys, tracking events, the suppression list.
+	`CREATE TABLE token_keys (
+		cluster_id TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		key_id     INTEGER NOT NULL,
+		secret     TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (cluster_id, key_id)
+	);
+	CREATE TABLE events (
+		id         TEXT PRIMARY KEY,
+		cluster_id TEXT NOT NULL,
+		type       TEXT NOT NULL,
+		at         BIGINT NOT NULL,
+		message_id TEXT NOT NULL,
+		recipient  TEXT NOT NULL,
+		url        TEXT NOT NULL,
+		host       TEXT NOT NULL,
+		client_ip  TEXT NOT NULL,
+		user_agent TEXT NOT NULL,
+		class      TEXT NOT NULL,
+		reason     TEXT NOT NULL
+	);
+	CREATE INDEX events_by_cluster ON events (cluster_id, id);
+	CREATE INDEX events_by_message ON events (cluster_id, message_id, id);
+	CREATE TABLE suppressions (
+		cluster_id TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		address    TEXT NOT NULL,
+		reason     TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (cluster_id, address)
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -379,8 +379,14 @@ func (s *sqlStore) updateLocked(ctx context.Context, clusterID, id, what string,
 }
 
 // setStatus moves d to st: becoming active takes the default flag if asked
-// for on add; becoming pending drops it.
+// for on add; becoming pending drops it. The zone serial moves, since the
+// edge serves only active hosts.
 func (s *sqlStore) setStatus(ctx context.Context, tx *sql.Tx, d TrackingDomain, st domain.Status, now int64) error {
+	if d.Status != st {
+		if err := s.bumpZone(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if st == domain.StatusActive {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET status = ?, updated_at = ?
 			WHERE cluster_id = ? AND id = ?`), string(st), now, d.ClusterID, d.ID); err != nil {

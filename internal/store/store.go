@@ -73,7 +73,8 @@ type Store interface {
 	DeleteTrackingDomain(ctx context.Context, clusterID, id string) error
 
 	// ZoneSerial is a counter that moves with every change to the names the
-	// platform zone serves (targets added or deleted), on any node.
+	// platform zone and the edge serve (targets added or deleted, domains
+	// becoming active or pending), on any node.
 	ZoneSerial(ctx context.Context) (int64, error)
 	// VerificationTargets lists every issued verification target.
 	VerificationTargets(ctx context.Context) ([]string, error)
@@ -106,6 +107,60 @@ type Store interface {
 	// FinishDelivery records an attempt. With next zero the delivery is
 	// over (delivered, or failed for good); otherwise it is retried then.
 	FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error
+
+	// AddTokenKey stores a new token key for a cluster and returns its id,
+	// one more than the highest so far.
+	AddTokenKey(ctx context.Context, clusterID string, secret []byte, now time.Time) (uint32, error)
+	// TokenKeys lists a cluster's token keys, oldest first.
+	TokenKeys(ctx context.Context, clusterID string) ([]TokenKey, error)
+	// ActiveHosts maps every active tracking domain to its cluster.
+	ActiveHosts(ctx context.Context) (map[string]string, error)
+
+	// InsertEvents stores tracking events in one transaction.
+	InsertEvents(ctx context.Context, events []Event) error
+	// Events lists a cluster's events, oldest first, after a cursor.
+	Events(ctx context.Context, clusterID string, q EventQuery) ([]Event, error)
+
+	// Suppress puts an address on a cluster's suppression list; an address
+	// already there keeps its first reason.
+	Suppress(ctx context.Context, clusterID, address, reason string, now time.Time) error
+	// Suppressed reports whether an address is on the cluster's list.
+	Suppressed(ctx context.Context, clusterID, address string) (bool, error)
+}
+
+// TokenKey is a secret under which a cluster's tracking tokens are signed.
+type TokenKey struct {
+	ID        uint32
+	Secret    []byte
+	CreatedAt time.Time
+}
+
+// Event is one tracking event: an open, a click, an unsubscribe, ….
+type Event struct {
+	// ID sorts by time: 16 hex digits of Unix microseconds, then 8 random.
+	ID        string
+	ClusterID string
+	Type      string
+	At        time.Time
+	MessageID string
+	Recipient string
+	URL       string
+	Host      string
+	ClientIP  string
+	UserAgent string
+	// Class is human, bot or proxy; Reason says why.
+	Class  string
+	Reason string
+}
+
+// EventQuery filters Events.
+type EventQuery struct {
+	Type      string
+	MessageID string
+	Since     time.Time
+	// After is the cursor: the ID of the last event of the previous page.
+	After string
+	Limit int
 }
 
 // Webhook is an HTTPS endpoint of a cluster that receives events.
