@@ -174,7 +174,9 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			default:
 			}
 		}
-		go dnsSrv.Follow(ctx, st, zc, time.Second, poke)
+		go store.Watch(ctx, st, time.Second, poke, func(ctx context.Context, serial int64) error {
+			return dnsSrv.Reload(ctx, st, zc, serial)
+		})
 		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
 	}
 	if slices.Contains(roles, "api") {

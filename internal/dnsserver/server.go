@@ -191,43 +191,22 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// Source is where zone data comes from: the store.
-type Source interface {
-	// ZoneSerial changes whenever the zone's data changes, on any node.
-	ZoneSerial(ctx context.Context) (int64, error)
-	// VerificationTargets lists every issued verification target.
-	VerificationTargets(ctx context.Context) ([]string, error)
+// Reload rebuilds the snapshot from the store's verification targets at
+// the given serial (store.Watch calls it when the serial moves).
+func (s *Server) Reload(ctx context.Context, src Source, c Config, serial int64) error {
+	start := time.Now()
+	targets, err := src.VerificationTargets(ctx)
+	if err != nil {
+		s.log.Warn("zone reload failed; serving the previous snapshot", "err", err)
+		return err
+	}
+	s.SetZone(Build(c, uint32(serial), targets, nil))
+	s.log.Debug("zone rebuilt", "serial", uint32(serial), "targets", len(targets), "took", time.Since(start))
+	return nil
 }
 
-// Follow keeps the served zone in step with src: it checks the serial every
-// interval (and at once when poke receives) and rebuilds the snapshot when
-// the serial has moved. It returns when ctx ends.
-func (s *Server) Follow(ctx context.Context, src Source, c Config, every time.Duration, poke <-chan struct{}) {
-	var have int64 = -1
-	if z := s.zone.Load(); z != nil {
-		have = int64(z.Serial())
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		serial, err := src.ZoneSerial(ctx)
-		if err == nil && uint32(serial) != uint32(have) {
-			var targets []string
-			if targets, err = src.VerificationTargets(ctx); err == nil {
-				start := time.Now()
-				s.SetZone(Build(c, uint32(serial), targets, nil))
-				s.log.Debug("zone rebuilt", "serial", uint32(serial), "targets", len(targets), "took", time.Since(start))
-				have = serial
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("zone refresh failed; serving the previous snapshot", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-poke:
-		}
-	}
+// Source is where zone data comes from: the store.
+type Source interface {
+	// VerificationTargets lists every issued verification target.
+	VerificationTargets(ctx context.Context) ([]string, error)
 }

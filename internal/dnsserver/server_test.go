@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,47 +133,25 @@ func TestReplyRcodes(t *testing.T) {
 	}
 }
 
-// fakeSource is a store stand-in for Follow.
-type fakeSource struct {
-	serial  atomic.Int64
-	targets atomic.Pointer[[]string]
-}
+// fakeSource is a store stand-in for Reload.
+type fakeSource struct{ targets []string }
 
-func (f *fakeSource) ZoneSerial(context.Context) (int64, error) { return f.serial.Load(), nil }
-func (f *fakeSource) VerificationTargets(context.Context) ([]string, error) {
-	return *f.targets.Load(), nil
-}
+func (f *fakeSource) VerificationTargets(context.Context) ([]string, error) { return f.targets, nil }
 
-func TestFollowRebuildsOnSerialChange(t *testing.T) {
-	src := &fakeSource{}
-	src.serial.Store(1)
-	src.targets.Store(&[]string{target})
+func TestReload(t *testing.T) {
 	s := NewServer(Build(testConfig, 0, nil, nil), quiet, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	poke := make(chan struct{})
-	go s.Follow(ctx, src, testConfig, time.Hour, poke)
-	waitFor(t, func() bool { res, _ := s.Zone().Lookup(target+".", dns.TypeA); return res == Answer })
-
-	src.targets.Store(&[]string{})
-	src.serial.Store(2)
-	poke <- struct{}{}
-	waitFor(t, func() bool { res, _ := s.Zone().Lookup(target+".", dns.TypeA); return res == NXDomain })
-	if s.Zone().Serial() != 2 {
-		t.Fatalf("serial %d", s.Zone().Serial())
+	if err := s.Reload(context.Background(), &fakeSource{targets: []string{target}}, testConfig, 5); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.Zone().Lookup(target+".", dns.TypeA); res != Answer || s.Zone().Serial() != 5 {
+		t.Fatalf("after reload: %v serial %d", res, s.Zone().Serial())
+	}
+	s.Reload(context.Background(), &fakeSource{}, testConfig, 6)
+	if res, _ := s.Zone().Lookup(target+".", dns.TypeA); res != NXDomain {
+		t.Fatalf("after second reload: %v", res)
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestDig asks the server with dig, the tool an operator would use.
 func TestDig(t *testing.T) {

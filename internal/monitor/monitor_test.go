@@ -75,7 +75,9 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	poke := make(chan struct{}, 1)
-	go dns.Follow(ctx, st, zc, 50*time.Millisecond, poke)
+	go store.Watch(ctx, st, 50*time.Millisecond, poke, func(ctx context.Context, serial int64) error {
+		return dns.Reload(ctx, st, zc, serial)
+	})
 	u := testenv.StartUnbound(t, "waymark.localhost", addr.String(), "acme-mail.com")
 
 	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}

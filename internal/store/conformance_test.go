@@ -835,3 +835,29 @@ func TestEventsAndSuppressions(t *testing.T) {
 		}
 	})
 }
+
+func TestWatch(t *testing.T) {
+	s := backends["sqlite"](t)
+	defer s.Close()
+	mustCluster(t, s, "cl_a", "acme")
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seen := make(chan int64, 10)
+	poke := make(chan struct{})
+	go Watch(wctx, s, time.Hour, poke, func(_ context.Context, serial int64) error {
+		seen <- serial
+		return nil
+	})
+	first := <-seen
+	mustDomain(t, s, "cl_a", "td_1", "one.example.com")
+	poke <- struct{}{}
+	if next := <-seen; next <= first {
+		t.Fatalf("serial %d after %d", next, first)
+	}
+	poke <- struct{}{} // no change: no reload
+	select {
+	case v := <-seen:
+		t.Fatalf("reloaded without a change: %d", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

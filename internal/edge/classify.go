@@ -1,0 +1,88 @@
+package edge
+
+import (
+	_ "embed"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/track"
+)
+
+// Class says who most likely made a request.
+type Class string
+
+const (
+	// Human: nothing says otherwise.
+	Human Class = "human"
+	// Bot: a link scanner, a honeypot hit, or a click too fast for a person.
+	Bot Class = "bot"
+	// Proxy: an image proxy fetching the pixel for a mailbox (Apple Mail
+	// Privacy Protection, Gmail): an open that says little about the person.
+	Proxy Class = "proxy"
+)
+
+// scannerAgents are substrings of the user agents of link scanners and
+// HTTP libraries, one per line, lower case (data, not code: scanners.txt).
+//
+//go:embed scanners.txt
+var scannerList string
+
+var scannerAgents = func() []string {
+	var out []string
+	for _, l := range strings.Split(scannerList, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, strings.ToLower(l))
+		}
+	}
+	return out
+}()
+
+// TooFast is how soon after sending a click is taken for a scanner's:
+// security gateways open links within seconds of delivery.
+const TooFast = 10 * time.Second
+
+// Request is what classification looks at.
+type Request struct {
+	Kind      track.Kind
+	UserAgent string
+	// Issued is when the link was minted (the message sent).
+	Issued time.Time
+	At     time.Time
+	// HoneypotHit: this recipient's honeypot link was followed recently.
+	HoneypotHit bool
+}
+
+// Classify decides the class of a tracking request, with the reason.
+func Classify(r Request) (Class, string) {
+	ua := strings.ToLower(r.UserAgent)
+	switch {
+	case r.Kind == track.Honeypot:
+		return Bot, "honeypot link"
+	case strings.TrimSpace(ua) == "":
+		return Bot, "no user agent"
+	}
+	for _, s := range scannerAgents {
+		if strings.Contains(ua, s) {
+			return Bot, "scanner user agent: " + s
+		}
+	}
+	if r.Kind == track.Open {
+		switch {
+		case strings.Contains(ua, "googleimageproxy") || strings.Contains(ua, "ggpht.com"):
+			return Proxy, "Gmail image proxy"
+		case strings.Contains(ua, "yahoomailproxy"):
+			return Proxy, "Yahoo image proxy"
+		case strings.TrimSpace(r.UserAgent) == "Mozilla/5.0":
+			// Apple's Mail Privacy Protection fetches with this bare agent.
+			return Proxy, "Apple Mail Privacy Protection"
+		}
+		return Human, ""
+	}
+	if r.HoneypotHit {
+		return Bot, "recipient's honeypot link was followed recently"
+	}
+	if r.Kind == track.Click && !r.Issued.IsZero() && r.At.Sub(r.Issued) < TooFast {
+		return Bot, "clicked " + r.At.Sub(r.Issued).Round(time.Second).String() + " after sending"
+	}
+	return Human, ""
+}

@@ -1,0 +1,96 @@
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Keys caches clusters' token keys. Keys never change once made, so the
+// edge reads a cluster's keys from the store once and then verifies every
+// token in memory. A cluster with no keys is remembered for a minute, so
+// forged tokens naming random clusters cannot make each request a read.
+type Keys struct {
+	store store.Store
+	mu    sync.Mutex
+	keys  map[string][]store.TokenKey
+	miss  map[string]time.Time
+}
+
+// NewKeys returns an empty cache over st.
+func NewKeys(st store.Store) *Keys {
+	return &Keys{store: st, keys: map[string][]store.TokenKey{}, miss: map[string]time.Time{}}
+}
+
+const missTTL = time.Minute
+
+func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.TokenKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if keys, ok := k.keys[clusterID]; ok && !fresh {
+		return keys, nil
+	}
+	if t, ok := k.miss[clusterID]; ok && !fresh && time.Since(t) < missTTL {
+		return nil, nil
+	}
+	keys, err := k.store.TokenKeys(ctx, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		k.miss[clusterID] = time.Now()
+		return nil, nil
+	}
+	delete(k.miss, clusterID)
+	k.keys[clusterID] = keys
+	return keys, nil
+}
+
+// Lookup returns a cluster's key by id (track.KeyFunc). A key id newer
+// than the cached ones (made on another node) reloads the cluster once.
+func (k *Keys) Lookup(clusterID string, id uint32) ([]byte, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := k.load(ctx, clusterID, false)
+	if err != nil {
+		return nil, false
+	}
+	if n := len(keys); n > 0 && id > keys[n-1].ID {
+		if keys, err = k.load(ctx, clusterID, true); err != nil {
+			return nil, false
+		}
+	}
+	for _, key := range keys {
+		if key.ID == id {
+			return key.Secret, true
+		}
+	}
+	return nil, false
+}
+
+// Current returns the key new tokens of a cluster are signed with, making
+// the cluster's first key if it has none.
+func (k *Keys) Current(ctx context.Context, clusterID string) (store.TokenKey, error) {
+	keys, err := k.load(ctx, clusterID, false)
+	if err != nil {
+		return store.TokenKey{}, err
+	}
+	if len(keys) == 0 {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		if _, err := k.store.AddTokenKey(ctx, clusterID, secret, time.Now().UTC()); err != nil {
+			return store.TokenKey{}, err
+		}
+		if keys, err = k.load(ctx, clusterID, true); err != nil {
+			return store.TokenKey{}, err
+		}
+		if len(keys) == 0 {
+			return store.TokenKey{}, errors.New("edge: token key not found after adding it")
+		}
+	}
+	return keys[len(keys)-1], nil
+}
