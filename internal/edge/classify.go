@@ -56,6 +56,10 @@ type Request struct {
 func Classify(r Request) (Class, string) {
 	ua := strings.ToLower(r.UserAgent)
 	switch {
+	case r.Kind == track.Unsubscribe:
+		// Only a POST unsubscribes: a person's form or their mailbox
+		// provider's one-click request (RFC 8058), which scanners do not send.
+		return Human, ""
 	case r.Kind == track.Honeypot:
 		return Bot, "honeypot link"
 	case strings.TrimSpace(ua) == "":

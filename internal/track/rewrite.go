@@ -25,6 +25,9 @@ type Rewriter struct {
 	// Host is the tracking host (see Host).
 	Host string
 	Mint Minter
+	// Drop, if set, removes the top-level header fields it returns true
+	// for (the X-Waymark-* control headers).
+	Drop func(key string) bool
 }
 
 // Placeholders the author writes where the unsubscribe and forward links go.
@@ -56,6 +59,13 @@ func (rw *Rewriter) Message(w io.Writer, r io.Reader) error {
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
 		return fmt.Errorf("message header: %w", err)
+	}
+	if rw.Drop != nil {
+		for f := h.Fields(); f.Next(); {
+			if rw.Drop(f.Key()) {
+				f.Del()
+			}
+		}
 	}
 	unsub, err := rw.link(Unsubscribe, "")
 	if err != nil {

@@ -200,10 +200,15 @@ func wrapBase64(s string) string {
 }
 
 func TestSinglePartAndBadInput(t *testing.T) {
-	in := "From: a@example.com\r\nSubject: x\r\n\r\nSee https://x.example/ now\r\n"
+	in := "From: a@example.com\r\nX-Waymark-Tracking-Domain: t.example\r\nSubject: x\r\nx-waymark-other: y\r\n\r\nSee https://x.example/ now\r\n"
 	var out bytes.Buffer
-	if err := testRewriter().Message(&out, strings.NewReader(in)); err != nil {
+	rw := testRewriter()
+	rw.Drop = func(k string) bool { return strings.HasPrefix(strings.ToLower(k), "x-waymark-") }
+	if err := rw.Message(&out, strings.NewReader(in)); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToLower(out.String()), "x-waymark") || !strings.Contains(out.String(), "Subject: x\r\n") {
+		t.Fatalf("control headers not dropped:\n%s", out.String())
 	}
 	if got := readable(t, out.String()); !strings.Contains(got, "\r\n\r\nSee [c:https://x.example/] now\r\n") || !strings.Contains(got, "List-Unsubscribe: <[u]>") {
 		t.Fatalf("single part:\n%s", got)

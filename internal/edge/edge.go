@@ -1,0 +1,305 @@
+// Package edge answers tracking links on the tracking hosts: /c/ clicks
+// (302 to the destination), /o/ the open pixel, /u/ unsubscribe (RFC 8058
+// one-click POST), /f/ forward to a friend. A token is verified in memory
+// (no database read) and answered only on an active tracking domain of its
+// own cluster, or on the platform host t.<platform-domain>; everything else
+// is a 404, never a redirect. Each answered request's event is committed
+// first (Recorder), so nothing answered is lost.
+package edge
+
+import (
+	"context"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
+)
+
+// Hosts is the snapshot of active tracking domains: host -> cluster id.
+type Hosts struct{ m atomic.Pointer[map[string]string] }
+
+// Reload replaces the snapshot from the store (store.Watch calls it).
+func (h *Hosts) Reload(ctx context.Context, st store.Store) error {
+	m, err := st.ActiveHosts(ctx)
+	if err != nil {
+		return err
+	}
+	h.m.Store(&m)
+	return nil
+}
+
+// Cluster returns the cluster an active host belongs to ("" if none).
+func (h *Hosts) Cluster(host string) string {
+	if m := h.m.Load(); m != nil {
+		return (*m)[host]
+	}
+	return ""
+}
+
+// Active reports whether host is an active tracking domain of any cluster:
+// the decision the TLS layer needs before asking for a certificate.
+func (h *Hosts) Active(host string) bool { return h.Cluster(host) != "" }
+
+// Options configures an Edge.
+type Options struct {
+	// Platform is the platform domain; t.<Platform> serves every cluster.
+	Platform string
+	Hosts    *Hosts
+	Keys     track.KeyFunc
+	Recorder *Recorder
+	Store    store.Store
+	Log      *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Edge is the HTTP handler of the tracking hosts.
+type Edge struct {
+	Options
+	honeypots honeypotLog
+	requests  *prometheus.CounterVec
+}
+
+// New returns an edge handler; metrics go to reg when it is not nil.
+func New(o Options, reg prometheus.Registerer) *Edge {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &Edge{Options: o, honeypots: honeypotLog{hits: map[string]time.Time{}}}
+	e.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waymark_edge_requests_total",
+		Help: "Tracking requests by kind and outcome.",
+	}, []string{"kind", "outcome"})
+	if reg != nil {
+		reg.MustRegister(e.requests)
+	}
+	return e
+}
+
+// honeypotWindow is how long after a honeypot hit the recipient's clicks
+// count as a scanner's.
+const honeypotWindow = 10 * time.Minute
+
+// honeypotLog remembers recent honeypot hits per cluster and recipient.
+type honeypotLog struct {
+	mu   sync.Mutex
+	hits map[string]time.Time
+}
+
+func (l *honeypotLog) hit(key string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hits) > 100_000 { // bounded: drop the stale ones
+		for k, t := range l.hits {
+			if at.Sub(t) > honeypotWindow {
+				delete(l.hits, k)
+			}
+		}
+	}
+	l.hits[key] = at
+}
+
+func (l *honeypotLog) recent(key string, at time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.hits[key]
+	return ok && at.Sub(t) < honeypotWindow
+}
+
+// pathKinds maps the first path segment to the token kinds it answers.
+var pathKinds = map[string][]track.Kind{
+	"c": {track.Click, track.Honeypot},
+	"o": {track.Open},
+	"u": {track.Unsubscribe},
+	"f": {track.Forward},
+}
+
+// gif is the 1x1 transparent pixel.
+var gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+func hostOf(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.TrimSuffix(strings.ToLower(host), ".")
+}
+
+func (e *Edge) notFound(w http.ResponseWriter, kind, why string) {
+	e.requests.WithLabelValues(kind, why).Inc()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+// ServeHTTP implements http.Handler.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostOf(r)
+	// Host and SNI must agree (RFC 9110 section 7.4: 421 Misdirected).
+	if r.TLS != nil && r.TLS.ServerName != "" && !strings.EqualFold(r.TLS.ServerName, host) {
+		e.requests.WithLabelValues("", "misdirected").Inc()
+		http.Error(w, "421 misdirected request: Host does not match the TLS server name", http.StatusMisdirectedRequest)
+		return
+	}
+	seg, tokStr, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	kinds, known := pathKinds[seg]
+	if !ok || !known || tokStr == "" || strings.Contains(tokStr, "/") {
+		e.notFound(w, "", "no_route")
+		return
+	}
+	tok, err := track.Decode(tokStr, e.Keys)
+	if err != nil {
+		e.notFound(w, seg, "bad_token")
+		return
+	}
+	kindOK := false
+	for _, k := range kinds {
+		kindOK = kindOK || tok.Kind == k
+	}
+	if !kindOK {
+		e.notFound(w, seg, "wrong_kind")
+		return
+	}
+	// The host must be the platform host or an active tracking domain of
+	// the token's own cluster: a token is a 404 anywhere else.
+	if host != "t."+e.Platform && e.Hosts.Cluster(host) != tok.ClusterID {
+		e.notFound(w, seg, "wrong_host")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		if tok.Kind != track.Unsubscribe && tok.Kind != track.Forward {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	head := r.Method == http.MethodHead // HEAD never counts
+	switch tok.Kind {
+	case track.Click, track.Honeypot:
+		if !head && !e.record(w, r, tok, host, "click") {
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		if tok.Kind == track.Honeypot {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		http.Redirect(w, r, tok.URL, http.StatusFound)
+	case track.Open:
+		if !head && !e.record(w, r, tok, host, "open") {
+			return
+		}
+		w.Header().Set("Content-Type", "image/gif")
+		w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+		w.Header().Set("Pragma", "no-cache")
+		w.Header().Set("Expires", "0")
+		w.Write(gif)
+	case track.Unsubscribe:
+		e.unsubscribe(w, r, tok, host)
+	case track.Forward:
+		e.forward(w, r, tok, host)
+	}
+	e.requests.WithLabelValues(seg, "ok").Inc()
+}
+
+// clientIP is the peer address (proxies in front must not be trusted
+// blindly; X-Forwarded-For is not read).
+func clientIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// record classifies and commits the event, answering 503 if it cannot be
+// stored: a request is answered only once its event is safe.
+func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, host, typ string) bool {
+	now := e.Now().UTC()
+	key := tok.ClusterID + "\x00" + strings.ToLower(tok.Recipient)
+	if tok.Kind == track.Honeypot {
+		e.honeypots.hit(key, now)
+	}
+	class, reason := Classify(Request{Kind: tok.Kind, UserAgent: r.UserAgent(), Issued: tok.Issued, At: now,
+		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
+	err := e.Recorder.Record(r.Context(), store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
+		MessageID: tok.MessageID, Recipient: tok.Recipient, URL: tok.URL, Host: host, ClientIP: clientIP(r),
+		UserAgent: truncate(r.UserAgent(), 512), Class: string(class), Reason: reason})
+	if err != nil {
+		e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
+		e.requests.WithLabelValues(string(tok.Kind), "store_error").Inc()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+var pages = template.Must(template.New("").Parse(`
+{{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
+{{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
+{{define "unsubscribed"}}{{template "head" .}}<h1>Unsubscribed</h1><p><strong>{{.Recipient}}</strong> will not receive these emails any more.</p></body></html>{{end}}
+{{define "forward"}}{{template "head" .}}<h1>Forward to a friend</h1>{{if .Sent}}<p>Thank you. Sending it on is not available yet on this server: the message was not forwarded.</p>{{else}}<form method="post"><label for="to">Friend's email address</label><br><input id="to" name="to" type="email" required autocomplete="email"><p><button type="submit">Forward</button></p></form><p>Note: sending it on is not available yet on this server.</p>{{end}}</body></html>{{end}}
+`))
+
+func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		e.Log.Warn("edge page", "page", name, "err", err)
+	}
+}
+
+// unsubscribe: GET shows a confirmation and changes nothing (link scanners
+// follow GETs); POST, from the form or a mailbox's one-click (RFC 8058),
+// puts the recipient on the cluster's suppression list, idempotently.
+func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
+	if r.Method != http.MethodPost {
+		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": tok.Recipient})
+		return
+	}
+	if err := e.Store.Suppress(r.Context(), tok.ClusterID, tok.Recipient, "unsubscribe", e.Now().UTC()); err != nil {
+		e.Log.Error("suppress", "err", err)
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if !e.record(w, r, tok, host, "unsubscribe") {
+		return
+	}
+	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": tok.Recipient})
+}
+
+// forward: GET shows the form; POST records the forward.
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
+	if r.Method != http.MethodPost {
+		e.page(w, "forward", map[string]any{"Title": "Forward"})
+		return
+	}
+	if !e.record(w, r, tok, host, "forward") {
+		return
+	}
+	e.page(w, "forward", map[string]any{"Title": "Forward", "Sent": true})
+}

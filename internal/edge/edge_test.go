@@ -1,0 +1,221 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/track"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+type fixture struct {
+	t     *testing.T
+	st    store.Store
+	keys  *Keys
+	srv   *httptest.Server
+	edge  *Edge
+	ctx   context.Context
+	clock time.Time
+}
+
+const (
+	clA = "cl_00000000000000aa"
+	clB = "cl_00000000000000bb"
+)
+
+func newFixture(t *testing.T) *fixture {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	for _, c := range []store.Cluster{{ID: clA, Name: "a", CreatedAt: now}, {ID: clB, Name: "b", CreatedAt: now}} {
+		st.CreateCluster(ctx, c, "h"+c.ID)
+	}
+	for _, d := range []struct{ cl, id, name string }{{clA, "td_1", "track.a.com"}, {clB, "td_2", "track.b.com"}, {clA, "td_3", "pending.a.com"}} {
+		st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
+			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now})
+	}
+	st.SetTrackingDomainStatus(ctx, clA, "td_1", domain.StatusActive)
+	st.SetTrackingDomainStatus(ctx, clB, "td_2", domain.StatusActive)
+	hosts := &Hosts{}
+	if err := hosts.Reload(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, st: st, keys: NewKeys(st), ctx: ctx, clock: now}
+	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
+		Store: st, Log: quiet, Now: func() time.Time { return f.clock }}, nil)
+	f.srv = httptest.NewServer(f.edge)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fixture) token(cluster string, kind track.Kind, url string, issued time.Time) string {
+	f.t.Helper()
+	key, err := f.keys.Current(f.ctx, cluster)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s, err := track.Encode(track.Token{Kind: kind, KeyID: key.ID, Issued: issued, ClusterID: cluster, MessageID: "msg_1",
+		Recipient: "ann@example.com", URL: url}, key.Secret)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) do(method, host, path, ua string) *http.Response {
+	f.t.Helper()
+	f.clock = f.clock.Add(time.Millisecond) // events sort in request order
+	req, _ := http.NewRequest(method, f.srv.URL+path, nil)
+	req.Host = host
+	req.Header.Set("User-Agent", ua)
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Body = io.NopCloser(strings.NewReader("List-Unsubscribe=One-Click"))
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (f *fixture) events() []store.Event {
+	evs, err := f.st.Events(f.ctx, clA, store.EventQuery{Limit: 1000})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return evs
+}
+
+func TestClicksAndHosts(t *testing.T) {
+	f := newFixture(t)
+	hourAgo := f.clock.Add(-time.Hour)
+	click := f.token(clA, track.Click, "https://shop.example/sale?a=1&b=2", hourAgo)
+	for _, tc := range []struct {
+		name, method, host, path string
+		code                     int
+		location                 string
+	}{
+		{"own active domain", "GET", "track.a.com", "/c/" + click, 302, "https://shop.example/sale?a=1&b=2"},
+		{"host with port and case", "GET", "Track.A.com:8081", "/c/" + click, 302, "https://shop.example/sale?a=1&b=2"},
+		{"platform host", "GET", "t.waymark.localhost", "/c/" + click, 302, "https://shop.example/sale?a=1&b=2"},
+		{"another cluster's domain", "GET", "track.b.com", "/c/" + click, 404, ""},
+		{"pending domain", "GET", "pending.a.com", "/c/" + click, 404, ""},
+		{"unknown host", "GET", "evil.example", "/c/" + click, 404, ""},
+		{"tampered", "GET", "track.a.com", "/c/" + click[:20] + "x" + click[21:], 404, ""},
+		{"wrong path for kind", "GET", "track.a.com", "/o/" + click, 404, ""},
+		{"no token", "GET", "track.a.com", "/c/", 404, ""},
+		{"unknown route", "GET", "track.a.com", "/x/" + click, 404, ""},
+		{"extra segment", "GET", "track.a.com", "/c/" + click + "/more", 404, ""},
+		{"post a click", "POST", "track.a.com", "/c/" + click, 405, ""},
+		{"head never counts", "HEAD", "track.a.com", "/c/" + click, 302, "https://shop.example/sale?a=1&b=2"},
+	} {
+		resp := f.do(tc.method, tc.host, tc.path, chrome)
+		if resp.StatusCode != tc.code || resp.Header.Get("Location") != tc.location {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), tc.code, tc.location)
+		}
+	}
+	evs := f.events()
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3 (the GET 302s only): %+v", len(evs), evs)
+	}
+	e := evs[0]
+	if e.Type != "click" || e.URL != "https://shop.example/sale?a=1&b=2" || e.Recipient != "ann@example.com" || e.MessageID != "msg_1" ||
+		e.Host != "track.a.com" || e.Class != "human" || e.ClientIP != "127.0.0.1" || e.UserAgent != chrome {
+		t.Fatalf("event %+v", e)
+	}
+	// A scanner gets the redirect too, classified as a bot.
+	if resp := f.do("GET", "track.a.com", "/c/"+click, "Mozilla/5.0 (compatible; Proofpoint URL Defense)"); resp.StatusCode != 302 {
+		t.Fatalf("scanner: %d", resp.StatusCode)
+	}
+	if evs := f.events(); evs[len(evs)-1].Class != "bot" || !strings.Contains(evs[len(evs)-1].Reason, "proofpoint") {
+		t.Fatalf("scanner event %+v", evs[len(evs)-1])
+	}
+}
+
+func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
+	f := newFixture(t)
+	issued := f.clock.Add(-time.Hour)
+	resp := f.do("GET", "track.a.com", "/o/"+f.token(clA, track.Open, "", issued), "Mozilla/5.0")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || !strings.Contains(resp.Header.Get("Cache-Control"), "no-cache") {
+		t.Fatalf("open: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := f.do("GET", "track.a.com", "/c/"+f.token(clA, track.Honeypot, "", issued), chrome); resp.StatusCode != 204 {
+		t.Fatalf("honeypot: %d", resp.StatusCode)
+	}
+	if resp := f.do("GET", "track.a.com", "/c/"+f.token(clA, track.Click, "https://x.example/", issued), chrome); resp.StatusCode != 302 {
+		t.Fatalf("click after honeypot: %d", resp.StatusCode)
+	}
+	unsub := "/u/" + f.token(clA, track.Unsubscribe, "", issued)
+	if resp := f.do("GET", "track.a.com", unsub, chrome); resp.StatusCode != 200 {
+		t.Fatalf("unsubscribe page: %d", resp.StatusCode)
+	}
+	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); ok {
+		t.Fatal("a GET unsubscribed")
+	}
+	for range 2 { // one-click POST, idempotent, 200 without a redirect
+		if resp := f.do("POST", "track.a.com", unsub, ""); resp.StatusCode != 200 || resp.Header.Get("Location") != "" {
+			t.Fatalf("one-click: %d", resp.StatusCode)
+		}
+	}
+	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); !ok {
+		t.Fatal("POST did not unsubscribe")
+	}
+	if ok, _ := f.st.Suppressed(f.ctx, clB, "ann@example.com"); ok {
+		t.Fatal("unsubscribed in another cluster")
+	}
+	fwd := "/f/" + f.token(clA, track.Forward, "", issued)
+	if resp := f.do("GET", "track.a.com", fwd, chrome); resp.StatusCode != 200 {
+		t.Fatalf("forward form: %d", resp.StatusCode)
+	}
+	if resp := f.do("POST", "track.a.com", fwd, chrome); resp.StatusCode != 200 {
+		t.Fatalf("forward: %d", resp.StatusCode)
+	}
+	var got []string
+	for _, e := range f.events() {
+		got = append(got, e.Type+":"+e.Class)
+	}
+	want := "open:proxy click:bot click:bot unsubscribe:human unsubscribe:human forward:human"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("events %v\nwant %s", got, want)
+	}
+}
+
+func TestMisdirectedAndStoreDown(t *testing.T) {
+	f := newFixture(t)
+	click := f.token(clA, track.Click, "https://x.example/", f.clock.Add(-time.Hour))
+	req := httptest.NewRequest("GET", "https://track.a.com/c/"+click, nil)
+	req.TLS = &tls.ConnectionState{ServerName: "track.b.com"}
+	rec := httptest.NewRecorder()
+	f.edge.ServeHTTP(rec, req)
+	if rec.Code != 421 {
+		t.Fatalf("SNI mismatch: %d", rec.Code)
+	}
+	// The store is gone: no redirect without a stored event.
+	f.st.Close()
+	if resp := f.do("GET", "track.a.com", "/c/"+click, chrome); resp.StatusCode != 503 || resp.Header.Get("Location") != "" {
+		t.Fatalf("store down: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
