@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // resolver defaults to a dead loopback port: a test never sends a query
 // off this machine, even if a scheduled check comes due.
 func cleanEnv(extra []string) []string {
-	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9"}
+	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9", "WAYMARK_EDGE_HTTP=127.0.0.1:0"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WAYMARK_") {
 			out = append(out, kv)
@@ -61,6 +61,7 @@ type server struct {
 	cmd    *exec.Cmd
 	api    string
 	dns    string
+	edge   string
 	banner string
 	stderr *bytes.Buffer
 }
@@ -114,6 +115,9 @@ func startServe(t *testing.T, env []string, args ...string) *server {
 	}
 	if m := regexp.MustCompile(`dns\s+(\S+) udp\+tcp`).FindStringSubmatch(s.banner); m != nil {
 		s.dns = m[1]
+	}
+	if m := regexp.MustCompile(`edge\s+(http://\S+)`).FindStringSubmatch(s.banner); m != nil {
+		s.edge = m[1]
 	}
 	return s
 }

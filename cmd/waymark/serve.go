@@ -28,6 +28,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
@@ -39,7 +40,7 @@ var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
 // builtRoles are the roles this version implements; the others are accepted
 // so that configurations stay valid, and reported as not built at start.
-var builtRoles = []string{"api", "dns", "monitor"}
+var builtRoles = []string{"api", "dns", "edge", "monitor"}
 
 // serveConfig holds the flags of `waymark serve` (SPEC section 6).
 type serveConfig struct {
@@ -159,7 +160,16 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	var lines [][2]string
 	lines = append(lines, [2]string{"store", where})
 	errc := make(chan error, 4)
-	zoneChanged := func() {}
+	// One loop follows the store's serial for this node's DNS and edge; the
+	// API pokes it after its own changes so they apply at once.
+	var reloaders []func(ctx context.Context, serial int64) error
+	poke := make(chan struct{}, 1)
+	zoneChanged := func() {
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
+	}
 	if slices.Contains(roles, "dns") {
 		zc := dnsserver.Config{Platform: platform, EdgeIPs: edgeIPs}
 		dnsSrv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), log, reg)
@@ -167,17 +177,37 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		if err != nil {
 			return fmt.Errorf("--dns: %w", err)
 		}
-		poke := make(chan struct{}, 1)
-		zoneChanged = func() {
-			select {
-			case poke <- struct{}{}:
-			default:
-			}
-		}
-		go store.Watch(ctx, st, time.Second, poke, func(ctx context.Context, serial int64) error {
-			return dnsSrv.Reload(ctx, st, zc, serial)
-		})
+		reloaders = append(reloaders, func(ctx context.Context, serial int64) error { return dnsSrv.Reload(ctx, st, zc, serial) })
 		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
+	}
+	keys := edge.NewKeys(st)
+	if slices.Contains(roles, "edge") {
+		hosts := &edge.Hosts{}
+		if err := hosts.Reload(ctx, st); err != nil {
+			return err
+		}
+		reloaders = append(reloaders, func(ctx context.Context, _ int64) error { return hosts.Reload(ctx, st) })
+		rec := edge.NewRecorder(ctx, st, log, reg)
+		rec.AfterCommit = eventHooks(ctx, st, log)
+		h := edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
+		ln, err := net.Listen("tcp", c.edgeHTTP)
+		if err != nil {
+			return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(ln) }()
+		lines = append(lines, [2]string{"edge", "http://" + ln.Addr().String() + " (HTTPS with ACME is not built yet: --edge-https is not served)"})
+	}
+	if len(reloaders) > 0 {
+		go store.Watch(ctx, st, time.Second, poke, func(ctx context.Context, serial int64) error {
+			var errs []error
+			for _, reload := range reloaders {
+				errs = append(errs, reload(ctx, serial))
+			}
+			return errors.Join(errs...)
+		})
 	}
 	if slices.Contains(roles, "api") {
 		ln, err := net.Listen("tcp", c.http)
@@ -185,7 +215,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return fmt.Errorf("--http %s: %w", c.http, err)
 		}
 		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
-			ZoneChanged: zoneChanged, Checker: mon})
+			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -322,6 +352,36 @@ func ensureAdminKey(ctx context.Context, st store.Store, given string) (string, 
 		return "set on first start (shown only then; --admin-key replaces it)", nil
 	}
 	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
+}
+
+// eventHooks queues webhook deliveries for committed tracking events, off
+// the commit path, for the clusters that subscribe to them.
+func eventHooks(ctx context.Context, st store.Store, log *slog.Logger) func([]store.Event) {
+	subs := webhook.NewSubscriptions(st, 10*time.Second)
+	queue := make(chan []store.Event, 1024)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case batch := <-queue:
+				for _, e := range batch {
+					if !subs.Wants(ctx, e.ClusterID, e.Type) {
+						continue
+					}
+					if err := webhook.Enqueue(ctx, st, e.ClusterID, e.Type, api.EventOf(e), e.At); err != nil {
+						log.Error("queueing a webhook event", "event", e.Type, "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func(batch []store.Event) {
+		select {
+		case queue <- batch:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // parseIPs reads the --edge-ip addresses; none means 127.0.0.1, right for

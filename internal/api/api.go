@@ -41,6 +41,8 @@ type Options struct {
 	ZoneChanged func()
 	// Checker verifies tracking domains (the monitor).
 	Checker Checker
+	// Tokens signs tracking links.
+	Tokens Tokens
 }
 
 // Checker runs the verification of tracking domains for the API.
@@ -63,6 +65,7 @@ type Server struct {
 	latency     *prometheus.HistogramVec
 	zoneChanged func()
 	checker     Checker
+	tokens      Tokens
 }
 
 // access says which keys may call a route.
@@ -97,6 +100,8 @@ var routes = []route{
 	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
 	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},
 	{"POST", "/v1/tracking-domains/{id}/verify", anyKey, (*Server).verifyTrackingDomain},
+	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
+	{"GET", "/v1/events", anyKey, (*Server).listEvents},
 	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
 	{"GET", "/v1/webhooks", anyKey, (*Server).listWebhooks},
 	{"DELETE", "/v1/webhooks/{id}", anyKey, (*Server).deleteWebhook},
@@ -110,8 +115,8 @@ func New(o Options) *Server {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	if o.Checker == nil {
-		panic("api: Options.Checker is required")
+	if o.Checker == nil || o.Tokens == nil {
+		panic("api: Options.Checker and Options.Tokens are required")
 	}
 	s := &Server{
 		store:       o.Store,
@@ -119,6 +124,7 @@ func New(o Options) *Server {
 		log:         o.Logger,
 		zoneChanged: o.ZoneChanged,
 		checker:     o.Checker,
+		tokens:      o.Tokens,
 		mux:         http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waymark_http_requests_total",

@@ -14,9 +14,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -53,7 +55,7 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s)}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s)}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
@@ -323,7 +325,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
 	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s)}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s)}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")
@@ -576,7 +578,7 @@ func TestWebhooksAPI(t *testing.T) {
 		{map[string]any{"url": "/relative", "events": []string{"*"}}, "url_invalid", "url"},
 		{map[string]any{"url": "https://u:p@x.example/", "events": []string{"*"}}, "url_invalid", "url"},
 		{map[string]any{"url": "https://x.example/"}, "events_required", "events"},
-		{map[string]any{"url": "https://x.example/", "events": []string{"click"}}, "event_unknown", "events"},
+		{map[string]any{"url": "https://x.example/", "events": []string{"clicks"}}, "event_unknown", "events"},
 		{map[string]any{"url": "https://x.example/", "events": []string{"*"}, "secret": "short"}, "secret_too_short", "secret"},
 	} {
 		r := e.do("POST", "/v1/webhooks", keyA, tc.body)
@@ -607,5 +609,83 @@ func TestWebhooksAPI(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/webhooks", keyA, nil); len(r.Body["items"].([]any)) != 1 {
 		t.Fatalf("after delete: %s", r.Raw)
+	}
+}
+
+func TestMessagesDryRunAndEvents(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	clusterID, key := e.cluster("acme")
+	msg := "From: News <news@acme-mail.com>\r\nTo: Ann <ann@example.com>\r\nSubject: Hi\r\n" +
+		"X-Waymark-Tracking-Domain: %s\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/?a=1&amp;b=2\">x</a>\r\n"
+	post := func(body, query string) *http.Response {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages"+query, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "message/rfc822")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// The header names a domain that is not active: refused, named.
+	resp := post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1")
+	if resp.StatusCode != 422 {
+		t.Fatalf("inactive header domain: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	id := e.addDomain(key, "track.acme-mail.com").str("id")
+	e.activate(clusterID, id)
+	resp = post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&message_id=msg_test")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	out := string(body)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Waymark-Tracking-Host") != "track.acme-mail.com" || resp.Header.Get("X-Waymark-Message-Id") != "msg_test" ||
+		strings.Contains(out, "X-Waymark") || !strings.Contains(out, "List-Unsubscribe: <https://track.acme-mail.com/u/") ||
+		!strings.Contains(out, `<a href="https://track.acme-mail.com/c/`) {
+		t.Fatalf("dry run: %d %v\n%s", resp.StatusCode, resp.Header, out)
+	}
+	// Without the header and without a default: the platform host.
+	resp = post(strings.Replace(fmt.Sprintf(msg, ""), "X-Waymark-Tracking-Domain: \r\n", "", 1), "?dry_run=1")
+	resp.Body.Close()
+	if resp.Header.Get("X-Waymark-Tracking-Host") != "t."+platform {
+		t.Fatalf("fallback host %q", resp.Header.Get("X-Waymark-Tracking-Host"))
+	}
+	for _, tc := range []struct{ body, query, code string }{
+		{fmt.Sprintf(msg, ""), "", "relay_not_built"},
+		{"not a message", "?dry_run=1", "invalid_message"},
+		{"Subject: no recipient\r\n\r\nbody", "?dry_run=1", "recipient_invalid"},
+	} {
+		resp := post(tc.body, tc.query)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 || !strings.Contains(string(b), tc.code) {
+			t.Errorf("%q%s: %d %s", tc.body, tc.query, resp.StatusCode, b)
+		}
+	}
+
+	// Events: listed with filters and a cursor, only the caller's.
+	now := time.Now().UTC()
+	var evs []store.Event
+	for i := range 5 {
+		evs = append(evs, store.Event{ID: edge.NewEventID(now.Add(time.Duration(i) * time.Millisecond)), ClusterID: clusterID, Type: "click",
+			At: now, MessageID: "msg_test", Recipient: "ann@example.com", URL: "https://shop.example/", Class: "human"})
+	}
+	e.store.InsertEvents(context.Background(), evs)
+	r := e.do("GET", "/v1/events?type=click&limit=3", key, nil)
+	if r.Code != 200 || len(r.Body["items"].([]any)) != 3 || r.str("next_cursor") == "" {
+		t.Fatalf("events page 1: %d %s", r.Code, r.Raw)
+	}
+	r = e.do("GET", "/v1/events?type=click&limit=3&cursor="+r.str("next_cursor"), key, nil)
+	if r.Code != 200 || len(r.Body["items"].([]any)) != 2 || r.str("next_cursor") != "" {
+		t.Fatalf("events page 2: %d %s", r.Code, r.Raw)
+	}
+	for _, q := range []string{"type=nope", "since=yesterday", "limit=0", "limit=5000", "limit=abc"} {
+		if r := e.do("GET", "/v1/events?"+q, key, nil); r.Code != 400 || r.errCode() != "invalid_query" {
+			t.Errorf("%s: %d %s", q, r.Code, r.Raw)
+		}
+	}
+	_, keyB := e.cluster("bravo")
+	if r := e.do("GET", "/v1/events", keyB, nil); len(r.Body["items"].([]any)) != 0 {
+		t.Fatalf("B sees A's events: %s", r.Raw)
 	}
 }

@@ -219,6 +219,7 @@ func (s *Server) verifyTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	d, err := s.checker.CheckTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	s.changedZone() // a status change changes what the edge serves
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", r.PathValue("id")), "")
 		return

@@ -152,7 +152,6 @@ func TestReload(t *testing.T) {
 	}
 }
 
-
 // TestDig asks the server with dig, the tool an operator would use.
 func TestDig(t *testing.T) {
 	dig, err := exec.LookPath("dig")

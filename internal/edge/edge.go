@@ -25,7 +25,9 @@ import (
 )
 
 // Hosts is the snapshot of active tracking domains: host -> cluster id.
-type Hosts struct{ m atomic.Pointer[map[string]string] }
+type Hosts struct {
+	m atomic.Pointer[map[string]string]
+}
 
 // Reload replaces the snapshot from the store (store.Watch calls it).
 func (h *Hosts) Reload(ctx context.Context, st store.Store) error {
