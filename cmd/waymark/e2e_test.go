@@ -67,7 +67,7 @@ type server struct {
 }
 
 // startServe runs waymark serve with args and env and waits for its banner.
-func startServe(t *testing.T, env []string, args ...string) *server {
+func startServe(t testing.TB, env []string, args ...string) *server {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -141,7 +141,7 @@ func waitRcode(t *testing.T, server, name string, rcode int, want string) {
 	t.Fatalf("%s at %s: want %s %s, last answer:\n%s", name, server, dns.RcodeToString[rcode], want, last)
 }
 
-func (s *server) adminKey(t *testing.T) string {
+func (s *server) adminKey(t testing.TB) string {
 	t.Helper()
 	m := regexp.MustCompile(`admin key\s+(wma_[a-z2-7]+)`).FindStringSubmatch(s.banner)
 	if m == nil {
@@ -151,7 +151,7 @@ func (s *server) adminKey(t *testing.T) string {
 }
 
 // waymark runs a client command and returns its stdout, stderr and exit code.
-func waymark(t *testing.T, env []string, args ...string) (string, string, int) {
+func waymark(t testing.TB, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -171,7 +171,7 @@ func waymark(t *testing.T, env []string, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-func mustRun(t *testing.T, env []string, args ...string) string {
+func mustRun(t testing.TB, env []string, args ...string) string {
 	t.Helper()
 	out, errOut, code := waymark(t, env, args...)
 	if code != 0 {

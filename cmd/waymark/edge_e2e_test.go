@@ -18,7 +18,7 @@ import (
 )
 
 // apiCall sends a JSON (or raw) request to the API with a key.
-func apiCall(t *testing.T, method, url, key, contentType, body string) (int, http.Header, string) {
+func apiCall(t testing.TB, method, url, key, contentType, body string) (int, http.Header, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
