@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/autotls"
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
@@ -186,19 +189,57 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		if err := hosts.Reload(ctx, st); err != nil {
 			return err
 		}
-		reloaders = append(reloaders, func(ctx context.Context, _ int64) error { return hosts.Reload(ctx, st) })
 		rec := edge.NewRecorder(ctx, st, log, reg)
 		rec.AfterCommit = eventHooks(ctx, st, log)
-		h := edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
-		ln, err := net.Listen("tcp", c.edgeHTTP)
+		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
+		httpLn, err := net.Listen("tcp", c.edgeHTTP)
 		if err != nil {
 			return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		edgeLine := "http://" + httpLn.Addr().String()
+		var tlsLn net.Listener
+		var certs *autotls.Manager
+		if c.acmeDirectory == "" {
+			edgeLine += " (no HTTPS: set --acme-directory to get certificates)"
+		} else {
+			if tlsLn, err = net.Listen("tcp", c.edgeHTTPS); err != nil {
+				return fmt.Errorf("--edge-https %s: %w", c.edgeHTTPS, err)
+			}
+			certs, err = autotls.New(autotls.Options{Store: st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
+				CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: log})
+			if err != nil {
+				return err
+			}
+			h = certs.HTTPHandler(h)
+		}
+		reloaders = append(reloaders, func(ctx context.Context, _ int64) error {
+			if err := hosts.Reload(ctx, st); err != nil {
+				return err
+			}
+			if certs != nil {
+				certs.Sync(ctx, hosts.Names())
+			}
+			return nil
+		})
+		if certs != nil {
+			certs.Sync(ctx, hosts.Names())
+		}
+		newServer := func() *http.Server {
+			return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		}
+		srv := newServer()
 		servers = append(servers, srv)
-		go func() { errc <- srv.Serve(ln) }()
-		lines = append(lines, [2]string{"edge", "http://" + ln.Addr().String() + " (HTTPS with ACME is not built yet: --edge-https is not served)"})
+		go func() { errc <- srv.Serve(httpLn) }()
+		if certs != nil {
+			tlsConfig := certs.TLSConfig()
+			srv := newServer()
+			srv.TLSConfig = tlsConfig
+			servers = append(servers, srv)
+			go func() { errc <- srv.Serve(tls.NewListener(tlsLn, tlsConfig)) }()
+			edgeLine += ", https://" + tlsLn.Addr().String() + " (ACME " + c.acmeDirectory + ")"
+		}
+		lines = append(lines, [2]string{"edge", edgeLine})
 	}
 	if len(reloaders) > 0 {
 		go store.Watch(ctx, st, time.Second, poke, func(ctx context.Context, serial int64) error {
@@ -382,6 +423,17 @@ func eventHooks(ctx context.Context, st store.Store, log *slog.Logger) func([]st
 		case <-ctx.Done():
 		}
 	}
+}
+
+// portOf is the port of a listen address (a net.Addr or "host:port").
+func portOf(addr any) int {
+	s := fmt.Sprint(addr)
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // parseIPs reads the --edge-ip addresses; none means 127.0.0.1, right for

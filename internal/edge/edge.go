@@ -47,6 +47,21 @@ func (h *Hosts) Cluster(host string) string {
 	return ""
 }
 
+// Names lists the active hosts (those of one cluster only).
+func (h *Hosts) Names() []string {
+	m := h.m.Load()
+	if m == nil {
+		return nil
+	}
+	out := make([]string, 0, len(*m))
+	for name, cluster := range *m {
+		if cluster != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Active reports whether host is an active tracking domain of any cluster:
 // the decision the TLS layer needs before asking for a certificate.
 func (h *Hosts) Active(host string) bool { return h.Cluster(host) != "" }

@@ -861,3 +861,35 @@ func TestWatch(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+func TestBlobs(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		now := time.Unix(1000, 0).UTC()
+		for _, k := range []string{"certs/a/x.crt", "certs/a/x.key", "certs/a_b/y.crt", "certs/a%/z", "acme/account.json"} {
+			if err := s.PutBlob(ctx, k, []byte("v:"+k+"\x00\xff"), now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.PutBlob(ctx, "certs/a/x.crt", []byte("new"), now.Add(time.Hour))
+		v, mod, err := s.Blob(ctx, "certs/a/x.crt")
+		if err != nil || string(v) != "new" || !mod.Equal(now.Add(time.Hour)) {
+			t.Fatalf("get: %q %v %v", v, mod, err)
+		}
+		if _, _, err := s.Blob(ctx, "certs/none"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+		keys, _ := s.BlobKeys(ctx, "certs/a")
+		if fmt.Sprint(keys) != "[certs/a/x.crt certs/a/x.key]" {
+			t.Fatalf("keys under certs/a: %v (LIKE wildcards must be literal)", keys)
+		}
+		if all, _ := s.BlobKeys(ctx, ""); len(all) != 5 {
+			t.Fatalf("all keys: %v", all)
+		}
+		if err := s.DeleteBlobs(ctx, "certs/a"); err != nil {
+			t.Fatal(err)
+		}
+		if keys, _ := s.BlobKeys(ctx, "certs"); fmt.Sprint(keys) != "[certs/a%/z certs/a_b/y.crt]" {
+			t.Fatalf("after delete: %v", keys)
+		}
+	})
+}

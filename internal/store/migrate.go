@@ -109,6 +109,13 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		PRIMARY KEY (cluster_id, address)
 	);`,
+	// 6: files of the certificate manager (certificates, keys, ACME
+	// account, challenge tokens), shared by every node.
+	`CREATE TABLE blobs (
+		key      TEXT PRIMARY KEY,
+		value    TEXT NOT NULL,
+		modified BIGINT NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

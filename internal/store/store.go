@@ -126,6 +126,18 @@ type Store interface {
 	Suppress(ctx context.Context, clusterID, address, reason string, now time.Time) error
 	// Suppressed reports whether an address is on the cluster's list.
 	Suppressed(ctx context.Context, clusterID, address string) (bool, error)
+
+	// PutBlob stores a value under a slash-separated key.
+	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
+	// Blob returns a value and when it was stored, or ErrNotFound.
+	Blob(ctx context.Context, key string) ([]byte, time.Time, error)
+	// DeleteBlobs removes key and every key under key + "/".
+	DeleteBlobs(ctx context.Context, key string) error
+	// BlobKeys lists the keys under prefix + "/", in order.
+	BlobKeys(ctx context.Context, prefix string) ([]string, error)
+	// SetTLSStatus records the certificate state of a tracking domain name
+	// in every cluster that has it.
+	SetTLSStatus(ctx context.Context, name, status string) error
 }
 
 // TokenKey is a secret under which a cluster's tracking tokens are signed.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,16 +15,23 @@ import (
 )
 
 // Unbound is a real recursive resolver on loopback, as the customers' view
-// of DNS: their zones are local zones whose records a test sets and removes
-// while Unbound runs, and the platform zone is a stub zone sent to
-// waymark's own authoritative server. Nothing is cached, so a change is
-// seen by the next query.
+// of DNS: their zones are Unbound auth-zones (served to its own resolver
+// as if from their authoritative servers, so CNAMEs into the platform zone
+// are chased as on the Internet) whose records a test sets and removes while
+// Unbound runs, and the platform zone is a stub zone sent to waymark's own
+// authoritative server. Nothing is cached, so a change is seen by the next
+// query.
 type Unbound struct {
 	// Addr is the resolver's 127.0.0.1:port.
-	Addr string
-	conf string
-	ctl  string
-	t    testing.TB
+	Addr  string
+	conf  string
+	ctl   string
+	dir   string
+	t     testing.TB
+	mu    sync.Mutex
+	zones map[string][]string // zone -> records
+	// serial moves with every write, so a reload is never skipped.
+	serial int
 }
 
 // StartUnbound starts Unbound for one test: platform is sent to the
@@ -79,11 +87,19 @@ func StartUnboundWithData(t testing.TB, platform, platformAddr string, zones, re
 	local-zone: "localhost." nodefault
 	domain-insecure: "%s"
 `, port, dir, dir, dir, platform)
+	u := &Unbound{conf: filepath.Join(dir, "unbound.conf"), dir: dir, t: t, zones: map[string][]string{}}
 	for _, z := range zones {
-		fmt.Fprintf(&b, "\tlocal-zone: %q static\n", dns.Fqdn(z))
+		u.zones[dns.Fqdn(strings.ToLower(z))] = nil
 	}
 	for _, r := range records {
-		fmt.Fprintf(&b, "\tlocal-data: %q\n", r)
+		u.add(r)
+	}
+	for z := range u.zones {
+		if err := u.writeZone(z); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "auth-zone:\n\tname: %q\n\tzonefile: %q\n\tfor-downstream: no\n\tfor-upstream: yes\n\tfallback-enabled: no\n",
+			z, u.zoneFile(z))
 	}
 	fmt.Fprintf(&b, `stub-zone:
 	name: "%s"
@@ -93,7 +109,7 @@ remote-control:
 	control-interface: "%s/control.sock"
 	control-use-cert: no
 `, dns.Fqdn(platform), host, stubPort, dir)
-	conf := filepath.Join(dir, "unbound.conf")
+	conf := u.conf
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +124,7 @@ remote-control:
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	u := &Unbound{Addr: fmt.Sprintf("127.0.0.1:%d", port), conf: conf, ctl: ctl, t: t}
+	u.Addr, u.ctl = fmt.Sprintf("127.0.0.1:%d", port), ctl
 	// Ready when the control socket answers.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -133,17 +149,85 @@ func (u *Unbound) control(args ...string) {
 	}
 }
 
+func (u *Unbound) zoneFile(zone string) string {
+	return filepath.Join(u.dir, strings.TrimSuffix(zone, ".")+".zone")
+}
+
+// zoneOf returns the customer zone a name belongs to.
+func (u *Unbound) zoneOf(name string) string {
+	name = dns.Fqdn(strings.ToLower(name))
+	for z := range u.zones {
+		if dns.IsSubDomain(z, name) {
+			return z
+		}
+	}
+	return ""
+}
+
+// add files a record under its zone; records outside every zone are a
+// test's mistake.
+func (u *Unbound) add(record string) string {
+	rr, err := dns.NewRR(record)
+	if err != nil {
+		u.t.Fatalf("record %q: %v", record, err)
+	}
+	z := u.zoneOf(rr.Header().Name)
+	if z == "" {
+		u.t.Fatalf("record %q is in none of the zones", record)
+	}
+	u.zones[z] = append(u.zones[z], rr.String())
+	return z
+}
+
+// writeZone writes a zone's file: SOA, NS and its records.
+func (u *Unbound) writeZone(zone string) error {
+	var b strings.Builder
+	u.serial++
+	fmt.Fprintf(&b, "%s 300 IN SOA ns.%s hostmaster.%s %d 3600 600 86400 0\n%s 300 IN NS ns.%s\n", zone, zone, zone, u.serial, zone, zone)
+	for _, r := range u.zones[zone] {
+		b.WriteString(r + "\n")
+	}
+	return os.WriteFile(u.zoneFile(zone), []byte(b.String()), 0o644)
+}
+
+// reload rewrites a zone and makes Unbound read it again.
+func (u *Unbound) reload(zone string) {
+	u.t.Helper()
+	if err := u.writeZone(zone); err != nil {
+		u.t.Fatal(err)
+	}
+	u.control("auth_zone_reload", zone)
+	u.control("flush_zone", zone) // answers already cached from the old data
+}
+
 // Set publishes records, each in zone-file form ("a.example.com. 300 IN
 // CNAME b.example.com."), in the customers' DNS.
 func (u *Unbound) Set(records ...string) {
 	u.t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	changed := map[string]bool{}
 	for _, r := range records {
-		u.control("local_data", r)
+		changed[u.add(r)] = true
+	}
+	for z := range changed {
+		u.reload(z)
 	}
 }
 
 // Remove deletes every record of name from the customers' DNS.
 func (u *Unbound) Remove(name string) {
 	u.t.Helper()
-	u.control("local_data_remove", dns.Fqdn(name))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	name = dns.Fqdn(strings.ToLower(name))
+	z := u.zoneOf(name)
+	var keep []string
+	for _, r := range u.zones[z] {
+		if rr, err := dns.NewRR(r); err == nil && strings.ToLower(rr.Header().Name) != name {
+			keep = append(keep, r)
+		}
+	}
+	u.zones[z] = keep
+	u.reload(z)
 }

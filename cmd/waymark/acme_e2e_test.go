@@ -1,0 +1,118 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+// TestACMEWithPebble: a domain verified through DNS gets a certificate from
+// Pebble, and curl over HTTPS with Pebble's root gets the 302; a random SNI
+// and a pending domain get no certificate and cause no order.
+func TestACMEWithPebble(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		testenv.Missing(t, "curl", err)
+	}
+	dnsPort, _ := testenv.FreePort()
+	httpPort, _ := testenv.FreePort()
+	httpsPort, _ := testenv.FreePort()
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	pebble := testenv.StartPebble(t, u.Addr, httpPort, httpsPort)
+	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
+		"WAYMARK_DATA=" + t.TempDir(), fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPort), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPort),
+		"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA, "WAYMARK_ACME_EMAIL=ops@waymark.test"})
+	if !strings.Contains(srv.banner, fmt.Sprintf("https://127.0.0.1:%d", httpsPort)) {
+		t.Fatalf("banner shows no HTTPS edge:\n%s", srv.banner)
+	}
+	admin := srv.adminKey(t)
+	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + admin}, "cluster", "create", "acme")
+	key := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+	cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + key}
+
+	// A random name and a pending domain: no certificate, no order.
+	handshake := func(name string) error {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort),
+			&tls.Config{ServerName: name, InsecureSkipVerify: true}) // the certificate is checked by curl below
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	pendingTarget := regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(mustRun(t, cli, "tracking-domain", "add", "pending.acme-mail.com"))
+	u.Set("pending.acme-mail.com. 300 IN CNAME " + pendingTarget + ".")
+	for _, name := range []string{"random-" + fmt.Sprint(time.Now().UnixNano()) + ".example.com", "pending.acme-mail.com"} {
+		if err := handshake(name); err == nil {
+			t.Fatalf("TLS handshake for %s succeeded", name)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := pebble.Orders(); n != 0 {
+		t.Fatalf("%d ACME orders for names that are not active\n%s", n, pebble.Log())
+	}
+
+	// Verified through DNS: the certificate is requested at once.
+	target := regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(mustRun(t, cli, "tracking-domain", "add", "track.acme-mail.com"))
+	u.Set("track.acme-mail.com. 300 IN CNAME " + target + ".")
+	mustRun(t, cli, "tracking-domain", "verify", "track.acme-mail.com")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out := mustRun(t, cli, "tracking-domain", "show", "track.acme-mail.com", "--json")
+		var d struct{ TLS struct{ Status string } }
+		json.Unmarshal([]byte(out), &d)
+		if d.TLS.Status == "active" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate after 90s (tls %q)\nserve log:\n%s\npebble log:\n%s", d.TLS.Status, srv.stderr, pebble.Log())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	root := filepath.Join(t.TempDir(), "pebble-root.pem")
+	os.WriteFile(root, pebble.Root(), 0o644)
+
+	_, _, msg := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1", key, "message/rfc822",
+		"To: ann@example.com\r\nX-Waymark-Tracking-Domain: track.acme-mail.com\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/tls\">x</a>\r\n")
+	link := regexp.MustCompile(`https://track\.acme-mail\.com/c/[A-Za-z0-9_-]+`).FindString(msg)
+	if link == "" {
+		t.Fatalf("no link:\n%s", msg)
+	}
+	link = strings.Replace(link, "track.acme-mail.com", fmt.Sprintf("track.acme-mail.com:%d", httpsPort), 1)
+	cout, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--cacert", root,
+		"--resolve", fmt.Sprintf("track.acme-mail.com:%d:127.0.0.1", httpsPort), link).CombinedOutput()
+	if err != nil || string(cout) != "302 https://shop.example/tls" {
+		t.Fatalf("curl over HTTPS: %v %s", err, cout)
+	}
+	// The chain verifies for the name, by Go's verifier as well.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pebble.Root())
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: "track.acme-mail.com", RootCAs: pool})
+	if err != nil {
+		t.Fatalf("TLS with Pebble's root: %v", err)
+	}
+	conn.Close()
+	if n := pebble.Orders(); n != 1 {
+		t.Fatalf("%d orders, want exactly 1", n)
+	}
+	// Deleted: no longer served, on the next handshake.
+	mustRun(t, cli, "tracking-domain", "delete", "track.acme-mail.com")
+	deadline = time.Now().Add(5 * time.Second)
+	for handshake("track.acme-mail.com") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted domain is still served over TLS")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
