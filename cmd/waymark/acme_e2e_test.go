@@ -21,6 +21,12 @@ import (
 // Pebble, and curl over HTTPS with Pebble's root gets the 302; a random SNI
 // and a pending domain get no certificate and cause no order.
 func TestACMEWithPebble(t *testing.T) {
+	for _, challenge := range []string{"http-01", "tls-alpn-01"} {
+		t.Run(challenge, func(t *testing.T) { testACME(t, challenge) })
+	}
+}
+
+func testACME(t *testing.T, challenge string) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		testenv.Missing(t, "curl", err)
@@ -30,10 +36,18 @@ func TestACMEWithPebble(t *testing.T) {
 	httpsPort, _ := testenv.FreePort()
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com")
-	pebble := testenv.StartPebble(t, u.Addr, httpPort, httpsPort)
+	// Pebble reaches only the port of the challenge under test: the other
+	// one is a dead port, so issuance proves which challenge worked.
+	dead, _ := testenv.FreePort()
+	pebbleHTTP, pebbleTLS := httpPort, dead
+	if challenge == "tls-alpn-01" {
+		pebbleHTTP, pebbleTLS = dead, httpsPort
+	}
+	pebble := testenv.StartPebble(t, u.Addr, pebbleHTTP, pebbleTLS)
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPort), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPort),
-		"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA, "WAYMARK_ACME_EMAIL=ops@waymark.test"})
+		"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA, "WAYMARK_ACME_EMAIL=ops@waymark.test",
+		"WAYMARK_ACME_CHALLENGES=" + challenge})
 	if !strings.Contains(srv.banner, fmt.Sprintf("https://127.0.0.1:%d", httpsPort)) {
 		t.Fatalf("banner shows no HTTPS edge:\n%s", srv.banner)
 	}
@@ -106,6 +120,7 @@ func TestACMEWithPebble(t *testing.T) {
 	if n := pebble.Orders(); n != 1 {
 		t.Fatalf("%d orders, want exactly 1", n)
 	}
+
 	// Deleted: no longer served, on the next handshake.
 	mustRun(t, cli, "tracking-domain", "delete", "track.acme-mail.com")
 	deadline = time.Now().Add(5 * time.Second)
@@ -114,5 +129,59 @@ func TestACMEWithPebble(t *testing.T) {
 			t.Fatal("a deleted domain is still served over TLS")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestACMETwoNodesOneOrder: two nodes on one PostgreSQL both see a domain
+// turn active and both get a first handshake at once: Pebble takes one
+// order, and both nodes serve the certificate.
+func TestACMETwoNodesOneOrder(t *testing.T) {
+	db := testenv.Postgres(t)
+	dnsPort, _ := testenv.FreePort()
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	var httpPorts, httpsPorts [2]int
+	for i := range 2 {
+		httpPorts[i], _ = testenv.FreePort()
+		httpsPorts[i], _ = testenv.FreePort()
+	}
+	pebble := testenv.StartPebble(t, u.Addr, httpPorts[0], httpsPorts[0])
+	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
+	var nodes [2]*server
+	for i := range 2 {
+		env := []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_RESOLVER=" + u.Addr,
+			fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPorts[i]), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPorts[i]),
+			"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA}
+		roles := "WAYMARK_ROLES=api,edge"
+		if i == 0 {
+			roles, env = "WAYMARK_ROLES=api,edge,dns", append(env, "WAYMARK_DNS="+dnsAddr)
+		}
+		nodes[i] = startServe(t, append(env, roles))
+	}
+	out := mustRun(t, []string{"WAYMARK_API=" + nodes[0].api, "WAYMARK_KEY=" + key}, "cluster", "create", "acme")
+	cli := []string{"WAYMARK_API=" + nodes[0].api, "WAYMARK_KEY=" + regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)}
+	target := regexp.MustCompile(`v-[0-9a-f]{16}\.track\.waymark\.localhost`).FindString(mustRun(t, cli, "tracking-domain", "add", "track.acme-mail.com"))
+	u.Set("track.acme-mail.com. 300 IN CNAME " + target + ".")
+	mustRun(t, cli, "tracking-domain", "verify", "track.acme-mail.com")
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pebble.Root())
+	deadline := time.Now().Add(90 * time.Second)
+	for i := range 2 {
+		for {
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", httpsPorts[i]),
+				&tls.Config{ServerName: "track.acme-mail.com", RootCAs: pool})
+			if err == nil {
+				conn.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d serves no valid certificate: %v\n%s\n%s", i, err, nodes[i].stderr, pebble.Log())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if n := pebble.Orders(); n != 1 {
+		t.Fatalf("%d orders for one name on two nodes, want 1\n%s", n, pebble.Log())
 	}
 }

@@ -54,6 +54,7 @@ type serveConfig struct {
 	edgeIPs                                          cli.List
 	recheck                                          time.Duration
 	webhookPrivate                                   bool
+	acmeChallenges                                   string
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -70,6 +71,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeDirectory, "acme-directory", "", "ACME directory URL")
 	fs.StringVar(&c.acmeEmail, "acme-email", "", "ACME account email")
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
+	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
@@ -206,7 +208,8 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 				return fmt.Errorf("--edge-https %s: %w", c.edgeHTTPS, err)
 			}
 			certs, err = autotls.New(autotls.Options{Store: st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
-				CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: log})
+				CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: log,
+				Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ",")})
 			if err != nil {
 				return err
 			}

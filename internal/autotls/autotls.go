@@ -45,7 +45,10 @@ type Options struct {
 	// HTTPPort and TLSPort are where this node's edge listens: the ports the
 	// CA's validation reaches (through the operator's port forwarding).
 	HTTPPort, TLSPort int
-	Log               *slog.Logger
+	// Challenges are the challenge types to use: "http-01", "tls-alpn-01"
+	// (both when empty).
+	Challenges []string
+	Log        *slog.Logger
 }
 
 // Manager obtains, renews and serves certificates.
@@ -76,6 +79,12 @@ func New(o Options) (*Manager, error) {
 			return nil, fmt.Errorf("--acme-ca-root %s holds no PEM certificate", o.CARoot)
 		}
 	}
+	for _, c := range o.Challenges {
+		if c != "http-01" && c != "tls-alpn-01" {
+			return nil, fmt.Errorf("--acme-challenges: unknown challenge %q; use http-01, tls-alpn-01 or both", c)
+		}
+	}
+	use := func(c string) bool { return len(o.Challenges) == 0 || slices.Contains(o.Challenges, c) }
 	m := &Manager{hosts: o.Hosts, log: o.Log, managed: map[string]bool{}}
 	var cfg *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
@@ -104,10 +113,12 @@ func New(o Options) (*Manager, error) {
 		// Challenges are answered by the edge's own listeners (their ports
 		// are taken, so certmagic does not open its own), on loopback if it
 		// ever has to.
-		ListenHost:     "127.0.0.1",
-		AltHTTPPort:    o.HTTPPort,
-		AltTLSALPNPort: o.TLSPort,
-		Logger:         zap.NewNop(),
+		ListenHost:              "127.0.0.1",
+		AltHTTPPort:             o.HTTPPort,
+		AltTLSALPNPort:          o.TLSPort,
+		DisableHTTPChallenge:    !use("http-01"),
+		DisableTLSALPNChallenge: !use("tls-alpn-01"),
+		Logger:                  zap.NewNop(),
 	})
 	cfg.Issuers = []certmagic.Issuer{m.issuer}
 	m.cfg, m.cache = cfg, cache
