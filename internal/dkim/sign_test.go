@@ -1,0 +1,174 @@
+package dkim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message/textproto"
+	msgauth "github.com/emersion/go-msgauth/dkim"
+	"github.com/miekg/dns"
+
+	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const testMsg = "From: News <news@Example.com>\r\nTo: ann@example.org\r\nSubject: Spring sale\r\n" +
+	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.com>\r\nMIME-Version: 1.0\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n\r\nHello  there,\r\nthe sale starts now.   \r\n\r\n\r\n"
+
+func mustKey(t testing.TB, a Algorithm) crypto.Signer {
+	t.Helper()
+	k, err := GenerateKey(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestFromDomain(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   string
+		err    error
+	}{
+		{"From: News <news@Example.COM>\r\n", "example.com", nil},
+		{"From: a@b.example\r\n", "b.example", nil},
+		{"To: x@y\r\n", "", ErrNoFrom},
+		{"From: a@x.com\r\nFrom: b@y.com\r\n", "", ErrManyFrom},
+		{"From: a@x.com, b@y.com\r\n", "", ErrManyAddresses},
+		{"From: not an address\r\n", "", ErrBadFrom},
+	} {
+		h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(tc.header + "\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := FromDomain(h)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%q: %q %v; want %q %v", tc.header, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestSplitTXT(t *testing.T) {
+	long := strings.Repeat("a", 600)
+	parts := SplitTXT(long)
+	if len(parts) != 3 || len(parts[0]) != 255 || len(parts[2]) != 90 || strings.Join(parts, "") != long {
+		t.Fatalf("split: %d parts", len(parts))
+	}
+	if p := SplitTXT("short"); len(p) != 1 || p[0] != "short" {
+		t.Fatalf("%v", p)
+	}
+}
+
+// TestSignVerifyInProcess signs with RSA and Ed25519 and verifies with
+// go-msgauth against the TXT records; an added header breaks it.
+func TestSignVerifyInProcess(t *testing.T) {
+	rsaKey, edKey := mustKey(t, RSA), mustKey(t, Ed25519)
+	txts := map[string]string{}
+	for sel, k := range map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey} {
+		v, err := TXT(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		txts[sel+"._domainkey.example.com"] = v
+	}
+	var out bytes.Buffer
+	if err := Sign(&out, strings.NewReader(testMsg), "example.com", []Key{{"wm1", rsaKey}, {"wme1", edKey}}); err != nil {
+		t.Fatal(err)
+	}
+	signed := out.String()
+	if strings.Count(signed, "DKIM-Signature:") != 2 || strings.Contains(signed, " l=") || !strings.Contains(signed, "c=relaxed/relaxed") {
+		t.Fatalf("signature headers:\n%s", signed)
+	}
+	lookup := func(domain string) ([]string, error) {
+		if v, ok := txts[domain]; ok {
+			return []string{v}, nil // one record (its strings joined, as a resolver does)
+		}
+		return nil, fmt.Errorf("no TXT for %s", domain)
+	}
+	verify := func(msg string) []error {
+		vs, err := msgauth.VerifyWithOptions(strings.NewReader(msg), &msgauth.VerifyOptions{LookupTXT: lookup})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errs []error
+		for _, v := range vs {
+			errs = append(errs, v.Err)
+		}
+		return errs
+	}
+	if errs := verify(signed); len(errs) != 2 || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("verify: %v", errs)
+	}
+	// Oversigned headers: adding one after signing fails both signatures.
+	for _, extra := range []string{"Subject: Act now\r\n", "From: evil@example.net\r\n", "List-Unsubscribe: <https://evil.example/>\r\n"} {
+		i := strings.Index(signed, "From:")
+		tampered := signed[:i] + extra + signed[i:]
+		for _, err := range verify(tampered) {
+			if err == nil {
+				t.Errorf("a signature still verifies with %q added", extra)
+			}
+		}
+	}
+}
+
+// TestIndependentVerifier: python3-dkim verifies waymark's signatures, with
+// the keys served by waymark's DNS and reached through Unbound by the
+// customer's CNAMEs, for RSA and Ed25519; a header added after signing
+// fails.
+func TestIndependentVerifier(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import dkim, dns.resolver, nacl").Run(); err != nil {
+		testenv.Missing(t, "python3-dkim with dnspython and nacl (apt python3-dkim python3-dnspython python3-nacl)", err)
+	}
+	rsaKey, edKey := mustKey(t, RSA), mustKey(t, Ed25519)
+	var extra []dnsserver.Record
+	for sel, k := range map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey} {
+		v, _ := TXT(k.Public())
+		extra = append(extra, dnsserver.Record{Name: sel + ".sd1.dkim.waymark.localhost",
+			RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: SplitTXT(v)}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := dnsserver.NewServer(dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+		1, nil, extra), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	addr, err := srv.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testenv.StartUnbound(t, "waymark.localhost", addr.String(), "example.com")
+	u.Set("wm1._domainkey.example.com. 300 IN CNAME wm1.sd1.dkim.waymark.localhost.",
+		"wme1._domainkey.example.com. 300 IN CNAME wme1.sd1.dkim.waymark.localhost.")
+	port := u.Addr[strings.LastIndexByte(u.Addr, ':')+1:]
+	run := func(msg string) (string, error) {
+		cmd := exec.Command(py, "testdata/dkimpy_verify.py", port)
+		cmd.Stdin = strings.NewReader(msg)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, keys := range [][]Key{{{"wm1", rsaKey}}, {{"wme1", edKey}}, {{"wm1", rsaKey}, {"wme1", edKey}}} {
+		var out bytes.Buffer
+		if err := Sign(&out, strings.NewReader(testMsg), "example.com", keys); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := run(out.String()); err != nil {
+			t.Fatalf("python3-dkim rejects %d signature(s) by %s: %v\n%s", len(keys), keys[0].Selector, err, res)
+		}
+		tampered := "Subject: Act now\r\n" + out.String()
+		if res, err := run(tampered); err == nil {
+			t.Fatalf("python3-dkim accepts a message with a header added after signing:\n%s", res)
+		}
+	}
+}
