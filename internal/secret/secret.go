@@ -1,0 +1,101 @@
+// Package secret seals private keys at rest with AES-256-GCM under a key
+// kept outside the database (--secret-key-file, made on first start with
+// mode 0600), so a copy of the database alone reveals no private key.
+package secret
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Box seals and opens values.
+type Box struct{ aead cipher.AEAD }
+
+// prefix marks sealed values and their format version.
+const prefix = "wmseal1:"
+
+// ErrOpen is a value that does not open: another key, or altered.
+var ErrOpen = errors.New("secret: cannot open sealed value (wrong --secret-key-file, or the value was altered)")
+
+// New returns a Box over a 32-byte key.
+func New(key []byte) (*Box, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("secret: key is %d bytes, want 32", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Box{aead: aead}, nil
+}
+
+// Load reads the key file at path, making it (0600) when it does not
+// exist. The file holds the key in base64.
+func Load(path string) (*Box, bool, error) {
+	b, err := os.ReadFile(path)
+	created := false
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, false, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, false, fmt.Errorf("secret key file: %w", err)
+		}
+		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+			f.Close()
+			return nil, false, err
+		}
+		if err := f.Close(); err != nil {
+			return nil, false, err
+		}
+		b, created = []byte(base64.StdEncoding.EncodeToString(key)), true
+	} else if err != nil {
+		return nil, false, fmt.Errorf("secret key file: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, false, fmt.Errorf("secret key file %s is not base64: %w", path, err)
+	}
+	box, err := New(key)
+	return box, created, err
+}
+
+// Seal encrypts plaintext; context binds the value to where it is stored
+// (such as a domain id), so a sealed value copied elsewhere does not open.
+func (b *Box) Seal(plaintext []byte, context string) string {
+	nonce := make([]byte, b.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	out := b.aead.Seal(nonce, nonce, plaintext, []byte(context))
+	return prefix + base64.StdEncoding.EncodeToString(out)
+}
+
+// Open decrypts a value sealed with the same key and context.
+func (b *Box) Open(sealed, context string) ([]byte, error) {
+	raw, ok := strings.CutPrefix(sealed, prefix)
+	if !ok {
+		return nil, ErrOpen
+	}
+	data, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(data) < b.aead.NonceSize() {
+		return nil, ErrOpen
+	}
+	out, err := b.aead.Open(nil, data[:b.aead.NonceSize()], data[b.aead.NonceSize():], []byte(context))
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return out, nil
+}
