@@ -893,3 +893,87 @@ func TestBlobs(t *testing.T) {
 		}
 	})
 }
+
+func TestSendingDomains(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_800_000_000, 0).UTC()
+		mk := func(cluster, id, label, name string) (SendingDomain, []DKIMKey, TrackingDomain) {
+			d := SendingDomain{ID: id, ClusterID: cluster, Name: name, Label: label, ClickHost: "clicks." + name, BounceHost: "bounce." + name,
+				ClickDomainID: "td_" + id, Algorithms: []string{"rsa"}, Status: domain.StatusPending,
+				Records: map[string]RecordState{"wm1._domainkey." + name: {Status: domain.StatusPending}}, Rotation: []byte(`{"rsa":{}}`),
+				CreatedAt: now, UpdatedAt: now}
+			keys := []DKIMKey{{DomainID: id, Algorithm: "rsa", Slot: 0, PrivateKey: "sealed0", TXT: "v=DKIM1; p=0", PublishedAt: now},
+				{DomainID: id, Algorithm: "rsa", Slot: 1, PrivateKey: "sealed1", TXT: "v=DKIM1; p=1", PublishedAt: now}}
+			click := newDomain(cluster, "td_"+id, "clicks."+name)
+			return d, keys, click
+		}
+		d, keys, click := mk("cl_a", "sd_1", "l1", "example.com")
+		serial, _ := s.ZoneSerial(ctx)
+		if err := s.CreateSendingDomain(ctx, d, keys, click); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := s.ZoneSerial(ctx); after <= serial {
+			t.Fatal("zone serial did not move")
+		}
+		// Same name in the cluster, or a click host already a tracking
+		// domain: duplicate, and nothing half-made is left.
+		d2, k2, c2 := mk("cl_a", "sd_2", "l2", "example.com")
+		if err := s.CreateSendingDomain(ctx, d2, k2, c2); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("duplicate: %v", err)
+		}
+		if _, err := s.TrackingDomain(ctx, "cl_a", "td_sd_2"); !errors.Is(err, ErrNotFound) {
+			t.Fatal("a refused add left its click domain")
+		}
+		d3, k3, c3 := mk("cl_b", "sd_3", "l3", "example.com") // other cluster: fine
+		if err := s.CreateSendingDomain(ctx, d3, k3, c3); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SendingDomain(ctx, "cl_a", "sd_1")
+		if err != nil || got.Label != "l1" || got.Records["wm1._domainkey.example.com"].Status != domain.StatusPending || string(got.Rotation) != `{"rsa":{}}` {
+			t.Fatalf("read back: %+v %v", got, err)
+		}
+		if _, err := s.SendingDomain(ctx, "cl_b", "sd_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster: %v", err)
+		}
+		if byName, _ := s.SendingDomainByName(ctx, "cl_a", "example.com"); byName.ID != "sd_1" {
+			t.Fatalf("by name: %+v", byName)
+		}
+		if list, _ := s.SendingDomains(ctx, "cl_a"); len(list) != 1 {
+			t.Fatalf("list: %d", len(list))
+		}
+		// An update under lock with a new key in slot 1.
+		upd, err := s.UpdateSendingDomain(ctx, "cl_a", "sd_1", func(cur SendingDomain) (SendingDomain, []DKIMKey, error) {
+			cur.Status = domain.StatusActive
+			cur.Rotation = []byte(`{"rsa":{"Signing":1}}`)
+			return cur, []DKIMKey{{DomainID: "sd_1", Algorithm: "rsa", Slot: 1, PrivateKey: "sealed1b", TXT: "v=DKIM1; p=1b", PublishedAt: now.Add(time.Hour)}}, nil
+		})
+		if err != nil || upd.Status != domain.StatusActive {
+			t.Fatalf("update: %+v %v", upd, err)
+		}
+		ks, _ := s.DKIMKeys(ctx, "sd_1")
+		if len(ks) != 2 || ks[1].TXT != "v=DKIM1; p=1b" || ks[1].PrivateKey != "sealed1b" {
+			t.Fatalf("keys: %+v", ks)
+		}
+		pub, _ := s.PublishedDKIM(ctx)
+		if len(pub) != 4 || pub[0].Label != "l1" {
+			t.Fatalf("published: %+v", pub)
+		}
+		if labels, _ := s.SendingLabels(ctx); fmt.Sprint(labels) != "[l1 l3]" {
+			t.Fatalf("labels: %v", labels)
+		}
+		if err := s.DeleteSendingDomain(ctx, "cl_b", "sd_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster delete: %v", err)
+		}
+		if err := s.DeleteSendingDomain(ctx, "cl_a", "sd_1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.TrackingDomain(ctx, "cl_a", "td_sd_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatal("click domain survived its sending domain")
+		}
+		if ks, _ := s.DKIMKeys(ctx, "sd_1"); len(ks) != 0 {
+			t.Fatal("keys survived")
+		}
+	})
+}

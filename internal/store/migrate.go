@@ -116,6 +116,36 @@ var migrations = []string{
 		value    TEXT NOT NULL,
 		modified BIGINT NOT NULL
 	);`,
+	// 7: sending domains and their DKIM keys.
+	`CREATE TABLE sending_domains (
+		id              TEXT PRIMARY KEY,
+		cluster_id      TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		name            TEXT NOT NULL,
+		label           TEXT NOT NULL UNIQUE,
+		click_host      TEXT NOT NULL,
+		bounce_host     TEXT NOT NULL,
+		click_domain_id TEXT NOT NULL,
+		algorithms      TEXT NOT NULL,
+		status          TEXT NOT NULL,
+		records         TEXT NOT NULL,
+		rotation        TEXT NOT NULL,
+		failed_checks   INTEGER NOT NULL DEFAULT 0,
+		last_check      TEXT,
+		next_check_at   BIGINT,
+		created_at      BIGINT NOT NULL,
+		updated_at      BIGINT NOT NULL,
+		UNIQUE (cluster_id, name)
+	);
+	CREATE INDEX sending_domains_due ON sending_domains (next_check_at);
+	CREATE TABLE dkim_keys (
+		domain_id    TEXT NOT NULL REFERENCES sending_domains (id) ON DELETE CASCADE,
+		algorithm    TEXT NOT NULL,
+		slot         INTEGER NOT NULL,
+		private_key  TEXT NOT NULL,
+		txt          TEXT NOT NULL,
+		published_at BIGINT NOT NULL,
+		PRIMARY KEY (domain_id, algorithm, slot)
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -226,6 +226,17 @@ func scanTrackingDomain(row scanner) (TrackingDomain, error) {
 }
 
 func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.insertTrackingDomain(ctx, tx, d); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx)
+	})
+	return s.wrap(err, "create tracking domain "+d.Name)
+}
+
+// insertTrackingDomain inserts one row inside a transaction.
+func (s *sqlStore) insertTrackingDomain(ctx context.Context, tx *sql.Tx, d TrackingDomain) error {
 	lastCheck, err := checkJSON(d.LastCheck)
 	if err != nil {
 		return err
@@ -233,17 +244,11 @@ func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain) e
 	if d.TLS == "" {
 		d.TLS = "none"
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
-			d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt), nullTime(d.NextCheck))
-		if err != nil {
-			return err
-		}
-		return s.bumpZone(ctx, tx)
-	})
-	return s.wrap(err, "create tracking domain "+d.Name)
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
+		d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt), nullTime(d.NextCheck))
+	return err
 }
 
 // checkJSON is the stored form of a check result.

@@ -135,6 +135,32 @@ type Store interface {
 	DeleteBlobs(ctx context.Context, key string) error
 	// BlobKeys lists the keys under prefix + "/", in order.
 	BlobKeys(ctx context.Context, prefix string) ([]string, error)
+	// CreateSendingDomain stores a sending domain, its DKIM keys and the
+	// tracking domain of its click host in one transaction. A name taken in
+	// the cluster (sending domain, or click host as a tracking domain) is
+	// ErrDuplicate.
+	CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain) error
+	// SendingDomain returns one sending domain of a cluster.
+	SendingDomain(ctx context.Context, clusterID, id string) (SendingDomain, error)
+	// SendingDomainByName returns a cluster's sending domain by name.
+	SendingDomainByName(ctx context.Context, clusterID, name string) (SendingDomain, error)
+	// SendingDomains lists a cluster's sending domains, oldest first.
+	SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error)
+	// DeleteSendingDomain removes a sending domain, its keys and its click
+	// host's tracking domain.
+	DeleteSendingDomain(ctx context.Context, clusterID, id string) error
+	// DKIMKeys lists a sending domain's keys (sealed), by algorithm and slot.
+	DKIMKeys(ctx context.Context, domainID string) ([]DKIMKey, error)
+	// UpdateSendingDomain changes a sending domain under a row lock: change
+	// gets the current state and returns the new one and keys to publish
+	// (replacing those in the same algorithm and slot).
+	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error)
+	// PublishedDKIM lists every published DKIM key with its domain's label,
+	// for the platform zone.
+	PublishedDKIM(ctx context.Context) ([]PublishedKey, error)
+	// SendingLabels lists the labels of every sending domain.
+	SendingLabels(ctx context.Context) ([]string, error)
+
 	// SetTLSStatus records the certificate state of a tracking domain name
 	// in every cluster that has it.
 	SetTLSStatus(ctx context.Context, name, status string) error
@@ -259,4 +285,56 @@ type Check struct {
 	Code      string   `json:"code"`
 	Diagnosis string   `json:"diagnosis"`
 	Chain     []string `json:"chain"`
+}
+
+// SendingDomain is a customer domain whose DKIM keys, SPF, DMARC, bounce
+// and click hosts waymark hosts.
+type SendingDomain struct {
+	ID        string
+	ClusterID string
+	Name      string
+	// Label is the domain's short name under the platform zone (<sid>).
+	Label string
+	// ClickHost and BounceHost are full host names under Name.
+	ClickHost, BounceHost string
+	// ClickDomainID is the tracking domain made for the click host.
+	ClickDomainID string
+	Algorithms    []string
+	Status        domain.Status
+	// Records holds the state of each customer record, by its name.
+	Records map[string]RecordState
+	// Rotation is the key schedule's state per algorithm, as JSON (its
+	// rules belong to package dkim).
+	Rotation     []byte
+	FailedChecks int
+	LastCheck    *Check
+	NextCheck    time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RecordState is the last check of one customer record.
+type RecordState struct {
+	Status    domain.Status `json:"status"`
+	Code      string        `json:"code,omitempty"`
+	Diagnosis string        `json:"diagnosis,omitempty"`
+	At        time.Time     `json:"at,omitzero"`
+}
+
+// DKIMKey is one key of a sending domain, its private part sealed.
+type DKIMKey struct {
+	DomainID    string
+	Algorithm   string
+	Slot        int
+	PrivateKey  string // sealed (package secret)
+	TXT         string
+	PublishedAt time.Time
+}
+
+// PublishedKey is a DKIM key as the zone serves it.
+type PublishedKey struct {
+	Label     string
+	Algorithm string
+	Slot      int
+	TXT       string
 }

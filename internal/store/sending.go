@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+)
+
+const sendingCols = `id, cluster_id, name, label, click_host, bounce_host, click_domain_id, algorithms, status,
+	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at`
+
+func scanSendingDomain(r scanner) (SendingDomain, error) {
+	var d SendingDomain
+	var algs, status, records, rotation string
+	var lastCheck sql.NullString
+	var next sql.NullInt64
+	var created, updated int64
+	if err := r.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Label, &d.ClickHost, &d.BounceHost, &d.ClickDomainID, &algs, &status,
+		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated); err != nil {
+		return d, err
+	}
+	d.Status, d.Rotation = domain.Status(status), []byte(rotation)
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if next.Valid {
+		d.NextCheck = fromMicros(next.Int64)
+	}
+	if err := json.Unmarshal([]byte(algs), &d.Algorithms); err != nil {
+		return d, fmt.Errorf("algorithms of %s: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(records), &d.Records); err != nil {
+		return d, fmt.Errorf("records of %s: %w", d.ID, err)
+	}
+	if lastCheck.Valid && lastCheck.String != "" {
+		d.LastCheck = new(Check)
+		if err := json.Unmarshal([]byte(lastCheck.String), d.LastCheck); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// sendingArgs are d's values in sendingCols order.
+func sendingArgs(d SendingDomain) ([]any, error) {
+	algs, err := json.Marshal(d.Algorithms)
+	if err != nil {
+		return nil, err
+	}
+	if d.Records == nil {
+		d.Records = map[string]RecordState{}
+	}
+	records, err := json.Marshal(d.Records)
+	if err != nil {
+		return nil, err
+	}
+	lastCheck, err := checkJSON(d.LastCheck)
+	if err != nil {
+		return nil, err
+	}
+	rotation := string(d.Rotation)
+	if rotation == "" {
+		rotation = "{}"
+	}
+	return []any{d.ID, d.ClusterID, d.Name, d.Label, d.ClickHost, d.BounceHost, d.ClickDomainID, string(algs), string(d.Status),
+		string(records), rotation, d.FailedChecks, lastCheck, nullTime(d.NextCheck), micros(d.CreatedAt), micros(d.UpdatedAt)}, nil
+}
+
+func (s *sqlStore) putKeys(ctx context.Context, tx *sql.Tx, keys []DKIMKey) error {
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO dkim_keys (domain_id, algorithm, slot, private_key, txt, published_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id, algorithm, slot) DO UPDATE SET
+			private_key = excluded.private_key, txt = excluded.txt, published_at = excluded.published_at`),
+			k.DomainID, k.Algorithm, k.Slot, k.PrivateKey, k.TXT, micros(k.PublishedAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain) error {
+	args, err := sendingArgs(d)
+	if err != nil {
+		return err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sending_domains (`+sendingCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
+			return err
+		}
+		if err := s.putKeys(ctx, tx, keys); err != nil {
+			return err
+		}
+		if err := s.insertTrackingDomain(ctx, tx, click); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx)
+	})
+	return s.wrap(err, "create sending domain "+d.Name)
+}
+
+func (s *sqlStore) SendingDomain(ctx context.Context, clusterID, id string) (SendingDomain, error) {
+	d, err := scanSendingDomain(s.db.QueryRowContext(ctx,
+		s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE cluster_id = ? AND id = ?`), clusterID, id))
+	return d, s.wrap(err, "sending domain "+id)
+}
+
+func (s *sqlStore) SendingDomainByName(ctx context.Context, clusterID, name string) (SendingDomain, error) {
+	d, err := scanSendingDomain(s.db.QueryRowContext(ctx,
+		s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE cluster_id = ? AND name = ?`), clusterID, name))
+	return d, s.wrap(err, "sending domain "+name)
+}
+
+func (s *sqlStore) SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error) {
+	return queryAll(ctx, s, "sending domains", scanSendingDomain,
+		`SELECT `+sendingCols+` FROM sending_domains WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
+}
+
+func (s *sqlStore) DeleteSendingDomain(ctx context.Context, clusterID, id string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var click string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT click_domain_id FROM sending_domains WHERE cluster_id = ? AND id = ?`),
+			clusterID, id).Scan(&click); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM dkim_keys WHERE domain_id = ?`), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sending_domains WHERE cluster_id = ? AND id = ?`), clusterID, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM tracking_domains WHERE cluster_id = ? AND id = ?`), clusterID, click); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx)
+	})
+	return s.wrap(err, "delete sending domain "+id)
+}
+
+func (s *sqlStore) DKIMKeys(ctx context.Context, domainID string) ([]DKIMKey, error) {
+	return queryAll(ctx, s, "dkim keys", func(r scanner) (DKIMKey, error) {
+		var k DKIMKey
+		var published int64
+		err := r.Scan(&k.DomainID, &k.Algorithm, &k.Slot, &k.PrivateKey, &k.TXT, &published)
+		k.PublishedAt = fromMicros(published)
+		return k, err
+	}, `SELECT domain_id, algorithm, slot, private_key, txt, published_at FROM dkim_keys WHERE domain_id = ? ORDER BY algorithm, slot`, domainID)
+}
+
+func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string,
+	change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error) {
+	var out SendingDomain
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
+			return err
+		}
+		cur, err := scanSendingDomain(tx.QueryRowContext(ctx,
+			s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE cluster_id = ? AND id = ?`)+s.d.forUpdate, clusterID, id))
+		if err != nil {
+			return err
+		}
+		next, keys, err := change(cur)
+		if err != nil {
+			return err
+		}
+		next.ID, next.ClusterID, next.UpdatedAt = cur.ID, cur.ClusterID, timeNow().UTC()
+		args, err := sendingArgs(next)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sending_domains SET name = ?, label = ?, click_host = ?, bounce_host = ?,
+			click_domain_id = ?, algorithms = ?, status = ?, records = ?, rotation = ?, failed_checks = ?, last_check = ?,
+			next_check_at = ?, created_at = ?, updated_at = ? WHERE cluster_id = ? AND id = ?`), append(args[2:], clusterID, id)...); err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := s.putKeys(ctx, tx, keys); err != nil {
+				return err
+			}
+			if err := s.bumpZone(ctx, tx); err != nil {
+				return err
+			}
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		return SendingDomain{}, s.wrap(err, "update sending domain "+id)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) PublishedDKIM(ctx context.Context) ([]PublishedKey, error) {
+	return queryAll(ctx, s, "published dkim", func(r scanner) (PublishedKey, error) {
+		var k PublishedKey
+		return k, r.Scan(&k.Label, &k.Algorithm, &k.Slot, &k.TXT)
+	}, `SELECT d.label, k.algorithm, k.slot, k.txt FROM dkim_keys k JOIN sending_domains d ON d.id = k.domain_id ORDER BY d.label, k.algorithm, k.slot`)
+}
+
+func (s *sqlStore) SendingLabels(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, s, "sending labels", func(r scanner) (l string, err error) {
+		return l, r.Scan(&l)
+	}, `SELECT label FROM sending_domains ORDER BY label`)
+}
