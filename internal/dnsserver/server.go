@@ -196,11 +196,15 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 func (s *Server) Reload(ctx context.Context, src Source, c Config, serial int64) error {
 	start := time.Now()
 	targets, err := src.VerificationTargets(ctx)
+	var extra []Record
+	if err == nil {
+		extra, err = src.ExtraRecords(ctx)
+	}
 	if err != nil {
 		s.log.Warn("zone reload failed; serving the previous snapshot", "err", err)
 		return err
 	}
-	s.SetZone(Build(c, uint32(serial), targets, nil))
+	s.SetZone(Build(c, uint32(serial), targets, extra))
 	s.log.Debug("zone rebuilt", "serial", uint32(serial), "targets", len(targets), "took", time.Since(start))
 	return nil
 }
@@ -209,4 +213,7 @@ func (s *Server) Reload(ctx context.Context, src Source, c Config, serial int64)
 type Source interface {
 	// VerificationTargets lists every issued verification target.
 	VerificationTargets(ctx context.Context) ([]string, error)
+	// ExtraRecords are the zone's other records (sending domains' DKIM,
+	// SPF, MX, DMARC).
+	ExtraRecords(ctx context.Context) ([]Record, error)
 }

@@ -137,6 +137,7 @@ func TestReplyRcodes(t *testing.T) {
 type fakeSource struct{ targets []string }
 
 func (f *fakeSource) VerificationTargets(context.Context) ([]string, error) { return f.targets, nil }
+func (f *fakeSource) ExtraRecords(context.Context) ([]Record, error)        { return nil, nil }
 
 func TestReload(t *testing.T) {
 	s := NewServer(Build(testConfig, 0, nil, nil), quiet, nil)

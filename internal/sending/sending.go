@@ -1,0 +1,129 @@
+// Package sending holds the rules of sending domains that do no I/O: the
+// records a customer publishes (all CNAMEs into the platform zone), and the
+// records waymark's DNS serves at their targets (DKIM keys, MX and SPF for
+// the bounce host, DMARC), built as zone data.
+package sending
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Record is a DNS record the customer publishes, with what it is for.
+type Record struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Value   string `json:"value"`
+	Purpose string `json:"purpose"`
+}
+
+// Record purposes, also the keys of per-record state.
+const (
+	PurposeDKIM   = "dkim"
+	PurposeBounce = "bounce"
+	PurposeDMARC  = "dmarc"
+	PurposeClick  = "click"
+)
+
+// DKIMTarget is where a selector's key is published for a domain label.
+func DKIMTarget(selector, label, platform string) string {
+	return selector + "." + label + ".dkim." + platform
+}
+
+// CustomerRecords lists the CNAMEs the customer adds for d; clickTarget is
+// the verification target of its click host's tracking domain.
+func CustomerRecords(d store.SendingDomain, platform, clickTarget string) []Record {
+	var out []Record
+	for _, alg := range d.Algorithms {
+		for i, sel := range dkim.Algorithm(alg).Selectors() {
+			out = append(out, Record{Name: sel + "._domainkey." + d.Name, Type: "CNAME", Value: DKIMTarget(sel, d.Label, platform),
+				Purpose: PurposeDKIM + fmt.Sprintf(" (%s, selector %d)", alg, i+1)})
+		}
+	}
+	return append(out,
+		Record{Name: d.BounceHost, Type: "CNAME", Value: d.Label + ".bounce." + platform, Purpose: PurposeBounce + " (Return-Path: MX and SPF)"},
+		Record{Name: "_dmarc." + d.Name, Type: "CNAME", Value: d.Label + ".dmarc." + platform, Purpose: PurposeDMARC + " (hosted policy, optional)"},
+		Record{Name: d.ClickHost, Type: "CNAME", Value: clickTarget, Purpose: PurposeClick + " (tracking domain " + d.ClickDomainID + ")"},
+	)
+}
+
+// IsDKIM reports a DKIM record of CustomerRecords.
+func (r Record) IsDKIM() bool { return strings.HasPrefix(r.Purpose, PurposeDKIM) }
+
+// ZoneConfig is what the served records need beyond the store's data.
+type ZoneConfig struct {
+	Platform string
+	// SendingIPs are the addresses mail leaves from, for SPF.
+	SendingIPs []netip.Addr
+	// MXIPs are the addresses of mx.<platform>, the bounce hosts' MX.
+	MXIPs []netip.Addr
+	// DMARC is the policy served for every domain.
+	DMARC string
+}
+
+// DefaultDMARC is a monitoring policy: it asks for nothing to be rejected.
+const DefaultDMARC = "v=DMARC1; p=none; adkim=r; aspf=r"
+
+func txt(name string, ttl uint32, value string) dnsserver.Record {
+	return dnsserver.Record{Name: name, RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
+		Txt: dkim.SplitTXT(value)}}
+}
+
+// SPF is the record of spf.<platform>: the sending addresses, and nothing
+// else (-all).
+func SPF(ips []netip.Addr) string {
+	var b strings.Builder
+	b.WriteString("v=spf1")
+	for _, ip := range ips {
+		if ip.Is4() {
+			b.WriteString(" ip4:" + ip.String())
+		} else {
+			b.WriteString(" ip6:" + ip.String())
+		}
+	}
+	b.WriteString(" -all")
+	return b.String()
+}
+
+// ZoneRecords are the records the platform zone serves for sending
+// domains: each published DKIM key, the bounce hosts' MX and SPF, DMARC,
+// and the shared spf. and mx. hosts.
+func ZoneRecords(c ZoneConfig, keys []store.PublishedKey, labels []string) []dnsserver.Record {
+	p := c.Platform
+	mx := "mx." + p
+	out := []dnsserver.Record{txt("spf."+p, 300, SPF(c.SendingIPs))}
+	for _, ip := range c.MXIPs {
+		if ip.Is4() {
+			out = append(out, dnsserver.Record{Name: mx, RR: &dns.A{Hdr: dns.RR_Header{Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: ip.AsSlice()}})
+		} else {
+			out = append(out, dnsserver.Record{Name: mx, RR: &dns.AAAA{Hdr: dns.RR_Header{Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 300}, AAAA: ip.AsSlice()}})
+		}
+	}
+	for _, k := range keys {
+		sels := dkim.Algorithm(k.Algorithm).Selectors()
+		if k.Slot < 0 || k.Slot > 1 {
+			continue
+		}
+		out = append(out, txt(DKIMTarget(sels[k.Slot], k.Label, p), 300, k.TXT))
+	}
+	dmarc := c.DMARC
+	if dmarc == "" {
+		dmarc = DefaultDMARC
+	}
+	for _, l := range labels {
+		bounce := l + ".bounce." + p
+		out = append(out,
+			dnsserver.Record{Name: bounce, RR: &dns.MX{Hdr: dns.RR_Header{Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 300}, Preference: 10, Mx: dns.Fqdn(mx)}},
+			txt(bounce, 300, "v=spf1 include:spf."+p+" -all"),
+			txt(l+".dmarc."+p, 300, dmarc),
+		)
+	}
+	return out
+}

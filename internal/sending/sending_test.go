@@ -1,0 +1,72 @@
+package sending
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+func TestCustomerRecords(t *testing.T) {
+	d := store.SendingDomain{Name: "example.com", Label: "0123abcd", ClickHost: "clicks.example.com", BounceHost: "bounce.example.com",
+		ClickDomainID: "td_1", Algorithms: []string{"rsa", "ed25519"}}
+	recs := CustomerRecords(d, "waymark.localhost", "v-0000000000000001.track.waymark.localhost")
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Name+" "+r.Type+" "+r.Value)
+	}
+	want := []string{
+		"wm1._domainkey.example.com CNAME wm1.0123abcd.dkim.waymark.localhost",
+		"wm2._domainkey.example.com CNAME wm2.0123abcd.dkim.waymark.localhost",
+		"wme1._domainkey.example.com CNAME wme1.0123abcd.dkim.waymark.localhost",
+		"wme2._domainkey.example.com CNAME wme2.0123abcd.dkim.waymark.localhost",
+		"bounce.example.com CNAME 0123abcd.bounce.waymark.localhost",
+		"_dmarc.example.com CNAME 0123abcd.dmarc.waymark.localhost",
+		"clicks.example.com CNAME v-0000000000000001.track.waymark.localhost",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !recs[0].IsDKIM() || recs[4].IsDKIM() {
+		t.Fatal("IsDKIM")
+	}
+}
+
+func TestZoneRecords(t *testing.T) {
+	long := "v=DKIM1; k=rsa; p=" + strings.Repeat("A", 392)
+	recs := ZoneRecords(ZoneConfig{Platform: "waymark.localhost", SendingIPs: []netip.Addr{netip.MustParseAddr("192.0.2.25"), netip.MustParseAddr("2001:db8::25")},
+		MXIPs: []netip.Addr{netip.MustParseAddr("192.0.2.26")}},
+		[]store.PublishedKey{{Label: "l1", Algorithm: "rsa", Slot: 0, TXT: long}, {Label: "l1", Algorithm: "ed25519", Slot: 1, TXT: "v=DKIM1; k=ed25519; p=xyz"}},
+		[]string{"l1"})
+	z := dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost"}, 1, nil, recs)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"wm1.l1.dkim.waymark.localhost.", dns.TypeTXT, `"v=DKIM1; k=rsa; p=AAAA`},
+		{"wme2.l1.dkim.waymark.localhost.", dns.TypeTXT, `"v=DKIM1; k=ed25519; p=xyz"`},
+		{"l1.bounce.waymark.localhost.", dns.TypeMX, "10 mx.waymark.localhost."},
+		{"l1.bounce.waymark.localhost.", dns.TypeTXT, `"v=spf1 include:spf.waymark.localhost -all"`},
+		{"l1.dmarc.waymark.localhost.", dns.TypeTXT, `"v=DMARC1; p=none; adkim=r; aspf=r"`},
+		{"spf.waymark.localhost.", dns.TypeTXT, `"v=spf1 ip4:192.0.2.25 ip6:2001:db8::25 -all"`},
+		{"mx.waymark.localhost.", dns.TypeA, "192.0.2.26"},
+	} {
+		res, rrs := z.Lookup(tc.name, tc.qtype)
+		if res != dnsserver.Answer || !strings.Contains(rrs[0].String(), tc.want) {
+			t.Errorf("%s %s: %v %v", tc.name, dns.TypeToString[tc.qtype], res, rrs)
+		}
+	}
+	// The 2048-bit-sized key is split into 255-byte strings.
+	_, rrs := z.Lookup("wm1.l1.dkim.waymark.localhost.", dns.TypeTXT)
+	if parts := rrs[0].(*dns.TXT).Txt; len(parts) != 2 || len(parts[0]) != 255 || strings.Join(parts, "") != long {
+		t.Fatalf("split: %d parts", len(parts))
+	}
+	if res, _ := z.Lookup("wm2.l1.dkim.waymark.localhost.", dns.TypeTXT); res != dnsserver.NXDomain {
+		t.Fatalf("unpublished slot: %v", res)
+	}
+}
