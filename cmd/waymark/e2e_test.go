@@ -490,3 +490,58 @@ func digStatus(t *testing.T, server, name string) string {
 	}
 	return string(out)
 }
+
+// TestSendingDomainDNS: a sending domain added with the CLI has its DKIM
+// keys, SPF, MX and DMARC served by waymark's DNS, as dig sees them, and
+// nothing once deleted.
+func TestSendingDomainDNS(t *testing.T) {
+	srv := startServe(t, []string{"WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + t.TempDir(), "WAYMARK_DNS=127.0.0.1:0",
+		"WAYMARK_EDGE_IP=192.0.2.25", "WAYMARK_ROLES=api,dns"})
+	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", "acme")
+	cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)}
+	out = mustRun(t, cli, "sending-domain", "add", "acme-mail.com", "--ed25519")
+	label := regexp.MustCompile(`wm1\.([0-9a-f]{16})\.dkim\.waymark\.localhost`).FindStringSubmatch(out)
+	if label == nil || !strings.Contains(out, "_dmarc.acme-mail.com") || !strings.Contains(out, "clicks.acme-mail.com") {
+		t.Fatalf("add printed:\n%s", out)
+	}
+	l := label[1]
+	dig := func(name, qtype string) string {
+		host, port, _ := strings.Cut(srv.dns, ":")
+		b, err := exec.Command("dig", "@"+host, "-p", port, "+short", "+norecurse", name, qtype).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig: %v %s", err, b)
+		}
+		return string(b)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(dig("wm1."+l+".dkim.waymark.localhost", "TXT"), "v=DKIM1; k=rsa; p=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no DKIM TXT: %s", dig("wm1."+l+".dkim.waymark.localhost", "TXT"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, tc := range []struct{ name, qtype, want string }{
+		{"wm2." + l + ".dkim.waymark.localhost", "TXT", `"v=DKIM1; k=rsa; p=`},
+		{"wme1." + l + ".dkim.waymark.localhost", "TXT", `"v=DKIM1; k=ed25519; p=`},
+		{l + ".bounce.waymark.localhost", "MX", "10 mx.waymark.localhost."},
+		{l + ".bounce.waymark.localhost", "TXT", `"v=spf1 include:spf.waymark.localhost -all"`},
+		{"spf.waymark.localhost", "TXT", `"v=spf1 ip4:192.0.2.25 -all"`},
+		{l + ".dmarc.waymark.localhost", "TXT", `"v=DMARC1; p=none; adkim=r; aspf=r"`},
+	} {
+		if got := dig(tc.name, tc.qtype); !strings.Contains(got, tc.want) {
+			t.Errorf("dig %s %s = %q, want %q", tc.name, tc.qtype, got, tc.want)
+		}
+	}
+	// The RSA key is more than one 255-byte string.
+	if got := dig("wm1."+l+".dkim.waymark.localhost", "TXT"); strings.Count(got, `" "`) < 1 {
+		t.Errorf("RSA TXT not split into strings: %s", got)
+	}
+	mustRun(t, cli, "sending-domain", "delete", "acme-mail.com")
+	deadline = time.Now().Add(5 * time.Second)
+	for dig("wm1."+l+".dkim.waymark.localhost", "TXT") != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("DKIM key still served after delete")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -53,6 +53,7 @@ usage:
   waymark cluster create NAME       create a cluster, print its id and API key
   waymark cluster list
   waymark tracking-domain add|list|show|verify|set-default|unset-default|delete
+  waymark sending-domain add|list|show|verify|rotate|delete
   waymark version
 
 The client commands talk to the API: --api (WAYMARK_API), --key (WAYMARK_KEY).

@@ -29,10 +29,12 @@ import (
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/autotls"
 	"github.com/waymark-mail/waymark/internal/cli"
+	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
@@ -55,7 +57,8 @@ type serveConfig struct {
 	edgeIPs                                          cli.List
 	recheck                                          time.Duration
 	webhookPrivate                                   bool
-	acmeChallenges                                   string
+	acmeChallenges, secretKeyFile                    string
+	dkimRotation                                     time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -79,6 +82,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key to use (default: generated and printed on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key that seals private keys at rest (default: <data>/secret.key, made on first start)")
+	fs.DurationVar(&c.dkimRotation, "dkim-rotation", dkim.DefaultRotation.Period, "how long one DKIM key signs before the next takes over")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
@@ -136,6 +141,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if c.recheck < time.Minute {
 		return fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)
 	}
+	if c.secretKeyFile == "" {
+		c.secretKeyFile = filepath.Join(c.data, "secret.key")
+	}
+	if c.dkimRotation < 4*dkim.DefaultRotation.PrePublish {
+		return fmt.Errorf("--dkim-rotation %s is too short: keys are published %s before they sign", c.dkimRotation, dkim.DefaultRotation.PrePublish)
+	}
 	edgeIPs, err := parseIPs(c.edgeIPs)
 	if err != nil {
 		return err
@@ -146,11 +157,19 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		return err
 	}
 	defer st.Close()
+	box, boxCreated, err := secret.Load(c.secretKeyFile)
+	if err != nil {
+		return err
+	}
+	if boxCreated {
+		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
+	}
 	mon := &monitor.Monitor{
-		Store:   st,
-		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
-		Policy:  monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
-		Log:     log,
+		Store:    st,
+		Platform: platform,
+		Checker:  &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
+		Policy:   monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
+		Log:      log,
 		// Events go to the cluster's webhooks through the store's queue.
 		Notify: func(ctx context.Context, n monitor.Notification) {
 			data := map[string]any{"tracking_domain": api.TrackingDomainOf(n.Domain), "diagnosis": n.Diagnosis}
@@ -261,7 +280,8 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return fmt.Errorf("--http %s: %w", c.http, err)
 		}
 		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
-			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys})
+			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box,
+			Rotation: dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

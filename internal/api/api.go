@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -43,6 +45,10 @@ type Options struct {
 	Checker Checker
 	// Tokens signs tracking links.
 	Tokens Tokens
+	// Box seals DKIM private keys.
+	Box *secret.Box
+	// Rotation is the DKIM key schedule.
+	Rotation dkim.Rotation
 }
 
 // Checker runs the verification of tracking domains for the API.
@@ -53,6 +59,8 @@ type Checker interface {
 	FirstCheck(created time.Time) time.Time
 	// Deleted notifies that a domain was deleted.
 	Deleted(ctx context.Context, d store.TrackingDomain)
+	// CheckSendingDomain verifies a sending domain's records now.
+	CheckSendingDomain(ctx context.Context, clusterID, id string) (store.SendingDomain, error)
 }
 
 // Server is the API's HTTP handler.
@@ -66,6 +74,8 @@ type Server struct {
 	zoneChanged func()
 	checker     Checker
 	tokens      Tokens
+	box         *secret.Box
+	rotation    dkim.Rotation
 }
 
 // access says which keys may call a route.
@@ -100,6 +110,12 @@ var routes = []route{
 	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
 	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},
 	{"POST", "/v1/tracking-domains/{id}/verify", anyKey, (*Server).verifyTrackingDomain},
+	{"POST", "/v1/sending-domains", anyKey, (*Server).createSendingDomain},
+	{"GET", "/v1/sending-domains", anyKey, (*Server).listSendingDomains},
+	{"GET", "/v1/sending-domains/{id}", anyKey, (*Server).getSendingDomain},
+	{"POST", "/v1/sending-domains/{id}/verify", anyKey, (*Server).verifySendingDomain},
+	{"POST", "/v1/sending-domains/{id}/rotate", anyKey, (*Server).rotateSendingDomain},
+	{"DELETE", "/v1/sending-domains/{id}", anyKey, (*Server).deleteSendingDomain},
 	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
 	{"GET", "/v1/events", anyKey, (*Server).listEvents},
 	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
@@ -115,8 +131,11 @@ func New(o Options) *Server {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	if o.Checker == nil || o.Tokens == nil {
-		panic("api: Options.Checker and Options.Tokens are required")
+	if o.Checker == nil || o.Tokens == nil || o.Box == nil {
+		panic("api: Options.Checker, Tokens and Box are required")
+	}
+	if o.Rotation.Period == 0 {
+		o.Rotation = dkim.DefaultRotation
 	}
 	s := &Server{
 		store:       o.Store,
@@ -125,6 +144,8 @@ func New(o Options) *Server {
 		zoneChanged: o.ZoneChanged,
 		checker:     o.Checker,
 		tokens:      o.Tokens,
+		box:         o.Box,
+		rotation:    o.Rotation,
 		mux:         http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waymark_http_requests_total",

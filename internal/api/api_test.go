@@ -20,6 +20,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
 	"github.com/waymark-mail/waymark/internal/verify"
@@ -55,12 +56,14 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s)}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var testBox, _ = secret.New([]byte("0123456789abcdef0123456789abcdef"))
 
 // dnsAnswers stands in for the customers' DNS in these tests: name ->
 // result. The verifier itself is tested against Unbound in package verify
@@ -82,7 +85,7 @@ func (f *dnsAnswers) Check(_ context.Context, name, want string) verify.Result {
 var fakeDNS = &dnsAnswers{results: map[string]verify.Result{}}
 
 func newChecker(s store.Store) *monitor.Monitor {
-	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet}
+	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet, Platform: platform}
 }
 
 // response is a decoded answer.
@@ -325,7 +328,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
 	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s)}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")
@@ -687,5 +690,88 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 	_, keyB := e.cluster("bravo")
 	if r := e.do("GET", "/v1/events", keyB, nil); len(r.Body["items"].([]any)) != 0 {
 		t.Fatalf("B sees A's events: %s", r.Raw)
+	}
+}
+
+func TestSendingDomainsAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "Acme-Mail.com", "algorithms": []string{"ed25519"}})
+	if r.Code != 201 || r.str("name") != "acme-mail.com" || r.str("status") != "pending" || r.str("click_host") != "clicks.acme-mail.com" ||
+		r.str("bounce_host") != "bounce.acme-mail.com" {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
+	id := r.str("id")
+	label := strings.TrimPrefix(id, "sd_")
+	recs := r.Body["records"].([]any)
+	var names []string
+	for _, x := range recs {
+		rec := x.(map[string]any)
+		names = append(names, rec["name"].(string)+" "+rec["type"].(string)+" "+rec["value"].(string)+" "+rec["status"].(string))
+	}
+	for _, want := range []string{
+		"wm1._domainkey.acme-mail.com CNAME wm1." + label + ".dkim.waymark.localhost pending",
+		"wme2._domainkey.acme-mail.com CNAME wme2." + label + ".dkim.waymark.localhost pending",
+		"bounce.acme-mail.com CNAME " + label + ".bounce.waymark.localhost pending",
+		"_dmarc.acme-mail.com CNAME " + label + ".dmarc.waymark.localhost pending",
+	} {
+		if !strings.Contains(strings.Join(names, "\n"), want) {
+			t.Errorf("record %q missing from\n%s", want, strings.Join(names, "\n"))
+		}
+	}
+	if len(recs) != 7 {
+		t.Fatalf("%d records, want 7", len(recs))
+	}
+	// The click host is a tracking domain of the cluster now.
+	if r := e.do("GET", "/v1/tracking-domains/clicks.acme-mail.com", key, nil); r.Code != 200 {
+		t.Fatalf("click domain: %d %s", r.Code, r.Raw)
+	}
+	// Keys are sealed at rest.
+	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	if len(keys) != 4 || !strings.HasPrefix(keys[0].PrivateKey, "wmseal1:") || strings.Contains(keys[0].PrivateKey, "PRIVATE") {
+		t.Fatalf("keys at rest: %+v", keys)
+	}
+	for _, tc := range []struct {
+		body  map[string]any
+		code  int
+		ecode string
+	}{
+		{map[string]any{"name": "acme-mail.com"}, 409, "duplicate"},
+		{map[string]any{"name": "co.uk"}, 422, domain.CodePublicSuffix},
+		{map[string]any{"name": "other.com", "algorithms": []string{"dsa"}}, 422, "algorithm_unknown"},
+		{map[string]any{"name": "other.com", "click_host": "a.b"}, 422, "click_host_invalid"},
+		{map[string]any{"name": "other.com", "click_host": "x", "bounce_host": "x"}, 422, "bounce_host_invalid"},
+	} {
+		if r := e.do("POST", "/v1/sending-domains", key, tc.body); r.Code != tc.code || r.errCode() != tc.ecode {
+			t.Errorf("%v: %d %s", tc.body, r.Code, r.Raw)
+		}
+	}
+	// Verify: DKIM records pass -> active, whatever DMARC says.
+	fakeDNS.mu.Lock()
+	for _, sel := range []string{"wm1", "wm2", "wme1", "wme2"} {
+		fakeDNS.results[sel+"._domainkey.acme-mail.com"] = verify.Result{Code: verify.OK, Diagnosis: "ok"}
+	}
+	fakeDNS.mu.Unlock()
+	r = e.do("POST", "/v1/sending-domains/acme-mail.com/verify", key, nil)
+	if r.Code != 200 || r.str("status") != "active" {
+		t.Fatalf("verify: %d %s", r.Code, r.Raw)
+	}
+	dkimState := r.Body["dkim"].([]any)[0].(map[string]any)
+	if dkimState["selector"] != "wm1" || dkimState["next_rotation"] == "" {
+		t.Fatalf("dkim state %v", dkimState)
+	}
+	before, _ := e.store.DKIMKeys(context.Background(), id)
+	if r := e.do("POST", "/v1/sending-domains/"+id+"/rotate", key, nil); r.Code != 200 {
+		t.Fatalf("rotate: %d %s", r.Code, r.Raw)
+	}
+	after, _ := e.store.DKIMKeys(context.Background(), id)
+	if before[1].TXT == after[1].TXT || before[0].TXT != after[0].TXT {
+		t.Fatal("rotation did not replace only the idle slot's key")
+	}
+	if r := e.do("DELETE", "/v1/sending-domains/"+id, key, nil); r.Code != 204 {
+		t.Fatalf("delete: %d", r.Code)
+	}
+	if r := e.do("GET", "/v1/tracking-domains/clicks.acme-mail.com", key, nil); r.Code != 404 {
+		t.Fatalf("click domain after delete: %d", r.Code)
 	}
 }

@@ -33,8 +33,10 @@ type command struct {
 
 // opts are the per-command flags beyond the connection flags.
 type opts struct {
-	json bool
-	dflt bool
+	json                  bool
+	dflt                  bool
+	clickHost, bounceHost string
+	ed25519               bool
 }
 
 var commands = map[string]map[string]command{
@@ -51,10 +53,18 @@ var commands = map[string]map[string]command{
 		"unset-default": {"NAME|ID", "stop using a tracking domain as the default", 1, trackingUnsetDefault},
 		"delete":        {"NAME|ID", "delete a tracking domain at once (links in delivered mail stop working)", 1, trackingDelete},
 	},
+	"sending-domain": {
+		"add":    {"NAME [--click-host L] [--bounce-host L] [--ed25519]", "add a sending domain and print the CNAME records to publish", 1, sendingAdd},
+		"list":   {"", "list the cluster's sending domains", 0, sendingList},
+		"show":   {"NAME|ID", "show a sending domain and its records", 1, sendingShow},
+		"verify": {"NAME|ID", "check every record now (exit 1 if DKIM does not verify)", 1, sendingVerify},
+		"rotate": {"NAME|ID", "force a DKIM key rotation (new keys sign 72 h later)", 1, sendingRotate},
+		"delete": {"NAME|ID", "delete a sending domain, its keys and its click host", 1, sendingDelete},
+	},
 }
 
 // Groups lists the client command groups, for the top-level help.
-func Groups() []string { return []string{"cluster", "tracking-domain"} }
+func Groups() []string { return []string{"cluster", "tracking-domain", "sending-domain"} }
 
 // Usage writes the help of one command group.
 func Usage(w io.Writer, group string) {
@@ -75,6 +85,7 @@ func Usage(w io.Writer, group string) {
 var order = map[string][]string{
 	"cluster":         {"create", "list"},
 	"tracking-domain": {"add", "list", "show", "verify", "set-default", "unset-default", "delete"},
+	"sending-domain":  {"add", "list", "show", "verify", "rotate", "delete"},
 }
 
 // Run runs "waymark <group> <command> …" and returns the exit code: 0, 1 for
@@ -103,6 +114,11 @@ func Run(group string, args []string, env Env) int {
 	fs.BoolVar(&o.json, "json", false, "print JSON")
 	if group == "tracking-domain" && args[0] == "add" {
 		fs.BoolVar(&o.dflt, "default", false, "make it the default once verified")
+	}
+	if group == "sending-domain" && args[0] == "add" {
+		fs.StringVar(&o.clickHost, "click-host", "", "label of the click host (default clicks)")
+		fs.StringVar(&o.bounceHost, "bounce-host", "", "label of the bounce host (default bounce)")
+		fs.BoolVar(&o.ed25519, "ed25519", false, "also sign with Ed25519")
 	}
 	pos, err := Parse(fs, args[1:], env.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -293,4 +309,98 @@ func lastCheck(d api.TrackingDomain) string {
 		result = "ok"
 	}
 	return d.LastCheck.At.Format(time.DateTime) + " " + result
+}
+
+func sendingPath(ref, suffix string) string {
+	return "/v1/sending-domains/" + url.PathEscape(strings.TrimSpace(ref)) + suffix
+}
+
+func sendingAdd(c *Client, out io.Writer, args []string, o opts) error {
+	body := map[string]any{"name": args[0], "click_host": o.clickHost, "bounce_host": o.bounceHost}
+	if o.ed25519 {
+		body["algorithms"] = []string{"rsa", "ed25519"}
+	}
+	raw, err := c.Do("POST", "/v1/sending-domains", body)
+	return printSending(out, raw, err, o)
+}
+
+func sendingShow(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("GET", sendingPath(args[0], ""), nil)
+	return printSending(out, raw, err, o)
+}
+
+func sendingRotate(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("POST", sendingPath(args[0], "/rotate"), nil)
+	return printSending(out, raw, err, o)
+}
+
+func sendingVerify(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("POST", sendingPath(args[0], "/verify"), nil)
+	if err := printSending(out, raw, err, o); err != nil {
+		return err
+	}
+	var d api.SendingDomain
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	if d.Status != "active" {
+		return fmt.Errorf("%s is %s: %w", d.Name, d.Status, errNotVerified)
+	}
+	return nil
+}
+
+func sendingDelete(c *Client, out io.Writer, args []string, o opts) error {
+	if _, err := c.Do("DELETE", sendingPath(args[0], ""), nil); err != nil {
+		return err
+	}
+	if o.json {
+		return nil
+	}
+	_, err := fmt.Fprintf(out, "deleted %s\n", args[0])
+	return err
+}
+
+func sendingList(c *Client, out io.Writer, _ []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/sending-domains", nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var l struct{ Items []api.SendingDomain }
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return err
+	}
+	if len(l.Items) == 0 {
+		_, err := fmt.Fprintln(out, "no sending domains yet; add one with: waymark sending-domain add example.com")
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tALGORITHMS\tCLICK HOST\tID")
+	for _, d := range l.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Status, strings.Join(d.Algorithms, ","), d.ClickHost, d.ID)
+	}
+	return tw.Flush()
+}
+
+// printSending prints a sending domain and the records to publish.
+func printSending(out io.Writer, raw []byte, err error, o opts) error {
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var d api.SendingDomain
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nFAILED CHECKS\t%d\n", d.ID, d.Name, d.Status, d.FailedChecks)
+	for _, k := range d.DKIM {
+		fmt.Fprintf(tw, "DKIM %s\tselector %s, next rotation %s\n", k.Algorithm, k.Selector, k.NextRotation.Format(time.DateTime))
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nPublish these records at your DNS provider (DNS only, not proxied):")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tVALUE\tSTATUS\tPURPOSE")
+	for _, r := range d.Records {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, r.Value, r.Status, r.Purpose)
+	}
+	return tw.Flush()
 }

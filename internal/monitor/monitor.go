@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,17 +18,21 @@ type Checker interface {
 
 // Notification is one event about a domain, for webhooks and the log.
 type Notification struct {
-	Event     Event
-	At        time.Time
-	Domain    store.TrackingDomain
+	Event  Event
+	At     time.Time
+	Domain store.TrackingDomain
+	// Sending is set instead of Domain for sending_domain.* events.
+	Sending   *store.SendingDomain
 	Diagnosis string
 }
 
 // Monitor checks tracking domains, on request and on schedule.
 type Monitor struct {
-	Store   store.Store
-	Checker Checker
-	Policy  Policy
+	Store store.Store
+	// Platform is the platform domain (record targets of sending domains).
+	Platform string
+	Checker  Checker
+	Policy   Policy
 	// Now is the clock; tests replace it to run days in milliseconds.
 	Now func() time.Time
 	// Notify receives every event; nil drops them (they are logged anyway).
@@ -101,10 +106,14 @@ func (m *Monitor) CheckTrackingDomain(ctx context.Context, clusterID, id string)
 
 func (m *Monitor) notify(ctx context.Context, n Notification) {
 	level := slog.LevelInfo
-	if n.Event == EventCheckFailed || n.Event == EventDeactivated {
+	if strings.HasSuffix(string(n.Event), ".check_failed") || strings.HasSuffix(string(n.Event), ".deactivated") {
 		level = slog.LevelWarn
 	}
-	m.log().Log(ctx, level, "notification", "event", n.Event, "cluster", n.Domain.ClusterID, "name", n.Domain.Name, "diagnosis", n.Diagnosis)
+	cluster, name := n.Domain.ClusterID, n.Domain.Name
+	if n.Sending != nil {
+		cluster, name = n.Sending.ClusterID, n.Sending.Name
+	}
+	m.log().Log(ctx, level, "notification", "event", n.Event, "cluster", cluster, "name", name, "diagnosis", n.Diagnosis)
 	if m.Notify != nil {
 		m.Notify(ctx, n)
 	}

@@ -1,0 +1,334 @@
+package api
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// SendingRecord is a customer record with its state.
+type SendingRecord struct {
+	sending.Record
+	Status    string `json:"status"`
+	Diagnosis string `json:"diagnosis,omitempty"`
+}
+
+// DKIMState says which selector signs and when it changes.
+type DKIMState struct {
+	Algorithm    string    `json:"algorithm"`
+	Selector     string    `json:"selector"`
+	NextRotation time.Time `json:"next_rotation"`
+}
+
+// SendingDomain is a sending domain as the API shows it.
+type SendingDomain struct {
+	ID            string          `json:"id"`
+	ClusterID     string          `json:"cluster_id"`
+	Name          string          `json:"name"`
+	Status        string          `json:"status"`
+	ClickHost     string          `json:"click_host"`
+	BounceHost    string          `json:"bounce_host"`
+	ClickDomainID string          `json:"click_domain_id"`
+	Algorithms    []string        `json:"algorithms"`
+	Records       []SendingRecord `json:"records"`
+	DKIM          []DKIMState     `json:"dkim"`
+	FailedChecks  int             `json:"failed_checks"`
+	LastCheck     *store.Check    `json:"last_check"`
+	CreatedAt     time.Time       `json:"created_at"`
+}
+
+// rotations decodes a domain's rotation state.
+func rotations(d store.SendingDomain) (map[string]dkim.KeyState, error) {
+	out := map[string]dkim.KeyState{}
+	if len(d.Rotation) == 0 {
+		return out, nil
+	}
+	return out, json.Unmarshal(d.Rotation, &out)
+}
+
+func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDomain, error) {
+	click, err := s.store.TrackingDomain(r.Context(), d.ClusterID, d.ClickDomainID)
+	if err != nil {
+		return SendingDomain{}, err
+	}
+	out := SendingDomain{ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status), ClickHost: d.ClickHost,
+		BounceHost: d.BounceHost, ClickDomainID: d.ClickDomainID, Algorithms: d.Algorithms, FailedChecks: d.FailedChecks,
+		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{}}
+	for _, rec := range sending.CustomerRecords(d, s.platform, click.Target) {
+		st := d.Records[rec.Name]
+		status := string(st.Status)
+		if rec.Name == d.ClickHost {
+			status = string(click.Status)
+		}
+		if status == "" {
+			status = string(domain.StatusPending)
+		}
+		out.Records = append(out.Records, SendingRecord{Record: rec, Status: status, Diagnosis: st.Diagnosis})
+	}
+	rot, err := rotations(d)
+	if err != nil {
+		return SendingDomain{}, err
+	}
+	for _, alg := range d.Algorithms {
+		ks := rot[alg]
+		out.DKIM = append(out.DKIM, DKIMState{Algorithm: alg, Selector: dkim.Algorithm(alg).Selectors()[ks.Signing],
+			NextRotation: ks.SwitchAt})
+	}
+	return out, nil
+}
+
+// newKeys makes both slots' keys of an algorithm for a domain, sealed.
+func (s *Server) newKey(domainID, alg string, slot int, now time.Time) (store.DKIMKey, error) {
+	priv, err := dkim.GenerateKey(dkim.Algorithm(alg))
+	if err != nil {
+		return store.DKIMKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.DKIMKey{}, err
+	}
+	txt, err := dkim.TXT(priv.Public())
+	if err != nil {
+		return store.DKIMKey{}, err
+	}
+	return store.DKIMKey{DomainID: domainID, Algorithm: alg, Slot: slot, TXT: txt, PublishedAt: now,
+		PrivateKey: s.box.Seal(der, KeyContext(domainID, alg, slot))}, nil
+}
+
+// KeyContext binds a sealed DKIM key to its place.
+func KeyContext(domainID, alg string, slot int) string {
+	return fmt.Sprintf("dkim/%s/%s/%d", domainID, alg, slot)
+}
+
+// hostLabel checks a click_host or bounce_host label.
+func hostLabel(v, dflt, field string) (string, *ErrorDetail) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" {
+		return dflt, nil
+	}
+	if len(v) > 63 || strings.ContainsAny(v, "._ ") || strings.HasPrefix(v, "-") || strings.HasSuffix(v, "-") ||
+		strings.IndexFunc(v, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) >= 0 {
+		return "", &ErrorDetail{Code: field + "_invalid", Field: field,
+			Message: fmt.Sprintf("%s %q must be one DNS label (letters, digits, hyphens), such as %q", field, v, dflt)}
+	}
+	return v, nil
+}
+
+func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	var req struct {
+		Name       string   `json:"name"`
+		ClickHost  string   `json:"click_host"`
+		BounceHost string   `json:"bounce_host"`
+		Algorithms []string `json:"algorithms"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	name, err := domain.SendingName(req.Name, s.platform)
+	var nameErr *domain.NameError
+	if errors.As(err, &nameErr) {
+		writeError(w, http.StatusUnprocessableEntity, nameErr.Code, nameErr.Message, "name")
+		return
+	}
+	clickLabel, e := hostLabel(req.ClickHost, "clicks", "click_host")
+	if e == nil {
+		var bounceLabel string
+		if bounceLabel, e = hostLabel(req.BounceHost, "bounce", "bounce_host"); e == nil && bounceLabel == clickLabel {
+			e = &ErrorDetail{Code: "bounce_host_invalid", Field: "bounce_host", Message: "bounce_host and click_host must differ"}
+		}
+		req.BounceHost = bounceLabel
+	}
+	if e != nil {
+		writeError(w, http.StatusUnprocessableEntity, e.Code, e.Message, e.Field)
+		return
+	}
+	algs := []string{string(dkim.RSA)}
+	for _, a := range req.Algorithms {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != string(dkim.RSA) && a != string(dkim.Ed25519) {
+			writeError(w, http.StatusUnprocessableEntity, "algorithm_unknown",
+				fmt.Sprintf("algorithm %q is not rsa or ed25519 (RSA-2048 always signs; ed25519 adds a second signature)", a), "algorithms")
+			return
+		}
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	clickHost := clickLabel + "." + name
+	if _, err := domain.TrackingName(clickHost, s.platform); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "click_host_invalid", err.Error(), "click_host")
+		return
+	}
+	if _, err := s.store.TrackingDomainByName(r.Context(), p.Cluster.ID, clickHost); err == nil {
+		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("%s is already a tracking domain of this cluster; choose another click_host", clickHost), "click_host")
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	label := apikey.RandomHex(8)
+	d := store.SendingDomain{ID: "sd_" + label, ClusterID: p.Cluster.ID, Name: name, Label: label, ClickHost: clickHost,
+		BounceHost: req.BounceHost + "." + name, Algorithms: algs, Status: domain.StatusPending,
+		Records: map[string]store.RecordState{}, CreatedAt: now, UpdatedAt: now, NextCheck: s.checker.FirstCheck(now)}
+	click := store.TrackingDomain{ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: clickHost, Target: s.target(),
+		Status: domain.StatusPending, TLS: "none", CreatedAt: now, UpdatedAt: now, NextCheck: s.checker.FirstCheck(now)}
+	d.ClickDomainID = click.ID
+	rot := map[string]dkim.KeyState{}
+	var keys []store.DKIMKey
+	for _, alg := range algs {
+		rot[alg] = s.rotation.NewKeyState(now)
+		for slot := range 2 {
+			k, err := s.newKey(d.ID, alg, slot, now)
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			keys = append(keys, k)
+		}
+	}
+	d.Rotation, _ = json.Marshal(rot)
+	err = s.store.CreateSendingDomain(r.Context(), d, keys, click)
+	if errors.Is(err, store.ErrDuplicate) {
+		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("%s is already a sending domain of this cluster", name), "name")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.changedZone()
+	s.log.Info("sending domain added", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "algorithms", strings.Join(algs, ","))
+	s.writeSending(w, r, http.StatusCreated, d)
+}
+
+func (s *Server) writeSending(w http.ResponseWriter, r *http.Request, code int, d store.SendingDomain) {
+	out, err := s.sendingJSON(r, d)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if code == http.StatusCreated {
+		w.Header().Set("Location", "/v1/sending-domains/"+d.ID)
+	}
+	writeJSON(w, code, out)
+}
+
+// lookupSending finds the sending domain of the {id} segment (id or name).
+func (s *Server) lookupSending(w http.ResponseWriter, r *http.Request, p principal) (store.SendingDomain, bool) {
+	ref := r.PathValue("id")
+	var d store.SendingDomain
+	err := store.ErrNotFound
+	if strings.HasPrefix(ref, "sd_") {
+		d, err = s.store.SendingDomain(r.Context(), p.Cluster.ID, ref)
+	} else if name, nerr := domain.Normalize(ref); nerr == nil {
+		d, err = s.store.SendingDomainByName(r.Context(), p.Cluster.ID, name)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("sending domain %q not found in this cluster", ref), "")
+		return d, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return d, false
+	}
+	return d, true
+}
+
+func (s *Server) listSendingDomains(w http.ResponseWriter, r *http.Request, p principal) {
+	all, err := s.store.SendingDomains(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := list[SendingDomain]{Items: make([]SendingDomain, 0, len(all))}
+	for _, d := range all {
+		j, err := s.sendingJSON(r, d)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		out.Items = append(out.Items, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	if d, ok := s.lookupSending(w, r, p); ok {
+		s.writeSending(w, r, http.StatusOK, d)
+	}
+}
+
+func (s *Server) deleteSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookupSending(w, r, p)
+	if !ok {
+		return
+	}
+	if err := s.store.DeleteSendingDomain(r.Context(), p.Cluster.ID, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internal(w, r, err)
+		return
+	}
+	s.changedZone()
+	s.log.Info("sending domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) verifySendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookupSending(w, r, p)
+	if !ok {
+		return
+	}
+	d, err := s.checker.CheckSendingDomain(r.Context(), p.Cluster.ID, d.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.changedZone()
+	s.writeSending(w, r, http.StatusOK, d)
+}
+
+// rotateSendingDomain forces a key rotation of every algorithm, safely:
+// the new keys are published now (or as soon as the keys they replace have
+// been retired for the pre-publication time) and sign 72 hours later.
+func (s *Server) rotateSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookupSending(w, r, p)
+	if !ok {
+		return
+	}
+	now := time.Now().UTC()
+	d, err := s.store.UpdateSendingDomain(r.Context(), p.Cluster.ID, d.ID, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
+		rot, err := rotations(cur)
+		if err != nil {
+			return cur, nil, err
+		}
+		var keys []store.DKIMKey
+		for _, alg := range cur.Algorithms {
+			ks := s.rotation.Force(rot[alg], now)
+			if a, next := s.rotation.Step(ks, now); a == dkim.PublishNext {
+				k, err := s.newKey(cur.ID, alg, 1-ks.Signing, now)
+				if err != nil {
+					return cur, nil, err
+				}
+				keys, ks = append(keys, k), next
+			}
+			rot[alg] = ks
+		}
+		cur.Rotation, err = json.Marshal(rot)
+		return cur, keys, err
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.changedZone()
+	s.log.Info("sending domain rotation forced", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
+	s.writeSending(w, r, http.StatusOK, d)
+}
