@@ -185,6 +185,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	var lines [][2]string
 	lines = append(lines, [2]string{"store", where})
 	errc := make(chan error, 4)
+	var afterShutdown []func()
 	// One loop follows the store's serial for this node's DNS and edge; the
 	// API pokes it after its own changes so they apply at once.
 	var reloaders []func(ctx context.Context, serial int64) error
@@ -212,7 +213,11 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		if err := hosts.Reload(ctx, st); err != nil {
 			return err
 		}
-		rec := edge.NewRecorder(ctx, st, log, reg)
+		// The recorder outlives the signal: it commits what the HTTP servers
+		// are still answering while they drain, and stops after them.
+		recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+		afterShutdown = append(afterShutdown, stopRecorder)
+		rec := edge.NewRecorder(recCtx, st, log, reg)
 		rec.AfterCommit = eventHooks(ctx, st, log)
 		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
 		httpLn, err := net.Listen("tcp", c.edgeHTTP)
@@ -230,7 +235,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			}
 			certs, err = autotls.New(autotls.Options{Store: st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
 				CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: log,
-				Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ",")})
+				Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + platform}})
 			if err != nil {
 				return err
 			}
@@ -334,6 +339,9 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	defer cancel()
 	for _, srv := range servers {
 		_ = srv.Shutdown(shutdownCtx)
+	}
+	for _, f := range afterShutdown {
+		f()
 	}
 	return nil
 }
@@ -465,10 +473,13 @@ func eventHooks(ctx context.Context, st store.Store, log *slog.Logger) func([]st
 			}
 		}
 	}()
+	// Never block the commit loop (every click waits on it): when the
+	// queue is full, the batch's webhooks are dropped, and said so.
 	return func(batch []store.Event) {
 		select {
 		case queue <- batch:
-		case <-ctx.Done():
+		default:
+			log.Error("webhook queue full: event webhooks dropped", "events", len(batch))
 		}
 	}
 }

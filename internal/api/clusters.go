@@ -63,6 +63,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request, _ princip
 		s.internal(w, r, err)
 		return
 	}
+	s.changedZone()
 	s.log.Info("cluster created", "cluster", c.ID, "name", c.Name)
 	out := clusterJSON(c)
 	out.APIKey = key

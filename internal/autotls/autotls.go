@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/certmagic"
@@ -48,7 +49,10 @@ type Options struct {
 	// Challenges are the challenge types to use: "http-01", "tls-alpn-01"
 	// (both when empty).
 	Challenges []string
-	Log        *slog.Logger
+	// Always are names served whatever the index says: the platform's own
+	// tracking host t.<platform-domain>.
+	Always []string
+	Log    *slog.Logger
 }
 
 // Manager obtains, renews and serves certificates.
@@ -57,10 +61,19 @@ type Manager struct {
 	cache  *certmagic.Cache
 	issuer *certmagic.ACMEIssuer
 	hosts  Hosts
+	always []string
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	managed map[string]bool
+	mu       sync.Mutex
+	managed  map[string]bool
+	inflight map[string]bool
+}
+
+// allowed reports whether a certificate may be asked for and served for a
+// name: an active tracking domain, or one of the Always names.
+func (m *Manager) allowed(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return slices.Contains(m.always, name) || m.hosts.Active(name)
 }
 
 // ErrNotActive refuses a name that is not an active tracking domain.
@@ -85,7 +98,7 @@ func New(o Options) (*Manager, error) {
 		}
 	}
 	use := func(c string) bool { return len(o.Challenges) == 0 || slices.Contains(o.Challenges, c) }
-	m := &Manager{hosts: o.Hosts, log: o.Log, managed: map[string]bool{}}
+	m := &Manager{hosts: o.Hosts, always: o.Always, log: o.Log, managed: map[string]bool{}, inflight: map[string]bool{}}
 	var cfg *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
@@ -96,7 +109,7 @@ func New(o Options) (*Manager, error) {
 		Logger:  zap.NewNop(),
 		OnDemand: &certmagic.OnDemandConfig{
 			DecisionFunc: func(_ context.Context, name string) error {
-				if !o.Hosts.Active(name) {
+				if !m.allowed(name) {
 					return fmt.Errorf("%w: %s", ErrNotActive, name)
 				}
 				return nil
@@ -139,6 +152,12 @@ func (m *Manager) onEvent(st store.Store) func(ctx context.Context, event string
 			m.log.Warn("certificate not obtained", "name", name, "err", data["error"])
 			_ = st.SetTLSStatus(ctx, name, "failed")
 		case "cert_obtaining":
+			// Also before each retry: a name that stopped being active
+			// (deleted, deactivated) is not ordered again.
+			if !m.allowed(name) {
+				m.log.Info("not obtaining a certificate: no longer an active tracking domain", "name", name)
+				return fmt.Errorf("%w: %s", ErrNotActive, name)
+			}
 			m.log.Info("obtaining certificate", "name", name)
 		}
 		return nil
@@ -153,7 +172,7 @@ func (m *Manager) TLSConfig() *tls.Config {
 	tc := m.cfg.TLSConfig()
 	get := tc.GetCertificate
 	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		if !m.hosts.Active(hello.ServerName) {
+		if !m.allowed(hello.ServerName) {
 			return nil, fmt.Errorf("%w: %q", ErrNotActive, hello.ServerName)
 		}
 		return get(hello)
@@ -176,7 +195,7 @@ func (m *Manager) Sync(ctx context.Context, active []string) {
 	m.mu.Lock()
 	var add []string
 	now := map[string]bool{}
-	for _, n := range active {
+	for _, n := range append(active, m.always...) {
 		now[n] = true
 		if !m.managed[n] {
 			add = append(add, n)
@@ -192,10 +211,22 @@ func (m *Manager) Sync(ctx context.Context, active []string) {
 	m.mu.Unlock()
 	slices.Sort(add)
 	for _, name := range add {
+		m.mu.Lock()
+		busy := m.inflight[name]
+		m.inflight[name] = true
+		m.mu.Unlock()
+		if busy {
+			continue // one obtain per name per node at a time
+		}
 		// Not ManageAsync: with on-demand configured, certmagic would wait
 		// for the first handshake. Obtaining is idempotent (storage is
 		// checked under the issue lock), so every node may ask.
 		go func() {
+			defer func() {
+				m.mu.Lock()
+				delete(m.inflight, name)
+				m.mu.Unlock()
+			}()
 			if err := m.cfg.ObtainCertAsync(ctx, name); err != nil && ctx.Err() == nil {
 				m.log.Warn("obtaining a certificate", "name", name, "err", err)
 			}

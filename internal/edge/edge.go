@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,9 +25,11 @@ import (
 	"github.com/waymark-mail/waymark/internal/track"
 )
 
-// Hosts is the snapshot of active tracking domains: host -> cluster id.
+// Hosts is the snapshot of active tracking domains (host -> cluster id)
+// and of the clusters that exist.
 type Hosts struct {
-	m atomic.Pointer[map[string]string]
+	m        atomic.Pointer[map[string]string]
+	clusters atomic.Pointer[map[string]bool]
 }
 
 // Reload replaces the snapshot from the store (store.Watch calls it).
@@ -35,8 +38,25 @@ func (h *Hosts) Reload(ctx context.Context, st store.Store) error {
 	if err != nil {
 		return err
 	}
+	cs, err := st.Clusters(ctx)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		known[c.ID] = true
+	}
 	h.m.Store(&m)
+	h.clusters.Store(&known)
 	return nil
+}
+
+// KnownCluster reports whether a cluster existed at the last reload.
+func (h *Hosts) KnownCluster(id string) bool {
+	if c := h.clusters.Load(); c != nil {
+		return (*c)[id]
+	}
+	return false
 }
 
 // Cluster returns the cluster an active host belongs to ("" if none).
@@ -112,13 +132,19 @@ type honeypotLog struct {
 	hits map[string]time.Time
 }
 
+// maxHoneypots bounds the log; past it, hits evict arbitrary entries
+// (Go's map order), a few per hit, so a scanner burst costs O(1) per hit.
+const maxHoneypots = 100_000
+
 func (l *honeypotLog) hit(key string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.hits) > 100_000 { // bounded: drop the stale ones
-		for k, t := range l.hits {
-			if at.Sub(t) > honeypotWindow {
-				delete(l.hits, k)
+	if len(l.hits) >= maxHoneypots {
+		n := 0
+		for k := range l.hits {
+			delete(l.hits, k)
+			if n++; n == 4 {
+				break
 			}
 		}
 	}
@@ -172,7 +198,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.notFound(w, "", "no_route")
 		return
 	}
-	tok, err := track.Decode(tokStr, e.Keys)
+	// The key is looked up only for a cluster this host may serve, so a
+	// forged token naming random clusters costs no database read.
+	platformHost := host == "t."+e.Platform
+	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) ([]byte, bool) {
+		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
+			return nil, false
+		}
+		return e.Keys(cluster, keyID)
+	})
 	if err != nil {
 		e.notFound(w, seg, "bad_token")
 		return
@@ -254,8 +288,8 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 	class, reason := Classify(Request{Kind: tok.Kind, UserAgent: r.UserAgent(), Issued: tok.Issued, At: now,
 		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
 	err := e.Recorder.Record(r.Context(), store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
-		MessageID: tok.MessageID, Recipient: tok.Recipient, URL: tok.URL, Host: host, ClientIP: clientIP(r),
-		UserAgent: truncate(r.UserAgent(), 512), Class: string(class), Reason: reason})
+		MessageID: clean(tok.MessageID, 128), Recipient: clean(tok.Recipient, 320), URL: clean(tok.URL, 4096), Host: clean(host, 253),
+		ClientIP: clientIP(r), UserAgent: clean(r.UserAgent(), 512), Class: string(class), Reason: clean(reason, 200)})
 	if err != nil {
 		e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
 		e.requests.WithLabelValues(string(tok.Kind), "store_error").Inc()
@@ -266,11 +300,18 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 	return true
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// clean makes a request-supplied string safe to store: valid UTF-8 (one
+// bad byte must not fail a PostgreSQL batch of other people's events), at
+// most n bytes, cut on a character boundary.
+func clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 var pages = template.Must(template.New("").Parse(`

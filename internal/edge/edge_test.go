@@ -3,11 +3,14 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,5 +220,62 @@ func TestMisdirectedAndStoreDown(t *testing.T) {
 	f.st.Close()
 	if resp := f.do("GET", "track.a.com", "/c/"+click, chrome); resp.StatusCode != 503 || resp.Header.Get("Location") != "" {
 		t.Fatalf("store down: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// countingStore counts reads of token keys.
+type countingStore struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (c *countingStore) TokenKeys(ctx context.Context, clusterID string) ([]store.TokenKey, error) {
+	c.reads.Add(1)
+	return c.Store.TokenKeys(ctx, clusterID)
+}
+
+// Forged tokens naming random clusters, or a real cluster on a host that is
+// not its own, cost no read of the store.
+func TestForgedTokensCostNoRead(t *testing.T) {
+	f := newFixture(t)
+	cs := &countingStore{Store: f.st}
+	f.edge.Keys = NewKeys(cs).Lookup
+	key := []byte("0123456789abcdef0123456789abcdef")
+	for i := range 200 {
+		cluster := fmt.Sprintf("cl_%016x", rand.Uint64())
+		host := "t.waymark.localhost"
+		if i%2 == 1 {
+			cluster, host = clB, "track.a.com" // B's id on A's host
+		}
+		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		if resp := f.do("GET", host, "/c/"+tok, chrome); resp.StatusCode != 404 {
+			t.Fatalf("forged token: %d", resp.StatusCode)
+		}
+	}
+	if n := cs.reads.Load(); n != 0 {
+		t.Fatalf("%d store reads for 200 forged tokens", n)
+	}
+	// A real cluster's token on its own host: one read, then cached, and
+	// unknown newer key ids do not read again within the refresh time.
+	real := f.token(clA, track.Click, "https://x.example/", f.clock.Add(-time.Hour))
+	for range 20 {
+		f.do("GET", "track.a.com", "/c/"+real, chrome)
+		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
+		f.do("GET", "track.a.com", "/c/"+tok, chrome)
+	}
+	if n := cs.reads.Load(); n > 2 {
+		t.Fatalf("%d store reads for one cluster's keys", n)
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{"ok": "ok", "x\xff": "x\uFFFD", "日本語": "日本"} {
+		n := 512
+		if in == "日本語" {
+			n = 7 // mid-character: cut back to a boundary
+		}
+		if got := clean(in, n); got != want {
+			t.Errorf("clean(%q, %d) = %q, want %q", in, n, got, want)
+		}
 	}
 }

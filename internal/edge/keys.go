@@ -18,35 +18,55 @@ type Keys struct {
 	store store.Store
 	mu    sync.Mutex
 	keys  map[string][]store.TokenKey
-	miss  map[string]time.Time
+	// read is when a cluster's keys were last read from the store: a miss,
+	// or a token naming a key id newer than the cached ones, reads again
+	// at most once per refreshEvery.
+	read map[string]time.Time
 }
 
 // NewKeys returns an empty cache over st.
 func NewKeys(st store.Store) *Keys {
-	return &Keys{store: st, keys: map[string][]store.TokenKey{}, miss: map[string]time.Time{}}
+	return &Keys{store: st, keys: map[string][]store.TokenKey{}, read: map[string]time.Time{}}
 }
 
-const missTTL = time.Minute
+const refreshEvery = 10 * time.Second
+
+// maxRead bounds the read-time map (clusters with no keys yet).
+const maxRead = 100_000
 
 func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.TokenKey, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if keys, ok := k.keys[clusterID]; ok && !fresh {
+	keys, ok := k.keys[clusterID]
+	last, readBefore := k.read[clusterID]
+	k.mu.Unlock()
+	if ok && !fresh {
 		return keys, nil
 	}
-	if t, ok := k.miss[clusterID]; ok && !fresh && time.Since(t) < missTTL {
-		return nil, nil
+	if readBefore && time.Since(last) < refreshEvery {
+		return keys, nil // read recently: the answer has not changed
 	}
+	// The store is read without the lock held: one slow read must not
+	// stall every other cluster's lookups.
 	keys, err := k.store.TokenKeys(ctx, clusterID)
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) == 0 {
-		k.miss[clusterID] = time.Now()
-		return nil, nil
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.read) >= maxRead {
+		for c := range k.read {
+			if _, has := k.keys[c]; !has {
+				delete(k.read, c)
+			}
+			if len(k.read) < maxRead/2 {
+				break
+			}
+		}
 	}
-	delete(k.miss, clusterID)
-	k.keys[clusterID] = keys
+	k.read[clusterID] = time.Now()
+	if len(keys) > 0 {
+		k.keys[clusterID] = keys
+	}
 	return keys, nil
 }
 
@@ -85,6 +105,9 @@ func (k *Keys) Current(ctx context.Context, clusterID string) (store.TokenKey, e
 		if _, err := k.store.AddTokenKey(ctx, clusterID, secret, time.Now().UTC()); err != nil {
 			return store.TokenKey{}, err
 		}
+		k.mu.Lock()
+		delete(k.read, clusterID) // read the new key now
+		k.mu.Unlock()
 		if keys, err = k.load(ctx, clusterID, true); err != nil {
 			return store.TokenKey{}, err
 		}

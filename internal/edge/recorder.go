@@ -101,8 +101,21 @@ func (r *Recorder) run(ctx context.Context) {
 		// requests waiting on it answer only once it has.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := r.store.InsertEvents(cctx, events)
-		cancel()
 		r.batches.Observe(float64(len(batch)))
+		if err != nil && len(batch) > 1 {
+			// One bad event must not fail the others: commit one by one.
+			r.log.Warn("group commit failed; committing the batch one by one", "events", len(events), "err", err)
+			for _, p := range batch {
+				perr := r.store.InsertEvents(cctx, []store.Event{p.event})
+				if perr != nil {
+					r.log.Error("committing an event", "err", perr)
+				}
+				p.done <- perr
+			}
+			cancel()
+			continue
+		}
+		cancel()
 		if err != nil {
 			r.log.Error("committing events", "events", len(events), "err", err)
 		}

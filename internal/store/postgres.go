@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -65,7 +66,11 @@ func pgTryLock(ctx context.Context, db *sql.DB, name string) (func(), bool, erro
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1))`, name)
+			if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1))`, name); err != nil {
+				// The session may still hold the lock: do not return it to
+				// the pool, end it (which releases every lock it holds).
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
 			conn.Close()
 		})
 	}, true, nil

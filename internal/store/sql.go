@@ -123,9 +123,11 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string)
 			c.ID, c.Name, micros(c.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
-			keyHash, c.ID, micros(c.CreatedAt))
-		return err
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
+			keyHash, c.ID, micros(c.CreatedAt)); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx) // the edge's list of clusters follows the serial
 	})
 	return s.wrap(err, "create cluster")
 }

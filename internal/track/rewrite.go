@@ -101,7 +101,7 @@ func (rw *Rewriter) body(w io.Writer, h textproto.Header, body io.Reader, depth 
 		return ErrTooDeep
 	}
 	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil {
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
 		mediaType, params = "text/plain", nil // RFC 2045 section 5.2 default
 	}
 	disposition, _, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
@@ -360,8 +360,8 @@ func (rw *Rewriter) anchor(z *html.Tokenizer, tag []byte) ([]byte, error) {
 		}
 	}
 	dest := strings.TrimSpace(href)
-	if !hasHref || off || !isHTTP(dest) || rw.isOurs(dest) {
-		return tag, nil
+	if !hasHref || off || !isHTTP(dest) || rw.isOurs(dest) || len(dest) > maxURL {
+		return tag, nil // too long for a token: left as written, untracked
 	}
 	start, end, ok := attrValue(tag, "href")
 	if !ok {
@@ -485,7 +485,7 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 			e--
 		}
 		dest := string(body[s:e])
-		if rw.isOurs(dest) {
+		if rw.isOurs(dest) || len(dest) > maxURL {
 			continue
 		}
 		link, err := rw.link(Click, dest)

@@ -156,6 +156,35 @@ type Deliverer struct {
 	once sync.Once
 }
 
+// special are the IANA special-purpose ranges that are not the public
+// Internet (RFC 6890 and its registries), beyond what net/netip names.
+var special = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
+		"64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "fec0::/10", "::/96",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// Public reports whether ip is an address on the public Internet, the only
+// kind a webhook may reach.
+func Public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range special {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrPrivateAddress is a webhook URL resolving to a non-public address.
 var ErrPrivateAddress = errors.New("webhook: address is not public")
 
@@ -173,9 +202,7 @@ func (d *Deliverer) client() *http.Client {
 				if err != nil {
 					return err
 				}
-				ip := ap.Addr().Unmap()
-				if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-					ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+				if ip := ap.Addr(); !Public(ip) {
 					return fmt.Errorf("%w: %s", ErrPrivateAddress, ip)
 				}
 				return nil
@@ -205,7 +232,8 @@ func (d *Deliverer) log() *slog.Logger {
 }
 
 // lease is how long a claimed delivery is reserved for one attempt.
-const lease = time.Minute
+// It covers a whole batch at the worst: 64 deliveries, 8 at a time, 10 s each.
+const lease = 3 * time.Minute
 
 // RunOnce sends every due delivery and returns how many it attempted.
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
