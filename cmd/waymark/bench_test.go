@@ -58,7 +58,7 @@ func BenchmarkClickVsNginx(b *testing.B) {
 		srv := startServe(b, []string{"WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + b.TempDir(), "WAYMARK_ROLES=api,edge", "WAYMARK_LOG_LEVEL=warn"})
 		out := mustRun(b, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(b)}, "cluster", "create", "bench")
 		key := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
-		_, _, msg := apiCall(b, "POST", srv.api+"/v1/messages?dry_run=1", key, "message/rfc822",
+		_, _, msg := apiCall(b, "POST", srv.api+"/v1/messages?dry_run=1&sign=0", key, "message/rfc822",
 			"To: ann@example.com\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/sale\">x</a>\r\n")
 		path := regexp.MustCompile(`https://t\.waymark\.localhost(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(msg)
 		if path == nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	msgauth "github.com/emersion/go-msgauth/dkim"
+
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
@@ -631,14 +633,14 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		return resp
 	}
 	// The header names a domain that is not active: refused, named.
-	resp := post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1")
+	resp := post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&sign=0")
 	if resp.StatusCode != 422 {
 		t.Fatalf("inactive header domain: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
 	id := e.addDomain(key, "track.acme-mail.com").str("id")
 	e.activate(clusterID, id)
-	resp = post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&message_id=msg_test")
+	resp = post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&sign=0&message_id=msg_test")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	out := string(body)
@@ -648,7 +650,7 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		t.Fatalf("dry run: %d %v\n%s", resp.StatusCode, resp.Header, out)
 	}
 	// Without the header and without a default: the platform host.
-	resp = post(strings.Replace(fmt.Sprintf(msg, ""), "X-Waymark-Tracking-Domain: \r\n", "", 1), "?dry_run=1")
+	resp = post(strings.Replace(fmt.Sprintf(msg, ""), "X-Waymark-Tracking-Domain: \r\n", "", 1), "?dry_run=1&sign=0")
 	resp.Body.Close()
 	if resp.Header.Get("X-Waymark-Tracking-Host") != "t."+platform {
 		t.Fatalf("fallback host %q", resp.Header.Get("X-Waymark-Tracking-Host"))
@@ -657,6 +659,11 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		{fmt.Sprintf(msg, ""), "", "relay_not_built"},
 		{"not a message", "?dry_run=1", "invalid_message"},
 		{"Subject: no recipient\r\n\r\nbody", "?dry_run=1", "recipient_invalid"},
+		{fmt.Sprintf(msg, ""), "?dry_run=1", "from_domain_not_verified"},
+		{"To: a@example.org\r\n\r\nbody", "?dry_run=1", "from_missing"},
+		{"From: a@x.com, b@y.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
+		{"From: a@x.com\r\nFrom: b@x.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
+		{fmt.Sprintf(msg, ""), "?dry_run=1&sign=0&message_id=%FF", "invalid_query"},
 	} {
 		resp := post(tc.body, tc.query)
 		b, _ := io.ReadAll(resp.Body)
@@ -773,5 +780,54 @@ func TestSendingDomainsAPI(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/tracking-domains/clicks.acme-mail.com", key, nil); r.Code != 404 {
 		t.Fatalf("click domain after delete: %d", r.Code)
+	}
+}
+
+// A verified sending domain signs dry-run messages; the signature verifies
+// against the keys the zone publishes.
+func TestDryRunSigns(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com", "algorithms": []string{"ed25519"}})
+	id := r.str("id")
+	fakeDNS.mu.Lock()
+	for _, sel := range []string{"wm1", "wm2", "wme1", "wme2"} {
+		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
+	}
+	fakeDNS.mu.Unlock()
+	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.str("status") != "active" {
+		t.Fatalf("verify: %s", r.Raw)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages?dry_run=1", strings.NewReader(
+		"From: News <news@Signing-Co.com>\r\nTo: ann@example.org\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://x.example/\">x</a>\r\n"))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(signed), "DKIM-Signature:") != 2 {
+		t.Fatalf("dry run: %d\n%s", resp.StatusCode, signed)
+	}
+	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	txt := map[string]string{}
+	for _, k := range keys {
+		sel := map[string][2]string{"rsa": {"wm1", "wm2"}, "ed25519": {"wme1", "wme2"}}[k.Algorithm][k.Slot]
+		txt[sel+"._domainkey.signing-co.com"] = k.TXT
+	}
+	vs, err := msgauth.VerifyWithOptions(strings.NewReader(string(signed)), &msgauth.VerifyOptions{LookupTXT: func(d string) ([]string, error) {
+		if v, ok := txt[d]; ok {
+			return []string{v}, nil
+		}
+		return nil, fmt.Errorf("no key at %s", d)
+	}})
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("verifications: %v %v", vs, err)
+	}
+	for _, v := range vs {
+		if v.Err != nil || v.Domain != "signing-co.com" {
+			t.Fatalf("signature by %s: %v", v.Domain, v.Err)
+		}
 	}
 }

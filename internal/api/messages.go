@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +14,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
@@ -68,11 +72,13 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 			recipient = to[0].Address
 		}
 	}
-	if _, err := mail.ParseAddress(recipient); err != nil {
+	addr, err := mail.ParseAddress(recipient)
+	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "recipient_invalid",
 			"give the recipient as ?recipient=name@example.com or in the To header", "recipient")
 		return
 	}
+	recipient = addr.Address // "Ann <ann@example.com>" mints for ann@example.com
 	host, err := s.trackingHost(r.Context(), p.Cluster.ID, h.Get(TrackingHeader))
 	var he *track.HeaderError
 	if errors.As(err, &he) {
@@ -91,21 +97,104 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 	messageID := q.Get("message_id")
 	if messageID == "" {
 		messageID = apikey.NewID("msg")
+	} else if len(messageID) > 128 || !utf8.ValidString(messageID) || strings.ContainsAny(messageID, "\r\n") {
+		writeError(w, http.StatusBadRequest, "invalid_query", "message_id must be valid UTF-8, one line, at most 128 bytes", "message_id")
+		return
 	}
 	issued := time.Now()
 	rw := &track.Rewriter{Host: host, Drop: isControlHeader, Mint: func(kind track.Kind, url string) (string, error) {
 		return track.Encode(track.Token{Kind: kind, KeyID: key.ID, Issued: issued, ClusterID: p.Cluster.ID,
 			MessageID: messageID, Recipient: recipient, URL: url}, key.Secret)
 	}}
+	// The From domain signs: it must be one address of a verified sending
+	// domain of the cluster (checked before any work is done).
+	var signer *store.SendingDomain
+	if q.Get("sign") != "0" {
+		fromDomain, err := dkim.FromDomain(h)
+		if err != nil {
+			code := "from_invalid"
+			switch {
+			case errors.Is(err, dkim.ErrNoFrom):
+				code = "from_missing"
+			case errors.Is(err, dkim.ErrManyFrom), errors.Is(err, dkim.ErrManyAddresses):
+				code = "from_multiple"
+			}
+			writeError(w, http.StatusUnprocessableEntity, code, strings.TrimPrefix(err.Error(), "dkim: ")+"; the message needs exactly one From address", "From")
+			return
+		}
+		d, err := s.store.SendingDomainByName(r.Context(), p.Cluster.ID, fromDomain)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.internal(w, r, err)
+			return
+		}
+		if err != nil || d.Status != domain.StatusActive {
+			writeError(w, http.StatusUnprocessableEntity, "from_domain_not_verified",
+				fmt.Sprintf("%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it; "+
+					"?sign=0 previews the tracking without signing", fromDomain, fromDomain), "From")
+			return
+		}
+		signer = &d
+	}
 	var out bytes.Buffer
 	if err := rw.Message(&out, bytes.NewReader(raw)); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_message", "the message could not be rewritten: "+err.Error(), "")
 		return
 	}
+	if signer != nil {
+		keys, err := s.signingKeys(r.Context(), *signer)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		var signed bytes.Buffer
+		if err := dkim.Sign(&signed, &out, signer.Name, keys); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		out = signed
+	}
 	w.Header().Set("Content-Type", "message/rfc822")
 	w.Header().Set("X-Waymark-Message-Id", messageID)
 	w.Header().Set("X-Waymark-Tracking-Host", host)
 	w.Write(out.Bytes())
+}
+
+// signingKeys opens the keys that sign for d now, one per algorithm.
+func (s *Server) signingKeys(ctx context.Context, d store.SendingDomain) ([]dkim.Key, error) {
+	rot, err := rotations(d)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := s.store.DKIMKeys(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []dkim.Key
+	for _, alg := range d.Algorithms {
+		slot := rot[alg].Signing
+		for _, k := range stored {
+			if k.Algorithm != alg || k.Slot != slot {
+				continue
+			}
+			der, err := s.box.Open(k.PrivateKey, KeyContext(d.ID, alg, slot))
+			if err != nil {
+				return nil, err
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				return nil, err
+			}
+			signer, ok := priv.(crypto.Signer)
+			if !ok {
+				return nil, fmt.Errorf("key of %s is not a signer", d.Name)
+			}
+			out = append(out, dkim.Key{Selector: dkim.Algorithm(alg).Selectors()[slot], Signer: signer})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no signing key for %s", d.Name)
+	}
+	return out, nil
 }
 
 // trackingHost picks a message's tracking host in the SPEC's order. The
