@@ -164,9 +164,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if boxCreated {
 		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
 	}
+	rotation := dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
 	mon := &monitor.Monitor{
 		Store:    st,
 		Platform: platform,
+		Box:      box,
+		Rotation: rotation,
 		Checker:  &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
 		Policy:   monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
 		Log:      log,
@@ -286,7 +289,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		}
 		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
 			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box,
-			Rotation: dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}})
+			Rotation: rotation})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
 )
@@ -161,40 +160,11 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 
 // signingKeys opens the keys that sign for d now, one per algorithm.
 func (s *Server) signingKeys(ctx context.Context, d store.SendingDomain) ([]dkim.Key, error) {
-	rot, err := rotations(d)
-	if err != nil {
-		return nil, err
-	}
 	stored, err := s.store.DKIMKeys(ctx, d.ID)
 	if err != nil {
 		return nil, err
 	}
-	var out []dkim.Key
-	for _, alg := range d.Algorithms {
-		slot := rot[alg].Signing
-		for _, k := range stored {
-			if k.Algorithm != alg || k.Slot != slot {
-				continue
-			}
-			der, err := s.box.Open(k.PrivateKey, KeyContext(d.ID, alg, slot))
-			if err != nil {
-				return nil, err
-			}
-			priv, err := x509.ParsePKCS8PrivateKey(der)
-			if err != nil {
-				return nil, err
-			}
-			signer, ok := priv.(crypto.Signer)
-			if !ok {
-				return nil, fmt.Errorf("key of %s is not a signer", d.Name)
-			}
-			out = append(out, dkim.Key{Selector: dkim.Algorithm(alg).Selectors()[slot], Signer: signer})
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no signing key for %s", d.Name)
-	}
-	return out, nil
+	return sending.SigningKeys(s.box, d, stored)
 }
 
 // trackingHost picks a message's tracking host in the SPEC's order. The

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -48,15 +46,6 @@ type SendingDomain struct {
 	CreatedAt     time.Time       `json:"created_at"`
 }
 
-// rotations decodes a domain's rotation state.
-func rotations(d store.SendingDomain) (map[string]dkim.KeyState, error) {
-	out := map[string]dkim.KeyState{}
-	if len(d.Rotation) == 0 {
-		return out, nil
-	}
-	return out, json.Unmarshal(d.Rotation, &out)
-}
-
 func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDomain, error) {
 	click, err := s.store.TrackingDomain(r.Context(), d.ClusterID, d.ClickDomainID)
 	if err != nil {
@@ -76,7 +65,7 @@ func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDom
 		}
 		out.Records = append(out.Records, SendingRecord{Record: rec, Status: status, Diagnosis: st.Diagnosis})
 	}
-	rot, err := rotations(d)
+	rot, err := sending.Rotations(d)
 	if err != nil {
 		return SendingDomain{}, err
 	}
@@ -86,29 +75,6 @@ func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDom
 			NextRotation: ks.SwitchAt})
 	}
 	return out, nil
-}
-
-// newKeys makes both slots' keys of an algorithm for a domain, sealed.
-func (s *Server) newKey(domainID, alg string, slot int, now time.Time) (store.DKIMKey, error) {
-	priv, err := dkim.GenerateKey(dkim.Algorithm(alg))
-	if err != nil {
-		return store.DKIMKey{}, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return store.DKIMKey{}, err
-	}
-	txt, err := dkim.TXT(priv.Public())
-	if err != nil {
-		return store.DKIMKey{}, err
-	}
-	return store.DKIMKey{DomainID: domainID, Algorithm: alg, Slot: slot, TXT: txt, PublishedAt: now,
-		PrivateKey: s.box.Seal(der, KeyContext(domainID, alg, slot))}, nil
-}
-
-// KeyContext binds a sealed DKIM key to its place.
-func KeyContext(domainID, alg string, slot int) string {
-	return fmt.Sprintf("dkim/%s/%s/%d", domainID, alg, slot)
 }
 
 // hostLabel checks a click_host or bounce_host label.
@@ -187,7 +153,7 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	for _, alg := range algs {
 		rot[alg] = s.rotation.NewKeyState(now)
 		for slot := range 2 {
-			k, err := s.newKey(d.ID, alg, slot, now)
+			k, err := sending.NewKey(s.box, d.ID, alg, slot, now)
 			if err != nil {
 				s.internal(w, r, err)
 				return
@@ -195,7 +161,10 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 			keys = append(keys, k)
 		}
 	}
-	d.Rotation, _ = json.Marshal(rot)
+	if err := sending.SetRotations(&d, rot, s.rotation); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	err = s.store.CreateSendingDomain(r.Context(), d, keys, click)
 	if errors.Is(err, store.ErrDuplicate) {
 		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("%s is already a sending domain of this cluster", name), "name")
@@ -305,24 +274,7 @@ func (s *Server) rotateSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	}
 	now := time.Now().UTC()
 	d, err := s.store.UpdateSendingDomain(r.Context(), p.Cluster.ID, d.ID, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
-		rot, err := rotations(cur)
-		if err != nil {
-			return cur, nil, err
-		}
-		var keys []store.DKIMKey
-		for _, alg := range cur.Algorithms {
-			ks := s.rotation.Force(rot[alg], now)
-			if a, next := s.rotation.Step(ks, now); a == dkim.PublishNext {
-				k, err := s.newKey(cur.ID, alg, 1-ks.Signing, now)
-				if err != nil {
-					return cur, nil, err
-				}
-				keys, ks = append(keys, k), next
-			}
-			rot[alg] = ks
-		}
-		cur.Rotation, err = json.Marshal(rot)
-		return cur, keys, err
+		return sending.Rotate(s.box, s.rotation, cur, now, true)
 	})
 	if err != nil {
 		s.internal(w, r, err)

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
@@ -40,6 +43,9 @@ type Monitor struct {
 	Log    *slog.Logger
 	// Workers bounds the checks run at once by RunOnce; zero means 8.
 	Workers int
+	// Box seals the DKIM keys the schedule makes; Rotation is the schedule.
+	Box      *secret.Box
+	Rotation dkim.Rotation
 }
 
 func (m *Monitor) now() time.Time {
@@ -125,8 +131,54 @@ func (m *Monitor) Deleted(ctx context.Context, d store.TrackingDomain) {
 }
 
 // RunOnce checks every domain that is due now, a bounded number at once,
-// and returns how many it checked.
+// runs the DKIM key schedules that are due, and returns how many domains
+// it handled.
 func (m *Monitor) RunOnce(ctx context.Context) (int, error) {
+	n, err := m.runTracking(ctx)
+	if err != nil {
+		return n, err
+	}
+	s, err := m.runSending(ctx)
+	return n + s, err
+}
+
+// runSending checks and rotates the sending domains that are due.
+func (m *Monitor) runSending(ctx context.Context) (int, error) {
+	now := m.now()
+	due, err := m.Store.DueSendingDomains(ctx, now, 1000)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range due {
+		if !d.RotationAt.IsZero() && !d.RotationAt.After(now) && m.Box != nil {
+			if _, err := m.RotateKeys(ctx, d.ClusterID, d.ID, false); err != nil {
+				m.log().Warn("key rotation failed", "id", d.ID, "name", d.Name, "err", err)
+			}
+		}
+		if !d.NextCheck.IsZero() && !d.NextCheck.After(now) {
+			if _, err := m.CheckSendingDomain(ctx, d.ClusterID, d.ID); err != nil {
+				m.log().Warn("scheduled check failed", "id", d.ID, "name", d.Name, "err", err)
+			}
+		}
+	}
+	return len(due), nil
+}
+
+// RotateKeys runs a sending domain's key schedule now (force asks for a
+// rotation), publishing new keys as the schedule says.
+func (m *Monitor) RotateKeys(ctx context.Context, clusterID, id string, force bool) (store.SendingDomain, error) {
+	now := m.now()
+	d, err := m.Store.UpdateSendingDomain(ctx, clusterID, id, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
+		return sending.Rotate(m.Box, m.Rotation, cur, now, force)
+	})
+	if err == nil {
+		m.log().Debug("key schedule run", "id", id, "next", d.RotationAt)
+	}
+	return d, err
+}
+
+// runTracking checks the tracking domains that are due.
+func (m *Monitor) runTracking(ctx context.Context) (int, error) {
 	workers := m.Workers
 	if workers == 0 {
 		workers = 8

@@ -146,6 +146,9 @@ var migrations = []string{
 		published_at BIGINT NOT NULL,
 		PRIMARY KEY (domain_id, algorithm, slot)
 	);`,
+	// 8: when a sending domain's key schedule acts next.
+	`ALTER TABLE sending_domains ADD COLUMN rotation_at BIGINT;
+	CREATE INDEX sending_domains_rotation ON sending_domains (rotation_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

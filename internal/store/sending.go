@@ -5,22 +5,26 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/waymark-mail/waymark/internal/domain"
 )
 
 const sendingCols = `id, cluster_id, name, label, click_host, bounce_host, click_domain_id, algorithms, status,
-	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at`
+	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at`
 
 func scanSendingDomain(r scanner) (SendingDomain, error) {
 	var d SendingDomain
 	var algs, status, records, rotation string
 	var lastCheck sql.NullString
-	var next sql.NullInt64
+	var next, rotAt sql.NullInt64
 	var created, updated int64
 	if err := r.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Label, &d.ClickHost, &d.BounceHost, &d.ClickDomainID, &algs, &status,
-		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated); err != nil {
+		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated, &rotAt); err != nil {
 		return d, err
+	}
+	if rotAt.Valid {
+		d.RotationAt = fromMicros(rotAt.Int64)
 	}
 	d.Status, d.Rotation = domain.Status(status), []byte(rotation)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -64,7 +68,8 @@ func sendingArgs(d SendingDomain) ([]any, error) {
 		rotation = "{}"
 	}
 	return []any{d.ID, d.ClusterID, d.Name, d.Label, d.ClickHost, d.BounceHost, d.ClickDomainID, string(algs), string(d.Status),
-		string(records), rotation, d.FailedChecks, lastCheck, nullTime(d.NextCheck), micros(d.CreatedAt), micros(d.UpdatedAt)}, nil
+		string(records), rotation, d.FailedChecks, lastCheck, nullTime(d.NextCheck), micros(d.CreatedAt), micros(d.UpdatedAt),
+		nullTime(d.RotationAt)}, nil
 }
 
 func (s *sqlStore) putKeys(ctx context.Context, tx *sql.Tx, keys []DKIMKey) error {
@@ -86,7 +91,7 @@ func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, key
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sending_domains (`+sendingCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
 			return err
 		}
 		if err := s.putKeys(ctx, tx, keys); err != nil {
@@ -171,7 +176,7 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sending_domains SET name = ?, label = ?, click_host = ?, bounce_host = ?,
 			click_domain_id = ?, algorithms = ?, status = ?, records = ?, rotation = ?, failed_checks = ?, last_check = ?,
-			next_check_at = ?, created_at = ?, updated_at = ? WHERE cluster_id = ? AND id = ?`), append(args[2:], clusterID, id)...); err != nil {
+			next_check_at = ?, created_at = ?, updated_at = ?, rotation_at = ? WHERE cluster_id = ? AND id = ?`), append(args[2:], clusterID, id)...); err != nil {
 			return err
 		}
 		if len(keys) > 0 {
@@ -196,6 +201,12 @@ func (s *sqlStore) PublishedDKIM(ctx context.Context) ([]PublishedKey, error) {
 		var k PublishedKey
 		return k, r.Scan(&k.Label, &k.Algorithm, &k.Slot, &k.TXT)
 	}, `SELECT d.label, k.algorithm, k.slot, k.txt FROM dkim_keys k JOIN sending_domains d ON d.id = k.domain_id ORDER BY d.label, k.algorithm, k.slot`)
+}
+
+func (s *sqlStore) DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]SendingDomain, error) {
+	return queryAll(ctx, s, "due sending domains", scanSendingDomain, `SELECT `+sendingCols+` FROM sending_domains
+		WHERE (next_check_at IS NOT NULL AND next_check_at <= ?) OR (rotation_at IS NOT NULL AND rotation_at <= ?)
+		ORDER BY id LIMIT ?`, micros(now), micros(now), limit)
 }
 
 func (s *sqlStore) SendingLabels(ctx context.Context) ([]string, error) {

@@ -158,6 +158,9 @@ type Store interface {
 	// PublishedDKIM lists every published DKIM key with its domain's label,
 	// for the platform zone.
 	PublishedDKIM(ctx context.Context) ([]PublishedKey, error)
+	// DueSendingDomains lists sending domains of every cluster whose check
+	// or key schedule is due at now.
+	DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]SendingDomain, error)
 	// SendingLabels lists the labels of every sending domain.
 	SendingLabels(ctx context.Context) ([]string, error)
 
@@ -304,8 +307,9 @@ type SendingDomain struct {
 	// Records holds the state of each customer record, by its name.
 	Records map[string]RecordState
 	// Rotation is the key schedule's state per algorithm, as JSON (its
-	// rules belong to package dkim).
+	// rules belong to package dkim); RotationAt is when it acts next.
 	Rotation     []byte
+	RotationAt   time.Time
 	FailedChecks int
 	LastCheck    *Check
 	NextCheck    time.Time

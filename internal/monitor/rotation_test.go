@@ -1,0 +1,100 @@
+package monitor
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// TestYearOfRotationThroughTheStore runs the monitor's key schedule hour by
+// hour for a year on a real store, with a forced rotation thrown in, and
+// checks at every hour that the key that would sign is the key the zone
+// publishes under the selector named in the signature, and that it was
+// published at least 72 hours before it signs.
+func TestYearOfRotationThroughTheStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{now: start}
+	r := dkim.DefaultRotation
+	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Box: box, Rotation: r, Platform: "waymark.localhost"}
+
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
+	d := store.SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: "clicks.example.com",
+		BounceHost: "bounce.example.com", ClickDomainID: "td_c", Algorithms: []string{"ed25519"}, Status: domain.StatusActive,
+		CreatedAt: start, UpdatedAt: start}
+	if err := sending.SetRotations(&d, map[string]dkim.KeyState{"ed25519": r.NewKeyState(start)}, r); err != nil {
+		t.Fatal(err)
+	}
+	var keys []store.DKIMKey
+	for slot := range 2 {
+		k, err := sending.NewKey(box, "sd_1", "ed25519", slot, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	click := store.TrackingDomain{ID: "td_c", ClusterID: "cl_a", Name: "clicks.example.com", Target: "v-c", Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
+	if err := st.CreateSendingDomain(ctx, d, keys, click); err != nil {
+		t.Fatal(err)
+	}
+	switches, lastSelector := 0, ""
+	for hour := 1; hour <= 365*24; hour++ {
+		clk.Advance(time.Hour)
+		if hour == 200*24 { // an operator forces one
+			if _, err := m.RotateKeys(ctx, "cl_a", "sd_1", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := m.runSending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := st.SendingDomain(ctx, "cl_a", "sd_1")
+		stored, _ := st.DKIMKeys(ctx, "sd_1")
+		signers, err := sending.SigningKeys(box, cur, stored)
+		if err != nil || len(signers) != 1 {
+			t.Fatalf("hour %d: signing keys %v %v", hour, signers, err)
+		}
+		txt, _ := dkim.TXT(signers[0].Signer.Public())
+		published, _ := st.PublishedDKIM(ctx)
+		var served string
+		var publishedAt time.Time
+		for _, p := range published {
+			if dkim.Algorithm(p.Algorithm).Selectors()[p.Slot] == signers[0].Selector {
+				served = p.TXT
+			}
+		}
+		for _, k := range stored {
+			if k.TXT == txt {
+				publishedAt = k.PublishedAt
+			}
+		}
+		if served != txt {
+			t.Fatalf("hour %d: selector %s serves a different key than the one that signs", hour, signers[0].Selector)
+		}
+		if clk.Now().Sub(publishedAt) < r.PrePublish && !publishedAt.Equal(start) {
+			t.Fatalf("hour %d: key signs %v after it was published", hour, clk.Now().Sub(publishedAt))
+		}
+		if signers[0].Selector != lastSelector {
+			switches++
+			lastSelector = signers[0].Selector
+		}
+	}
+	if switches < 12 || switches > 15 {
+		t.Fatalf("%d selector changes in a year", switches)
+	}
+}
