@@ -175,8 +175,14 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		Log:      log,
 		// Events go to the cluster's webhooks through the store's queue.
 		Notify: func(ctx context.Context, n monitor.Notification) {
+			cluster := n.Domain.ClusterID
 			data := map[string]any{"tracking_domain": api.TrackingDomainOf(n.Domain), "diagnosis": n.Diagnosis}
-			if err := webhook.Enqueue(ctx, st, n.Domain.ClusterID, string(n.Event), data, n.At); err != nil {
+			if n.Sending != nil {
+				cluster = n.Sending.ClusterID
+				data = map[string]any{"sending_domain": map[string]any{"id": n.Sending.ID, "name": n.Sending.Name,
+					"status": n.Sending.Status, "failed_checks": n.Sending.FailedChecks}, "diagnosis": n.Diagnosis}
+			}
+			if err := webhook.Enqueue(ctx, st, cluster, string(n.Event), data, n.At); err != nil {
 				log.Error("queueing a webhook event", "event", n.Event, "err", err)
 			}
 		},

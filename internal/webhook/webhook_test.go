@@ -81,6 +81,9 @@ func TestEventsCoverMonitor(t *testing.T) {
 		if !slices.Contains(Events, string(e)) {
 			t.Errorf("%s is not subscribable", e)
 		}
+		if e != monitor.EventDeleted && !slices.Contains(Events, string(e.For("sending_domain"))) {
+			t.Errorf("%s is not subscribable", e.For("sending_domain"))
+		}
 	}
 }
 
