@@ -61,6 +61,8 @@ type Checker interface {
 	Deleted(ctx context.Context, d store.TrackingDomain)
 	// CheckSendingDomain verifies a sending domain's records now.
 	CheckSendingDomain(ctx context.Context, clusterID, id string) (store.SendingDomain, error)
+	// RotateKeys runs (force: asks for) a sending domain's key rotation.
+	RotateKeys(ctx context.Context, clusterID, id string, force bool) (store.SendingDomain, error)
 }
 
 // Server is the API's HTTP handler.

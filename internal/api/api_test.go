@@ -19,6 +19,7 @@ import (
 	msgauth "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
@@ -87,7 +88,8 @@ func (f *dnsAnswers) Check(_ context.Context, name, want string) verify.Result {
 var fakeDNS = &dnsAnswers{results: map[string]verify.Result{}}
 
 func newChecker(s store.Store) *monitor.Monitor {
-	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet, Platform: platform}
+	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet, Platform: platform,
+		Box: testBox, Rotation: dkim.DefaultRotation}
 }
 
 // response is a decoded answer.

@@ -272,10 +272,7 @@ func (s *Server) rotateSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !ok {
 		return
 	}
-	now := time.Now().UTC()
-	d, err := s.store.UpdateSendingDomain(r.Context(), p.Cluster.ID, d.ID, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
-		return sending.Rotate(s.box, s.rotation, cur, now, true)
-	})
+	d, err := s.checker.RotateKeys(r.Context(), p.Cluster.ID, d.ID, true)
 	if err != nil {
 		s.internal(w, r, err)
 		return
