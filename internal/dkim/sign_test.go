@@ -172,3 +172,61 @@ func TestIndependentVerifier(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenDKIMVerifies: OpenDKIM's opendkim-testmsg, which resolves keys
+// with the C library's resolver, verifies waymark's RSA and Ed25519
+// signatures; it runs in a mount namespace whose /etc/resolv.conf names
+// the test Unbound.
+func TestOpenDKIMVerifies(t *testing.T) {
+	testmsg, err := exec.LookPath("opendkim-testmsg")
+	if err != nil {
+		if testmsg, err = exec.LookPath("/usr/sbin/opendkim-testmsg"); err != nil {
+			testenv.Missing(t, "opendkim-testmsg (apt opendkim-tools)", err)
+		}
+	}
+	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
+		testenv.Missing(t, "unshare -m (a mount namespace, as root)", err)
+	}
+	rsaKey, edKey := mustKey(t, RSA), mustKey(t, Ed25519)
+	var extra []dnsserver.Record
+	for sel, k := range map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey} {
+		v, _ := TXT(k.Public())
+		extra = append(extra, dnsserver.Record{Name: sel + ".sd1.dkim.waymark.localhost",
+			RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: SplitTXT(v)}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := dnsserver.NewServer(dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+		1, nil, extra), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	addr, err := srv.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testenv.StartUnboundForLibc(t, "waymark.localhost", addr.String(), "example.com")
+	u.Set("wm1._domainkey.example.com. 300 IN CNAME wm1.sd1.dkim.waymark.localhost.",
+		"wme1._domainkey.example.com. 300 IN CNAME wme1.sd1.dkim.waymark.localhost.")
+	run := func(msg string) (string, error) {
+		cmd := exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$1" /etc/resolv.conf && exec "$2"`, "sh", u.ResolvConf(), testmsg)
+		cmd.Stdin = strings.NewReader(msg)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, keys := range [][]Key{{{"wm1", rsaKey}}, {{"wme1", edKey}}} {
+		var out bytes.Buffer
+		if err := Sign(&out, strings.NewReader(testMsg), "example.com", keys); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := run(out.String()); err != nil {
+			t.Fatalf("OpenDKIM rejects the %s signature: %v\n%s", keys[0].Selector, err, res)
+		}
+		if res, err := run("Subject: Act now\r\n" + out.String()); err == nil {
+			t.Fatalf("OpenDKIM accepts a header added after signing (%s):\n%s", keys[0].Selector, res)
+		}
+	}
+	// A selector with no key in DNS fails: the check really reads DNS.
+	var out bytes.Buffer
+	Sign(&out, strings.NewReader(testMsg), "example.com", []Key{{"wm2", rsaKey}})
+	if res, err := run(out.String()); err == nil {
+		t.Fatalf("OpenDKIM accepts a signature whose key is not published:\n%s", res)
+	}
+}

@@ -46,6 +46,26 @@ func StartUnbound(t testing.TB, platform, platformAddr string, zones ...string) 
 // loaded from the start, for data sets too large to add one by one.
 func StartUnboundWithData(t testing.TB, platform, platformAddr string, zones, records []string) *Unbound {
 	t.Helper()
+	return startUnbound(t, platform, platformAddr, zones, records, false)
+}
+
+// LibcAddr is where StartUnboundForLibc also listens: port 53, which the C
+// library's resolver (resolv.conf has no port) can reach.
+const LibcAddr = "127.0.53.53"
+
+// StartUnboundForLibc is StartUnbound that also answers on LibcAddr port
+// 53, for programs that only use the system resolver (OpenDKIM), run with
+// ResolvConf bind-mounted over /etc/resolv.conf in a mount namespace.
+func StartUnboundForLibc(t testing.TB, platform, platformAddr string, zones ...string) *Unbound {
+	t.Helper()
+	return startUnbound(t, platform, platformAddr, zones, nil, true)
+}
+
+// ResolvConf is a resolv.conf naming LibcAddr (StartUnboundForLibc only).
+func (u *Unbound) ResolvConf() string { return filepath.Join(u.dir, "resolv.conf") }
+
+func startUnbound(t testing.TB, platform, platformAddr string, zones, records []string, libc bool) *Unbound {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/unbound"); err != nil {
@@ -87,6 +107,12 @@ func StartUnboundWithData(t testing.TB, platform, platformAddr string, zones, re
 	local-zone: "localhost." nodefault
 	domain-insecure: "%s"
 `, port, dir, dir, dir, platform)
+	if libc {
+		fmt.Fprintf(&b, "\tinterface: %s@53\n", LibcAddr)
+		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+LibcAddr+"\noptions timeout:2 attempts:1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	u := &Unbound{conf: filepath.Join(dir, "unbound.conf"), dir: dir, t: t, zones: map[string][]string{}}
 	for _, z := range zones {
 		u.zones[dns.Fqdn(strings.ToLower(z))] = nil
