@@ -112,29 +112,48 @@ func (rw *Rewriter) body(w io.Writer, h textproto.Header, body io.Reader, depth 
 		_, err := io.Copy(w, body)
 		return err
 	}
+	// The part is read whole (a message is bounded by the caller) so that a
+	// part that does not decode (bad base64, a signature glued after it)
+	// goes out exactly as it came, untracked, instead of failing the message.
+	raw, err := io.ReadAll(io.LimitReader(body, maxPart+1))
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxPart {
+		return ErrTooLarge
+	}
 	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	decoded, ew, err := transferCoding(enc, body, w)
+	var out bytes.Buffer
+	decoded, ew, err := transferCoding(enc, bytes.NewReader(raw), &out)
+	if err == nil {
+		if mediaType == "text/html" {
+			err = rw.HTML(ew, decoded)
+		} else {
+			err = rw.Text(ew, decoded)
+		}
+	}
+	if err == nil {
+		err = ew.Close()
+	}
 	if err != nil {
-		_, err = io.Copy(w, body) // unknown encoding: leave the part alone
+		_, err = w.Write(raw)
 		return err
 	}
-	if mediaType == "text/html" {
-		err = rw.HTML(ew, decoded)
-	} else {
-		err = rw.Text(ew, decoded)
-	}
-	if err != nil {
-		return err
-	}
-	return ew.Close()
+	_, err = w.Write(out.Bytes())
+	return err
 }
 
+// maxPart bounds one text part.
+const maxPart = 32 << 20
+
+// ErrTooLarge is a text part larger than maxPart.
+var ErrTooLarge = errors.New("track: a text part is larger than 32 MiB")
+
 func (rw *Rewriter) multipart(w io.Writer, boundary string, body io.Reader, depth int) error {
+	// Delimiters are written by hand (RFC 2046 section 5.1.1) rather than
+	// with a multipart writer, which refuses boundaries real mail uses
+	// (longer than 70 characters, or with characters such as '#').
 	mr := textproto.NewMultipartReader(body, boundary)
-	mw := textproto.NewMultipartWriter(w)
-	if err := mw.SetBoundary(boundary); err != nil {
-		return err
-	}
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -143,15 +162,18 @@ func (rw *Rewriter) multipart(w io.Writer, boundary string, body io.Reader, dept
 		if err != nil {
 			return fmt.Errorf("MIME part: %w", err)
 		}
-		pw, err := mw.CreatePart(p.Header) // writes the part's header as it was
-		if err != nil {
+		if _, err := io.WriteString(w, "\r\n--"+boundary+"\r\n"); err != nil {
 			return err
 		}
-		if err := rw.body(pw, p.Header, p, depth+1); err != nil {
+		if err := textproto.WriteHeader(w, p.Header); err != nil {
+			return err
+		}
+		if err := rw.body(w, p.Header, p, depth+1); err != nil {
 			return err
 		}
 	}
-	return mw.Close()
+	_, err := io.WriteString(w, "\r\n--"+boundary+"--\r\n")
+	return err
 }
 
 type nopCloser struct{ io.Writer }

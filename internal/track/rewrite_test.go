@@ -258,3 +258,37 @@ func hrefs(doc string) []string {
 	}
 	return out
 }
+
+// Real mail: a boundary a multipart writer would refuse, and a base64 part
+// with a signature glued after it (which does not decode: it goes out as
+// it came, and the other parts are still rewritten).
+func TestOddMessages(t *testing.T) {
+	boundary := "----=_Part_" + strings.Repeat("x", 70) + "#1"
+	in := "From: a@example.com\r\nContent-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n" +
+		"--" + boundary + "\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"aGVsbG8gaHR0cHM6Ly94LmV4YW1wbGUv\r\n-- \r\nsig\r\n" +
+		"--" + boundary + "\r\nContent-Type: text/html\r\n\r\n<a href=\"https://y.example/\">y</a>\r\n" +
+		"--" + boundary + "--\r\n"
+	var out bytes.Buffer
+	if err := testRewriter().Message(&out, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	got := readable(t, out.String())
+	if !strings.Contains(got, "aGVsbG8gaHR0cHM6Ly94LmV4YW1wbGUv\r\n-- \r\nsig") || !strings.Contains(got, `<a href="[c:https://y.example/]">y</a>`) {
+		t.Fatalf("output:\n%s", got)
+	}
+	m, err := message.Read(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	parts := 0
+	m.Walk(func(_ []int, e *message.Entity, _ error) error {
+		if mt, _, _ := e.Header.ContentType(); !strings.HasPrefix(mt, "multipart/") {
+			parts++
+		}
+		return nil
+	})
+	if parts != 2 {
+		t.Fatalf("%d leaf parts after rewriting, want 2", parts)
+	}
+}
