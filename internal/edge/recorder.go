@@ -57,9 +57,6 @@ func NewEventID(at time.Time) string {
 
 // Record commits e and returns once it is durable (or failed).
 func (r *Recorder) Record(ctx context.Context, e store.Event) error {
-	if e.ID == "" {
-		e.ID = NewEventID(e.At)
-	}
 	p := pending{event: e, done: make(chan error, 1)}
 	select {
 	case r.queue <- p:
@@ -93,9 +90,13 @@ func (r *Recorder) run(ctx context.Context) {
 				break drain
 			}
 		}
+		// Ids are stamped at commit, not at request: a reader paging by id
+		// on this node never passes an event that commits after it.
+		stamp := time.Now()
 		events = events[:0]
-		for _, p := range batch {
-			events = append(events, p.event)
+		for i := range batch {
+			batch[i].event.ID = NewEventID(stamp)
+			events = append(events, batch[i].event)
 		}
 		// The commit must finish even if the server is shutting down: the
 		// requests waiting on it answer only once it has.
