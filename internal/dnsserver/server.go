@@ -136,9 +136,23 @@ func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 // queries over the cores instead of one reader feeding them all.
 func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 	lc := net.ListenConfig{Control: reusePort}
-	first, err := lc.ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("dns udp %s: %w", addr, err)
+	// With port 0 the kernel picks a UDP port whose TCP twin may be taken:
+	// pick again until both are ours.
+	var first net.PacketConn
+	var l net.Listener
+	var err error
+	for attempt := 0; ; attempt++ {
+		first, err = lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("dns udp %s: %w", addr, err)
+		}
+		if l, err = net.Listen("tcp", first.LocalAddr().String()); err == nil {
+			break
+		}
+		first.Close()
+		if _, port, _ := net.SplitHostPort(addr); port != "0" || attempt == 20 {
+			return nil, fmt.Errorf("dns tcp %s: %w", addr, err)
+		}
 	}
 	bound := first.LocalAddr().String()
 	conns := []net.PacketConn{first}
@@ -148,14 +162,6 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 			break // one socket still serves; more are an optimisation
 		}
 		conns = append(conns, pc)
-	}
-	// TCP on the same port as UDP, also when addr asked for port 0.
-	l, err := net.Listen("tcp", bound)
-	if err != nil {
-		for _, pc := range conns {
-			pc.Close()
-		}
-		return nil, fmt.Errorf("dns tcp %s: %w", bound, err)
 	}
 	var servers []*dns.Server
 	for _, pc := range conns {
