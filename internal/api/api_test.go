@@ -87,6 +87,15 @@ func (f *dnsAnswers) Check(_ context.Context, name, want string) verify.Result {
 
 var fakeDNS = &dnsAnswers{results: map[string]verify.Result{}}
 
+// resetDNS forgets the answers a test set (for -count=N runs).
+func resetDNS(t *testing.T) {
+	t.Cleanup(func() {
+		fakeDNS.mu.Lock()
+		fakeDNS.results = map[string]verify.Result{}
+		fakeDNS.mu.Unlock()
+	})
+}
+
 func newChecker(s store.Store) *monitor.Monitor {
 	return &monitor.Monitor{Store: s, Checker: fakeDNS, Policy: monitor.DefaultPolicy, Log: quiet, Platform: platform,
 		Box: testBox, Rotation: dkim.DefaultRotation}
@@ -528,6 +537,7 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestVerifyRoute(t *testing.T) {
+	resetDNS(t)
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": "track.verify-me.com", "default": true})
@@ -703,6 +713,7 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 }
 
 func TestSendingDomainsAPI(t *testing.T) {
+	resetDNS(t)
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "Acme-Mail.com", "algorithms": []string{"ed25519"}})
@@ -788,6 +799,7 @@ func TestSendingDomainsAPI(t *testing.T) {
 // A verified sending domain signs dry-run messages; the signature verifies
 // against the keys the zone publishes.
 func TestDryRunSigns(t *testing.T) {
+	resetDNS(t)
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com", "algorithms": []string{"ed25519"}})
