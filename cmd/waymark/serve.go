@@ -319,7 +319,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		}
 	}
 	if len(notBuilt) > 0 {
-		lines = append(lines, [2]string{"not built", strings.Join(notBuilt, ", ") + " (not in this version yet; their flags are accepted)"})
+		lines = append(lines, [2]string{"not built", strings.Join(notBuilt, ", ") + " (not in this version yet; the flags are accepted)"})
 	}
 	// The admin key is made only once everything listens: a first start
 	// that fails (port taken) must not store a key it never showed.
