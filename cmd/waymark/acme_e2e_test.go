@@ -202,3 +202,52 @@ func TestACMETwoNodesOneOrder(t *testing.T) {
 		t.Fatalf("%d orders for two names on two nodes, want 2\n%s", n, pebble.Log())
 	}
 }
+
+// TestACMERenewal: with certificates valid for a minute, a handshake late
+// in the certificate's life renews it: a new certificate, a later expiry.
+func TestACMERenewal(t *testing.T) {
+	dnsPort, _ := testenv.FreePort()
+	httpPort, _ := testenv.FreePort()
+	httpsPort, _ := testenv.FreePort()
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	pebble := testenv.StartPebbleValidity(t, u.Addr, httpPort, httpsPort, time.Minute)
+	startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + t.TempDir(),
+		fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPort), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPort),
+		"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA, "WAYMARK_ROLES=api,edge,dns"})
+	pool := x509.NewCertPool()
+	leaf := func() *x509.Certificate {
+		pool.AppendCertsFromPEM(pebble.Root())
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort),
+			&tls.Config{ServerName: "t.waymark.localhost", RootCAs: pool})
+		if err != nil {
+			return nil
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	first := leaf()
+	for first == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no first certificate\n%s", pebble.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+		first = leaf()
+	}
+	// Late in its life (a third of it left), the next handshakes renew it.
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		time.Sleep(time.Second)
+		c := leaf()
+		if c != nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			if !c.NotAfter.After(first.NotAfter) {
+				t.Fatalf("renewed certificate expires %v, not after %v", c.NotAfter, first.NotAfter)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("certificate not renewed (first expires %v)\n%s", first.NotAfter, pebble.Log())
+		}
+	}
+}

@@ -45,6 +45,13 @@ type Pebble struct {
 // and tlsPort (TLS-ALPN-01) of the address a name resolves to.
 func StartPebble(t testing.TB, resolver string, httpPort, tlsPort int) *Pebble {
 	t.Helper()
+	return StartPebbleValidity(t, resolver, httpPort, tlsPort, 0)
+}
+
+// StartPebbleValidity is StartPebble issuing certificates valid for the
+// given time (zero: Pebble's default), to see renewal happen.
+func StartPebbleValidity(t testing.TB, resolver string, httpPort, tlsPort int, validity time.Duration) *Pebble {
+	t.Helper()
 	bin, err := exec.LookPath("pebble")
 	if err != nil {
 		bin = filepath.Join(build.Default.GOPATH, "bin", "pebble")
@@ -69,6 +76,10 @@ func StartPebble(t testing.TB, resolver string, httpPort, tlsPort int) *Pebble {
 		"ocspResponderURL":        "",
 		"keyAlgorithm":            "ecdsa",
 	}}
+	if validity > 0 {
+		cfg["pebble"].(map[string]any)["profiles"] = map[string]any{"default": map[string]any{
+			"description": "short-lived, for renewal tests", "validityPeriod": int(validity.Seconds())}}
+	}
 	b, _ := json.Marshal(cfg)
 	cfgFile := filepath.Join(dir, "pebble.json")
 	os.WriteFile(cfgFile, b, 0o644)
