@@ -226,6 +226,13 @@ func (u *Unbound) reload(zone string) {
 	u.control("flush_zone", zone) // answers already cached from the old data
 }
 
+// Flush drops what Unbound has cached under a zone (the platform zone,
+// after waymark's DNS changed).
+func (u *Unbound) Flush(zone string) {
+	u.t.Helper()
+	u.control("flush_zone", dns.Fqdn(zone))
+}
+
 // Set publishes records, each in zone-file form ("a.example.com. 300 IN
 // CNAME b.example.com."), in the customers' DNS.
 func (u *Unbound) Set(records ...string) {
