@@ -152,6 +152,7 @@ func Sign(w io.Writer, r io.Reader, domain string, keys []Key) error {
 	}
 	for _, k := range keys {
 		var out bytes.Buffer
+		out.Grow(len(msg) + 1024) // the message and one DKIM-Signature
 		if err := msgauth.Sign(&out, bytes.NewReader(msg), &msgauth.SignOptions{
 			Domain: domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
 			HeaderCanonicalization: msgauth.CanonicalizationRelaxed, BodyCanonicalization: msgauth.CanonicalizationRelaxed,
