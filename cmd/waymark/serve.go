@@ -212,7 +212,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		if err != nil {
 			return fmt.Errorf("--dns: %w", err)
 		}
-		src := zoneSource{st: st, cfg: sending.ZoneConfig{Platform: platform, SendingIPs: edgeIPs, MXIPs: edgeIPs}}
+		src := sending.ZoneSource{Store: st, Config: sending.ZoneConfig{Platform: platform, SendingIPs: edgeIPs, MXIPs: edgeIPs}}
 		reloaders = append(reloaders, func(ctx context.Context, serial int64) error { return dnsSrv.Reload(ctx, src, zc, serial) })
 		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
 	}
@@ -435,29 +435,6 @@ func ensureAdminKey(ctx context.Context, st store.Store, given string) (string, 
 		return "set on first start (shown only then; --admin-key replaces it)", nil
 	}
 	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
-}
-
-// zoneSource feeds the DNS server: verification targets and the records
-// of sending domains, from the store.
-type zoneSource struct {
-	st  store.Store
-	cfg sending.ZoneConfig
-}
-
-func (z zoneSource) VerificationTargets(ctx context.Context) ([]string, error) {
-	return z.st.VerificationTargets(ctx)
-}
-
-func (z zoneSource) ExtraRecords(ctx context.Context) ([]dnsserver.Record, error) {
-	keys, err := z.st.PublishedDKIM(ctx)
-	if err != nil {
-		return nil, err
-	}
-	labels, err := z.st.SendingLabels(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sending.ZoneRecords(z.cfg, keys, labels), nil
 }
 
 // eventHooks queues webhook deliveries for committed tracking events, off

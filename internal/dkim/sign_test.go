@@ -134,23 +134,7 @@ func TestIndependentVerifier(t *testing.T) {
 		testenv.Missing(t, "python3-dkim with dnspython and nacl (apt python3-dkim python3-dnspython python3-nacl)", err)
 	}
 	rsaKey, edKey := mustKey(t, RSA), mustKey(t, Ed25519)
-	var extra []dnsserver.Record
-	for sel, k := range map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey} {
-		v, _ := TXT(k.Public())
-		extra = append(extra, dnsserver.Record{Name: sel + ".sd1.dkim.waymark.localhost",
-			RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: SplitTXT(v)}})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := dnsserver.NewServer(dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
-		1, nil, extra), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	addr, err := srv.Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := testenv.StartUnbound(t, "waymark.localhost", addr.String(), "example.com")
-	u.Set("wm1._domainkey.example.com. 300 IN CNAME wm1.sd1.dkim.waymark.localhost.",
-		"wme1._domainkey.example.com. 300 IN CNAME wme1.sd1.dkim.waymark.localhost.")
+	u := servedKeys(t, map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey}, false)
 	port := u.Addr[strings.LastIndexByte(u.Addr, ':')+1:]
 	run := func(msg string) (string, error) {
 		cmd := exec.Command(py, "testdata/dkimpy_verify.py", port)
@@ -188,23 +172,7 @@ func TestOpenDKIMVerifies(t *testing.T) {
 		testenv.Missing(t, "unshare -m (a mount namespace, as root)", err)
 	}
 	rsaKey, edKey := mustKey(t, RSA), mustKey(t, Ed25519)
-	var extra []dnsserver.Record
-	for sel, k := range map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey} {
-		v, _ := TXT(k.Public())
-		extra = append(extra, dnsserver.Record{Name: sel + ".sd1.dkim.waymark.localhost",
-			RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: SplitTXT(v)}})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := dnsserver.NewServer(dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
-		1, nil, extra), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	addr, err := srv.Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := testenv.StartUnboundForLibc(t, "waymark.localhost", addr.String(), "example.com")
-	u.Set("wm1._domainkey.example.com. 300 IN CNAME wm1.sd1.dkim.waymark.localhost.",
-		"wme1._domainkey.example.com. 300 IN CNAME wme1.sd1.dkim.waymark.localhost.")
+	u := servedKeys(t, map[string]crypto.Signer{"wm1": rsaKey, "wme1": edKey}, true)
 	run := func(msg string) (string, error) {
 		cmd := exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$1" /etc/resolv.conf && exec "$2"`, "sh", u.ResolvConf(), testmsg)
 		cmd.Stdin = strings.NewReader(msg)
@@ -229,4 +197,40 @@ func TestOpenDKIMVerifies(t *testing.T) {
 	if res, err := run(out.String()); err == nil {
 		t.Fatalf("OpenDKIM accepts a signature whose key is not published:\n%s", res)
 	}
+}
+
+// servedKeys publishes each selector's key on waymark's DNS under
+// <selector>.sd1.dkim.waymark.localhost and returns a test Unbound in front
+// of it where example.com's selectors are CNAMEs to them, as a customer
+// sets them up. With libc, Unbound also answers the C library's resolver.
+func servedKeys(t *testing.T, keys map[string]crypto.Signer, libc bool) *testenv.Unbound {
+	t.Helper()
+	var extra []dnsserver.Record
+	var cnames []string
+	for sel, k := range keys {
+		v, err := TXT(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := sel + ".sd1.dkim.waymark.localhost"
+		extra = append(extra, dnsserver.Record{Name: target,
+			RR: &dns.TXT{Hdr: dns.RR_Header{Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: SplitTXT(v)}})
+		cnames = append(cnames, sel+"._domainkey.example.com. 300 IN CNAME "+target+".")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv := dnsserver.NewServer(dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+		1, nil, extra), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	addr, err := srv.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u *testenv.Unbound
+	if libc {
+		u = testenv.StartUnboundForLibc(t, "waymark.localhost", addr.String(), "example.com")
+	} else {
+		u = testenv.StartUnbound(t, "waymark.localhost", addr.String(), "example.com")
+	}
+	u.Set(cnames...)
+	return u
 }

@@ -21,37 +21,8 @@ import (
 // published at least 72 hours before it signs.
 func TestYearOfRotationThroughTheStore(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &clock{now: start}
-	r := dkim.DefaultRotation
-	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Box: box, Rotation: r, Platform: "waymark.localhost"}
-
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
-	d := store.SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: "clicks.example.com",
-		BounceHost: "bounce.example.com", ClickDomainID: "td_c", Algorithms: []string{"ed25519"}, Status: domain.StatusActive,
-		CreatedAt: start, UpdatedAt: start}
-	if err := sending.SetRotations(&d, map[string]dkim.KeyState{"ed25519": r.NewKeyState(start)}, r); err != nil {
-		t.Fatal(err)
-	}
-	var keys []store.DKIMKey
-	for slot := range 2 {
-		k, err := sending.NewKey(box, "sd_1", "ed25519", slot, start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
-	}
-	click := store.TrackingDomain{ID: "td_c", ClusterID: "cl_a", Name: "clicks.example.com", Target: "v-c", Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
-	if err := st.CreateSendingDomain(ctx, d, keys, click); err != nil {
-		t.Fatal(err)
-	}
+	st, m, clk, box := sendingFixture(t, []string{"ed25519"})
+	start, r := clk.Now(), m.Rotation
 	switches, lastSelector := 0, ""
 	for hour := 1; hour <= 365*24; hour++ {
 		clk.Advance(time.Hour)
@@ -97,4 +68,47 @@ func TestYearOfRotationThroughTheStore(t *testing.T) {
 	if switches < 12 || switches > 15 {
 		t.Fatalf("%d selector changes in a year", switches)
 	}
+}
+
+// sendingFixture is a real store with cluster cl_a and its active sending
+// domain sd_1 (example.com, label l1) for the algorithms, keys made at the
+// fake clock's start, and a monitor running the default key schedule.
+func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *clock, *secret.Box) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{now: start}
+	r := dkim.DefaultRotation
+	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Box: box, Rotation: r, Platform: "waymark.localhost"}
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
+	d := store.SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: "clicks.example.com",
+		BounceHost: "bounce.example.com", ClickDomainID: "td_c", Algorithms: algs, Status: domain.StatusActive,
+		CreatedAt: start, UpdatedAt: start}
+	rot := map[string]dkim.KeyState{}
+	var keys []store.DKIMKey
+	for _, alg := range algs {
+		rot[alg] = r.NewKeyState(start)
+		for slot := range 2 {
+			k, err := sending.NewKey(box, "sd_1", alg, slot, start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	if err := sending.SetRotations(&d, rot, r); err != nil {
+		t.Fatal(err)
+	}
+	click := store.TrackingDomain{ID: "td_c", ClusterID: "cl_a", Name: "clicks.example.com", Target: "v-c", Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
+	if err := st.CreateSendingDomain(ctx, d, keys, click); err != nil {
+		t.Fatal(err)
+	}
+	return st, m, clk, box
 }

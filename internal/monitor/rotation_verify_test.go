@@ -13,31 +13,9 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
-	"github.com/waymark-mail/waymark/internal/domain"
-	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
-	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
-
-// storeZone serves what the store publishes, as serve wires it.
-type storeZone struct {
-	st  store.Store
-	cfg sending.ZoneConfig
-}
-
-func (z storeZone) VerificationTargets(ctx context.Context) ([]string, error) {
-	return z.st.VerificationTargets(ctx)
-}
-
-func (z storeZone) ExtraRecords(ctx context.Context) ([]dnsserver.Record, error) {
-	keys, err := z.st.PublishedDKIM(ctx)
-	if err != nil {
-		return nil, err
-	}
-	labels, err := z.st.SendingLabels(ctx)
-	return sending.ZoneRecords(z.cfg, keys, labels), err
-}
 
 // TestSignaturesVerifyAcrossRotation: python3-dkim, reading keys through
 // Unbound and waymark's DNS, verifies mail signed before a rotation, mail
@@ -51,46 +29,15 @@ func TestSignaturesVerifyAcrossRotation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &clock{now: start}
-	r := dkim.DefaultRotation
-	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: quiet, Box: box, Rotation: r, Platform: "waymark.localhost"}
-
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
-	d := store.SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: "clicks.example.com",
-		BounceHost: "bounce.example.com", ClickDomainID: "td_c", Algorithms: []string{"rsa", "ed25519"}, Status: domain.StatusActive,
-		CreatedAt: start, UpdatedAt: start}
-	rot := map[string]dkim.KeyState{}
-	var keys []store.DKIMKey
-	for _, alg := range d.Algorithms {
-		rot[alg] = r.NewKeyState(start)
-		for slot := range 2 {
-			k, err := sending.NewKey(box, "sd_1", alg, slot, start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, k)
-		}
-	}
-	sending.SetRotations(&d, rot, r)
-	click := store.TrackingDomain{ID: "td_c", ClusterID: "cl_a", Name: "clicks.example.com", Target: "v-c", Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
-	if err := st.CreateSendingDomain(ctx, d, keys, click); err != nil {
-		t.Fatal(err)
-	}
-
+	st, m, clk, box := sendingFixture(t, []string{"rsa", "ed25519"})
+	d, _ := st.SendingDomain(ctx, "cl_a", "sd_1")
 	zc := dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	dnsSrv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), quiet, nil)
 	addr, err := dnsSrv.Listen(ctx, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := storeZone{st: st, cfg: sending.ZoneConfig{Platform: "waymark.localhost"}}
+	src := sending.ZoneSource{Store: st, Config: sending.ZoneConfig{Platform: "waymark.localhost"}}
 	reload := func() {
 		serial, _ := st.ZoneSerial(ctx)
 		if err := dnsSrv.Reload(ctx, src, zc, serial); err != nil {
