@@ -26,8 +26,13 @@ build:
 
 # Short runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s
+FUZZ_TARGETS = domain:FuzzTrackingName dnsserver:FuzzReply track:FuzzDecode track:FuzzAltered \
+	track:FuzzRewriteHTML track:FuzzMessage dkim:FuzzRelaxedBody dkim:FuzzSignVerify
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzTrackingName -fuzztime $(FUZZTIME) ./internal/domain/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./internal/$${t%%:*}/; \
+	done
 
 bench: test-deps
 	bash scripts/bench-deps

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 // message25k is a 25 KB message (headers and a long HTML body).
@@ -45,6 +47,21 @@ func BenchmarkSignRSA(b *testing.B) { benchSign(b, RSA) }
 // most of the cost.
 func BenchmarkSignEd25519(b *testing.B) { benchSign(b, Ed25519) }
 
+// BenchmarkSignEd25519GoMsgauth signs the same message with go-msgauth's
+// own signer, which waymark used before its canonicaliser was written.
+func BenchmarkSignEd25519GoMsgauth(b *testing.B) {
+	k := mustKey(b, Ed25519)
+	b.SetBytes(int64(len(message25k)))
+	b.ReportAllocs()
+	for b.Loop() {
+		err := msgauth.Sign(io.Discard, strings.NewReader(message25k), &msgauth.SignOptions{Domain: "example.com", Selector: "wme1",
+			Signer: k, HeaderCanonicalization: msgauth.CanonicalizationRelaxed, BodyCanonicalization: msgauth.CanonicalizationRelaxed})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkRawRSA is the floor: one RSA-2048 PKCS#1 v1.5 signature of a hash.
 func BenchmarkRawRSA(b *testing.B) {
 	k, _ := rsa.GenerateKey(rand.Reader, RSABits)
@@ -62,5 +79,23 @@ func BenchmarkRawEd25519(b *testing.B) {
 	sum := sha256.Sum256([]byte("x"))
 	for b.Loop() {
 		ed25519.Sign(k, sum[:])
+	}
+}
+
+// BenchmarkRelaxedBody is the body hash alone; BenchmarkSHA256Body is its
+// floor, the plain SHA-256 of the same bytes.
+func BenchmarkRelaxedBody(b *testing.B) {
+	body := []byte(message25k[strings.Index(message25k, "\r\n\r\n")+4:])
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		relaxedBodyHash(body)
+	}
+}
+
+func BenchmarkSHA256Body(b *testing.B) {
+	body := []byte(message25k[strings.Index(message25k, "\r\n\r\n")+4:])
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		sha256.Sum256(body)
 	}
 }

@@ -1,22 +1,23 @@
 package dkim
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message/textproto"
-	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 // Algorithm names a key type.
@@ -119,8 +120,8 @@ var signedHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID"
 	"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
 // oversigned are the headers the SPEC names for oversigning.
-var oversigned = map[string]bool{"from": true, "to": true, "subject": true, "date": true, "message-id": true,
-	"list-unsubscribe": true, "list-unsubscribe-post": true}
+var oversigned = map[string]bool{"From": true, "To": true, "Subject": true, "Date": true, "Message-ID": true,
+	"List-Unsubscribe": true, "List-Unsubscribe-Post": true}
 
 // Key is one signing key and the selector it is published under.
 type Key struct {
@@ -131,37 +132,161 @@ type Key struct {
 // Sign adds one DKIM-Signature per key (relaxed/relaxed, SHA-256, no l=)
 // for domain to the message from r and writes it to w. It signs whatever
 // it is given: the caller checks the From domain with FromDomain first.
+// The body is hashed once for all keys.
 func Sign(w io.Writer, r io.Reader, domain string, keys []Key) error {
-	msg, err := io.ReadAll(r)
+	var msg bytes.Buffer
+	if l, ok := r.(interface{ Len() int }); ok {
+		msg.Grow(l.Len() + bytes.MinRead) // one allocation for a bytes or strings reader
+	}
+	if _, err := msg.ReadFrom(r); err != nil {
+		return err
+	}
+	if b := msg.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+		// SMTP ends the data with a line break: the signed message is the
+		// one sent. Verifiers disagree on whitespace before a missing
+		// final CRLF; with the CRLF written they all read the same body.
+		msg.WriteString("\r\n")
+	}
+	sigs, err := Signatures(msg.Bytes(), domain, keys)
 	if err != nil {
 		return err
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
-	if err != nil {
-		return fmt.Errorf("dkim: message header: %w", err)
+	if _, err := io.WriteString(w, sigs); err != nil {
+		return err
 	}
-	var headerKeys []string
-	for _, k := range signedHeaders {
-		n := len(h.Values(k))
-		if oversigned[strings.ToLower(k)] {
-			n++ // one more than present: signs its absence too
-		}
-		for range n {
-			headerKeys = append(headerKeys, k)
-		}
-	}
-	for _, k := range keys {
-		var out bytes.Buffer
-		out.Grow(len(msg) + 1024) // the message and one DKIM-Signature
-		if err := msgauth.Sign(&out, bytes.NewReader(msg), &msgauth.SignOptions{
-			Domain: domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
-			HeaderCanonicalization: msgauth.CanonicalizationRelaxed, BodyCanonicalization: msgauth.CanonicalizationRelaxed,
-			HeaderKeys: headerKeys,
-		}); err != nil {
-			return fmt.Errorf("dkim: sign with %s: %w", k.Selector, err)
-		}
-		msg = out.Bytes()
-	}
-	_, err = w.Write(msg)
+	_, err = w.Write(msg.Bytes())
 	return err
+}
+
+// Signatures returns the DKIM-Signature fields, one per key, to put in
+// front of msg; the body is hashed once for all keys. msg ends with a line
+// break, as SMTP sends it (Sign adds one if it is missing).
+func Signatures(msg []byte, domain string, keys []Key) (string, error) {
+	fields, body := splitMessage(msg)
+	bh := relaxedBodyHash(body)
+
+	// RFC 6376 section 5.4.2: each name in h= takes the next instance from
+	// the bottom; a name listed more often than present signs its absence.
+	names := make([]string, 0, 2*len(signedHeaders))
+	signed := make([]byte, 0, 1024)
+	from := 0
+	for _, k := range signedHeaders {
+		for i := len(fields) - 1; i >= 0; i-- {
+			if fieldIs(fields[i], k) {
+				signed = appendRelaxedHeader(signed, fields[i])
+				names = append(names, k)
+				if k == "From" {
+					from++
+				}
+			}
+		}
+		if oversigned[k] {
+			names = append(names, k)
+		}
+	}
+	if from == 0 {
+		return "", ErrNoFrom
+	}
+
+	now := strconv.FormatInt(timeNow().Unix(), 10)
+	var sigs strings.Builder
+	for i := len(keys) - 1; i >= 0; i-- { // the last key's signature on top, as a chain of signers writes it
+		sig, err := signature(keys[i], domain, now, names, bh[:], signed)
+		if err != nil {
+			return "", err
+		}
+		sigs.WriteString(sig)
+	}
+	return sigs.String(), nil
+}
+
+var timeNow = time.Now // replaced in tests
+
+// signature returns the DKIM-Signature field of one key, CRLF included.
+func signature(k Key, domain, now string, names []string, bh, signed []byte) (string, error) {
+	var alg string
+	hash := crypto.SHA256
+	switch k.Signer.Public().(type) {
+	case *rsa.PublicKey:
+		alg = "rsa-sha256"
+	case ed25519.PublicKey:
+		alg, hash = "ed25519-sha256", 0 // RFC 8463: Ed25519 signs the SHA-256 digest itself
+	default:
+		return "", fmt.Errorf("dkim: unsupported key %T for %s", k.Signer.Public(), k.Selector)
+	}
+	var f strings.Builder
+	f.WriteString("DKIM-Signature: v=1; a=" + alg + "; c=relaxed/relaxed; d=" + domain + "; s=" + k.Selector + ";\r\n\tt=" + now + "; h=")
+	line := len("\tt=") + len(now) + len("; h=")
+	for i, n := range names {
+		if i > 0 {
+			if line+1+len(n) > 76 {
+				f.WriteString("\r\n\t") // FWS before the colon (RFC 6376 section 3.5, h=)
+				line = 1
+			}
+			f.WriteByte(':')
+			line++
+		}
+		f.WriteString(n)
+		line += len(n)
+	}
+	f.WriteString(";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bh) + ";\r\n\tb=")
+
+	// The signed data: the chosen fields, then this field with an empty b=
+	// and no final CRLF (RFC 6376 section 3.7).
+	h := sha256.New()
+	h.Write(signed)
+	sf := appendRelaxedHeader(nil, []byte(f.String()))
+	h.Write(sf[:len(sf)-2])
+	sig, err := k.Signer.Sign(rand.Reader, h.Sum(nil), hash)
+	if err != nil {
+		return "", fmt.Errorf("dkim: sign with %s: %w", k.Selector, err)
+	}
+	b := base64.StdEncoding.EncodeToString(sig)
+	for len(b) > 72 {
+		f.WriteString(b[:72] + "\r\n\t")
+		b = b[72:]
+	}
+	f.WriteString(b + "\r\n")
+	return f.String(), nil
+}
+
+// splitMessage cuts the header into raw fields (each with its folded
+// lines and line breaks) and returns the body after the empty line.
+func splitMessage(msg []byte) (fields [][]byte, body []byte) {
+	rest := msg
+	for len(rest) > 0 {
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			end = len(rest) - 1
+		}
+		line := rest[:end+1]
+		if len(trimEOL(line)) == 0 {
+			return fields, rest[end+1:]
+		}
+		if isWSP(line[0]) && len(fields) > 0 {
+			last := fields[len(fields)-1]
+			fields[len(fields)-1] = last[:len(last)+len(line)] // contiguous in msg
+		} else {
+			fields = append(fields, line)
+		}
+		rest = rest[end+1:]
+	}
+	return fields, nil
+}
+
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// fieldIs reports whether the raw field's name is name, in any case.
+func fieldIs(field []byte, name string) bool {
+	if len(field) < len(name) || !strings.EqualFold(string(field[:len(name)]), name) {
+		return false // the conversion does not allocate: EqualFold only reads it
+	}
+	rest := field[len(name):]
+	for len(rest) > 0 && isWSP(rest[0]) {
+		rest = rest[1:]
+	}
+	return len(rest) > 0 && rest[0] == ':'
 }

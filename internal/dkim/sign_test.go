@@ -28,6 +28,15 @@ const testMsg = "From: News <news@Example.com>\r\nTo: ann@example.org\r\nSubject
 	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.com>\r\nMIME-Version: 1.0\r\n" +
 	"Content-Type: text/plain; charset=utf-8\r\n\r\nHello  there,\r\nthe sale starts now.   \r\n\r\n\r\n"
 
+// trickyMsg has what relaxed canonicalisation changes: folded and
+// repeated headers, odd spacing around colons, tabs, whitespace-only
+// lines, and a body that ends without a line break.
+const trickyMsg = "Received: from a\r\n\tby b; Wed, 25 Nov 2026 10:00:00 +0000\r\nFrom:\tNews\r\n <news@example.com>\r\n" +
+	"To: ann@example.org,\r\n\t bob@example.org\r\nSubject:  Spring   sale\t\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+	"Message-ID: <2@example.com>\r\nList-Unsubscribe: <https://t.example.com/u/x>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" +
+	"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n  indented\t\ttabs \t here\r\n \t \r\n" +
+	"12345678  12345678\r\nno line break at the end  "
+
 func mustKey(t testing.TB, a Algorithm) crypto.Signer {
 	t.Helper()
 	k, err := GenerateKey(a)
@@ -142,9 +151,16 @@ func TestIndependentVerifier(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	for _, keys := range [][]Key{{{"wm1", rsaKey}}, {{"wme1", edKey}}, {{"wm1", rsaKey}, {"wme1", edKey}}} {
+	for i, keys := range [][]Key{{{"wm1", rsaKey}}, {{"wme1", edKey}}, {{"wm1", rsaKey}, {"wme1", edKey}}} {
+		if res, err := run(mustSign(t, trickyMsg, keys)); err != nil {
+			t.Fatalf("python3-dkim rejects the tricky message signed by %s: %v\n%s", keys[0].Selector, err, res)
+		}
+		msg := testMsg
+		if i == 1 {
+			msg = strings.ReplaceAll(testMsg, "\r\n", "\n") // a Unix file: LF line ends
+		}
 		var out bytes.Buffer
-		if err := Sign(&out, strings.NewReader(testMsg), "example.com", keys); err != nil {
+		if err := Sign(&out, strings.NewReader(msg), "example.com", keys); err != nil {
 			t.Fatal(err)
 		}
 		if res, err := run(out.String()); err != nil {
@@ -180,6 +196,9 @@ func TestOpenDKIMVerifies(t *testing.T) {
 		return string(out), err
 	}
 	for _, keys := range [][]Key{{{"wm1", rsaKey}}, {{"wme1", edKey}}} {
+		if res, err := run(mustSign(t, trickyMsg, keys)); err != nil {
+			t.Fatalf("OpenDKIM rejects the tricky message signed by %s: %v\n%s", keys[0].Selector, err, res)
+		}
 		var out bytes.Buffer
 		if err := Sign(&out, strings.NewReader(testMsg), "example.com", keys); err != nil {
 			t.Fatal(err)
@@ -197,6 +216,15 @@ func TestOpenDKIMVerifies(t *testing.T) {
 	if res, err := run(out.String()); err == nil {
 		t.Fatalf("OpenDKIM accepts a signature whose key is not published:\n%s", res)
 	}
+}
+
+func mustSign(t *testing.T, msg string, keys []Key) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Sign(&out, strings.NewReader(msg), "example.com", keys); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // servedKeys publishes each selector's key on waymark's DNS under
