@@ -1,0 +1,83 @@
+package testenv
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StartOpenDKIM runs the OpenDKIM milter (apt opendkim) signing mail from
+// domain with key under selector, relaxed/relaxed, over a Unix socket
+// whose path it returns. Headers are signed and oversigned as waymark
+// does, so both sign the same fields.
+func StartOpenDKIM(t testing.TB, domain, selector string, key crypto.Signer, signHeaders, oversignHeaders []string) string {
+	t.Helper()
+	bin, err := exec.LookPath("opendkim")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/opendkim"); err != nil {
+			Missing(t, "OpenDKIM (apt opendkim)", err)
+		}
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alg := "rsa-sha256"
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		alg = "ed25519-sha256"
+	}
+	dir := t.TempDir()
+	keyFile, sock := filepath.Join(dir, "key.pem"), filepath.Join(dir, "milter.sock")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "opendkim.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`Syslog no
+Mode s
+Canonicalization relaxed/relaxed
+Socket local:%s
+PidFile %s
+Domain %s
+Selector %s
+KeyFile %s
+SignatureAlgorithm %s
+RequireSafeKeys no
+InternalHosts 127.0.0.1
+SignHeaders %s
+OversignHeaders %s
+`, sock, filepath.Join(dir, "pid"), domain, selector, keyFile, alg,
+		strings.Join(signHeaders, ","), strings.Join(oversignHeaders, ","))), 0o644)
+	logFile := filepath.Join(dir, "opendkim.log")
+	out, _ := os.Create(logFile)
+	cmd := exec.Command(bin, "-f", "-x", conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start opendkim: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return sock
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile)
+			t.Fatalf("opendkim did not start:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
