@@ -141,15 +141,22 @@ func Sign(w io.Writer, r io.Reader, domain string, keys []Key) error {
 	if _, err := msg.ReadFrom(r); err != nil {
 		return err
 	}
+	eol := "\r\n"
+	if i := bytes.IndexByte(msg.Bytes(), '\n'); i >= 0 && (i == 0 || msg.Bytes()[i-1] != '\r') {
+		eol = "\n" // a Unix file: the fields added keep its line ends
+	}
 	if b := msg.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
 		// SMTP ends the data with a line break: the signed message is the
 		// one sent. Verifiers disagree on whitespace before a missing
 		// final CRLF; with the CRLF written they all read the same body.
-		msg.WriteString("\r\n")
+		msg.WriteString(eol)
 	}
 	sigs, err := Signatures(msg.Bytes(), domain, keys)
 	if err != nil {
 		return err
+	}
+	if eol == "\n" {
+		sigs = strings.ReplaceAll(sigs, "\r\n", "\n")
 	}
 	if _, err := io.WriteString(w, sigs); err != nil {
 		return err

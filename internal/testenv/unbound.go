@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,13 +25,15 @@ import (
 // query.
 type Unbound struct {
 	// Addr is the resolver's 127.0.0.1:port.
-	Addr  string
-	conf  string
-	ctl   string
-	dir   string
-	t     testing.TB
-	mu    sync.Mutex
-	zones map[string][]string // zone -> records
+	Addr string
+	// LibcAddr is where it also answers on port 53 (StartUnboundForLibc).
+	LibcAddr string
+	conf     string
+	ctl      string
+	dir      string
+	t        testing.TB
+	mu       sync.Mutex
+	zones    map[string][]string // zone -> records
 	// serial moves with every write, so a reload is never skipped.
 	serial int
 }
@@ -49,12 +53,9 @@ func StartUnboundWithData(t testing.TB, platform, platformAddr string, zones, re
 	return startUnbound(t, platform, platformAddr, zones, records, false)
 }
 
-// LibcAddr is where StartUnboundForLibc also listens: port 53, which the C
-// library's resolver (resolv.conf has no port) can reach.
-const LibcAddr = "127.0.53.53"
-
-// StartUnboundForLibc is StartUnbound that also answers on LibcAddr port
-// 53, for programs that only use the system resolver (OpenDKIM), run with
+// StartUnboundForLibc is StartUnbound that also answers on port 53 of an
+// address of its own in 127.53.0.0/16 (LibcAddr), for programs that only
+// use the system resolver (OpenDKIM, dkimverify): Command runs them with
 // ResolvConf bind-mounted over /etc/resolv.conf in a mount namespace.
 func StartUnboundForLibc(t testing.TB, platform, platformAddr string, zones ...string) *Unbound {
 	t.Helper()
@@ -63,6 +64,47 @@ func StartUnboundForLibc(t testing.TB, platform, platformAddr string, zones ...s
 
 // ResolvConf is a resolv.conf naming LibcAddr (StartUnboundForLibc only).
 func (u *Unbound) ResolvConf() string { return filepath.Join(u.dir, "resolv.conf") }
+
+// Command is exec.Command for a program that resolves names with the
+// system resolver: it runs in a private mount namespace where
+// /etc/resolv.conf is ResolvConf (StartUnboundForLibc only; needs root).
+func (u *Unbound) Command(name string, args ...string) *exec.Cmd {
+	u.t.Helper()
+	if u.LibcAddr == "" {
+		u.t.Fatal("testenv: Command needs StartUnboundForLibc")
+	}
+	unshareOnce.Do(func() { unshareErr = exec.Command("unshare", "-m", "true").Run() })
+	if unshareErr != nil {
+		Missing(u.t, "unshare -m (a mount namespace, as root)", unshareErr)
+	}
+	return exec.Command("unshare", append([]string{"-m", "sh", "-c", `mount --bind "$1" /etc/resolv.conf && shift && exec "$@"`,
+		"sh", u.ResolvConf(), name}, args...)...)
+}
+
+var (
+	unshareOnce sync.Once
+	unshareErr  error
+)
+
+// freeLibcAddr picks an address in 127.53.0.0/16 whose port 53 is free, so
+// test processes running at once each have their own.
+func freeLibcAddr() (string, error) {
+	for range 100 {
+		addr := fmt.Sprintf("127.53.%d.%d", rand.IntN(256), 1+rand.IntN(254))
+		udp, err := net.ListenPacket("udp", addr+":53")
+		if err != nil {
+			continue
+		}
+		tcp, err := net.Listen("tcp", addr+":53")
+		udp.Close()
+		if err != nil {
+			continue
+		}
+		tcp.Close()
+		return addr, nil
+	}
+	return "", fmt.Errorf("testenv: no free port 53 in 127.53.0.0/16")
+}
 
 func startUnbound(t testing.TB, platform, platformAddr string, zones, records []string, libc bool) *Unbound {
 	t.Helper()
@@ -107,13 +149,17 @@ func startUnbound(t testing.TB, platform, platformAddr string, zones, records []
 	local-zone: "localhost." nodefault
 	domain-insecure: "%s"
 `, port, dir, dir, dir, platform)
+	var libcAddr string
 	if libc {
-		fmt.Fprintf(&b, "\tinterface: %s@53\n", LibcAddr)
-		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+LibcAddr+"\noptions timeout:2 attempts:1\n"), 0o644); err != nil {
+		if libcAddr, err = freeLibcAddr(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "\tinterface: %s@53\n", libcAddr)
+		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+libcAddr+"\noptions timeout:2 attempts:1\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	u := &Unbound{conf: filepath.Join(dir, "unbound.conf"), dir: dir, t: t, zones: map[string][]string{}}
+	u := &Unbound{conf: filepath.Join(dir, "unbound.conf"), dir: dir, t: t, zones: map[string][]string{}, LibcAddr: libcAddr}
 	for _, z := range zones {
 		u.zones[dns.Fqdn(strings.ToLower(z))] = nil
 	}
