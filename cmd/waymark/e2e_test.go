@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // resolver defaults to a dead loopback port: a test never sends a query
 // off this machine, even if a scheduled check comes due.
 func cleanEnv(extra []string) []string {
-	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9", "WAYMARK_EDGE_HTTP=127.0.0.1:0"}
+	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9", "WAYMARK_EDGE_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + scratchData()}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WAYMARK_") {
 			out = append(out, kv)
@@ -39,6 +40,17 @@ func cleanEnv(extra []string) []string {
 	}
 	return append(out, extra...)
 }
+
+// scratchData is the data directory of a server a test starts without
+// one, so nothing is ever written into the source tree.
+var scratchData = sync.OnceValue(func() string {
+	dir, err := os.MkdirTemp("", "waymark-data-")
+	if err != nil {
+		panic(err)
+	}
+	testenv.AtExit(func() { os.RemoveAll(dir) })
+	return dir
+})
 
 // binary builds the waymark command once for the end-to-end tests, so they
 // run it the way an operator does: a real process, real flags, real stdout.
@@ -327,6 +339,28 @@ func TestServeRefusesBadFlags(t *testing.T) {
 	}
 }
 
+// TestServeRefusesAnotherSecretKey: a node started on a database with a
+// secret key file other than the one that sealed its keys stops at once,
+// saying why, instead of failing to sign later.
+func TestServeRefusesAnotherSecretKey(t *testing.T) {
+	data := t.TempDir()
+	srv := startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	bin, _ := binary()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0",
+		"--secret-key-file", filepath.Join(t.TempDir(), "other.key"))
+	cmd.Env = cleanEnv(nil)
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "same --secret-key-file") {
+		t.Fatalf("serve with another secret key file: %v\n%s", err, out)
+	}
+	// The right file still starts.
+	startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
+}
+
 func TestAdminKeyFlag(t *testing.T) {
 	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
 	srv := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--admin-key", key)
@@ -345,7 +379,9 @@ func TestAdminKeyFlag(t *testing.T) {
 func TestTwoNodesShareZone(t *testing.T) {
 	db := testenv.Postgres(t)
 	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
-	env := []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DNS=127.0.0.1:0"}
+	// The nodes share the secret key file, as an operator's nodes do.
+	env := []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DNS=127.0.0.1:0",
+		"WAYMARK_DATA=" + t.TempDir()}
 	a := startServe(t, env, "--roles", "api")
 	b := startServe(t, env, "--roles", "dns")
 	if a.dns != "" || b.dns == "" {

@@ -164,6 +164,18 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if boxCreated {
 		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
 	}
+	switch canary, _, err := st.Blob(ctx, secret.CanaryBlob); {
+	case errors.Is(err, store.ErrNotFound):
+		if err := st.PutBlob(ctx, secret.CanaryBlob, box.Canary(), time.Now()); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := box.CheckCanary(canary); err != nil {
+			return fmt.Errorf("%s: %w", c.secretKeyFile, err)
+		}
+	}
 	rotation := dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
 	mon := &monitor.Monitor{
 		Store:    st,

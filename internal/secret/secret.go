@@ -99,3 +99,24 @@ func (b *Box) Open(sealed, context string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// CanaryBlob is where a store keeps a value sealed by the box that sealed
+// its keys, so a node started with another key file is refused at once.
+const CanaryBlob = "secret/canary"
+
+const canaryContext = "waymark secret canary"
+
+// Canary returns a new sealed value for CanaryBlob.
+func (b *Box) Canary() []byte { return []byte(b.Seal([]byte("waymark"), canaryContext)) }
+
+// ErrOtherKey is returned by CheckCanary when the box holds another key.
+var ErrOtherKey = errors.New("the secret key file does not open the private keys in this database: they were sealed with another file; " +
+	"start every node with the same --secret-key-file (restore it from backup)")
+
+// CheckCanary reports whether the box opens a value made by Canary.
+func (b *Box) CheckCanary(sealed []byte) error {
+	if _, err := b.Open(string(sealed), canaryContext); err != nil {
+		return ErrOtherKey
+	}
+	return nil
+}

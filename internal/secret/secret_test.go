@@ -46,3 +46,15 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal("garbage key file accepted")
 	}
 }
+
+func TestCanary(t *testing.T) {
+	a, _, _ := Load(filepath.Join(t.TempDir(), "a.key"))
+	b, _, _ := Load(filepath.Join(t.TempDir(), "b.key"))
+	c := a.Canary()
+	if err := a.CheckCanary(c); err != nil {
+		t.Fatalf("own canary: %v", err)
+	}
+	if err := b.CheckCanary(c); !errors.Is(err, ErrOtherKey) {
+		t.Fatalf("another key's canary: %v", err)
+	}
+}
