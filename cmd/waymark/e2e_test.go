@@ -599,3 +599,103 @@ func TestSendingDomainDNS(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSendingDomainThroughUnbound is the sending-domain issue end to end:
+// the customer publishes the records add printed in their zone (Unbound),
+// verify makes the domain active, a dry-run message comes back signed, and
+// python3-dkim's dkimverify and OpenDKIM, reading DNS as a receiving server
+// does, verify it; after a forced rotation, mail keeps verifying.
+func TestSendingDomainThroughUnbound(t *testing.T) {
+	dnsPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnboundForLibc(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
+	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
+		"WAYMARK_DATA=" + t.TempDir()})
+	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", "acme")
+	apiKey := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+	cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + apiKey}
+
+	publish := func(name string, args ...string) {
+		t.Helper()
+		var d struct {
+			Records []struct{ Name, Type, Value, Purpose string }
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, cli, append([]string{"sending-domain", "add", name, "--json"}, args...)...)), &d); err != nil {
+			t.Fatal(err)
+		}
+		// Not verified yet: nothing is published.
+		if o, _, code := waymark(t, cli, "sending-domain", "verify", name); code != 1 || !strings.Contains(o, "pending") {
+			t.Fatalf("verify before the records exist: exit %d\n%s", code, o)
+		}
+		var rrs []string
+		for _, r := range d.Records {
+			if r.Type != "CNAME" {
+				t.Fatalf("record %+v: the customer only publishes CNAMEs", r)
+			}
+			rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
+		}
+		u.Set(rrs...)
+		o := mustRun(t, cli, "sending-domain", "verify", name)
+		if !regexp.MustCompile(`STATUS\s+active`).MatchString(o) {
+			t.Fatalf("verify with the records published:\n%s", o)
+		}
+	}
+	publish("acme-mail.com", "--ed25519")
+	publish("bravo-mail.com")
+
+	dryRun := func(from string) string {
+		t.Helper()
+		msg := "From: News <news@" + from + ">\r\nTo: ann@example.org\r\nSubject: Spring\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+			"Message-ID: <1@" + from + ">\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+			"<p>Hello  there, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n"
+		req, _ := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1", strings.NewReader(msg))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "message/rfc822")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("dry run: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	verified := func(when, msg string, sigs int) {
+		t.Helper()
+		if n := strings.Count(msg, "DKIM-Signature:"); n != sigs {
+			t.Fatalf("%s: %d signatures, want %d:\n%s", when, n, sigs, msg)
+		}
+		u.Flush("waymark.localhost")
+		for name, err := range u.VerifyDKIM(t, msg) {
+			if err != nil {
+				t.Fatalf("%s: %s refuses: %v", when, name, err)
+			}
+		}
+	}
+	acme, bravo := dryRun("acme-mail.com"), dryRun("bravo-mail.com")
+	// The links go through the sending domain's own click host.
+	if !strings.Contains(acme, `href="https://clicks.acme-mail.com/c/`) || strings.Contains(acme, "t.waymark.localhost") {
+		t.Fatalf("links not on clicks.acme-mail.com:\n%s", acme)
+	}
+	verified("RSA and Ed25519", acme, 2)
+	verified("RSA, checked by OpenDKIM too", bravo, 1)
+	for name, err := range u.VerifyDKIM(t, "Subject: Act now\r\n"+bravo) {
+		if err == nil {
+			t.Fatalf("%s accepts a header added after signing", name)
+		}
+	}
+
+	// A forced rotation publishes new keys; until they sign (72 h later)
+	// the current ones go on signing, and mail signed before still verifies.
+	o := mustRun(t, cli, "sending-domain", "rotate", "bravo-mail.com", "--json")
+	if !strings.Contains(o, `"next_rotation"`) {
+		t.Fatalf("rotate:\n%s", o)
+	}
+	verified("after a forced rotation", dryRun("bravo-mail.com"), 1)
+	verified("signed before the rotation", bravo, 1)
+}

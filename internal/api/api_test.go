@@ -808,6 +808,7 @@ func TestDryRunSigns(t *testing.T) {
 	for _, sel := range []string{"wm1", "wm2", "wme1", "wme2"} {
 		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
 	}
+	fakeDNS.results["clicks.signing-co.com"] = verify.Result{Code: verify.OK}
 	fakeDNS.mu.Unlock()
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.str("status") != "active" {
 		t.Fatalf("verify: %s", r.Raw)
@@ -823,6 +824,10 @@ func TestDryRunSigns(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || strings.Count(string(signed), "DKIM-Signature:") != 2 {
 		t.Fatalf("dry run: %d\n%s", resp.StatusCode, signed)
+	}
+	// The sending domain's click host carries its links (SPEC section 4).
+	if h := resp.Header.Get("X-Waymark-Tracking-Host"); h != "clicks.signing-co.com" || !strings.Contains(string(signed), "https://clicks.signing-co.com/c/") {
+		t.Fatalf("tracking host %q:\n%s", h, signed)
 	}
 	keys, _ := e.store.DKIMKeys(context.Background(), id)
 	txt := map[string]string{}

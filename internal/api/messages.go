@@ -78,7 +78,25 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	recipient = addr.Address // "Ann <ann@example.com>" mints for ann@example.com
-	host, err := s.trackingHost(r.Context(), p.Cluster.ID, h.Get(TrackingHeader))
+	// The sending domain of the From address signs, and its click host
+	// carries the links.
+	fromDomain, fromErr := dkim.FromDomain(h)
+	var sd *store.SendingDomain
+	if fromErr == nil {
+		d, err := s.store.SendingDomainByName(r.Context(), p.Cluster.ID, fromDomain)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.internal(w, r, err)
+			return
+		}
+		if err == nil {
+			sd = &d
+		}
+	}
+	clickHost := ""
+	if sd != nil {
+		clickHost = sd.ClickHost
+	}
+	host, err := s.trackingHost(r.Context(), p.Cluster.ID, h.Get(TrackingHeader), clickHost)
 	var he *track.HeaderError
 	if errors.As(err, &he) {
 		writeError(w, http.StatusUnprocessableEntity, "tracking_domain_not_active", he.Error(), TrackingHeader)
@@ -109,30 +127,24 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 	// domain of the cluster (checked before any work is done).
 	var signer *store.SendingDomain
 	if q.Get("sign") != "0" {
-		fromDomain, err := dkim.FromDomain(h)
-		if err != nil {
+		if fromErr != nil {
 			code := "from_invalid"
 			switch {
-			case errors.Is(err, dkim.ErrNoFrom):
+			case errors.Is(fromErr, dkim.ErrNoFrom):
 				code = "from_missing"
-			case errors.Is(err, dkim.ErrManyFrom), errors.Is(err, dkim.ErrManyAddresses):
+			case errors.Is(fromErr, dkim.ErrManyFrom), errors.Is(fromErr, dkim.ErrManyAddresses):
 				code = "from_multiple"
 			}
-			writeError(w, http.StatusUnprocessableEntity, code, strings.TrimPrefix(err.Error(), "dkim: ")+"; the message needs exactly one From address", "From")
+			writeError(w, http.StatusUnprocessableEntity, code, strings.TrimPrefix(fromErr.Error(), "dkim: ")+"; the message needs exactly one From address", "From")
 			return
 		}
-		d, err := s.store.SendingDomainByName(r.Context(), p.Cluster.ID, fromDomain)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.internal(w, r, err)
-			return
-		}
-		if err != nil || d.Status != domain.StatusActive {
+		if sd == nil || sd.Status != domain.StatusActive {
 			writeError(w, http.StatusUnprocessableEntity, "from_domain_not_verified",
 				fmt.Sprintf("%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it; "+
 					"?sign=0 previews the tracking without signing", fromDomain, fromDomain), "From")
 			return
 		}
-		signer = &d
+		signer = sd
 	}
 	var out bytes.Buffer
 	if err := rw.Message(&out, bytes.NewReader(raw)); err != nil {
@@ -167,10 +179,11 @@ func (s *Server) signingKeys(ctx context.Context, d store.SendingDomain) ([]dkim
 	return sending.SigningKeys(s.box, d, stored)
 }
 
-// trackingHost picks a message's tracking host in the SPEC's order. The
-// sending domain's click host and the delivery server's tracking domain
-// join the choice when those are built.
-func (s *Server) trackingHost(ctx context.Context, clusterID, header string) (string, error) {
+// trackingHost picks a message's tracking host in the SPEC's order:
+// header, the sending domain's click host, (the delivery server's
+// tracking domain, when the relay is built), the cluster default, the
+// platform host.
+func (s *Server) trackingHost(ctx context.Context, clusterID, header, clickHost string) (string, error) {
 	domains, err := s.store.TrackingDomains(ctx, clusterID)
 	if err != nil {
 		return "", err
@@ -190,7 +203,7 @@ func (s *Server) trackingHost(ctx context.Context, clusterID, header string) (st
 			header = n
 		}
 	}
-	return track.Host(track.HostChoice{Header: header, Default: dflt, Platform: s.platform,
+	return track.Host(track.HostChoice{Header: header, ClickHost: clickHost, Default: dflt, Platform: s.platform,
 		Active: func(n string) bool { return active[n] }})
 }
 
