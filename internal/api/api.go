@@ -22,6 +22,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -44,7 +45,7 @@ type Options struct {
 	// Checker verifies tracking domains (the monitor).
 	Checker Checker
 	// Tokens signs tracking links.
-	Tokens Tokens
+	Tokens relay.Tokens
 	// Box seals DKIM private keys.
 	Box *secret.Box
 	// Rotation is the DKIM key schedule.
@@ -75,7 +76,7 @@ type Server struct {
 	latency     *prometheus.HistogramVec
 	zoneChanged func()
 	checker     Checker
-	tokens      Tokens
+	composer    *relay.Composer
 	box         *secret.Box
 	rotation    dkim.Rotation
 }
@@ -145,7 +146,7 @@ func New(o Options) *Server {
 		log:         o.Logger,
 		zoneChanged: o.ZoneChanged,
 		checker:     o.Checker,
-		tokens:      o.Tokens,
+		composer:    &relay.Composer{Store: o.Store, Tokens: o.Tokens, Box: o.Box, Platform: o.PlatformDomain},
 		box:         o.Box,
 		rotation:    o.Rotation,
 		mux:         http.NewServeMux(),

@@ -3,7 +3,6 @@ package api
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,33 +11,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 
-	"github.com/waymark-mail/waymark/internal/apikey"
-	"github.com/waymark-mail/waymark/internal/dkim"
-	"github.com/waymark-mail/waymark/internal/domain"
-	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
-	"github.com/waymark-mail/waymark/internal/track"
 )
-
-// Tokens gives the key a cluster's new tokens are signed with.
-type Tokens interface {
-	Current(ctx context.Context, clusterID string) (store.TokenKey, error)
-}
-
-// maxMessage bounds a submitted message.
-const maxMessage = 25 << 20
-
-// TrackingHeader overrides the tracking host of one message.
-const TrackingHeader = "X-Waymark-Tracking-Domain"
-
-// isControlHeader reports the X-Waymark-* headers, removed before sending.
-func isControlHeader(key string) bool {
-	return strings.HasPrefix(strings.ToLower(key), "x-waymark-")
-}
 
 // submitMessage rewrites a raw MIME message for one recipient. Only
 // ?dry_run=1 exists until the relay is built: the answer is the message as
@@ -50,10 +28,10 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 			"this server cannot send yet (the relay is not built); use ?dry_run=1 to see the rewritten message", "dry_run")
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMessage))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, relay.MaxMessage))
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
-		writeError(w, http.StatusBadRequest, "message_too_large", fmt.Sprintf("the message is larger than %d bytes", maxMessage), "")
+		writeError(w, http.StatusBadRequest, "message_too_large", fmt.Sprintf("the message is larger than %d bytes", relay.MaxMessage), "")
 		return
 	}
 	if err != nil {
@@ -71,140 +49,42 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 			recipient = to[0].Address
 		}
 	}
-	addr, err := mail.ParseAddress(recipient)
-	if err != nil {
+	if recipient, err = relay.ParseRecipient(recipient); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "recipient_invalid",
 			"give the recipient as ?recipient=name@example.com or in the To header", "recipient")
 		return
 	}
-	recipient = addr.Address // "Ann <ann@example.com>" mints for ann@example.com
-	// The sending domain of the From address signs, and its click host
-	// carries the links.
-	fromDomain, fromErr := dkim.FromDomain(h)
-	var sd *store.SendingDomain
-	if fromErr == nil {
-		d, err := s.store.SendingDomainByName(r.Context(), p.Cluster.ID, fromDomain)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.internal(w, r, err)
+	m, err := s.composer.Prepare(r.Context(), relay.Submission{ClusterID: p.Cluster.ID, Raw: raw,
+		MessageID: q.Get("message_id"), Sign: q.Get("sign") != "0"})
+	if err == nil {
+		var out bytes.Buffer
+		if err = m.For(&out, p.Cluster.ID, recipient); err == nil {
+			w.Header().Set("Content-Type", "message/rfc822")
+			w.Header().Set("X-Waymark-Message-Id", m.ID)
+			w.Header().Set("X-Waymark-Tracking-Host", m.Host)
+			w.Write(out.Bytes())
 			return
 		}
-		if err == nil {
-			sd = &d
-		}
 	}
-	clickHost := ""
-	if sd != nil {
-		clickHost = sd.ClickHost
-	}
-	host, err := s.trackingHost(r.Context(), p.Cluster.ID, h.Get(TrackingHeader), clickHost)
-	var he *track.HeaderError
-	if errors.As(err, &he) {
-		writeError(w, http.StatusUnprocessableEntity, "tracking_domain_not_active", he.Error(), TrackingHeader)
-		return
-	}
-	if err != nil {
+	s.refused(w, r, err)
+}
+
+// refused answers a message the composer refused, or an internal error.
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, err error) {
+	var ref *relay.Refusal
+	if !errors.As(err, &ref) {
 		s.internal(w, r, err)
 		return
 	}
-	key, err := s.tokens.Current(r.Context(), p.Cluster.ID)
-	if err != nil {
-		s.internal(w, r, err)
-		return
+	status := http.StatusUnprocessableEntity
+	if ref.Code == "invalid_message" || ref.Code == "invalid_query" {
+		status = http.StatusBadRequest
 	}
-	messageID := q.Get("message_id")
-	if messageID == "" {
-		messageID = apikey.NewID("msg")
-	} else if len(messageID) > 128 || !utf8.ValidString(messageID) || strings.ContainsAny(messageID, "\r\n") {
-		writeError(w, http.StatusBadRequest, "invalid_query", "message_id must be valid UTF-8, one line, at most 128 bytes", "message_id")
-		return
+	msg := ref.Message
+	if ref.Code == "from_domain_not_verified" {
+		msg += "; ?sign=0 previews the tracking without signing"
 	}
-	issued := time.Now()
-	rw := &track.Rewriter{Host: host, Drop: isControlHeader, Mint: func(kind track.Kind, url string) (string, error) {
-		return track.Encode(track.Token{Kind: kind, KeyID: key.ID, Issued: issued, ClusterID: p.Cluster.ID,
-			MessageID: messageID, Recipient: recipient, URL: url}, key.Secret)
-	}}
-	// The From domain signs: it must be one address of a verified sending
-	// domain of the cluster (checked before any work is done).
-	var signer *store.SendingDomain
-	if q.Get("sign") != "0" {
-		if fromErr != nil {
-			code := "from_invalid"
-			switch {
-			case errors.Is(fromErr, dkim.ErrNoFrom):
-				code = "from_missing"
-			case errors.Is(fromErr, dkim.ErrManyFrom), errors.Is(fromErr, dkim.ErrManyAddresses):
-				code = "from_multiple"
-			}
-			writeError(w, http.StatusUnprocessableEntity, code, strings.TrimPrefix(fromErr.Error(), "dkim: ")+"; the message needs exactly one From address", "From")
-			return
-		}
-		if sd == nil || sd.Status != domain.StatusActive {
-			writeError(w, http.StatusUnprocessableEntity, "from_domain_not_verified",
-				fmt.Sprintf("%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it; "+
-					"?sign=0 previews the tracking without signing", fromDomain, fromDomain), "From")
-			return
-		}
-		signer = sd
-	}
-	var out bytes.Buffer
-	if err := rw.Message(&out, bytes.NewReader(raw)); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_message", "the message could not be rewritten: "+err.Error(), "")
-		return
-	}
-	if signer != nil {
-		keys, err := s.signingKeys(r.Context(), *signer)
-		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		var signed bytes.Buffer
-		if err := dkim.Sign(&signed, &out, signer.Name, keys); err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		out = signed
-	}
-	w.Header().Set("Content-Type", "message/rfc822")
-	w.Header().Set("X-Waymark-Message-Id", messageID)
-	w.Header().Set("X-Waymark-Tracking-Host", host)
-	w.Write(out.Bytes())
-}
-
-// signingKeys opens the keys that sign for d now, one per algorithm.
-func (s *Server) signingKeys(ctx context.Context, d store.SendingDomain) ([]dkim.Key, error) {
-	stored, err := s.store.DKIMKeys(ctx, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	return sending.SigningKeys(s.box, d, stored)
-}
-
-// trackingHost picks a message's tracking host in the SPEC's order:
-// header, the sending domain's click host, (the delivery server's
-// tracking domain, when the relay is built), the cluster default, the
-// platform host.
-func (s *Server) trackingHost(ctx context.Context, clusterID, header, clickHost string) (string, error) {
-	domains, err := s.store.TrackingDomains(ctx, clusterID)
-	if err != nil {
-		return "", err
-	}
-	active := map[string]bool{}
-	dflt := ""
-	for _, d := range domains {
-		if d.Status == domain.StatusActive {
-			active[d.Name] = true
-			if d.Default {
-				dflt = d.Name
-			}
-		}
-	}
-	if header != "" {
-		if n, err := domain.Normalize(header); err == nil {
-			header = n
-		}
-	}
-	return track.Host(track.HostChoice{Header: header, ClickHost: clickHost, Default: dflt, Platform: s.platform,
-		Active: func(n string) bool { return active[n] }})
+	writeError(w, status, ref.Code, msg, ref.Field)
 }
 
 // Event is a tracking event as the API shows it.

@@ -1,0 +1,268 @@
+// Package relay turns a submitted message into the messages waymark sends
+// (tracking rewritten per recipient, a VERP envelope sender on the sending
+// domain's bounce host, DKIM signature last), queues them durably and
+// delivers them to the delivery servers. SMTP submission, POST
+// /v1/messages and the milter all go through Composer.
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
+)
+
+// Control headers a sender sets; all X-Waymark-* fields are removed before
+// a message leaves.
+const (
+	// TrackingDomainHeader picks the tracking host of one message.
+	TrackingDomainHeader = "X-Waymark-Tracking-Domain"
+	// TrackingHeader set to "off" leaves links and pixels alone.
+	TrackingHeader = "X-Waymark-Tracking"
+	// DeliveryServerHeader names the delivery server (by name or id).
+	DeliveryServerHeader = "X-Waymark-Delivery-Server"
+	// QueueIDHeader is added to each relayed copy, so that a receiver can
+	// spot the duplicates at-least-once delivery may cause.
+	QueueIDHeader = "X-Waymark-Queue-Id"
+)
+
+// IsControlHeader reports the X-Waymark-* headers.
+func IsControlHeader(key string) bool {
+	return strings.HasPrefix(strings.ToLower(key), "x-waymark-")
+}
+
+// MaxMessage bounds a submitted message.
+const MaxMessage = 25 << 20
+
+// Tokens gives the key a cluster's new tokens are signed with.
+type Tokens interface {
+	Current(ctx context.Context, clusterID string) (store.TokenKey, error)
+}
+
+// Refusal is a message refused for what it is, with a code for the API
+// and an SMTP reply; the text says what to change.
+type Refusal struct {
+	Code    string // API error code
+	Message string
+	Field   string // the header or parameter at fault
+	SMTP    int    // reply code
+	Status  [3]int // enhanced status code (RFC 3463)
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+func refuse(code, field string, smtp int, status [3]int, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Field: field, SMTP: smtp, Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// Composer holds what composing needs.
+type Composer struct {
+	Store    store.Store
+	Tokens   Tokens
+	Box      *secret.Box
+	Platform string
+}
+
+// Submission is one message as submitted.
+type Submission struct {
+	ClusterID string
+	Raw       []byte
+	// MessageID is the caller's id for the message; empty: one is made.
+	MessageID string
+	// Sign false previews the tracking without a verified From domain
+	// (dry runs only).
+	Sign bool
+}
+
+// Message is a submission checked and ready to be written for each
+// recipient.
+type Message struct {
+	ID       string
+	Header   textproto.Header
+	Raw      []byte
+	Host     string               // the tracking host
+	Domain   *store.SendingDomain // the From address's sending domain; nil unsigned
+	Keys     []dkim.Key           // the keys that sign, one per algorithm
+	Tracking bool                 // links and pixel rewritten
+	Server   string               // the X-Waymark-Delivery-Server header
+	key      store.TokenKey       // signs the tokens
+	issued   time.Time
+}
+
+// Prepare checks a submission: a message with one From address of a
+// verified sending domain of the cluster (unless Sign is false), and
+// control headers that name things the cluster has.
+func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(s.Raw)))
+	if err != nil || h.Len() == 0 {
+		return nil, refuse("invalid_message", "", 550, [3]int{5, 6, 0},
+			"the message is not an RFC 5322 message: send raw MIME with headers, an empty line, then the body")
+	}
+	m := &Message{ID: s.MessageID, Header: h, Raw: s.Raw, issued: time.Now(), Server: strings.TrimSpace(h.Get(DeliveryServerHeader))}
+	if m.ID == "" {
+		m.ID = apikey.NewID("msg")
+	} else if len(m.ID) > 128 || !utf8.ValidString(m.ID) || strings.ContainsAny(m.ID, "\r\n") {
+		return nil, refuse("invalid_query", "message_id", 550, [3]int{5, 5, 4}, "message_id must be valid UTF-8, one line, at most 128 bytes")
+	}
+	switch v := strings.ToLower(strings.TrimSpace(h.Get(TrackingHeader))); v {
+	case "", "on":
+		m.Tracking = true
+	case "off":
+	default:
+		return nil, refuse("invalid_header", TrackingHeader, 550, [3]int{5, 6, 0}, "%s must be on or off, not %q", TrackingHeader, v)
+	}
+
+	// The sending domain of the From address signs, and its click host
+	// carries the links.
+	fromDomain, fromErr := dkim.FromDomain(h)
+	var sd *store.SendingDomain
+	if fromErr == nil {
+		d, err := c.Store.SendingDomainByName(ctx, s.ClusterID, fromDomain)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if err == nil {
+			sd = &d
+		}
+	}
+	if s.Sign {
+		if fromErr != nil {
+			code := "from_invalid"
+			switch {
+			case errors.Is(fromErr, dkim.ErrNoFrom):
+				code = "from_missing"
+			case errors.Is(fromErr, dkim.ErrManyFrom), errors.Is(fromErr, dkim.ErrManyAddresses):
+				code = "from_multiple"
+			}
+			return nil, refuse(code, "From", 550, [3]int{5, 6, 0}, "%s; the message needs exactly one From address", strings.TrimPrefix(fromErr.Error(), "dkim: "))
+		}
+		if sd == nil || sd.Status != domain.StatusActive {
+			return nil, refuse("from_domain_not_verified", "From", 550, [3]int{5, 7, 1},
+				"%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it",
+				fromDomain, fromDomain)
+		}
+		m.Domain = sd
+		stored, err := c.Store.DKIMKeys(ctx, m.Domain.ID)
+		if err != nil {
+			return nil, err
+		}
+		if m.Keys, err = sending.SigningKeys(c.Box, *m.Domain, stored); err != nil {
+			return nil, err
+		}
+	}
+	clickHost := ""
+	if sd != nil {
+		clickHost = sd.ClickHost
+	}
+	if m.Host, err = c.trackingHost(ctx, s.ClusterID, h.Get(TrackingDomainHeader), clickHost); err != nil {
+		var he *track.HeaderError
+		if errors.As(err, &he) {
+			return nil, refuse("tracking_domain_not_active", TrackingDomainHeader, 550, [3]int{5, 7, 1}, "%s", he.Error())
+		}
+		return nil, err
+	}
+	if m.key, err = c.Tokens.Current(ctx, s.ClusterID); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// trackingHost picks a message's tracking host in the SPEC's order:
+// header, the sending domain's click host, (the delivery server's
+// tracking domain), the cluster default, the platform host.
+func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHost string) (string, error) {
+	domains, err := c.Store.TrackingDomains(ctx, clusterID)
+	if err != nil {
+		return "", err
+	}
+	active := map[string]bool{}
+	dflt := ""
+	for _, d := range domains {
+		if d.Status == domain.StatusActive {
+			active[d.Name] = true
+			if d.Default {
+				dflt = d.Name
+			}
+		}
+	}
+	if header != "" {
+		if n, err := domain.Normalize(header); err == nil {
+			header = n
+		}
+	}
+	return track.Host(track.HostChoice{Header: header, ClickHost: clickHost, Default: dflt, Platform: c.Platform,
+		Active: func(n string) bool { return active[n] }})
+}
+
+// For writes the message one recipient gets: tracking rewritten with
+// tokens for them (unless off), control headers removed, extra header
+// fields (such as the queue id) added on top, and the DKIM signatures
+// last of all.
+func (m *Message) For(w io.Writer, clusterID, recipient string, extra ...string) error {
+	var out bytes.Buffer
+	out.Grow(len(m.Raw) + len(m.Raw)/4)
+	for i := 0; i+1 < len(extra); i += 2 {
+		out.WriteString(extra[i] + ": " + extra[i+1] + "\r\n")
+	}
+	if m.Tracking {
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Mint: func(kind track.Kind, url string) (string, error) {
+			return track.Encode(track.Token{Kind: kind, KeyID: m.key.ID, Issued: m.issued, ClusterID: clusterID,
+				MessageID: m.ID, Recipient: recipient, URL: url}, m.key.Secret)
+		}}
+		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
+			return refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message could not be rewritten: %v", err)
+		}
+	} else if err := stripControl(&out, m.Raw); err != nil {
+		return refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message header could not be read: %v", err)
+	}
+	if m.Domain == nil {
+		_, err := w.Write(out.Bytes())
+		return err
+	}
+	return dkim.Sign(w, &out, m.Domain.Name, m.Keys)
+}
+
+// stripControl writes raw without its X-Waymark-* header fields.
+func stripControl(w io.Writer, raw []byte) error {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return err
+	}
+	for f := h.Fields(); f.Next(); {
+		if IsControlHeader(f.Key()) {
+			f.Del()
+		}
+	}
+	if err := textproto.WriteHeader(w, h); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, br)
+	return err
+}
+
+// ParseRecipient returns the bare address of a recipient ("Ann
+// <ann@example.com>" gives ann@example.com).
+func ParseRecipient(s string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(s))
+	if err != nil {
+		return "", refuse("recipient_invalid", "recipient", 550, [3]int{5, 1, 3}, "%q is not an email address", s)
+	}
+	return a.Address, nil
+}
