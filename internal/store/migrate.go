@@ -149,6 +149,36 @@ var migrations = []string{
 	// 8: when a sending domain's key schedule acts next.
 	`ALTER TABLE sending_domains ADD COLUMN rotation_at BIGINT;
 	CREATE INDEX sending_domains_rotation ON sending_domains (rotation_at);`,
+	// 9: delivery servers and the outgoing mail queue. A row stays after
+	// delivery (without its data) so a later bounce to its VERP address
+	// finds its message and recipient. BYTEA is a blob in SQLite too.
+	`CREATE TABLE delivery_servers (
+		id                 TEXT PRIMARY KEY,
+		cluster_id         TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		name               TEXT NOT NULL,
+		url                TEXT NOT NULL,
+		tracking_domain_id TEXT NOT NULL DEFAULT '',
+		is_default         INTEGER NOT NULL DEFAULT 0,
+		created_at         BIGINT NOT NULL,
+		UNIQUE (cluster_id, name)
+	);
+	CREATE TABLE mail_queue (
+		id              TEXT PRIMARY KEY,
+		cluster_id      TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		message_id      TEXT NOT NULL,
+		mail_from       TEXT NOT NULL,
+		rcpt            TEXT NOT NULL,
+		server_url      TEXT NOT NULL,
+		data            BYTEA,
+		status          TEXT NOT NULL,
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		next_attempt_at BIGINT NOT NULL,
+		last_error      TEXT NOT NULL DEFAULT '',
+		created_at      BIGINT NOT NULL,
+		done_at         BIGINT
+	);
+	CREATE INDEX mail_queue_due ON mail_queue (status, next_attempt_at);
+	CREATE INDEX mail_queue_done ON mail_queue (done_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

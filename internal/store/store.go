@@ -127,6 +127,29 @@ type Store interface {
 	// Suppressed reports whether an address is on the cluster's list.
 	Suppressed(ctx context.Context, clusterID, address string) (bool, error)
 
+	// CreateDeliveryServer stores a delivery server; a name taken in the
+	// cluster is ErrDuplicate. A new default unsets the previous one.
+	CreateDeliveryServer(ctx context.Context, d DeliveryServer) error
+	// DeliveryServers lists a cluster's delivery servers by name.
+	DeliveryServers(ctx context.Context, clusterID string) ([]DeliveryServer, error)
+	// DeleteDeliveryServer removes one; mail already queued keeps its URL.
+	DeleteDeliveryServer(ctx context.Context, clusterID, id string) error
+
+	// EnqueueMail stores outgoing messages in one transaction: when it
+	// returns nil they are durable.
+	EnqueueMail(ctx context.Context, mails []Mail) error
+	// ClaimMail takes up to limit queued messages that are due, for lease:
+	// another node (or a restart) tries them only after the lease.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error)
+	// FinishMail records an attempt: MailSent and MailFailed end the
+	// message (its data is dropped); MailQueued retries it at next.
+	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time) error
+	// MailByID returns a queued or finished message, without its data.
+	MailByID(ctx context.Context, id string) (Mail, error)
+	// PurgeMail removes finished messages older than before; it returns
+	// how many.
+	PurgeMail(ctx context.Context, before time.Time) (int, error)
+
 	// PutBlob stores a value under a slash-separated key.
 	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
 	// Blob returns a value and when it was stored, or ErrNotFound.
@@ -202,6 +225,48 @@ type EventQuery struct {
 	// After is the cursor: the ID of the last event of the previous page.
 	After string
 	Limit int
+}
+
+// DeliveryServer is an SMTP server of a cluster that waymark relays to.
+type DeliveryServer struct {
+	ID        string
+	ClusterID string
+	Name      string
+	// URL is smtp://host:port.
+	URL string
+	// TrackingDomainID, if set, is the tracking domain of its mail.
+	TrackingDomainID string
+	Default          bool
+	CreatedAt        time.Time
+}
+
+// MailStatus is where an outgoing message is.
+type MailStatus string
+
+const (
+	// MailQueued waits for its next attempt.
+	MailQueued MailStatus = "queued"
+	// MailSent was accepted by the delivery server.
+	MailSent MailStatus = "sent"
+	// MailFailed was refused for good, or expired.
+	MailFailed MailStatus = "failed"
+)
+
+// Mail is one outgoing message for one recipient.
+type Mail struct {
+	// ID is also the VERP part of its envelope sender.
+	ID        string
+	ClusterID string
+	MessageID string
+	From      string // the envelope sender (VERP)
+	Rcpt      string
+	ServerURL string
+	Data      []byte
+	Status    MailStatus
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+	CreatedAt time.Time
 }
 
 // Webhook is an HTTPS endpoint of a cluster that receives events.

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestDeliveryServers(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_000_000, 0).UTC()
+		for _, d := range []DeliveryServer{
+			{ID: "ds_1", ClusterID: "cl_a", Name: "mta1", URL: "smtp://127.0.0.1:25", Default: true, CreatedAt: now},
+			{ID: "ds_2", ClusterID: "cl_a", Name: "mta2", URL: "smtp://127.0.0.1:26", TrackingDomainID: "td_1", Default: true, CreatedAt: now},
+			{ID: "ds_3", ClusterID: "cl_b", Name: "mta1", URL: "smtp://127.0.0.1:27", CreatedAt: now},
+		} {
+			if err := s.CreateDeliveryServer(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := s.CreateDeliveryServer(ctx, DeliveryServer{ID: "ds_4", ClusterID: "cl_a", Name: "mta1", URL: "smtp://x:25", CreatedAt: now})
+		if !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("duplicate name: %v", err)
+		}
+		list, err := s.DeliveryServers(ctx, "cl_a")
+		if err != nil || len(list) != 2 || list[0].Default || !list[1].Default || list[1].TrackingDomainID != "td_1" {
+			t.Fatalf("servers (the second default replaces the first): %+v %v", list, err)
+		}
+		if err := s.DeleteDeliveryServer(ctx, "cl_b", "ds_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cross-cluster delete: %v", err)
+		}
+		if err := s.DeleteDeliveryServer(ctx, "cl_a", "ds_1"); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := s.DeliveryServers(ctx, "cl_a"); len(list) != 1 {
+			t.Fatalf("after delete: %+v", list)
+		}
+	})
+}
+
+func TestMailQueue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		now := time.Unix(1_000_000, 0).UTC()
+		data := []byte("From: a@example.com\r\n\r\n\x00\xff 8-bit body\r\n") // any bytes survive
+		mail := func(id string, due time.Time) Mail {
+			return Mail{ID: id, ClusterID: "cl_a", MessageID: "msg_1", From: "b-" + id + "@bounce.example.com",
+				Rcpt: id + "@example.org", ServerURL: "smtp://127.0.0.1:25", Data: data, NextAt: due, CreatedAt: now}
+		}
+		if err := s.EnqueueMail(ctx, []Mail{mail("m1", now), mail("m2", now), mail("m3", now.Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnqueueMail(ctx, []Mail{mail("m4", now), mail("m1", now)}); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("a batch with a duplicate: %v", err)
+		}
+		if _, err := s.MailByID(ctx, "m4"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("half a failed batch was stored: %v", err)
+		}
+		got, err := s.ClaimMail(ctx, now, time.Minute, 10)
+		if err != nil || len(got) != 2 || !bytes.Equal(got[0].Data, data) || got[0].Status != MailQueued || got[0].Rcpt == "" {
+			t.Fatalf("claim: %+v %v", got, err)
+		}
+		if again, _ := s.ClaimMail(ctx, now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+			t.Fatalf("claimed twice within the lease: %d", len(again))
+		}
+		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishMail(ctx, "m2", MailQueued, "421 try later", now.Add(5*time.Minute), now); err != nil {
+			t.Fatal(err)
+		}
+		m1, err := s.MailByID(ctx, "m1")
+		if err != nil || m1.Status != MailSent || m1.Attempts != 1 || m1.Rcpt != "m1@example.org" || m1.Data != nil {
+			t.Fatalf("sent: %+v %v", m1, err)
+		}
+		// A finished message is never claimed or finished again.
+		if err := s.FinishMail(ctx, "m1", MailQueued, "late", now, now); err != nil {
+			t.Fatal(err)
+		}
+		if m1, _ := s.MailByID(ctx, "m1"); m1.Status != MailSent {
+			t.Fatalf("finished twice: %+v", m1)
+		}
+		retry, _ := s.ClaimMail(ctx, now.Add(5*time.Minute), time.Minute, 10)
+		if len(retry) != 1 || retry[0].ID != "m2" || retry[0].Attempts != 1 || retry[0].LastError != "421 try later" {
+			t.Fatalf("retry: %+v", retry)
+		}
+		s.FinishMail(ctx, "m2", MailFailed, "550 5.1.1 no such user", time.Time{}, now.Add(5*time.Minute))
+		if n, err := s.PurgeMail(ctx, now.Add(time.Minute)); n != 1 || err != nil {
+			t.Fatalf("purge (only m1 finished before): %d %v", n, err)
+		}
+		if _, err := s.MailByID(ctx, "m1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("purged mail: %v", err)
+		}
+		if m3, _ := s.MailByID(ctx, "m3"); m3.Status != MailQueued {
+			t.Fatalf("queued mail purged: %+v", m3)
+		}
+	})
+}
+
+// TestMailClaimsDoNotOverlap: claimers at once (nodes, on PostgreSQL)
+// never take the same message.
+func TestMailClaimsDoNotOverlap(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		now := time.Unix(1_000_000, 0).UTC()
+		var batch []Mail
+		for i := range 200 {
+			id := fmt.Sprintf("m%03d", i)
+			batch = append(batch, Mail{ID: id, ClusterID: "cl_a", MessageID: "msg", From: "b@x", Rcpt: id + "@x",
+				ServerURL: "smtp://x:25", Data: []byte("x"), NextAt: now, CreatedAt: now})
+		}
+		if err := s.EnqueueMail(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := s.ClaimMail(ctx, now, time.Hour, 7)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, m := range got {
+						seen[m.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != 200 {
+			t.Fatalf("claimed %d of 200", len(seen))
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Fatalf("%s claimed %d times", id, n)
+			}
+		}
+	})
+}
