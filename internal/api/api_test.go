@@ -689,7 +689,7 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 	now := time.Now().UTC()
 	var evs []store.Event
 	for i := range 5 {
-		evs = append(evs, store.Event{ID: edge.NewEventID(now.Add(time.Duration(i) * time.Millisecond)), ClusterID: clusterID, Type: "click",
+		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Millisecond)), ClusterID: clusterID, Type: "click",
 			At: now, MessageID: "msg_test", Recipient: "ann@example.com", URL: "https://shop.example/", Class: "human"})
 	}
 	e.store.InsertEvents(context.Background(), evs)

@@ -2,9 +2,6 @@ package edge
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -47,14 +44,6 @@ func NewRecorder(ctx context.Context, st store.Store, log *slog.Logger, reg prom
 	return r
 }
 
-// NewEventID returns an id that sorts by time: 16 hex digits of Unix
-// microseconds, then 8 random hex digits.
-func NewEventID(at time.Time) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%016x%s", at.UnixMicro(), hex.EncodeToString(b))
-}
-
 // Record commits e and returns once it is durable (or failed).
 func (r *Recorder) Record(ctx context.Context, e store.Event) error {
 	p := pending{event: e, done: make(chan error, 1)}
@@ -95,7 +84,7 @@ func (r *Recorder) run(ctx context.Context) {
 		stamp := time.Now()
 		events = events[:0]
 		for i := range batch {
-			batch[i].event.ID = NewEventID(stamp)
+			batch[i].event.ID = store.NewEventID(stamp)
 			events = append(events, batch[i].event)
 		}
 		// The commit must finish even if the server is shutting down: the

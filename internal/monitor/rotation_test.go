@@ -11,6 +11,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/sending/sendingtest"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -88,27 +89,6 @@ func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *clock,
 	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Box: box, Rotation: r, Platform: "waymark.localhost"}
 	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
-	d := store.SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: "clicks.example.com",
-		BounceHost: "bounce.example.com", ClickDomainID: "td_c", Algorithms: algs, Status: domain.StatusActive,
-		CreatedAt: start, UpdatedAt: start}
-	rot := map[string]dkim.KeyState{}
-	var keys []store.DKIMKey
-	for _, alg := range algs {
-		rot[alg] = r.NewKeyState(start)
-		for slot := range 2 {
-			k, err := sending.NewKey(box, "sd_1", alg, slot, start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, k)
-		}
-	}
-	if err := sending.SetRotations(&d, rot, r); err != nil {
-		t.Fatal(err)
-	}
-	click := store.TrackingDomain{ID: "td_c", ClusterID: "cl_a", Name: "clicks.example.com", Target: "v-c", Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
-	if err := st.CreateSendingDomain(ctx, d, keys, click); err != nil {
-		t.Fatal(err)
-	}
+	sendingtest.Domain(t, st, box, "cl_a", "sd_1", "l1", "example.com", domain.StatusActive, algs, start)
 	return st, m, clk, box
 }

@@ -77,6 +77,9 @@ type Composer struct {
 	Tokens   Tokens
 	Box      *secret.Box
 	Platform string
+	// DefaultServer is the delivery server (smtp://host:port) of clusters
+	// that have none of their own (--delivery).
+	DefaultServer string
 }
 
 // Submission is one message as submitted.
@@ -114,7 +117,7 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 		return nil, refuse("invalid_message", "", 550, [3]int{5, 6, 0},
 			"the message is not an RFC 5322 message: send raw MIME with headers, an empty line, then the body")
 	}
-	m := &Message{ID: s.MessageID, Header: h, Raw: s.Raw, issued: time.Now(), Server: strings.TrimSpace(h.Get(DeliveryServerHeader))}
+	m := &Message{ID: s.MessageID, Header: h, Raw: s.Raw, issued: time.Now()}
 	if m.ID == "" {
 		m.ID = apikey.NewID("msg")
 	} else if len(m.ID) > 128 || !utf8.ValidString(m.ID) || strings.ContainsAny(m.ID, "\r\n") {
@@ -166,11 +169,16 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 			return nil, err
 		}
 	}
+	server, serverTracking, err := c.deliveryServer(ctx, s.ClusterID, h.Get(DeliveryServerHeader))
+	if err != nil {
+		return nil, err
+	}
+	m.Server = server
 	clickHost := ""
 	if sd != nil {
 		clickHost = sd.ClickHost
 	}
-	if m.Host, err = c.trackingHost(ctx, s.ClusterID, h.Get(TrackingDomainHeader), clickHost); err != nil {
+	if m.Host, err = c.trackingHost(ctx, s.ClusterID, h.Get(TrackingDomainHeader), clickHost, serverTracking); err != nil {
 		var he *track.HeaderError
 		if errors.As(err, &he) {
 			return nil, refuse("tracking_domain_not_active", TrackingDomainHeader, 550, [3]int{5, 7, 1}, "%s", he.Error())
@@ -183,17 +191,41 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 	return m, nil
 }
 
+// deliveryServer picks where a message goes: the server the header names
+// (by name or id), else the cluster's default, else --delivery. It
+// returns its URL and the id of its tracking domain, if it has one.
+func (c *Composer) deliveryServer(ctx context.Context, clusterID, header string) (url, trackingID string, err error) {
+	servers, err := c.Store.DeliveryServers(ctx, clusterID)
+	if err != nil {
+		return "", "", err
+	}
+	header = strings.TrimSpace(header)
+	for _, d := range servers {
+		if header != "" && (strings.EqualFold(d.Name, header) || d.ID == header) || header == "" && d.Default {
+			return d.URL, d.TrackingDomainID, nil
+		}
+	}
+	if header != "" {
+		return "", "", refuse("delivery_server_unknown", DeliveryServerHeader, 550, [3]int{5, 7, 1},
+			"%s names %q, which is not a delivery server of this cluster (POST /v1/delivery-servers adds one)", DeliveryServerHeader, header)
+	}
+	return c.DefaultServer, "", nil
+}
+
 // trackingHost picks a message's tracking host in the SPEC's order:
-// header, the sending domain's click host, (the delivery server's
-// tracking domain), the cluster default, the platform host.
-func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHost string) (string, error) {
+// header, the sending domain's click host, the delivery server's tracking
+// domain, the cluster default, the platform host.
+func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHost, serverTrackingID string) (string, error) {
 	domains, err := c.Store.TrackingDomains(ctx, clusterID)
 	if err != nil {
 		return "", err
 	}
 	active := map[string]bool{}
-	dflt := ""
+	dflt, server := "", ""
 	for _, d := range domains {
+		if d.ID == serverTrackingID {
+			server = d.Name
+		}
 		if d.Status == domain.StatusActive {
 			active[d.Name] = true
 			if d.Default {
@@ -206,7 +238,7 @@ func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHos
 			header = n
 		}
 	}
-	return track.Host(track.HostChoice{Header: header, ClickHost: clickHost, Default: dflt, Platform: c.Platform,
+	return track.Host(track.HostChoice{Header: header, ClickHost: clickHost, DeliveryServer: server, Default: dflt, Platform: c.Platform,
 		Active: func(n string) bool { return active[n] }})
 }
 

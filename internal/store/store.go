@@ -10,7 +10,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/domain"
@@ -215,6 +218,14 @@ type Event struct {
 	// Class is human, bot or proxy; Reason says why.
 	Class  string
 	Reason string
+}
+
+// NewEventID returns an id that sorts by time: 16 hex digits of Unix
+// microseconds, then 8 random hex digits.
+func NewEventID(at time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%016x%s", at.UnixMicro(), hex.EncodeToString(b))
 }
 
 // EventQuery filters Events.

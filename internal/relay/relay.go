@@ -1,0 +1,429 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Relay queues composed messages and delivers them.
+type Relay struct {
+	Composer *Composer
+	Store    store.Store
+	// Hostname is the name waymark gives in EHLO.
+	Hostname string
+	Retry    RetryPolicy
+	Log      *slog.Logger
+	// Events, if set, is told about committed relayed and bounce events
+	// (webhooks).
+	Events func([]store.Event)
+	// Workers is how many deliveries run at once (default 4).
+	Workers int
+
+	kick     chan struct{}
+	once     sync.Once
+	startTLS sync.Map // delivery server URL -> true when it offers STARTTLS
+}
+
+// RetryPolicy says when a temporary failure is tried again.
+type RetryPolicy struct {
+	// Base is the wait after the first failure; each next one doubles,
+	// up to Max.
+	Base, Max time.Duration
+	// Expire is how long a message is tried before it bounces.
+	Expire time.Duration
+}
+
+// DefaultRetry waits 1 minute, then 2, 4 … up to an hour, for 5 days.
+var DefaultRetry = RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * 24 * time.Hour}
+
+// Next returns when a message that has failed attempts times (1 or more)
+// is tried again, or false once it has expired.
+func (p RetryPolicy) Next(created, now time.Time, attempts int) (time.Time, bool) {
+	wait := p.Base
+	for i := 1; i < attempts && wait < p.Max; i++ {
+		wait *= 2
+	}
+	wait = min(wait, p.Max)
+	if now.Add(wait).After(created.Add(p.Expire)) {
+		return time.Time{}, false
+	}
+	return now.Add(wait), true
+}
+
+// lease is how long a claimed message is left to one delivery attempt
+// before another node (or a restart) may try it.
+const lease = 5 * time.Minute
+
+// Queued is one recipient's copy in the queue.
+type Queued struct {
+	Rcpt string
+	ID   string
+}
+
+// Dropped is a recipient not sent to, and why.
+type Dropped struct {
+	Rcpt   string
+	Reason string
+}
+
+// Result is what Submit did with a message.
+type Result struct {
+	MessageID string
+	Queued    []Queued
+	Dropped   []Dropped
+}
+
+// Submit composes a copy of the message for each recipient and queues
+// them all in one transaction: when it returns without error, every copy
+// is durable. Suppressed recipients are dropped, each with its reason.
+func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts []string, messageID string) (Result, error) {
+	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true})
+	if err != nil {
+		return Result{}, err
+	}
+	if m.Server == "" {
+		return Result{}, refuse("no_delivery_server", "", 550, [3]int{5, 3, 5},
+			"no delivery server is set up for this cluster: add one (POST /v1/delivery-servers) or start waymark with --delivery")
+	}
+	res := Result{MessageID: m.ID}
+	now := time.Now()
+	var mails []store.Mail
+	for _, rcpt := range rcpts {
+		suppressed, err := r.Store.Suppressed(ctx, clusterID, rcpt)
+		if err != nil {
+			return Result{}, err
+		}
+		if suppressed {
+			res.Dropped = append(res.Dropped, Dropped{Rcpt: rcpt, Reason: "on the cluster's suppression list (unsubscribed, bounced or complained)"})
+			continue
+		}
+		id := NewMailID()
+		var data bytes.Buffer
+		if err := m.For(&data, clusterID, rcpt, QueueIDHeader, id); err != nil {
+			return Result{}, err
+		}
+		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: VERP(id, m.Domain.BounceHost),
+			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now})
+		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
+	}
+	if err := r.Store.EnqueueMail(ctx, mails); err != nil {
+		return Result{}, err
+	}
+	r.wake()
+	return res, nil
+}
+
+var mailIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewMailID returns a random id for one queued copy: 80 bits in 16 lower
+// case letters and digits, so that it survives in an address's local part
+// whatever an MTA does to its case, and cannot be guessed.
+func NewMailID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return mailIDEncoding.EncodeToString(b)
+}
+
+// VERP is the envelope sender of a queued copy: bounces to it name the
+// message and the recipient (RFC 5321 local parts stay under 64 octets).
+func VERP(id, bounceHost string) string { return "b-" + id + "@" + bounceHost }
+
+// ParseVERP returns the queue id of a VERP address, or false.
+func ParseVERP(addr string) (string, bool) {
+	local, _, ok := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), "@")
+	id, ok2 := strings.CutPrefix(local, "b-")
+	if !ok || !ok2 || len(id) != 16 {
+		return "", false
+	}
+	if _, err := mailIDEncoding.DecodeString(id); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
+func (r *Relay) init() {
+	r.once.Do(func() {
+		r.kick = make(chan struct{}, 1)
+		if r.Workers <= 0 {
+			r.Workers = 4
+		}
+		if r.Retry == (RetryPolicy{}) {
+			r.Retry = DefaultRetry
+		}
+		if r.Log == nil {
+			r.Log = slog.Default()
+		}
+		if r.Hostname == "" {
+			r.Hostname = "localhost"
+		}
+	})
+}
+
+func (r *Relay) wake() {
+	r.init()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers queued mail until ctx ends: Workers loops each claim a
+// batch of due messages and send it, one connection per delivery server.
+func (r *Relay) Run(ctx context.Context) {
+	r.init()
+	var wg sync.WaitGroup
+	for range r.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Relay) work(ctx context.Context) {
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle.C:
+		case <-r.kick:
+		}
+		n, err := r.DeliverDue(ctx, 20)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Error("relay: claim queued mail", "err", err)
+		}
+		wait := 500 * time.Millisecond
+		if n > 0 {
+			wait = 0 // more may be due
+		}
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(wait)
+	}
+}
+
+// DeliverDue claims up to limit due messages, tries each once and records
+// the outcome; it returns how many it tried.
+func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
+	r.init()
+	now := time.Now()
+	mails, err := r.Store.ClaimMail(ctx, now, lease, limit)
+	if err != nil || len(mails) == 0 {
+		return 0, err
+	}
+	byServer := map[string][]store.Mail{}
+	var order []string
+	for _, m := range mails {
+		if _, ok := byServer[m.ServerURL]; !ok {
+			order = append(order, m.ServerURL)
+		}
+		byServer[m.ServerURL] = append(byServer[m.ServerURL], m)
+	}
+	var events []store.Event
+	for _, u := range order {
+		outcomes := r.send(ctx, u, byServer[u])
+		for i, m := range byServer[u] {
+			if ev := r.finish(ctx, m, outcomes[i]); ev != nil {
+				events = append(events, *ev)
+			}
+		}
+	}
+	if len(events) > 0 {
+		if err := r.Store.InsertEvents(ctx, events); err != nil {
+			r.Log.Error("relay: record events", "err", err)
+		} else if r.Events != nil {
+			r.Events(events)
+		}
+	}
+	return len(mails), nil
+}
+
+// outcome is one delivery attempt.
+type outcome struct {
+	permanent bool   // refused for good (5xx)
+	err       error  // nil: accepted
+	reply     string // the server's final answer
+}
+
+// finish records an attempt and returns the event it makes, if any.
+func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Event {
+	now := time.Now()
+	ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
+	var err error
+	switch {
+	case o.err == nil:
+		err = r.Store.FinishMail(ctx, m.ID, store.MailSent, "", time.Time{}, now)
+		ev.Type, ev.Reason = "relayed", o.reply
+	case o.permanent:
+		err = r.Store.FinishMail(ctx, m.ID, store.MailFailed, o.err.Error(), time.Time{}, now)
+		ev.Type, ev.Class, ev.Reason = "bounce", "hard", o.err.Error()
+		if err == nil {
+			err = r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, "bounce", now)
+		}
+	default:
+		next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1)
+		if ok {
+			err = r.Store.FinishMail(ctx, m.ID, store.MailQueued, o.err.Error(), next, now)
+			r.Log.Info("relay: will retry", "mail", m.ID, "rcpt", m.Rcpt, "at", next, "err", o.err)
+			if err == nil {
+				return nil
+			}
+			break
+		}
+		reason := fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
+		err = r.Store.FinishMail(ctx, m.ID, store.MailFailed, reason, time.Time{}, now)
+		ev.Type, ev.Class, ev.Reason = "bounce", "soft", reason
+	}
+	if err != nil {
+		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
+		return nil
+	}
+	return &ev
+}
+
+// send delivers mails to one server over one connection and returns each
+// one's outcome.
+func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail) []outcome {
+	out := make([]outcome, len(mails))
+	c, err := r.dial(ctx, serverURL)
+	if err != nil {
+		for i := range out {
+			out[i] = classify(err)
+		}
+		return out
+	}
+	defer c.Close()
+	for i, m := range mails {
+		out[i] = r.sendOne(c, m)
+		if out[i].err != nil && !isSMTPError(out[i].err) {
+			for j := i + 1; j < len(mails); j++ { // the connection is gone
+				out[j] = out[i]
+			}
+			return out
+		}
+	}
+	_ = c.Quit()
+	return out
+}
+
+func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Scheme != "smtp" || u.Host == "" {
+		return nil, fmt.Errorf("delivery server %q is not smtp://host:port", serverURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "25")
+	}
+	d := net.Dialer{Timeout: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := r.startTLS.Load(serverURL); ok {
+		// Opportunistic TLS (RFC 7435): encrypt when offered, without
+		// checking the certificate: delivery servers on private networks
+		// rarely have a public one.
+		c, err := smtp.NewClientStartTLS(conn, &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: true})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Hello(r.Hostname); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	c := smtp.NewClient(conn)
+	if err := c.Hello(r.Hostname); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		// go-smtp starts TLS only on a new client: remember, and dial again.
+		r.startTLS.Store(serverURL, true)
+		_ = c.Quit()
+		return r.dial(ctx, serverURL)
+	}
+	return c, nil
+}
+
+func (r *Relay) sendOne(c *smtp.Client, m store.Mail) outcome {
+	var opts *smtp.MailOptions
+	if ok, _ := c.Extension("8BITMIME"); ok && !isASCII(m.Data) {
+		opts = &smtp.MailOptions{Body: smtp.Body8BitMIME}
+	}
+	err := c.Mail(m.From, opts)
+	if err == nil {
+		err = c.Rcpt(m.Rcpt, nil)
+	}
+	var w *smtp.DataCommand
+	if err == nil {
+		w, err = c.Data()
+	}
+	if err == nil {
+		_, err = w.Write(m.Data)
+		var resp *smtp.DataResponse
+		if err == nil {
+			resp, err = w.CloseWithResponse()
+		}
+		if err == nil {
+			return outcome{reply: resp.StatusText}
+		}
+	}
+	if isSMTPError(err) {
+		_ = c.Reset()
+	}
+	return classify(err)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func isSMTPError(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// classify turns a delivery error into an outcome: a 5xx reply is
+// permanent; 4xx replies, timeouts and connection errors are temporary.
+func classify(err error) outcome {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		text := fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+		if se.EnhancedCode == smtp.NoEnhancedCode {
+			text = fmt.Sprintf("%d %s", se.Code, se.Message)
+		}
+		return outcome{permanent: se.Code >= 500, err: errors.New(text)}
+	}
+	return outcome{err: err}
+}

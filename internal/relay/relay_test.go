@@ -1,0 +1,341 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	msgauth "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/edge"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending/sendingtest"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var ctx = context.Background()
+
+func TestRetryPolicy(t *testing.T) {
+	p := RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * 24 * time.Hour}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now      time.Duration // after created
+		attempts int
+		wait     time.Duration
+		ok       bool
+	}{
+		{0, 1, time.Minute, true},
+		{0, 2, 2 * time.Minute, true},
+		{0, 3, 4 * time.Minute, true},
+		{0, 7, time.Hour, true},
+		{0, 50, time.Hour, true},
+		{5*24*time.Hour - time.Hour, 20, time.Hour, true},
+		{5*24*time.Hour - 30*time.Minute, 20, 0, false},
+		{6 * 24 * time.Hour, 1, 0, false},
+	} {
+		now := created.Add(tc.now)
+		next, ok := p.Next(created, now, tc.attempts)
+		if ok != tc.ok || (ok && next.Sub(now) != tc.wait) {
+			t.Errorf("at +%v after %d attempts: %v %v; want wait %v %v", tc.now, tc.attempts, next.Sub(now), ok, tc.wait, tc.ok)
+		}
+	}
+}
+
+func TestVERP(t *testing.T) {
+	id := NewMailID()
+	addr := VERP(id, "bounce.example.com")
+	if len(addr[:strings.IndexByte(addr, '@')]) > 64 {
+		t.Fatalf("local part over 64 octets: %s", addr)
+	}
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{addr, true},
+		{strings.ToUpper(addr), true}, // an MTA changed the case
+		{"b-short@bounce.example.com", false},
+		{"x-" + id + "@bounce.example.com", false},
+		{"b-" + id, false},
+		{"b-" + strings.Repeat("1", 16) + "@h", false}, // not base32
+	} {
+		got, ok := ParseVERP(tc.addr)
+		if ok != tc.ok || (ok && got != id) {
+			t.Errorf("%q: %q %v", tc.addr, got, ok)
+		}
+	}
+}
+
+// sink is a delivery server: a real SMTP server (go-smtp) on loopback
+// that keeps what it is sent, or answers with reply.
+type sink struct {
+	mu    sync.Mutex
+	got   []received
+	reply *smtp.SMTPError // refuse RCPT with this
+	addr  string
+}
+
+type received struct {
+	from, rcpt string
+	data       []byte
+}
+
+func startSink(t *testing.T) *sink {
+	t.Helper()
+	k := &sink{}
+	srv := smtp.NewServer(k)
+	srv.Domain = "sink.localhost"
+	srv.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	k.addr = ln.Addr().String()
+	return k
+}
+
+func (k *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{k: k}, nil }
+
+type sinkSession struct {
+	k          *sink
+	from, rcpt string
+}
+
+func (s *sinkSession) AuthMechanisms() []string { return nil }
+func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.k.mu.Lock()
+	defer s.k.mu.Unlock()
+	if s.k.reply != nil {
+		return s.k.reply
+	}
+	s.rcpt = to
+	return nil
+}
+func (s *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.got = append(s.k.got, received{s.from, s.rcpt, b})
+	s.k.mu.Unlock()
+	return nil
+}
+func (s *sinkSession) Reset()        {}
+func (s *sinkSession) Logout() error { return nil }
+
+func (k *sink) received() []received {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]received(nil), k.got...)
+}
+
+type fixture struct {
+	st    store.Store
+	relay *Relay
+	keys  map[string]string // selector._domainkey.<domain> -> TXT
+}
+
+func newFixture(t *testing.T, server string) *fixture {
+	t.Helper()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	now := time.Now()
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000aa", Name: "acme", CreatedAt: now}, "h")
+	d := sendingtest.Domain(t, st, box, "cl_00000000000000aa", "sd_1", "l1", "acme-mail.com", domain.StatusActive, []string{"rsa", "ed25519"}, now)
+	stored, _ := st.DKIMKeys(ctx, d.ID)
+	keys := map[string]string{}
+	for _, k := range stored {
+		sel := map[string][2]string{"rsa": {"wm1", "wm2"}, "ed25519": {"wme1", "wme2"}}[k.Algorithm][k.Slot]
+		keys[sel+"._domainkey.acme-mail.com"] = k.TXT
+	}
+	r := &Relay{Store: st, Hostname: "relay.localhost", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Retry:    RetryPolicy{Base: time.Second, Max: time.Minute, Expire: time.Hour},
+		Composer: &Composer{Store: st, Tokens: edge.NewKeys(st), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
+	return &fixture{st: st, relay: r, keys: keys}
+}
+
+const newsletter = "From: News <news@acme-mail.com>\r\nTo: ann@example.org\r\nSubject: Spring\r\n" +
+	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@acme-mail.com>\r\nX-Waymark-Secret-Note: strip me\r\n" +
+	"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p><a href=\"https://shop.example/\">Shop</a></p>\r\n"
+
+func (f *fixture) verify(t *testing.T, data []byte) {
+	t.Helper()
+	vs, err := msgauth.VerifyWithOptions(bytes.NewReader(data), &msgauth.VerifyOptions{LookupTXT: func(d string) ([]string, error) {
+		if v, ok := f.keys[d]; ok {
+			return []string{v}, nil
+		}
+		return nil, errors.New("no key at " + d)
+	}})
+	if err != nil || len(vs) != 2 || vs[0].Err != nil || vs[1].Err != nil {
+		t.Fatalf("signatures: %v %+v\n%s", err, vs, data)
+	}
+}
+
+func TestSubmitAndDeliver(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	f.st.Suppress(ctx, "cl_00000000000000aa", "gone@example.org", "unsubscribe", time.Now())
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org", "bob@example.org", "Gone@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Queued) != 2 || len(res.Dropped) != 1 || res.Dropped[0].Rcpt != "Gone@example.org" || !strings.HasPrefix(res.MessageID, "msg_") {
+		t.Fatalf("submit: %+v", res)
+	}
+	if n, err := f.relay.DeliverDue(ctx, 10); n != 2 || err != nil {
+		t.Fatalf("deliver: %d %v", n, err)
+	}
+	got := k.received()
+	if len(got) != 2 {
+		t.Fatalf("sink got %d messages", len(got))
+	}
+	for i, m := range got {
+		q := res.Queued[i]
+		data := string(m.data)
+		if m.rcpt != q.Rcpt || m.from != VERP(q.ID, "bounce.acme-mail.com") {
+			t.Fatalf("envelope %s -> %s; want %s", m.from, m.rcpt, q.Rcpt)
+		}
+		if !strings.Contains(data, QueueIDHeader+": "+q.ID+"\r\n") || strings.Contains(data, "X-Waymark-Secret-Note") ||
+			!strings.Contains(data, "https://t.waymark.localhost/c/") || strings.Contains(data, `href="https://shop.example/"`) {
+			t.Fatalf("message to %s:\n%s", q.Rcpt, data)
+		}
+		f.verify(t, m.data)
+	}
+	if got[0].data[0] == got[1].data[0] && bytes.Equal(got[0].data, got[1].data) {
+		t.Fatal("both recipients got the same copy: tokens are per recipient")
+	}
+	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "relayed", Limit: 10})
+	if len(evs) != 2 || evs[0].MessageID != res.MessageID || evs[0].Reason == "" {
+		t.Fatalf("relayed events: %+v", evs)
+	}
+	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailSent {
+		t.Fatalf("queue row: %+v", m)
+	}
+}
+
+func TestDeliveryFailures(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	submit := func(rcpt string) string {
+		res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{rcpt}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Queued[0].ID
+	}
+	// A temporary refusal waits for its retry.
+	k.reply = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+	id := submit("ann@example.org")
+	f.relay.DeliverDue(ctx, 10)
+	m, _ := f.st.MailByID(ctx, id)
+	if m.Status != store.MailQueued || m.Attempts != 1 || !strings.Contains(m.LastError, "451 4.3.0 try later") || time.Until(m.NextAt) < 500*time.Millisecond {
+		t.Fatalf("after 451: %+v", m)
+	}
+	// It goes once the server takes it again.
+	k.mu.Lock()
+	k.reply = nil
+	k.mu.Unlock()
+	time.Sleep(time.Until(m.NextAt))
+	if n, _ := f.relay.DeliverDue(ctx, 10); n != 1 || len(k.received()) != 1 {
+		t.Fatalf("retry: %d tried, %d received", n, len(k.received()))
+	}
+	// A permanent refusal bounces, and suppresses the address.
+	k.mu.Lock()
+	k.reply = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	k.mu.Unlock()
+	id = submit("nobody@example.org")
+	f.relay.DeliverDue(ctx, 10)
+	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
+		t.Fatalf("after 550: %+v", m)
+	}
+	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	if len(evs) != 1 || evs[0].Class != "hard" || evs[0].Recipient != "nobody@example.org" || !strings.Contains(evs[0].Reason, "5.1.1 no such user") {
+		t.Fatalf("bounce events: %+v", evs)
+	}
+	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "nobody@example.org"); !s {
+		t.Fatal("hard bounce not suppressed")
+	}
+}
+
+func TestServerDown(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here
+	f := newFixture(t, "smtp://"+addr)
+	f.relay.Retry = RetryPolicy{Base: time.Millisecond, Max: time.Millisecond, Expire: 50 * time.Millisecond}
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "refused") {
+		t.Fatalf("server down: %+v", m)
+	}
+	// Past its expiry it bounces, soft: the address is not suppressed.
+	time.Sleep(60 * time.Millisecond)
+	f.relay.DeliverDue(ctx, 10)
+	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	if len(evs) != 1 || evs[0].Class != "soft" || !strings.HasPrefix(evs[0].Reason, "4.4.7") {
+		t.Fatalf("expiry: %+v", evs)
+	}
+	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "ann@example.org"); s {
+		t.Fatal("an expired message suppressed its recipient")
+	}
+}
+
+func TestSubmitRefusals(t *testing.T) {
+	f := newFixture(t, "")
+	for _, tc := range []struct {
+		msg, code string
+		smtp      int
+	}{
+		{newsletter, "no_delivery_server", 550},
+		{strings.Replace(newsletter, "acme-mail.com>", "other.example>", 1), "from_domain_not_verified", 550},
+		{"To: a@example.org\r\n\r\nhi\r\n", "from_missing", 550},
+		{"X-Waymark-Delivery-Server: nope\r\n" + newsletter, "delivery_server_unknown", 550},
+		{"X-Waymark-Tracking: maybe\r\n" + newsletter, "invalid_header", 550},
+		{"X-Waymark-Tracking-Domain: track.other.example\r\n" + newsletter, "tracking_domain_not_active", 550},
+	} {
+		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(tc.msg), []string{"ann@example.org"}, "")
+		var ref *Refusal
+		if !errors.As(err, &ref) || ref.Code != tc.code || ref.SMTP != tc.smtp || ref.Message == "" {
+			t.Errorf("%.40q: %v; want %s", tc.msg, err, tc.code)
+		}
+	}
+}
+
+func TestTrackingOff(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte("X-Waymark-Tracking: off\r\n"+newsletter), []string{"ann@example.org"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	got := k.received()
+	if len(got) != 1 || !strings.Contains(string(got[0].data), `href="https://shop.example/"`) || strings.Contains(string(got[0].data), "X-Waymark-Tracking:") {
+		t.Fatalf("tracking off:\n%s", got[0].data)
+	}
+	f.verify(t, got[0].data)
+}
