@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	msgauth "github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
 
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
