@@ -15,6 +15,7 @@ import (
 	msgauth "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
+	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/secret"
@@ -26,6 +27,9 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 var ctx = context.Background()
+
+// testKey is the API key of the test cluster.
+const testKey = "wmk_testkeytestkeytestkeytestkey23"
 
 func TestRetryPolicy(t *testing.T) {
 	p := RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * 24 * time.Hour}
@@ -162,7 +166,7 @@ func newFixture(t *testing.T, server string) *fixture {
 	t.Cleanup(func() { st.Close() })
 	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	now := time.Now()
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000aa", Name: "acme", CreatedAt: now}, "h")
+	st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000aa", Name: "acme", CreatedAt: now}, apikey.Hash(testKey))
 	d := sendingtest.Domain(t, st, box, "cl_00000000000000aa", "sd_1", "l1", "acme-mail.com", domain.StatusActive, []string{"rsa", "ed25519"}, now)
 	stored, _ := st.DKIMKeys(ctx, d.ID)
 	keys := map[string]string{}

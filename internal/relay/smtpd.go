@@ -1,0 +1,213 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"golang.org/x/time/rate"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// SMTPServer is the SMTP submission service (--smtp): a client
+// authenticates with its cluster id and an API key (AUTH PLAIN, after
+// STARTTLS), and each message goes through Relay.Submit.
+type SMTPServer struct {
+	Relay *Relay
+	Store store.Store
+	// Hostname is the name in the greeting and the TLS certificate.
+	Hostname string
+	// TLS is the certificate for STARTTLS; nil makes a self-signed one.
+	TLS *tls.Config
+	// Rate is how many messages a second each cluster may submit, with
+	// Burst at once; zero is no limit.
+	Rate  float64
+	Burst int
+	// MaxRecipients bounds one message's recipients (default 1000).
+	MaxRecipients int
+	Log           *slog.Logger
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// Listen starts the service on addr and returns its listener address; it
+// stops when ctx ends.
+func (s *SMTPServer) Listen(ctx context.Context, addr string) (net.Addr, error) {
+	if s.TLS == nil {
+		cert, err := selfSigned(s.Hostname)
+		if err != nil {
+			return nil, err
+		}
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if s.MaxRecipients == 0 {
+		s.MaxRecipients = 1000
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	srv := smtp.NewServer(s)
+	srv.Domain = s.Hostname
+	srv.TLSConfig = s.TLS
+	srv.MaxMessageBytes = MaxMessage
+	srv.MaxRecipients = s.MaxRecipients
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
+	srv.EnableSMTPUTF8 = false
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && ctx.Err() == nil {
+			s.Log.Error("smtp submission", "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// selfSigned makes a certificate for STARTTLS when none is given: mail
+// clients on the operator's network can pin it, and the channel is
+// encrypted either way.
+func selfSigned(host string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: host},
+		DNSNames: []string{host}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// NewSession implements smtp.Backend.
+func (s *SMTPServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, remote: c.Conn().RemoteAddr().String()}, nil
+}
+
+func (s *SMTPServer) limiter(clusterID string) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limiters == nil {
+		s.limiters = map[string]*rate.Limiter{}
+	}
+	l, ok := s.limiters[clusterID]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(s.Rate), max(s.Burst, 1))
+		s.limiters[clusterID] = l
+	}
+	return l
+}
+
+type session struct {
+	s       *SMTPServer
+	remote  string
+	cluster string
+	rcpts   []string
+}
+
+func smtpErr(code int, status [3]int, format string, args ...any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(status), Message: fmt.Sprintf(format, args...)}
+}
+
+func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtpErr(504, [3]int{5, 5, 4}, "use AUTH PLAIN with your cluster id and an API key")
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		c, err := ss.s.Store.ClusterByKey(context.Background(), apikey.Hash(password))
+		if err != nil || c.ID != username || (identity != "" && identity != username) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				ss.s.Log.Error("smtp auth", "err", err)
+				return smtpErr(454, [3]int{4, 7, 0}, "authentication is unavailable for a moment, try again")
+			}
+			ss.s.Log.Info("smtp auth refused", "remote", ss.remote, "user", username)
+			return smtpErr(535, [3]int{5, 7, 8}, "authentication failed: give your cluster id as the user name and one of its API keys as the password")
+		}
+		ss.cluster = c.ID
+		return nil
+	}), nil
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.cluster == "" {
+		return smtpErr(530, [3]int{5, 7, 0}, "authentication required: AUTH PLAIN with your cluster id and an API key (after STARTTLS)")
+	}
+	if ss.s.Rate > 0 && !ss.s.limiter(ss.cluster).Allow() {
+		return smtpErr(450, [3]int{4, 7, 1}, "this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate)
+	}
+	return nil // the envelope sender is replaced by a VERP address
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	addr, err := ParseRecipient(to)
+	if err != nil {
+		return smtpErr(553, [3]int{5, 1, 3}, "%q is not an email address", to)
+	}
+	suppressed, err := ss.s.Store.Suppressed(context.Background(), ss.cluster, addr)
+	if err != nil {
+		return smtpErr(451, [3]int{4, 3, 0}, "could not check the suppression list, try again")
+	}
+	if suppressed {
+		return smtpErr(550, [3]int{5, 7, 1}, "%s is on this cluster's suppression list (unsubscribed, bounced or complained); not sent", addr)
+	}
+	ss.rcpts = append(ss.rcpts, addr)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // too large
+		}
+		return smtpErr(451, [3]int{4, 3, 0}, "could not read the message: %v", err)
+	}
+	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, buf.Bytes(), ss.rcpts, "")
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref):
+		return smtpErr(ref.SMTP, ref.Status, "%s", ref.Message)
+	case err != nil:
+		ss.s.Log.Error("smtp submission", "cluster", ss.cluster, "err", err)
+		return smtpErr(451, [3]int{4, 3, 0}, "the message could not be queued: try again")
+	}
+	ids := make([]string, len(res.Queued))
+	for i, q := range res.Queued {
+		ids[i] = q.ID
+	}
+	// go-smtp sends a 250 "error" as the reply to DATA.
+	return smtpErr(250, [3]int{2, 0, 0}, "queued as %s (%s)", res.MessageID, strings.Join(ids, " "))
+}
+
+func (ss *session) Reset()        { ss.rcpts = nil }
+func (ss *session) Logout() error { return nil }

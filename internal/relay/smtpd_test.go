@@ -1,0 +1,113 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+func startSubmission(t *testing.T, f *fixture, rateLimit float64) (addr, key string) {
+	t.Helper()
+	key = testKey
+	c, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	s := &SMTPServer{Relay: f.relay, Store: f.st, Hostname: "smtp.waymark.localhost", Rate: rateLimit, Burst: 1, Log: f.relay.Log}
+	a, err := s.Listen(c, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.String(), key
+}
+
+func smtpCode(err error) (int, string) {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code, se.Message
+	}
+	return 0, ""
+}
+
+func TestSMTPSubmission(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	addr, key := startSubmission(t, f, 0)
+	dial := func() *smtp.Client {
+		c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// No AUTH: MAIL is refused.
+	c := dial()
+	if code, _ := smtpCode(c.Mail("x@example.com", nil)); code != 530 {
+		t.Fatalf("MAIL without AUTH: %d", code)
+	}
+	// A wrong key, or another cluster's id with this key.
+	for _, user := range []string{"cl_00000000000000aa:wmk_wrong", "cl_00000000000000bb:" + key} {
+		u, p, _ := strings.Cut(user, ":")
+		if code, _ := smtpCode(dial().Auth(sasl.NewPlainClient("", u, p))); code != 535 {
+			t.Fatalf("AUTH as %s: %d", u, code)
+		}
+	}
+	c = dial()
+	if err := c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
+		t.Fatal(err)
+	}
+	f.st.Suppress(ctx, "cl_00000000000000aa", "gone@example.org", "complaint", time.Now())
+	if err := c.Mail("whatever@client.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("ann@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := smtpCode(c.Rcpt("gone@example.org", nil)); code != 550 || !strings.Contains(msg, "suppression list") {
+		t.Fatalf("suppressed RCPT: %d %s", code, msg)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(newsletter))
+	resp, err := w.CloseWithResponse()
+	if err != nil || resp.StatusText[:len("2.0.0 queued as msg_")] != "2.0.0 queued as msg_" {
+		t.Fatalf("DATA: %+v %v", resp, err)
+	}
+	// The From domain must be a verified sending domain of the cluster.
+	c.Mail("x@client.example", nil)
+	c.Rcpt("ann@example.org", nil)
+	w, _ = c.Data()
+	w.Write([]byte(strings.ReplaceAll(newsletter, "news@acme-mail.com", "news@unverified.example")))
+	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "unverified.example is not a verified sending domain") {
+		t.Fatalf("unverified From: %d %s", code, msg)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	if got := k.received(); len(got) != 1 || got[0].rcpt != "ann@example.org" {
+		t.Fatalf("delivered: %+v", got)
+	}
+}
+
+func TestSMTPRateLimit(t *testing.T) {
+	f := newFixture(t, "smtp://127.0.0.1:9")
+	addr, key := startSubmission(t, f, 0.001)
+	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key))
+	if err := c.Mail("", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Reset()
+	if code, _ := smtpCode(c.Mail("", nil)); code != 450 {
+		t.Fatalf("second message within the rate: %d", code)
+	}
+}
