@@ -46,6 +46,8 @@ type Options struct {
 	Checker Checker
 	// Tokens signs tracking links.
 	Tokens relay.Tokens
+	// Relay queues submitted messages; nil: only dry runs.
+	Relay *relay.Relay
 	// Box seals DKIM private keys.
 	Box *secret.Box
 	// Rotation is the DKIM key schedule.
@@ -77,6 +79,7 @@ type Server struct {
 	zoneChanged func()
 	checker     Checker
 	composer    *relay.Composer
+	relay       *relay.Relay
 	box         *secret.Box
 	rotation    dkim.Rotation
 }
@@ -120,6 +123,9 @@ var routes = []route{
 	{"POST", "/v1/sending-domains/{id}/rotate", anyKey, (*Server).rotateSendingDomain},
 	{"DELETE", "/v1/sending-domains/{id}", anyKey, (*Server).deleteSendingDomain},
 	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
+	{"POST", "/v1/delivery-servers", anyKey, (*Server).createDeliveryServer},
+	{"GET", "/v1/delivery-servers", anyKey, (*Server).listDeliveryServers},
+	{"DELETE", "/v1/delivery-servers/{id}", anyKey, (*Server).deleteDeliveryServer},
 	{"GET", "/v1/events", anyKey, (*Server).listEvents},
 	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
 	{"GET", "/v1/webhooks", anyKey, (*Server).listWebhooks},
@@ -140,13 +146,18 @@ func New(o Options) *Server {
 	if o.Rotation.Period == 0 {
 		o.Rotation = dkim.DefaultRotation
 	}
+	composer := &relay.Composer{Store: o.Store, Tokens: o.Tokens, Box: o.Box, Platform: o.PlatformDomain}
+	if o.Relay != nil {
+		composer = o.Relay.Composer // the same choices as the queue's
+	}
 	s := &Server{
 		store:       o.Store,
 		platform:    o.PlatformDomain,
 		log:         o.Logger,
 		zoneChanged: o.ZoneChanged,
 		checker:     o.Checker,
-		composer:    &relay.Composer{Store: o.Store, Tokens: o.Tokens, Box: o.Box, Platform: o.PlatformDomain},
+		composer:    composer,
+		relay:       o.Relay,
 		box:         o.Box,
 		rotation:    o.Rotation,
 		mux:         http.NewServeMux(),

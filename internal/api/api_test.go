@@ -23,6 +23,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -59,7 +60,8 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox}))
+	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: edge.NewKeys(s), Box: testBox, Platform: platform}}
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox, Relay: rl}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
@@ -668,7 +670,7 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		t.Fatalf("fallback host %q", resp.Header.Get("X-Waymark-Tracking-Host"))
 	}
 	for _, tc := range []struct{ body, query, code string }{
-		{fmt.Sprintf(msg, ""), "", "relay_not_built"},
+		{fmt.Sprintf(msg, ""), "", "from_domain_not_verified"},
 		{"not a message", "?dry_run=1", "invalid_message"},
 		{"Subject: no recipient\r\n\r\nbody", "?dry_run=1", "recipient_invalid"},
 		{fmt.Sprintf(msg, ""), "?dry_run=1", "from_domain_not_verified"},
@@ -848,5 +850,74 @@ func TestDryRunSigns(t *testing.T) {
 		if v.Err != nil || v.Domain != "signing-co.com" {
 			t.Fatalf("signature by %s: %v", v.Domain, v.Err)
 		}
+	}
+}
+
+// TestDeliveryServersAndQueue: delivery servers per cluster, and a message
+// POSTed without dry_run is queued, one copy per recipient, to the
+// cluster's default server; suppressed recipients are dropped.
+func TestDeliveryServersAndQueue(t *testing.T) {
+	resetDNS(t)
+	e := newEnv(t, "sqlite")
+	aID, key := e.cluster("acme")
+	_, otherKey := e.cluster("bravo")
+	for _, tc := range []struct {
+		body map[string]any
+		code string
+	}{
+		{map[string]any{"name": "mta1", "url": "http://x:25"}, "url_invalid"},
+		{map[string]any{"name": "mta1", "url": "smtp://user@x:25"}, "url_invalid"},
+		{map[string]any{"name": "", "url": "smtp://x:25"}, "name_invalid"},
+		{map[string]any{"name": "mta1", "url": "smtp://x:25", "tracking_domain_id": "td_nope"}, "tracking_domain_unknown"},
+	} {
+		if r := e.do("POST", "/v1/delivery-servers", key, tc.body); r.Code != 422 || r.errCode() != tc.code {
+			t.Errorf("%v: %d %s", tc.body, r.Code, r.Raw)
+		}
+	}
+	r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"name": "mta1", "url": "smtp://127.0.0.1:2500", "default": true})
+	if r.Code != 201 || r.str("url") != "smtp://127.0.0.1:2500" {
+		t.Fatalf("add: %d %s", r.Code, r.Raw)
+	}
+	dsID := r.str("id")
+	if r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"name": "mta1", "url": "smtp://x:25"}); r.Code != 409 {
+		t.Fatalf("duplicate: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/delivery-servers/"+dsID, otherKey, nil); r.Code != 404 {
+		t.Fatalf("another cluster deletes: %d", r.Code)
+	}
+	if r := e.do("GET", "/v1/delivery-servers", otherKey, nil); !strings.Contains(r.Raw, `"items": []`) {
+		t.Fatalf("another cluster lists: %s", r.Raw)
+	}
+
+	id := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"}).str("id")
+	fakeDNS.mu.Lock()
+	for _, sel := range []string{"wm1", "wm2"} {
+		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
+	}
+	fakeDNS.mu.Unlock()
+	e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil)
+	e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now())
+	msg := "From: news@signing-co.com\r\nTo: Ann <ann@example.org>, gone@example.org\r\nCc: bob@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
+	r = e.do("POST", "/v1/messages", key, msg, "Content-Type", "message/rfc822")
+	if r.Code != 202 {
+		t.Fatalf("queue: %d %s", r.Code, r.Raw)
+	}
+	var res Submitted
+	json.Unmarshal([]byte(r.Raw), &res)
+	if len(res.Queued) != 2 || res.Queued[0].Recipient != "ann@example.org" || res.Queued[1].Recipient != "bob@example.org" ||
+		len(res.Dropped) != 1 || res.Dropped[0].Recipient != "gone@example.org" {
+		t.Fatalf("queued: %+v", res)
+	}
+	m, err := e.store.MailByID(context.Background(), res.Queued[0].QueueID)
+	if err != nil || m.ServerURL != "smtp://127.0.0.1:2500" || m.MessageID != res.MessageID || !strings.HasSuffix(m.From, "@bounce.signing-co.com") {
+		t.Fatalf("queue row: %+v %v", m, err)
+	}
+	// Explicit recipients; an unknown delivery server is refused.
+	r = e.do("POST", "/v1/messages?recipient=x@example.net", key, "X-Waymark-Delivery-Server: mta9\r\n"+msg, "Content-Type", "message/rfc822")
+	if r.Code != 422 || r.errCode() != "delivery_server_unknown" || !strings.Contains(r.Raw, `"field": "X-Waymark-Delivery-Server"`) {
+		t.Fatalf("unknown server: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("POST", "/v1/messages", key, "From: news@signing-co.com\r\nSubject: no one\r\n\r\nx\r\n"); r.Code != 422 || r.errCode() != "recipient_invalid" {
+		t.Fatalf("no recipient: %d %s", r.Code, r.Raw)
 	}
 }

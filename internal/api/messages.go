@@ -18,14 +18,15 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
-// submitMessage rewrites a raw MIME message for one recipient. Only
-// ?dry_run=1 exists until the relay is built: the answer is the message as
-// it would be sent.
+// submitMessage takes a raw MIME message: it is rewritten, signed and
+// queued for each recipient, or, with ?dry_run=1, returned as it would be
+// sent to one recipient.
 func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p principal) {
 	q := r.URL.Query()
-	if q.Get("dry_run") != "1" && q.Get("dry_run") != "true" {
-		writeError(w, http.StatusUnprocessableEntity, "relay_not_built",
-			"this server cannot send yet (the relay is not built); use ?dry_run=1 to see the rewritten message", "dry_run")
+	dryRun := q.Get("dry_run") == "1" || q.Get("dry_run") == "true"
+	if !dryRun && s.relay == nil {
+		writeError(w, http.StatusUnprocessableEntity, "relay_not_running",
+			"this server only previews messages; use ?dry_run=1", "dry_run")
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, relay.MaxMessage))
@@ -41,6 +42,10 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil || h.Len() == 0 {
 		writeError(w, http.StatusBadRequest, "invalid_message", "the body is not an RFC 5322 message (send raw MIME, Content-Type: message/rfc822)", "")
+		return
+	}
+	if !dryRun {
+		s.queueMessage(w, r, p, raw, h)
 		return
 	}
 	recipient := strings.TrimSpace(q.Get("recipient"))
@@ -67,6 +72,73 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 		}
 	}
 	s.refused(w, r, err)
+}
+
+// Submitted is the answer to a queued message.
+type Submitted struct {
+	MessageID string           `json:"message_id"`
+	Queued    []QueuedCopy     `json:"queued"`
+	Dropped   []DroppedAddress `json:"dropped"`
+}
+
+// QueuedCopy is one recipient's copy in the queue.
+type QueuedCopy struct {
+	Recipient string `json:"recipient"`
+	QueueID   string `json:"queue_id"`
+}
+
+// DroppedAddress is a recipient not sent to.
+type DroppedAddress struct {
+	Recipient string `json:"recipient"`
+	Reason    string `json:"reason"`
+}
+
+// queueMessage sends a message on through the relay: to each ?recipient=,
+// or else to every To and Cc address.
+func (s *Server) queueMessage(w http.ResponseWriter, r *http.Request, p principal, raw []byte, h textproto.Header) {
+	var rcpts []string
+	given := r.URL.Query()["recipient"]
+	if len(given) == 0 {
+		for _, k := range []string{"To", "Cc"} {
+			if v := h.Get(k); v != "" {
+				list, err := mail.ParseAddressList(v)
+				if err != nil {
+					writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", fmt.Sprintf("the %s header is not a list of addresses: %v", k, err), k)
+					return
+				}
+				for _, a := range list {
+					given = append(given, a.Address)
+				}
+			}
+		}
+	}
+	for _, g := range given {
+		a, err := relay.ParseRecipient(g)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", fmt.Sprintf("%q is not an email address", g), "recipient")
+			return
+		}
+		if !slices.Contains(rcpts, a) {
+			rcpts = append(rcpts, a)
+		}
+	}
+	if len(rcpts) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", "no recipient: give ?recipient=name@example.com or a To header", "recipient")
+		return
+	}
+	res, err := s.relay.Submit(r.Context(), p.Cluster.ID, raw, rcpts, r.URL.Query().Get("message_id"))
+	if err != nil {
+		s.refused(w, r, err)
+		return
+	}
+	out := Submitted{MessageID: res.MessageID, Queued: []QueuedCopy{}, Dropped: []DroppedAddress{}}
+	for _, c := range res.Queued {
+		out.Queued = append(out.Queued, QueuedCopy{Recipient: c.Rcpt, QueueID: c.ID})
+	}
+	for _, d := range res.Dropped {
+		out.Dropped = append(out.Dropped, DroppedAddress{Recipient: d.Rcpt, Reason: d.Reason})
+	}
+	writeJSON(w, http.StatusAccepted, out)
 }
 
 // refused answers a message the composer refused, or an internal error.

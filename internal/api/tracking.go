@@ -138,15 +138,7 @@ func (s *Server) listTrackingDomains(w http.ResponseWriter, r *http.Request, p p
 // answers 404 itself and reports false when there is none.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, p principal) (store.TrackingDomain, bool) {
 	ref := r.PathValue("id")
-	var d store.TrackingDomain
-	var err error
-	if strings.HasPrefix(ref, "td_") {
-		d, err = s.store.TrackingDomain(r.Context(), p.Cluster.ID, ref)
-	} else if name, nerr := domain.Normalize(ref); nerr == nil {
-		d, err = s.store.TrackingDomainByName(r.Context(), p.Cluster.ID, name)
-	} else {
-		err = store.ErrNotFound
-	}
+	d, err := s.trackingDomainByRef(r, p.Cluster.ID, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", ref), "")
 		return d, false
@@ -156,6 +148,18 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, p principal) (st
 		return d, false
 	}
 	return d, true
+}
+
+// trackingDomainByRef finds a tracking domain of the cluster by id (td_…)
+// or hostname.
+func (s *Server) trackingDomainByRef(r *http.Request, clusterID, ref string) (store.TrackingDomain, error) {
+	if strings.HasPrefix(ref, "td_") {
+		return s.store.TrackingDomain(r.Context(), clusterID, ref)
+	}
+	if name, err := domain.Normalize(ref); err == nil {
+		return s.store.TrackingDomainByName(r.Context(), clusterID, name)
+	}
+	return store.TrackingDomain{}, store.ErrNotFound
 }
 
 func (s *Server) getTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {

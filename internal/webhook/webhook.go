@@ -48,6 +48,9 @@ var Events = []string{
 	"click",
 	"unsubscribe",
 	"forward",
+	"relayed",
+	"bounce",
+	"complaint",
 }
 
 // SignatureHeader carries the signature of a delivery.

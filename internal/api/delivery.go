@@ -1,0 +1,112 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// DeliveryServer is a delivery server as the API shows it.
+type DeliveryServer struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	URL              string    `json:"url"`
+	TrackingDomainID string    `json:"tracking_domain_id,omitempty"`
+	Default          bool      `json:"default"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+func deliveryServerJSON(d store.DeliveryServer) DeliveryServer {
+	return DeliveryServer{ID: d.ID, Name: d.Name, URL: d.URL, TrackingDomainID: d.TrackingDomainID, Default: d.Default, CreatedAt: d.CreatedAt}
+}
+
+// ParseDeliveryURL checks a delivery server's address: smtp://host:port.
+func ParseDeliveryURL(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("%q is not smtp://host:port (such as smtp://mta1.example.net:25)", s)
+	}
+	return "smtp://" + u.Host, nil
+}
+
+func (s *Server) createDeliveryServer(w http.ResponseWriter, r *http.Request, p principal) {
+	var req struct {
+		Name             string `json:"name"`
+		URL              string `json:"url"`
+		TrackingDomainID string `json:"tracking_domain_id"`
+		Default          bool   `json:"default"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
+		writeError(w, http.StatusUnprocessableEntity, "name_invalid", "name is required: up to 64 characters without spaces, such as mta1", "name")
+		return
+	}
+	u, err := ParseDeliveryURL(req.URL)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "url_invalid", err.Error(), "url")
+		return
+	}
+	if req.TrackingDomainID != "" {
+		d, err := s.trackingDomainByRef(r, p.Cluster.ID, req.TrackingDomainID)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusUnprocessableEntity, "tracking_domain_unknown",
+				fmt.Sprintf("tracking domain %q is not in this cluster", req.TrackingDomainID), "tracking_domain_id")
+			return
+		}
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		req.TrackingDomainID = d.ID
+		if d.Status != domain.StatusActive {
+			s.log.Info("delivery server uses a tracking domain that is not active yet", "domain", d.Name)
+		}
+	}
+	d := store.DeliveryServer{ID: apikey.NewID("ds"), ClusterID: p.Cluster.ID, Name: name, URL: u,
+		TrackingDomainID: req.TrackingDomainID, Default: req.Default, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.store.CreateDeliveryServer(r.Context(), d); errors.Is(err, store.ErrDuplicate) {
+		writeError(w, http.StatusConflict, "name_taken", fmt.Sprintf("this cluster already has a delivery server named %s", name), "name")
+		return
+	} else if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/delivery-servers/"+d.ID)
+	writeJSON(w, http.StatusCreated, deliveryServerJSON(d))
+}
+
+func (s *Server) listDeliveryServers(w http.ResponseWriter, r *http.Request, p principal) {
+	ds, err := s.store.DeliveryServers(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := list[DeliveryServer]{Items: make([]DeliveryServer, 0, len(ds))}
+	for _, d := range ds {
+		out.Items = append(out.Items, deliveryServerJSON(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteDeliveryServer(w http.ResponseWriter, r *http.Request, p principal) {
+	err := s.store.DeleteDeliveryServer(r.Context(), p.Cluster.ID, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("delivery server %q not found in this cluster", r.PathValue("id")), "")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
