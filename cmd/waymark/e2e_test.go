@@ -32,7 +32,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // resolver defaults to a dead loopback port: a test never sends a query
 // off this machine, even if a scheduled check comes due.
 func cleanEnv(extra []string) []string {
-	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9", "WAYMARK_EDGE_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + scratchData()}
+	out := []string{"WAYMARK_RESOLVER=127.0.0.1:9", "WAYMARK_EDGE_HTTP=127.0.0.1:0", "WAYMARK_SMTP=127.0.0.1:0",
+		"WAYMARK_BOUNCE_SMTP=127.0.0.1:0", "WAYMARK_DATA=" + scratchData()}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WAYMARK_") {
 			out = append(out, kv)

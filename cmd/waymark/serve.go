@@ -34,6 +34,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -46,7 +47,7 @@ var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
 // builtRoles are the roles this version implements; the others are accepted
 // so that configurations stay valid, and reported as not built at start.
-var builtRoles = []string{"api", "dns", "edge", "monitor"}
+var builtRoles = []string{"api", "dns", "edge", "relay", "monitor"}
 
 // serveConfig holds the flags of `waymark serve` (SPEC section 6).
 type serveConfig struct {
@@ -59,6 +60,9 @@ type serveConfig struct {
 	webhookPrivate                                   bool
 	acmeChallenges, secretKeyFile                    string
 	dkimRotation                                     time.Duration
+	smtpTLSCert, smtpTLSKey                          string
+	smtpRate                                         float64
+	relayRetry, relayExpire                          time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -77,6 +81,11 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.StringVar(&c.smtpTLSCert, "smtp-tls-cert", "", "PEM certificate for STARTTLS on --smtp (default: a self-signed one)")
+	fs.StringVar(&c.smtpTLSKey, "smtp-tls-key", "", "PEM private key of --smtp-tls-cert")
+	fs.Float64Var(&c.smtpRate, "smtp-rate", 100, "messages a second each cluster may submit (0: no limit)")
+	fs.DurationVar(&c.relayRetry, "relay-retry", relay.DefaultRetry.Base, "first wait before a temporary delivery failure is retried (doubling up to an hour)")
+	fs.DurationVar(&c.relayExpire, "relay-expire", relay.DefaultRetry.Expire, "how long a message is retried before it bounces")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
@@ -229,6 +238,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
 	}
 	keys := edge.NewKeys(st)
+	hooks := eventHooks(ctx, st, log)
 	if slices.Contains(roles, "edge") {
 		hosts := &edge.Hosts{}
 		if err := hosts.Reload(ctx, st); err != nil {
@@ -239,7 +249,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
 		afterShutdown = append(afterShutdown, stopRecorder)
 		rec := edge.NewRecorder(recCtx, st, log, reg)
-		rec.AfterCommit = eventHooks(ctx, st, log)
+		rec.AfterCommit = hooks
 		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
 		httpLn, err := net.Listen("tcp", c.edgeHTTP)
 		if err != nil {
@@ -300,13 +310,48 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return errors.Join(errs...)
 		})
 	}
+	if c.delivery != "" {
+		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
+			return fmt.Errorf("--delivery: %v", err)
+		}
+	}
+	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks,
+		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
+		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
+	if slices.Contains(roles, "relay") {
+		sub := &relay.SMTPServer{Relay: rl, Store: st, Hostname: "mx." + platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)), Log: log}
+		if c.smtpTLSCert != "" || c.smtpTLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(c.smtpTLSCert, c.smtpTLSKey)
+			if err != nil {
+				return fmt.Errorf("--smtp-tls-cert/--smtp-tls-key: %w", err)
+			}
+			sub.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		addr, err := sub.Listen(ctx, c.smtp)
+		if err != nil {
+			return fmt.Errorf("--smtp %s: %w", c.smtp, err)
+		}
+		// Deliveries in flight stop with ctx; those cut short are retried
+		// after their lease. The store closes only after the workers.
+		relayDone := make(chan struct{})
+		go func() {
+			rl.Run(ctx)
+			close(relayDone)
+		}()
+		afterShutdown = append(afterShutdown, func() { <-relayDone })
+		delivery := c.delivery
+		if delivery == "" {
+			delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
+		}
+		lines = append(lines, [2]string{"smtp", addr.String() + " submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery " + delivery})
+	}
 	if slices.Contains(roles, "api") {
 		ln, err := net.Listen("tcp", c.http)
 		if err != nil {
 			return fmt.Errorf("--http %s: %w", c.http, err)
 		}
 		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
-			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box,
+			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box, Relay: rl,
 			Rotation: rotation})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
