@@ -619,31 +619,7 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 	apiKey := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
 	cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + apiKey}
 
-	publish := func(name string, args ...string) {
-		t.Helper()
-		var d struct {
-			Records []struct{ Name, Type, Value, Purpose string }
-		}
-		if err := json.Unmarshal([]byte(mustRun(t, cli, append([]string{"sending-domain", "add", name, "--json"}, args...)...)), &d); err != nil {
-			t.Fatal(err)
-		}
-		// Not verified yet: nothing is published.
-		if o, _, code := waymark(t, cli, "sending-domain", "verify", name); code != 1 || !strings.Contains(o, "pending") {
-			t.Fatalf("verify before the records exist: exit %d\n%s", code, o)
-		}
-		var rrs []string
-		for _, r := range d.Records {
-			if r.Type != "CNAME" {
-				t.Fatalf("record %+v: the customer only publishes CNAMEs", r)
-			}
-			rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
-		}
-		u.Set(rrs...)
-		o := mustRun(t, cli, "sending-domain", "verify", name)
-		if !regexp.MustCompile(`STATUS\s+active`).MatchString(o) {
-			t.Fatalf("verify with the records published:\n%s", o)
-		}
-	}
+	publish := func(name string, args ...string) { publishSendingDomain(t, u, cli, name, args...) }
 	publish("acme-mail.com", "--ed25519")
 	publish("bravo-mail.com")
 
@@ -699,4 +675,33 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 	}
 	verified("after a forced rotation", dryRun("bravo-mail.com"), 1)
 	verified("signed before the rotation", bravo, 1)
+}
+
+// publishSendingDomain adds a sending domain with the CLI, publishes the
+// CNAMEs it prints in the customer's zone (Unbound), as a customer does,
+// and verifies it.
+func publishSendingDomain(t *testing.T, u *testenv.Unbound, cli []string, name string, args ...string) {
+	t.Helper()
+	var d struct {
+		Records []struct{ Name, Type, Value, Purpose string }
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, cli, append([]string{"sending-domain", "add", name, "--json"}, args...)...)), &d); err != nil {
+		t.Fatal(err)
+	}
+	// Not verified yet: nothing is published.
+	if o, _, code := waymark(t, cli, "sending-domain", "verify", name); code != 1 || !strings.Contains(o, "pending") {
+		t.Fatalf("verify before the records exist: exit %d\n%s", code, o)
+	}
+	var rrs []string
+	for _, r := range d.Records {
+		if r.Type != "CNAME" {
+			t.Fatalf("record %+v: the customer only publishes CNAMEs", r)
+		}
+		rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
+	}
+	u.Set(rrs...)
+	o := mustRun(t, cli, "sending-domain", "verify", name)
+	if !regexp.MustCompile(`STATUS\s+active`).MatchString(o) {
+		t.Fatalf("verify with the records published:\n%s", o)
+	}
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/testenv"
+)
+
+// relaySetup is waymark serve with a verified sending domain, a real
+// Postfix as its delivery server, and the customer's DNS in Unbound.
+type relaySetup struct {
+	srv          *server
+	postfix      *testenv.Postfix
+	unbound      *testenv.Unbound
+	cli          []string
+	cluster, key string
+	smtp         string
+}
+
+func startRelay(t *testing.T, extraEnv ...string) *relaySetup {
+	t.Helper()
+	if _, err := exec.LookPath("swaks"); err != nil {
+		testenv.Missing(t, "swaks (apt swaks libnet-ssleay-perl)", err)
+	}
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{})
+	dnsPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	u := testenv.StartUnboundForLibc(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	env := append([]string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
+		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_DELIVERY=smtp://" + pf.Addr, "WAYMARK_RELAY_RETRY=1s"}, extraEnv...)
+	srv := startServe(t, env)
+	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", "acme")
+	r := &relaySetup{srv: srv, postfix: pf, unbound: u,
+		cluster: regexp.MustCompile(`cl_[0-9a-f]{16}`).FindString(out), key: regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out),
+		smtp: regexp.MustCompile(`smtp\s+(\S+) submission`).FindStringSubmatch(srv.banner)[1]}
+	r.cli = []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + r.key}
+	publishSendingDomain(t, u, r.cli, "acme-mail.com")
+	return r
+}
+
+const relayMessage = "From: News <news@acme-mail.com>\r\nTo: ann@example.org\r\nSubject: Spring\r\n" +
+	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s@acme-mail.com>\r\nMIME-Version: 1.0\r\n" +
+	"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n"
+
+// swaks submits one message through waymark's SMTP submission with
+// STARTTLS and AUTH PLAIN, and returns its transcript and exit code.
+func (r *relaySetup) swaks(t *testing.T, to, data string, extra ...string) (string, int) {
+	t.Helper()
+	args := append([]string{"--server", r.smtp, "--tls", "--auth", "PLAIN", "--auth-user", r.cluster, "--auth-password", r.key,
+		"--from", "sender@client.example", "--to", to, "--data", "-", "--timeout", "30"}, extra...)
+	cmd := exec.Command("swaks", args...)
+	cmd.Stdin = strings.NewReader(data)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestRelayThroughPostfix is the relay end to end: swaks submits through
+// waymark (STARTTLS, AUTH PLAIN), waymark rewrites, signs and relays to a
+// real Postfix, which delivers to a Maildir; the delivered message
+// verifies with python3-dkim and OpenDKIM through the customer's DNS, its
+// links go through the click host, its envelope sender is a VERP address.
+// With Postfix stopped, mail waits and arrives after it is back.
+func TestRelayThroughPostfix(t *testing.T) {
+	r := startRelay(t)
+	out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "m1"))
+	if code != 0 || !regexp.MustCompile(`250 2\.0\.0 queued as msg_[0-9a-f]+`).MatchString(out) {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	got := r.postfix.WaitDelivered(1, 30*time.Second)
+	msg := string(got[0])
+	if !regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(msg) ||
+		!strings.Contains(msg, `href="https://clicks.acme-mail.com/c/`) || strings.Contains(msg, "https://shop.example/spring") ||
+		!regexp.MustCompile(`(?m)^X-Waymark-Queue-Id: [a-z2-7]{16}\r?$`).MatchString(msg) {
+		t.Fatalf("delivered:\n%s", msg)
+	}
+	r.unbound.Flush("waymark.localhost")
+	for name, err := range r.unbound.VerifyDKIM(t, msg) {
+		if err != nil {
+			t.Fatalf("%s refuses the delivered message: %v\n%s", name, err, msg)
+		}
+	}
+	// The relayed event, for the message and recipient.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", r.srv.api+"/v1/events?type=relayed", nil)
+		req.Header.Set("Authorization", "Bearer "+r.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"recipient": "ann@example.org"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no relayed event: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Postfix down: the message is accepted, waits, and arrives after.
+	r.postfix.Stop()
+	if out, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "m2")); code != 0 {
+		t.Fatalf("swaks while Postfix is down: exit %d\n%s", code, out)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(r.postfix.Delivered()); n != 1 {
+		t.Fatalf("%d messages delivered while Postfix was down", n)
+	}
+	r.postfix.Start()
+	got = r.postfix.WaitDelivered(2, 30*time.Second)
+	if !strings.Contains(string(got[1]), "bob@example.org") {
+		t.Fatalf("second delivery:\n%s", got[1])
+	}
+}
+
+// TestRelayRefusals: what the SMTP submission refuses, as swaks sees it.
+func TestRelayRefusals(t *testing.T) {
+	r := startRelay(t)
+	for _, tc := range []struct {
+		name, data, want string
+		extra            []string
+	}{
+		{"unverified From", strings.Replace(fmt.Sprintf(relayMessage, "x"), "news@acme-mail.com", "news@other.example", 1),
+			"550 5.7.1 other.example is not a verified sending domain", nil},
+		{"no From", "To: ann@example.org\r\nSubject: x\r\n\r\nhi\r\n", "550 5.6.0 the message has no From header", nil},
+		{"bad password", fmt.Sprintf(relayMessage, "x"), "535 5.7.8 authentication failed", []string{"--auth-password", "wmk_wrong"}},
+	} {
+		out, code := r.swaks(t, "ann@example.org", tc.data, tc.extra...)
+		if code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %q in\n%s", tc.name, code, tc.want, out)
+		}
+	}
+	// Without AUTH: MAIL is refused.
+	cmd := exec.Command("swaks", "--server", r.smtp, "--tls", "--from", "a@client.example", "--to", "ann@example.org", "--timeout", "30")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "530 5.7.0 authentication required") {
+		t.Errorf("no AUTH: %v\n%s", err, out)
+	}
+	if n := len(r.postfix.Delivered()); n != 0 {
+		t.Fatalf("refused messages were delivered: %d", n)
+	}
+}
