@@ -27,7 +27,7 @@ build:
 # Short runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s
 FUZZ_TARGETS = domain:FuzzTrackingName dnsserver:FuzzReply track:FuzzDecode track:FuzzAltered \
-	track:FuzzRewriteHTML track:FuzzMessage dkim:FuzzRelaxedBody dkim:FuzzSignVerify
+	track:FuzzRewriteHTML track:FuzzMessage dkim:FuzzRelaxedBody dkim:FuzzSignVerify bounce:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; \

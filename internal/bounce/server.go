@@ -1,0 +1,170 @@
+package bounce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Server is the inbound SMTP service of the bounce hosts (--bounce-smtp).
+// It takes mail only for the VERP addresses of messages waymark relayed,
+// and turns DSNs into bounce events and ARF reports into complaints; hard
+// bounces and complaints put the recipient on the suppression list.
+type Server struct {
+	Store    store.Store
+	Hostname string
+	Log      *slog.Logger
+	// Events, if set, is told about committed events (webhooks).
+	Events func([]store.Event)
+}
+
+// maxReport bounds a bounce message: reports carry the original message,
+// but nothing needs more.
+const maxReport = 10 << 20
+
+// Listen starts the service on addr; it stops when ctx ends.
+func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	srv := smtp.NewServer(s)
+	srv.Domain = s.Hostname
+	srv.MaxMessageBytes = maxReport
+	srv.MaxRecipients = 100
+	srv.ReadTimeout, srv.WriteTimeout = 2*time.Minute, 2*time.Minute
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && ctx.Err() == nil {
+			s.Log.Error("bounce smtp", "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, remote: c.Conn().RemoteAddr().String()}, nil
+}
+
+type session struct {
+	s      *Server
+	remote string
+	mails  []store.Mail
+}
+
+func (ss *session) Mail(string, *smtp.MailOptions) error { return nil }
+func (ss *session) Reset()                               { ss.mails = nil }
+func (ss *session) Logout() error                        { return nil }
+
+func noSuchAddress(to string) error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+		Message: fmt.Sprintf("%s: no such address here (this host only takes bounces of mail it sent)", to)}
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	id, ok := relay.ParseVERP(to)
+	if !ok {
+		return noSuchAddress(to)
+	}
+	m, err := ss.s.Store.MailByID(context.Background(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(m.From, strings.TrimSpace(to))) {
+		return noSuchAddress(to)
+	}
+	if err != nil {
+		ss.s.Log.Error("bounce smtp: look up", "id", id, "err", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	ss.mails = append(ss.mails, m)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+	rep, err := Parse(buf.Bytes())
+	if err != nil {
+		// Taken and dropped: refusing a bounce only makes another one.
+		ss.s.Log.Info("bounce smtp: not a report, ignored", "remote", ss.remote, "err", err)
+		return nil
+	}
+	now := time.Now()
+	var events []store.Event
+	for _, m := range ss.mails {
+		ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
+		switch rep.Kind {
+		case ARF:
+			ev.Type, ev.Reason = "complaint", rep.FeedbackType
+			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, "complaint", now); err != nil {
+				return ss.tempfail(err)
+			}
+		case DSN:
+			rc, ok := recipientOf(rep, m.Rcpt)
+			if !ok {
+				continue // a success or delay notice without a failure
+			}
+			ev.Type, ev.Class = "bounce", "soft"
+			ev.Reason = strings.TrimSpace(rc.Status + " " + rc.Diagnostic)
+			if rc.Hard() {
+				ev.Class = "hard"
+				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, "bounce", now); err != nil {
+					return ss.tempfail(err)
+				}
+			}
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := ss.s.Store.InsertEvents(context.Background(), events); err != nil {
+		return ss.tempfail(err)
+	}
+	if ss.s.Events != nil {
+		ss.s.Events(events)
+	}
+	return nil
+}
+
+func (ss *session) tempfail(err error) error {
+	ss.s.Log.Error("bounce smtp: record", "err", err)
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "could not record the report, try again later"}
+}
+
+// recipientOf picks the failure that concerns rcpt in a DSN: its own
+// entry, or else the only failure it reports (the VERP address already
+// names the recipient).
+func recipientOf(rep Report, rcpt string) (Recipient, bool) {
+	var failed []Recipient
+	for _, r := range rep.Recipients {
+		if r.Failed() {
+			if strings.EqualFold(r.Address, rcpt) {
+				return r, true
+			}
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) == 1 {
+		return failed[0], true
+	}
+	return Recipient{}, false
+}
