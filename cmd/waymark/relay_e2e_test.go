@@ -24,12 +24,14 @@ type relaySetup struct {
 	smtp         string
 }
 
-func startRelay(t *testing.T, extraEnv ...string) *relaySetup {
+// startRelay starts it; postfixMain adds to Postfix's main.cf, extraEnv
+// to waymark's environment.
+func startRelay(t *testing.T, postfixMain []string, extraEnv ...string) *relaySetup {
 	t.Helper()
 	if _, err := exec.LookPath("swaks"); err != nil {
 		testenv.Missing(t, "swaks (apt swaks libnet-ssleay-perl)", err)
 	}
-	pf := testenv.StartPostfix(t, testenv.PostfixOptions{})
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{MainCF: postfixMain})
 	dnsPort, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func (r *relaySetup) swaks(t *testing.T, to, data string, extra ...string) (stri
 // links go through the click host, its envelope sender is a VERP address.
 // With Postfix stopped, mail waits and arrives after it is back.
 func TestRelayThroughPostfix(t *testing.T) {
-	r := startRelay(t)
+	r := startRelay(t, nil)
 	out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "m1"))
 	if code != 0 || !regexp.MustCompile(`250 2\.0\.0 queued as msg_[0-9a-f]+`).MatchString(out) {
 		t.Fatalf("swaks: exit %d\n%s", code, out)
@@ -133,7 +135,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 
 // TestRelayRefusals: what the SMTP submission refuses, as swaks sees it.
 func TestRelayRefusals(t *testing.T) {
-	r := startRelay(t)
+	r := startRelay(t, nil)
 	for _, tc := range []struct {
 		name, data, want string
 		extra            []string
@@ -156,4 +158,94 @@ func TestRelayRefusals(t *testing.T) {
 	if n := len(r.postfix.Delivered()); n != 0 {
 		t.Fatalf("refused messages were delivered: %d", n)
 	}
+}
+
+// events returns the cluster's events of a type, as the API lists them.
+func (r *relaySetup) events(t *testing.T, typ string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", r.srv.api+"/v1/events?type="+typ, nil)
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (r *relaySetup) waitEvent(t *testing.T, typ, contains string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := r.events(t, typ)
+		if strings.Contains(got, contains) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event with %s: %s\nPostfix log:\n%s", typ, contains, got, r.postfix.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBounces: Postfix accepts a message it then cannot deliver and sends
+// its own DSN to the VERP address, through waymark's bounce host SMTP: a
+// hard bounce event, and the address is suppressed. A complaint (ARF)
+// sent with swaks to another message's VERP address suppresses its
+// recipient too; the relay then refuses both addresses.
+func TestBounces(t *testing.T) {
+	bouncePort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, []string{fmt.Sprintf("transport_maps = inline:{ bounce.acme-mail.com=smtp:[127.0.0.1]:%d, "+
+		"{ bounceme@example.org = error:5.1.1 mailbox unavailable } }", bouncePort)},
+		fmt.Sprintf("WAYMARK_BOUNCE_SMTP=127.0.0.1:%d", bouncePort))
+	if out, code := r.swaks(t, "bounceme@example.org", fmt.Sprintf(relayMessage, "b1")); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	r.waitEvent(t, "bounce", `"recipient": "bounceme@example.org"`)
+	if got := r.events(t, "bounce"); !strings.Contains(got, `"class": "hard"`) || !strings.Contains(got, "5.1.1") {
+		t.Fatalf("bounce event: %s", got)
+	}
+
+	if out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "c1")); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	delivered := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	verp := regexp.MustCompile(`(?m)^Return-Path: <(b-[a-z2-7]{16}@bounce\.acme-mail\.com)>`).FindStringSubmatch(delivered)
+	if verp == nil {
+		t.Fatalf("no VERP Return-Path:\n%s", delivered)
+	}
+	arf := "From: abuse@mailbox.example\r\nTo: " + verp[1] + "\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n" +
+		"An abuse report.\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: test/1\r\nVersion: 1\r\n" +
+		"Original-Mail-From: <" + verp[1] + ">\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n" +
+		headersOf(delivered) + "\r\n--b--\r\n"
+	cmd := exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", bouncePort), "--from", "<>", "--to", verp[1], "--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(arf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swaks ARF: %v\n%s", err, out)
+	}
+	r.waitEvent(t, "complaint", `"recipient": "ann@example.org"`)
+	// An address that is not a VERP address of relayed mail is refused.
+	cmd = exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", bouncePort), "--from", "<>", "--to", "b-aaaaaaaaaaaaaaaa@bounce.acme-mail.com", "--timeout", "30")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "550 5.1.1") {
+		t.Fatalf("unknown VERP address: %v\n%s", err, out)
+	}
+	// Both addresses are now refused by the relay, per recipient.
+	for _, rcpt := range []string{"bounceme@example.org", "ann@example.org"} {
+		out, code := r.swaks(t, rcpt, fmt.Sprintf(relayMessage, "again"))
+		if code == 0 || !strings.Contains(out, "550 5.7.1 "+rcpt+" is on this cluster's suppression list") {
+			t.Fatalf("suppressed %s: exit %d\n%s", rcpt, code, out)
+		}
+	}
+}
+
+// headersOf returns the header block of a message.
+func headersOf(msg string) string {
+	msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	head, _, _ := strings.Cut(msg, "\n\n")
+	return strings.ReplaceAll(head, "\n", "\r\n") + "\r\n"
 }

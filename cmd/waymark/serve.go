@@ -28,6 +28,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/autotls"
+	"github.com/waymark-mail/waymark/internal/bounce"
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
@@ -344,6 +345,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
 		}
 		lines = append(lines, [2]string{"smtp", addr.String() + " submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery " + delivery})
+		bs := &bounce.Server{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks}
+		baddr, err := bs.Listen(ctx, c.bounceSMTP)
+		if err != nil {
+			return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)
+		}
+		lines = append(lines, [2]string{"bounces", baddr.String() + " inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)"})
 	}
 	if slices.Contains(roles, "api") {
 		ln, err := net.Listen("tcp", c.http)
