@@ -1,14 +1,19 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
@@ -22,6 +27,7 @@ type relaySetup struct {
 	cli          []string
 	cluster, key string
 	smtp         string
+	env          []string
 }
 
 // startRelay starts it; postfixMain adds to Postfix's main.cf, extraEnv
@@ -42,7 +48,7 @@ func startRelay(t *testing.T, postfixMain []string, extraEnv ...string) *relaySe
 		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_DELIVERY=smtp://" + pf.Addr, "WAYMARK_RELAY_RETRY=1s"}, extraEnv...)
 	srv := startServe(t, env)
 	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", "acme")
-	r := &relaySetup{srv: srv, postfix: pf, unbound: u,
+	r := &relaySetup{srv: srv, postfix: pf, unbound: u, env: env,
 		cluster: regexp.MustCompile(`cl_[0-9a-f]{16}`).FindString(out), key: regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out),
 		smtp: regexp.MustCompile(`smtp\s+(\S+) submission`).FindStringSubmatch(srv.banner)[1]}
 	r.cli = []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + r.key}
@@ -248,4 +254,108 @@ func headersOf(msg string) string {
 	msg = strings.ReplaceAll(msg, "\r\n", "\n")
 	head, _, _ := strings.Cut(msg, "\n\n")
 	return strings.ReplaceAll(head, "\n", "\r\n") + "\r\n"
+}
+
+// TestKillNineKeepsAcceptedMail: waymark is killed with SIGKILL while
+// clients submit and while Postfix is down, so that everything accepted
+// is still queued (some of it claimed by a delivery attempt); after both
+// are back, every message that got 250 reaches Postfix (at least once:
+// the queue id header tells duplicates apart).
+func TestKillNineKeepsAcceptedMail(t *testing.T) {
+	r := startRelay(t, nil, "WAYMARK_RELAY_LEASE=2s")
+	r.postfix.Stop()
+	var mu sync.Mutex
+	accepted := map[string]bool{} // queue ids that got 250
+	queueID := regexp.MustCompile(`queued as msg_[0-9a-f]+ \(([a-z2-7]{16})\)`)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := smtp.DialStartTLS(r.smtp, &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					return // killed
+				}
+				err = c.Auth(sasl.NewPlainClient("", r.cluster, r.key))
+				if err == nil {
+					err = c.Mail("client@client.example", nil)
+				}
+				if err == nil {
+					err = c.Rcpt(fmt.Sprintf("load%d-%d@example.org", w, i), nil)
+				}
+				var d *smtp.DataCommand
+				if err == nil {
+					d, err = c.Data()
+				}
+				if err == nil {
+					d.Write([]byte(fmt.Sprintf(relayMessage, fmt.Sprintf("k%d-%d", w, i))))
+					var resp *smtp.DataResponse
+					if resp, err = d.CloseWithResponse(); err == nil {
+						if m := queueID.FindStringSubmatch(resp.StatusText); m != nil {
+							mu.Lock()
+							accepted[m[1]] = true
+							mu.Unlock()
+						}
+					}
+				}
+				c.Close()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// Kill once some mail is accepted, while the rest is in flight.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(accepted)
+		mu.Unlock()
+		if n >= 25 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err := r.srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(accepted) < 25 {
+		t.Fatalf("only %d messages accepted before the kill", len(accepted))
+	}
+	if n := len(r.postfix.Delivered()); n != 0 {
+		t.Fatalf("%d delivered while Postfix was down", n)
+	}
+	r.postfix.Start()
+	startServe(t, r.env) // same database; the queue survives
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		seen := map[string]bool{}
+		for _, m := range r.postfix.Delivered() {
+			if id := regexp.MustCompile(`(?m)^X-Waymark-Queue-Id: ([a-z2-7]{16})`).FindSubmatch(m); id != nil {
+				seen[string(id[1])] = true
+			}
+		}
+		missing := 0
+		for id := range accepted {
+			if !seen[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			t.Logf("%d accepted before kill -9, all delivered (%d distinct copies seen)", len(accepted), len(seen))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d accepted messages never arrived", missing, len(accepted))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

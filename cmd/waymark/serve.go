@@ -63,7 +63,7 @@ type serveConfig struct {
 	dkimRotation                                     time.Duration
 	smtpTLSCert, smtpTLSKey                          string
 	smtpRate                                         float64
-	relayRetry, relayExpire                          time.Duration
+	relayRetry, relayExpire, relayLease              time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -87,6 +87,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Float64Var(&c.smtpRate, "smtp-rate", 100, "messages a second each cluster may submit (0: no limit)")
 	fs.DurationVar(&c.relayRetry, "relay-retry", relay.DefaultRetry.Base, "first wait before a temporary delivery failure is retried (doubling up to an hour)")
 	fs.DurationVar(&c.relayExpire, "relay-expire", relay.DefaultRetry.Expire, "how long a message is retried before it bounces")
+	fs.DurationVar(&c.relayLease, "relay-lease", 5*time.Minute, "how long a node's claim on a message it is delivering lasts; after a crash, others retry it then")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
@@ -316,7 +317,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return fmt.Errorf("--delivery: %v", err)
 		}
 	}
-	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks,
+	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease,
 		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
 		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
 	if slices.Contains(roles, "relay") {

@@ -33,6 +33,10 @@ type Relay struct {
 	Events func([]store.Event)
 	// Workers is how many deliveries run at once (default 4).
 	Workers int
+	// Lease is how long a claimed message is left to one node's delivery
+	// attempt before another node (or this one, restarted) may try it
+	// (default 5 minutes).
+	Lease time.Duration
 
 	kick     chan struct{}
 	once     sync.Once
@@ -64,10 +68,6 @@ func (p RetryPolicy) Next(created, now time.Time, attempts int) (time.Time, bool
 	}
 	return now.Add(wait), true
 }
-
-// lease is how long a claimed message is left to one delivery attempt
-// before another node (or a restart) may try it.
-const lease = 5 * time.Minute
 
 // Queued is one recipient's copy in the queue.
 type Queued struct {
@@ -171,6 +171,9 @@ func (r *Relay) init() {
 		if r.Hostname == "" {
 			r.Hostname = "localhost"
 		}
+		if r.Lease <= 0 {
+			r.Lease = 5 * time.Minute
+		}
 	})
 }
 
@@ -230,7 +233,7 @@ func (r *Relay) work(ctx context.Context) {
 func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 	r.init()
 	now := time.Now()
-	mails, err := r.Store.ClaimMail(ctx, now, lease, limit)
+	mails, err := r.Store.ClaimMail(ctx, now, r.Lease, limit)
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
