@@ -58,7 +58,8 @@ func startRelay(t *testing.T, postfixMain []string, extraEnv ...string) *relaySe
 
 const relayMessage = "From: News <news@acme-mail.com>\r\nTo: ann@example.org\r\nSubject: Spring\r\n" +
 	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s@acme-mail.com>\r\nMIME-Version: 1.0\r\n" +
-	"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n"
+	"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n" +
+	"<p><a href=\"{{forward}}\">Forward to a friend</a></p>\r\n"
 
 // swaks submits one message through waymark's SMTP submission with
 // STARTTLS and AUTH PLAIN, and returns its transcript and exit code.
@@ -123,19 +124,55 @@ func TestRelayThroughPostfix(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Forward to a friend: the edge's form sends it on through the relay,
+	// To the friend, with the friend's own links, signed.
+	fwd := regexp.MustCompile(`https://clicks\.acme-mail\.com(/f/[A-Za-z0-9_-]+)`).FindStringSubmatch(msg)
+	if fwd == nil {
+		t.Fatalf("no forward link:\n%s", msg)
+	}
+	req, _ := http.NewRequest("POST", r.srv.edge+fwd[1], strings.NewReader("to=friend%40example.org"))
+	req.Host = "clicks.acme-mail.com"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Sent to <strong>friend@example.org</strong>") {
+		t.Fatalf("forward form: %d\n%s", resp.StatusCode, page)
+	}
+	got = r.postfix.WaitDelivered(2, 30*time.Second)
+	friend := ""
+	for _, m := range got {
+		if strings.Contains(string(m), "Delivered-To: friend@example.org") {
+			friend = string(m)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^To: friend@example\.org\r?$`).MatchString(friend) || strings.Contains(friend, "ann@example.org") ||
+		!strings.Contains(friend, `href="https://clicks.acme-mail.com/c/`) {
+		t.Fatalf("forwarded copy:\n%s", friend)
+	}
+	for name, err := range r.unbound.VerifyDKIM(t, friend) {
+		if err != nil {
+			t.Fatalf("%s refuses the forwarded copy: %v", name, err)
+		}
+	}
+	r.waitEvent(t, "forward", `"recipient": "ann@example.org"`)
+
 	// Postfix down: the message is accepted, waits, and arrives after.
 	r.postfix.Stop()
 	if out, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "m2")); code != 0 {
 		t.Fatalf("swaks while Postfix is down: exit %d\n%s", code, out)
 	}
 	time.Sleep(2 * time.Second)
-	if n := len(r.postfix.Delivered()); n != 1 {
-		t.Fatalf("%d messages delivered while Postfix was down", n)
+	if n := len(r.postfix.Delivered()); n != 2 {
+		t.Fatalf("%d messages delivered while Postfix was down", n-2)
 	}
 	r.postfix.Start()
-	got = r.postfix.WaitDelivered(2, 30*time.Second)
-	if !strings.Contains(string(got[1]), "bob@example.org") {
-		t.Fatalf("second delivery:\n%s", got[1])
+	got = r.postfix.WaitDelivered(3, 30*time.Second)
+	if !strings.Contains(string(got[0])+string(got[1])+string(got[2]), "Delivered-To: bob@example.org") {
+		t.Fatal("bob's message did not arrive")
 	}
 }
 

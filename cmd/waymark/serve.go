@@ -241,6 +241,14 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	keys := edge.NewKeys(st)
 	hooks := eventHooks(ctx, st, log)
+	if c.delivery != "" {
+		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
+			return fmt.Errorf("--delivery: %v", err)
+		}
+	}
+	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease,
+		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
+		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
 	if slices.Contains(roles, "edge") {
 		hosts := &edge.Hosts{}
 		if err := hosts.Reload(ctx, st); err != nil {
@@ -252,7 +260,17 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		afterShutdown = append(afterShutdown, stopRecorder)
 		rec := edge.NewRecorder(recCtx, st, log, reg)
 		rec.AfterCommit = hooks
-		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log}, reg)
+		forward := func(ctx context.Context, cluster, message, friend string) error {
+			_, err := rl.Forward(ctx, cluster, message, friend)
+			var ref *relay.Refusal
+			if err != nil && !errors.As(err, &ref) {
+				log.Error("forward", "cluster", cluster, "message", message, "err", err)
+				return errors.New("try again later")
+			}
+			return err
+		}
+		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log,
+			Forward: forward}, reg)
 		httpLn, err := net.Listen("tcp", c.edgeHTTP)
 		if err != nil {
 			return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
@@ -312,14 +330,6 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return errors.Join(errs...)
 		})
 	}
-	if c.delivery != "" {
-		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
-			return fmt.Errorf("--delivery: %v", err)
-		}
-	}
-	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease,
-		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
-		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
 	if slices.Contains(roles, "relay") {
 		sub := &relay.SMTPServer{Relay: rl, Store: st, Hostname: "mx." + platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)), Log: log}
 		if c.smtpTLSCert != "" || c.smtpTLSKey != "" {

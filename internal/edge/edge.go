@@ -9,10 +9,12 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,7 +99,15 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Forward sends a message on to a friend of its recipient (the
+	// relay); nil: the form says forwarding is not available. An error
+	// with a Refusal-like message is shown to the visitor.
+	Forward func(ctx context.Context, clusterID, messageID, friend string) error
 }
+
+// MaxForwards bounds how many times one recipient may forward a message,
+// so a token cannot become a way to send mail to anyone.
+const MaxForwards = 5
 
 // Edge is the HTTP handler of the tracking hosts.
 type Edge struct {
@@ -318,7 +328,7 @@ var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
 {{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
 {{define "unsubscribed"}}{{template "head" .}}<h1>Unsubscribed</h1><p><strong>{{.Recipient}}</strong> will not receive these emails any more.</p></body></html>{{end}}
-{{define "forward"}}{{template "head" .}}<h1>Forward to a friend</h1>{{if .Sent}}<p>Thank you. Sending it on is not available yet on this server: the message was not forwarded.</p>{{else}}<form method="post"><label for="to">Friend's email address</label><br><input id="to" name="to" type="email" required autocomplete="email"><p><button type="submit">Forward</button></p></form><p>Note: sending it on is not available yet on this server.</p>{{end}}</body></html>{{end}}
+{{define "forward"}}{{template "head" .}}<h1>Forward to a friend</h1>{{if .Sent}}<p>Sent to <strong>{{.To}}</strong>. Thank you.</p>{{else if .Available}}{{if .Error}}<p role="alert"><strong>{{.Error}}</strong></p>{{end}}<form method="post"><label for="to">Friend's email address</label><br><input id="to" name="to" type="email" required autocomplete="email"><p><button type="submit">Forward</button></p></form>{{else}}<p>Forwarding is not available for this email.</p>{{end}}</body></html>{{end}}
 `))
 
 func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
@@ -350,14 +360,48 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": tok.Recipient})
 }
 
-// forward: GET shows the form; POST records the forward.
+// forward: GET shows the form; POST sends the message on to the friend
+// through the relay and records the forward.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
-	if r.Method != http.MethodPost {
-		e.page(w, "forward", map[string]any{"Title": "Forward"})
+	data := map[string]any{"Title": "Forward", "Available": e.Forward != nil}
+	if r.Method != http.MethodPost || e.Forward == nil {
+		e.page(w, "forward", data)
+		return
+	}
+	fail := func(code int, msg string) {
+		w.WriteHeader(code)
+		data["Error"] = msg
+		e.page(w, "forward", data)
+	}
+	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostFormValue("to")))
+	if err != nil || !strings.Contains(addr.Address, "@") {
+		fail(http.StatusUnprocessableEntity, "That is not an email address: write it as name@example.com.")
+		return
+	}
+	done, err := e.Store.Events(r.Context(), tok.ClusterID, store.EventQuery{Type: "forward", MessageID: tok.MessageID, Limit: 100})
+	if err != nil {
+		e.Log.Error("forward: count", "err", err)
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	n := 0
+	for _, ev := range done {
+		if ev.Recipient == tok.Recipient {
+			n++
+		}
+	}
+	if n >= MaxForwards {
+		fail(http.StatusTooManyRequests, fmt.Sprintf("This email has already been forwarded %d times from your address.", MaxForwards))
+		return
+	}
+	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, addr.Address); err != nil {
+		e.Log.Info("forward refused", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
+		fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+err.Error())
 		return
 	}
 	if !e.record(w, r, tok, host, "forward") {
 		return
 	}
-	e.page(w, "forward", map[string]any{"Title": "Forward", "Sent": true})
+	data["Sent"], data["To"] = true, addr.Address
+	e.page(w, "forward", data)
 }

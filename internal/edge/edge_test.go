@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +36,9 @@ type fixture struct {
 	edge  *Edge
 	ctx   context.Context
 	clock time.Time
+	// forwarded are the Forward calls: "cluster message friend".
+	mu        sync.Mutex
+	forwarded []string
 }
 
 const (
@@ -65,7 +70,17 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{t: t, st: st, keys: NewKeys(st), ctx: ctx, clock: now}
 	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
-		Store: st, Log: quiet, Now: func() time.Time { return f.clock }}, nil)
+		Store: st, Log: quiet, Now: func() time.Time { return f.clock },
+		// The relay's part, faked: it is tested end to end in cmd/waymark.
+		Forward: func(_ context.Context, cluster, message, friend string) error {
+			if friend == "refused@example.net" {
+				return errors.New("the sending domain is no longer verified")
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.forwarded = append(f.forwarded, cluster+" "+message+" "+friend)
+			return nil
+		}}, nil)
 	f.srv = httptest.NewServer(f.edge)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -87,13 +102,19 @@ func (f *fixture) token(cluster string, kind track.Kind, url string, issued time
 
 func (f *fixture) do(method, host, path, ua string) *http.Response {
 	f.t.Helper()
+	return f.post(method, host, path, ua, "List-Unsubscribe=One-Click")
+}
+
+// post is do with a form body for POST.
+func (f *fixture) post(method, host, path, ua, form string) *http.Response {
+	f.t.Helper()
 	f.clock = f.clock.Add(time.Millisecond) // events sort in request order
 	req, _ := http.NewRequest(method, f.srv.URL+path, nil)
 	req.Host = host
 	req.Header.Set("User-Agent", ua)
 	if method == "POST" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Body = io.NopCloser(strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Body = io.NopCloser(strings.NewReader(form))
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
@@ -193,8 +214,19 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 	if resp := f.do("GET", "track.a.com", fwd, chrome); resp.StatusCode != 200 {
 		t.Fatalf("forward form: %d", resp.StatusCode)
 	}
-	if resp := f.do("POST", "track.a.com", fwd, chrome); resp.StatusCode != 200 {
+	if resp := f.do("POST", "track.a.com", fwd, chrome); resp.StatusCode != 422 {
+		t.Fatalf("forward without an address: %d", resp.StatusCode)
+	}
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=refused%40example.net"); resp.StatusCode != 422 {
+		t.Fatalf("forward the relay refuses: %d", resp.StatusCode)
+	}
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 {
 		t.Fatalf("forward: %d", resp.StatusCode)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forwarded) != 1 || f.forwarded[0] != clA+" msg_1 friend@example.net" {
+		t.Fatalf("forwarded: %v", f.forwarded)
 	}
 	var got []string
 	for _, e := range f.events() {
@@ -277,5 +309,25 @@ func TestClean(t *testing.T) {
 		if got := clean(in, n); got != want {
 			t.Errorf("clean(%q, %d) = %q, want %q", in, n, got, want)
 		}
+	}
+}
+
+// TestForwardLimit: one recipient forwards a message at most MaxForwards
+// times.
+func TestForwardLimit(t *testing.T) {
+	f := newFixture(t)
+	fwd := "/f/" + f.token(clA, track.Forward, "", f.clock)
+	for i := range MaxForwards {
+		if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 {
+			t.Fatalf("forward %d: %d", i, resp.StatusCode)
+		}
+	}
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 429 {
+		t.Fatalf("forward over the limit: %d", resp.StatusCode)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forwarded) != MaxForwards {
+		t.Fatalf("forwarded %d times", len(f.forwarded))
 	}
 }

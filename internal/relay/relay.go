@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,9 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
 )
 
 // Relay queues composed messages and delivers them.
@@ -102,6 +105,12 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 	}
 	res := Result{MessageID: m.ID}
 	now := time.Now()
+	if bytes.Contains(raw, []byte(track.ForwardPlaceholder)) {
+		// Kept as it came, for the forward-to-a-friend form.
+		if err := r.Store.SaveMessage(ctx, clusterID, m.ID, raw, now); err != nil {
+			return Result{}, err
+		}
+	}
 	var mails []store.Mail
 	for _, rcpt := range rcpts {
 		suppressed, err := r.Store.Suppressed(ctx, clusterID, rcpt)
@@ -126,6 +135,58 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 	}
 	r.wake()
 	return res, nil
+}
+
+// Forward sends a saved message on to a friend of one of its recipients:
+// a new message, addressed To the friend, with the friend's own tracking.
+func (r *Relay) Forward(ctx context.Context, clusterID, messageID, friend string) (Result, error) {
+	raw, err := r.Store.Message(ctx, clusterID, messageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{}, refuse("forward_unavailable", "", 550, [3]int{5, 7, 1}, "this message can no longer be forwarded")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	raw, err = readdress(raw, friend)
+	if err != nil {
+		return Result{}, refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message could not be forwarded: %v", err)
+	}
+	return r.Submit(ctx, clusterID, raw, []string{friend}, "")
+}
+
+// readdress makes To the friend and drops Cc and Bcc.
+func readdress(raw []byte, to string) ([]byte, error) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	h.Del("Cc")
+	h.Del("Bcc")
+	h.Set("To", to)
+	var out bytes.Buffer
+	if err := textproto.WriteHeader(&out, h); err != nil {
+		return nil, err
+	}
+	_, err = out.ReadFrom(br)
+	return out.Bytes(), err
+}
+
+// retention is how long finished queue rows (for VERP bounces) and saved
+// messages (for forwards) are kept.
+const retention = 30 * 24 * time.Hour
+
+// purge drops what retention no longer needs.
+func (r *Relay) purge(ctx context.Context) {
+	before := time.Now().Add(-retention)
+	if n, err := r.Store.PurgeMail(ctx, before); err != nil {
+		r.Log.Error("relay: purge queue", "err", err)
+	} else if n > 0 {
+		r.Log.Info("relay: purged finished mail", "rows", n)
+	}
+	if _, err := r.Store.PurgeMessages(ctx, before); err != nil {
+		r.Log.Error("relay: purge saved messages", "err", err)
+	}
 }
 
 var mailIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -190,6 +251,19 @@ func (r *Relay) wake() {
 func (r *Relay) Run(ctx context.Context) {
 	r.init()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for t := time.NewTicker(time.Hour); ; {
+			r.purge(ctx)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	for range r.Workers {
 		wg.Add(1)
 		go func() {

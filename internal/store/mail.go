@@ -147,3 +147,24 @@ func (s *sqlStore) PurgeMail(ctx context.Context, before time.Time) (int, error)
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+func (s *sqlStore) SaveMessage(ctx context.Context, clusterID, id string, raw []byte, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO messages (cluster_id, id, raw, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (cluster_id, id) DO NOTHING`), clusterID, id, raw, micros(now))
+	return s.wrap(err, "save message "+id)
+}
+
+func (s *sqlStore) Message(ctx context.Context, clusterID, id string) ([]byte, error) {
+	var raw []byte
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT raw FROM messages WHERE cluster_id = ? AND id = ?`), clusterID, id).Scan(&raw)
+	return raw, s.wrap(err, "message "+id)
+}
+
+func (s *sqlStore) PurgeMessages(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM messages WHERE created_at < ?`), micros(before))
+	if err != nil {
+		return 0, s.wrap(err, "purge messages")
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

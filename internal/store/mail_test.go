@@ -152,3 +152,27 @@ func TestMailClaimsDoNotOverlap(t *testing.T) {
 		}
 	})
 }
+
+func TestSavedMessages(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_000_000, 0).UTC()
+		raw := []byte("From: a@example.com\r\n\r\n\xff\x00 body\r\n")
+		if err := s.SaveMessage(ctx, "cl_a", "msg_1", raw, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveMessage(ctx, "cl_a", "msg_1", []byte("other"), now); err != nil {
+			t.Fatalf("saved twice: %v", err)
+		}
+		if got, err := s.Message(ctx, "cl_a", "msg_1"); err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("message: %q %v", got, err)
+		}
+		if _, err := s.Message(ctx, "cl_b", "msg_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("another cluster's message: %v", err)
+		}
+		if n, err := s.PurgeMessages(ctx, now.Add(time.Second)); n != 1 || err != nil {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+	})
+}

@@ -179,6 +179,15 @@ var migrations = []string{
 	);
 	CREATE INDEX mail_queue_due ON mail_queue (status, next_attempt_at);
 	CREATE INDEX mail_queue_done ON mail_queue (done_at);`,
+	// 10: submitted messages as they came, for forward-to-a-friend.
+	`CREATE TABLE messages (
+		cluster_id TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		id         TEXT NOT NULL,
+		raw        BYTEA NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (cluster_id, id)
+	);
+	CREATE INDEX messages_created ON messages (created_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

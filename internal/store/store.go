@@ -153,6 +153,15 @@ type Store interface {
 	// how many.
 	PurgeMail(ctx context.Context, before time.Time) (int, error)
 
+	// SaveMessage keeps a submitted message as it came (a message id is
+	// kept once: later saves of it change nothing).
+	SaveMessage(ctx context.Context, clusterID, id string, raw []byte, now time.Time) error
+	// Message returns a saved message, or ErrNotFound.
+	Message(ctx context.Context, clusterID, id string) ([]byte, error)
+	// PurgeMessages removes messages saved before a time; it returns how
+	// many.
+	PurgeMessages(ctx context.Context, before time.Time) (int, error)
+
 	// PutBlob stores a value under a slash-separated key.
 	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
 	// Blob returns a value and when it was stored, or ErrNotFound.

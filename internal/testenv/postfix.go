@@ -177,12 +177,24 @@ func (p *Postfix) Log() string {
 func (p *Postfix) Delivered() [][]byte {
 	dir := filepath.Join(p.dir, "mail", "box", "new")
 	entries, _ := os.ReadDir(dir)
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	var out [][]byte
+	type file struct {
+		at   time.Time
+		data []byte
+	}
+	var files []file
 	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
-			out = append(out, b)
+		fi, err := e.Info()
+		if err != nil {
+			continue
 		}
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
+			files = append(files, file{fi.ModTime(), b})
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].at.Before(files[j].at) })
+	out := make([][]byte, len(files))
+	for i, f := range files {
+		out[i] = f.data
 	}
 	return out
 }
