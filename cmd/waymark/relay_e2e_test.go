@@ -396,3 +396,62 @@ func TestKillNineKeepsAcceptedMail(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestMilterInPostfix: Postfix with waymark as its milter (one line of
+// main.cf) delivers mail from a sending domain rewritten and signed, with
+// a VERP envelope sender; python3-dkim and OpenDKIM verify it. Mail from
+// other domains passes untouched.
+func TestMilterInPostfix(t *testing.T) {
+	milterPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, []string{fmt.Sprintf("smtpd_milters = inet:127.0.0.1:%d", milterPort), "milter_default_action = tempfail"},
+		fmt.Sprintf("WAYMARK_MILTER=127.0.0.1:%d", milterPort))
+	send := func(from, body string) {
+		t.Helper()
+		cmd := exec.Command("swaks", "--server", r.postfix.Addr, "--from", from, "--to", "ann@example.org", "--data", "-", "--timeout", "30")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("swaks to Postfix: %v\n%s\nPostfix log:\n%s", err, out, r.postfix.Log())
+		}
+	}
+	send("news@acme-mail.com", "X-Waymark-Note: internal\r\n"+fmt.Sprintf(relayMessage, "milter1"))
+	msg := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	if !regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(msg) ||
+		!strings.Contains(msg, `href="https://clicks.acme-mail.com/c/`) || strings.Contains(msg, "https://shop.example/spring") ||
+		strings.Contains(msg, "X-Waymark-Note") || !strings.Contains(msg, "List-Unsubscribe: <https://clicks.acme-mail.com/u/") {
+		t.Fatalf("delivered through the milter:\n%s", msg)
+	}
+	r.unbound.Flush("waymark.localhost")
+	for name, err := range r.unbound.VerifyDKIM(t, msg) {
+		if err != nil {
+			t.Fatalf("%s refuses the milter's signature: %v\n%s", name, err, msg)
+		}
+	}
+	other := "From: someone@elsewhere.example\r\nTo: ann@example.org\r\nSubject: plain\r\n\r\n<a href=\"https://x.example/\">x</a>\r\n"
+	send("someone@elsewhere.example", other)
+	got := r.postfix.WaitDelivered(2, 30*time.Second)
+	if plain := string(got[1]); strings.Contains(plain, "DKIM-Signature") || !strings.Contains(plain, "https://x.example/") {
+		t.Fatalf("mail of another domain was changed:\n%s", plain)
+	}
+	// Two recipients in one transaction: signed, links left alone (one
+	// link cannot carry two recipients).
+	cmd := exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org,bob@example.org",
+		"--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(relayMessage, "milter2"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	got = r.postfix.WaitDelivered(4, 30*time.Second)
+	for _, m := range got[2:] {
+		if !strings.Contains(string(m), "https://shop.example/spring") {
+			t.Fatalf("links rewritten for two recipients:\n%s", m)
+		}
+		for name, err := range r.unbound.VerifyDKIM(t, string(m)) {
+			if err != nil {
+				t.Fatalf("%s refuses: %v\n%s", name, err, m)
+			}
+		}
+	}
+}

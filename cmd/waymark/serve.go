@@ -34,6 +34,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/edge"
+	"github.com/waymark-mail/waymark/internal/milter"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
@@ -61,7 +62,7 @@ type serveConfig struct {
 	webhookPrivate                                   bool
 	acmeChallenges, secretKeyFile                    string
 	dkimRotation                                     time.Duration
-	smtpTLSCert, smtpTLSKey                          string
+	smtpTLSCert, smtpTLSKey, milterAddr              string
 	smtpRate                                         float64
 	relayRetry, relayExpire, relayLease              time.Duration
 }
@@ -82,6 +83,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.StringVar(&c.milterAddr, "milter", "", "milter listen address (host:port) for Postfix's smtpd_milters; empty: no milter")
 	fs.StringVar(&c.smtpTLSCert, "smtp-tls-cert", "", "PEM certificate for STARTTLS on --smtp (default: a self-signed one)")
 	fs.StringVar(&c.smtpTLSKey, "smtp-tls-key", "", "PEM private key of --smtp-tls-cert")
 	fs.Float64Var(&c.smtpRate, "smtp-rate", 100, "messages a second each cluster may submit (0: no limit)")
@@ -362,6 +364,14 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)
 		}
 		lines = append(lines, [2]string{"bounces", baddr.String() + " inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)"})
+		if c.milterAddr != "" {
+			ms := &milter.Server{Composer: rl.Composer, Store: st, Log: log}
+			maddr, err := ms.Listen(ctx, c.milterAddr)
+			if err != nil {
+				return fmt.Errorf("--milter %s: %w", c.milterAddr, err)
+			}
+			lines = append(lines, [2]string{"milter", maddr.String() + " (Postfix: smtpd_milters = inet:" + maddr.String() + ")"})
+		}
 	}
 	if slices.Contains(roles, "api") {
 		ln, err := net.Listen("tcp", c.http)

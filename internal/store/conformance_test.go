@@ -927,8 +927,12 @@ func TestSendingDomains(t *testing.T) {
 			t.Fatal("a refused add left its click domain")
 		}
 		d3, k3, c3 := mk("cl_b", "sd_3", "l3", "example.com") // other cluster: fine
+		d3.Status = domain.StatusActive
 		if err := s.CreateSendingDomain(ctx, d3, k3, c3); err != nil {
 			t.Fatal(err)
+		}
+		if cl, err := s.ActiveSendingDomainClusters(ctx, "example.com"); err != nil || len(cl) != 1 || cl[0] != "cl_b" {
+			t.Fatalf("clusters where example.com is active: %v %v", cl, err)
 		}
 		got, err := s.SendingDomain(ctx, "cl_a", "sd_1")
 		if err != nil || got.Label != "l1" || got.Records["wm1._domainkey.example.com"].Status != domain.StatusPending || string(got.Rotation) != `{"rsa":{}}` {

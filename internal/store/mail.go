@@ -54,14 +54,18 @@ func (s *sqlStore) DeleteDeliveryServer(ctx context.Context, clusterID, id strin
 func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, s.q(`INSERT INTO mail_queue (id, cluster_id, message_id, mail_from, rcpt, server_url,
-			data, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`))
+			data, status, attempts, next_attempt_at, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`))
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, m := range mails {
-			if _, err := st.ExecContext(ctx, m.ID, m.ClusterID, m.MessageID, m.From, m.Rcpt, m.ServerURL, m.Data,
-				micros(m.NextAt), micros(m.CreatedAt)); err != nil {
+			status, data, done := MailQueued, m.Data, sql.NullInt64{}
+			if m.Status == MailSent { // sent by another path (the milter): kept for its VERP address
+				status, data, done = MailSent, nil, sql.NullInt64{Int64: micros(m.CreatedAt), Valid: true}
+			}
+			if _, err := st.ExecContext(ctx, m.ID, m.ClusterID, m.MessageID, m.From, m.Rcpt, m.ServerURL, data, string(status),
+				micros(m.NextAt), micros(m.CreatedAt), done); err != nil {
 				return err
 			}
 		}
@@ -167,4 +171,11 @@ func (s *sqlStore) PurgeMessages(ctx context.Context, before time.Time) (int, er
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+func (s *sqlStore) ActiveSendingDomainClusters(ctx context.Context, name string) ([]string, error) {
+	return queryAll(ctx, s, "sending domain clusters", func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, `SELECT cluster_id FROM sending_domains WHERE name = ? AND status = 'active' ORDER BY cluster_id`, name)
 }

@@ -99,6 +99,18 @@ func TestMailQueue(t *testing.T) {
 		if m3, _ := s.MailByID(ctx, "m3"); m3.Status != MailQueued {
 			t.Fatalf("queued mail purged: %+v", m3)
 		}
+		// Mail sent another way is stored as sent, never claimed.
+		sent := mail("m5", now)
+		sent.Status = MailSent
+		if err := s.EnqueueMail(ctx, []Mail{sent}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.ClaimMail(ctx, now.Add(time.Hour), time.Minute, 10); len(got) != 1 || got[0].ID != "m3" {
+			t.Fatalf("claimed: %+v", got)
+		}
+		if m5, err := s.MailByID(ctx, "m5"); err != nil || m5.Status != MailSent || m5.Rcpt != "m5@example.org" {
+			t.Fatalf("sent row: %+v %v", m5, err)
+		}
 	})
 }
 

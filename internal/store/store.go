@@ -139,7 +139,9 @@ type Store interface {
 	DeleteDeliveryServer(ctx context.Context, clusterID, id string) error
 
 	// EnqueueMail stores outgoing messages in one transaction: when it
-	// returns nil they are durable.
+	// returns nil they are durable. A Mail with Status MailSent is stored
+	// as sent already (no data), for the VERP address of mail sent another
+	// way.
 	EnqueueMail(ctx context.Context, mails []Mail) error
 	// ClaimMail takes up to limit queued messages that are due, for lease:
 	// another node (or a restart) tries them only after the lease.
@@ -152,6 +154,10 @@ type Store interface {
 	// PurgeMail removes finished messages older than before; it returns
 	// how many.
 	PurgeMail(ctx context.Context, before time.Time) (int, error)
+
+	// ActiveSendingDomainClusters lists the clusters where name is an
+	// active sending domain.
+	ActiveSendingDomainClusters(ctx context.Context, name string) ([]string, error)
 
 	// SaveMessage keeps a submitted message as it came (a message id is
 	// kept once: later saves of it change nothing).

@@ -1,0 +1,271 @@
+// Package milter gives Postfix (or Sendmail) waymark's rewriting and
+// signing in place, as a milter (--milter): the operator adds one line,
+// smtpd_milters = inet:host:port, and mail whose From domain is an active
+// sending domain leaves rewritten and signed, with a VERP envelope sender
+// when it has one recipient. Other mail passes untouched.
+package milter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-milter"
+
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Server is the milter service.
+type Server struct {
+	Composer *relay.Composer
+	Store    store.Store
+	Log      *slog.Logger
+}
+
+// Listen starts the service on addr (host:port); it stops when ctx ends.
+func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	srv := &milter.Server{
+		NewMilter: func() milter.Milter { return &session{s: s} },
+		Actions:   milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptChangeFrom,
+		Protocol:  milter.OptNoConnect | milter.OptNoHelo,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, milter.ErrServerClosed) && ctx.Err() == nil {
+			s.Log.Error("milter", "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// session is one SMTP connection's messages.
+type session struct {
+	milter.NoOpMilter
+	s      *Server
+	from   string
+	rcpts  []string
+	fields [][2]string // header fields as Postfix passed them, in order
+	body   bytes.Buffer
+	big    bool
+}
+
+func (ss *session) reset() {
+	ss.from, ss.rcpts, ss.fields, ss.big = "", nil, nil, false
+	ss.body.Reset()
+}
+
+func (ss *session) MailFrom(from string, _ *milter.Modifier) (milter.Response, error) {
+	ss.reset()
+	ss.from = from
+	return milter.RespContinue, nil
+}
+
+func (ss *session) RcptTo(rcpt string, _ *milter.Modifier) (milter.Response, error) {
+	ss.rcpts = append(ss.rcpts, rcpt)
+	return milter.RespContinue, nil
+}
+
+func (ss *session) Header(name, value string, _ *milter.Modifier) (milter.Response, error) {
+	ss.fields = append(ss.fields, [2]string{name, value})
+	return milter.RespContinue, nil
+}
+
+func (ss *session) BodyChunk(chunk []byte, _ *milter.Modifier) (milter.Response, error) {
+	if ss.body.Len()+len(chunk) > relay.MaxMessage {
+		ss.big = true
+		return milter.RespContinue, nil
+	}
+	ss.body.Write(chunk)
+	return milter.RespContinue, nil
+}
+
+func (ss *session) Abort(*milter.Modifier) error {
+	ss.reset()
+	return nil
+}
+
+// field renders a header field as Postfix passed it, with CRLF folding.
+func field(name, value string) string {
+	value = strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n")
+	return name + ": " + value + "\r\n"
+}
+
+// Body composes the message as the relay would and tells the MTA what to
+// change.
+func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
+	defer ss.reset()
+	if ss.big {
+		return milter.RespAccept, nil
+	}
+	var raw bytes.Buffer
+	for _, f := range ss.fields {
+		raw.WriteString(field(f[0], f[1]))
+	}
+	raw.WriteString("\r\n")
+	raw.Write(ss.body.Bytes())
+	ctx := context.Background()
+	cluster, err := ss.cluster(ctx, m.Macros, raw.Bytes())
+	if err != nil {
+		ss.s.Log.Error("milter: find the cluster", "err", err)
+		return milter.RespTempFail, nil
+	}
+	if cluster == "" {
+		return milter.RespAccept, nil // not mail of a sending domain
+	}
+	msg, err := ss.s.Composer.Prepare(ctx, relay.Submission{ClusterID: cluster, Raw: raw.Bytes(), Sign: true})
+	var ref *relay.Refusal
+	if errors.As(err, &ref) {
+		return milter.NewResponseStr('y', fmt.Sprintf("%d %d.%d.%d %s", ref.SMTP, ref.Status[0], ref.Status[1], ref.Status[2], ref.Message)), nil
+	}
+	if err != nil {
+		ss.s.Log.Error("milter: compose", "err", err)
+		return milter.RespTempFail, nil
+	}
+	// Links carry one recipient: a message to several is signed but its
+	// links are left alone (an unsubscribe link must not unsubscribe
+	// someone else).
+	rcpt := ""
+	if len(ss.rcpts) == 1 {
+		rcpt = strings.Trim(ss.rcpts[0], "<>")
+	} else {
+		msg.Tracking = false
+	}
+	var out bytes.Buffer
+	if err := msg.For(&out, cluster, rcpt); err != nil {
+		if errors.As(err, &ref) {
+			return milter.NewResponseStr('y', fmt.Sprintf("%d %d.%d.%d %s", ref.SMTP, ref.Status[0], ref.Status[1], ref.Status[2], ref.Message)), nil
+		}
+		return milter.RespTempFail, nil
+	}
+	if err := ss.apply(m, out.Bytes()); err != nil {
+		ss.s.Log.Error("milter: modify", "err", err)
+		return milter.RespTempFail, nil
+	}
+	if rcpt != "" {
+		// The VERP envelope sender, with the row a bounce finds it by.
+		id := relay.NewMailID()
+		now := time.Now()
+		verp := relay.VERP(id, msg.Domain.BounceHost)
+		if err := ss.s.Store.EnqueueMail(ctx, []store.Mail{{ID: id, ClusterID: cluster, MessageID: msg.ID, From: verp, Rcpt: rcpt,
+			ServerURL: "milter", Status: store.MailSent, NextAt: now, CreatedAt: now}}); err != nil {
+			ss.s.Log.Error("milter: record", "err", err)
+			return milter.RespTempFail, nil
+		}
+		if err := m.ChangeFrom("<" + verp + ">"); err != nil {
+			return nil, err
+		}
+	}
+	return milter.RespAccept, nil
+}
+
+// cluster finds whose mail this is: the cluster a client authenticated as
+// (SASL login name, if it is a cluster id), or else the one cluster where
+// the From domain is an active sending domain. Empty: nobody's.
+func (ss *session) cluster(ctx context.Context, macros map[string]string, raw []byte) (string, error) {
+	if v := macros["{auth_authen}"]; strings.HasPrefix(v, "cl_") {
+		return v, nil
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return "", nil
+	}
+	from, err := dkim.FromDomain(h)
+	if err != nil {
+		return "", nil
+	}
+	clusters, err := ss.s.Store.ActiveSendingDomainClusters(ctx, from)
+	if err != nil || len(clusters) != 1 {
+		return "", err
+	}
+	return clusters[0], nil
+}
+
+// apply changes the MTA's copy into out: header names whose fields differ
+// are replaced (deleted, then added in order: DKIM compares fields of one
+// name in order, so moving them together keeps signatures valid), and the
+// body is replaced if it changed.
+func (ss *session) apply(m *milter.Modifier, out []byte) error {
+	br := bufio.NewReader(bytes.NewReader(out))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return err
+	}
+	var newFields [][2]string
+	for f := h.Fields(); f.Next(); {
+		b, err := f.Raw()
+		if err != nil {
+			return err
+		}
+		name, value, _ := strings.Cut(strings.TrimRight(string(b), "\r\n"), ":")
+		newFields = append(newFields, [2]string{name, strings.TrimPrefix(value, " ")})
+	}
+	byName := func(fs [][2]string) map[string][]string {
+		out := map[string][]string{}
+		for _, f := range fs {
+			k := strings.ToLower(f[0])
+			out[k] = append(out[k], normalize(f[1]))
+		}
+		return out
+	}
+	before, after := byName(ss.fields), byName(newFields)
+	changed := map[string]bool{}
+	for k, v := range before {
+		if !slices.Equal(v, after[k]) {
+			changed[k] = true
+		}
+	}
+	for k, v := range after {
+		if !slices.Equal(v, before[k]) {
+			changed[k] = true
+		}
+	}
+	// Delete the old fields of changed names, last first (indices are per
+	// name and shift as fields go).
+	count := map[string]int{}
+	for _, f := range ss.fields {
+		count[strings.ToLower(f[0])]++
+	}
+	for k := range changed {
+		for i := count[k]; i >= 1; i-- {
+			if err := m.ChangeHeader(i, k, ""); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range newFields {
+		if changed[strings.ToLower(f[0])] {
+			if err := m.AddHeader(f[0], strings.ReplaceAll(f[1], "\r\n", "\n")); err != nil {
+				return err
+			}
+		}
+	}
+	var body bytes.Buffer
+	body.ReadFrom(br)
+	if !bytes.Equal(body.Bytes(), ss.body.Bytes()) {
+		return m.ReplaceBody(body.Bytes())
+	}
+	return nil
+}
+
+// normalize compares header values as relaxed canonicalisation would.
+func normalize(v string) string { return strings.Join(strings.Fields(v), " ") }
