@@ -680,7 +680,7 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 // publishSendingDomain adds a sending domain with the CLI, publishes the
 // CNAMEs it prints in the customer's zone (Unbound), as a customer does,
 // and verifies it.
-func publishSendingDomain(t *testing.T, u *testenv.Unbound, cli []string, name string, args ...string) {
+func publishSendingDomain(t testing.TB, u *testenv.Unbound, cli []string, name string, args ...string) {
 	t.Helper()
 	var d struct {
 		Records []struct{ Name, Type, Value, Purpose string }

@@ -32,7 +32,7 @@ type relaySetup struct {
 
 // startRelay starts it; postfixMain adds to Postfix's main.cf, extraEnv
 // to waymark's environment.
-func startRelay(t *testing.T, postfixMain []string, extraEnv ...string) *relaySetup {
+func startRelay(t testing.TB, postfixMain []string, extraEnv ...string) *relaySetup {
 	t.Helper()
 	if _, err := exec.LookPath("swaks"); err != nil {
 		testenv.Missing(t, "swaks (apt swaks libnet-ssleay-perl)", err)
@@ -272,13 +272,38 @@ func TestBounces(t *testing.T) {
 		t.Fatalf("swaks ARF: %v\n%s", err, out)
 	}
 	r.waitEvent(t, "complaint", `"recipient": "ann@example.org"`)
+	// A DSN written by hand and sent with swaks, as a remote MTA would.
+	if out, code := r.swaks(t, "carol@example.org", fmt.Sprintf(relayMessage, "d1")); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	var carol []string
+	for _, m := range r.postfix.WaitDelivered(2, 30*time.Second) {
+		if strings.Contains(string(m), "Delivered-To: carol@example.org") {
+			carol = regexp.MustCompile(`(?m)^Return-Path: <(b-[a-z2-7]{16}@bounce\.acme-mail\.com)>`).FindStringSubmatch(string(m))
+		}
+	}
+	if carol == nil {
+		t.Fatal("no message to carol with a VERP Return-Path")
+	}
+	dsn := "From: MAILER-DAEMON@mx.example.net\r\nTo: " + carol[1] + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\r\n" +
+		"--x\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
+		"Final-Recipient: rfc822; carol@example.org\r\nAction: failed\r\nStatus: 5.2.1\r\n" +
+		"Diagnostic-Code: smtp; 550 5.2.1 mailbox disabled\r\n\r\n--x--\r\n"
+	cmd = exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", bouncePort), "--from", "<>", "--to", carol[1], "--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(dsn)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swaks DSN: %v\n%s", err, out)
+	}
+	r.waitEvent(t, "bounce", `"recipient": "carol@example.org"`)
 	// An address that is not a VERP address of relayed mail is refused.
 	cmd = exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", bouncePort), "--from", "<>", "--to", "b-aaaaaaaaaaaaaaaa@bounce.acme-mail.com", "--timeout", "30")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "550 5.1.1") {
 		t.Fatalf("unknown VERP address: %v\n%s", err, out)
 	}
 	// Both addresses are now refused by the relay, per recipient.
-	for _, rcpt := range []string{"bounceme@example.org", "ann@example.org"} {
+	for _, rcpt := range []string{"bounceme@example.org", "ann@example.org", "carol@example.org"} {
 		out, code := r.swaks(t, rcpt, fmt.Sprintf(relayMessage, "again"))
 		if code == 0 || !strings.Contains(out, "550 5.7.1 "+rcpt+" is on this cluster's suppression list") {
 			t.Fatalf("suppressed %s: exit %d\n%s", rcpt, code, out)

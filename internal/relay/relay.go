@@ -42,6 +42,7 @@ type Relay struct {
 	Lease time.Duration
 
 	kick     chan struct{}
+	commits  chan pendingMail
 	once     sync.Once
 	startTLS sync.Map // delivery server URL -> true when it offers STARTTLS
 }
@@ -130,11 +131,75 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now})
 		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
 	}
-	if err := r.Store.EnqueueMail(ctx, mails); err != nil {
+	if err := r.enqueue(ctx, mails); err != nil {
 		return Result{}, err
 	}
 	r.wake()
 	return res, nil
+}
+
+// pendingMail is one Submit's copies waiting for the group commit.
+type pendingMail struct {
+	mails []store.Mail
+	done  chan error
+}
+
+// enqueue commits mails durably. Submissions arriving together share one
+// transaction, and so one fsync (group commit): with SQLite in
+// synchronous=FULL mode a commit per message would bound the relay at the
+// disk's fsync rate.
+func (r *Relay) enqueue(ctx context.Context, mails []store.Mail) error {
+	if len(mails) == 0 {
+		return nil
+	}
+	r.init()
+	p := pendingMail{mails: mails, done: make(chan error, 1)}
+	select {
+	case r.commits <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the commit may still happen: at least once
+	}
+}
+
+// maxGroup bounds the copies committed in one transaction.
+const maxGroup = 1000
+
+func (r *Relay) committer() {
+	for p := range r.commits {
+		group := []pendingMail{p}
+		n := len(p.mails)
+	more:
+		for n < maxGroup {
+			select {
+			case q := <-r.commits:
+				group = append(group, q)
+				n += len(q.mails)
+			default:
+				break more
+			}
+		}
+		all := make([]store.Mail, 0, n)
+		for _, q := range group {
+			all = append(all, q.mails...)
+		}
+		err := r.Store.EnqueueMail(context.Background(), all)
+		if err != nil && len(group) > 1 {
+			// One submission's fault must not fail the others: each alone.
+			for _, q := range group {
+				q.done <- r.Store.EnqueueMail(context.Background(), q.mails)
+			}
+			continue
+		}
+		for _, q := range group {
+			q.done <- err
+		}
+	}
 }
 
 // Forward sends a saved message on to a friend of one of its recipients:
@@ -220,6 +285,8 @@ func ParseVERP(addr string) (string, bool) {
 func (r *Relay) init() {
 	r.once.Do(func() {
 		r.kick = make(chan struct{}, 1)
+		r.commits = make(chan pendingMail, 256)
+		go r.committer() // lives as long as the process, like the store
 		if r.Workers <= 0 {
 			r.Workers = 4
 		}

@@ -157,7 +157,7 @@ type fixture struct {
 	keys  map[string]string // selector._domainkey.<domain> -> TXT
 }
 
-func newFixture(t *testing.T, server string) *fixture {
+func newFixture(t testing.TB, server string) *fixture {
 	t.Helper()
 	st, err := store.OpenSQLite(ctx, t.TempDir())
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 // StartOpenDKIM runs the OpenDKIM milter (apt opendkim) signing mail from
 // domain with key under selector, relaxed/relaxed, over a Unix socket
-// whose path it returns. Headers are signed and oversigned as waymark
+// whose path it returns (Postfix: smtpd_milters = unix:<path>). Headers are signed and oversigned as waymark
 // does, so both sign the same fields.
 func StartOpenDKIM(t testing.TB, domain, selector string, key crypto.Signer, signHeaders, oversignHeaders []string) string {
 	t.Helper()
@@ -36,7 +36,14 @@ func StartOpenDKIM(t testing.TB, domain, selector string, key crypto.Signer, sig
 	if _, ok := key.Public().(ed25519.PublicKey); ok {
 		alg = "ed25519-sha256"
 	}
-	dir := t.TempDir()
+	// Postfix's smtpd (user postfix) must reach the socket: a directory
+	// others may enter, and a socket they may write to (UMask 000).
+	dir, err := os.MkdirTemp("", "waymark-opendkim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	keyFile, sock := filepath.Join(dir, "key.pem"), filepath.Join(dir, "milter.sock")
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,6 +59,7 @@ Selector %s
 KeyFile %s
 SignatureAlgorithm %s
 RequireSafeKeys no
+UMask 000
 InternalHosts 127.0.0.1
 SignHeaders %s
 OversignHeaders %s
