@@ -80,9 +80,6 @@ func (rw *Rewriter) Message(w io.Writer, r io.Reader) error {
 	h.Add("List-Unsubscribe", list)
 	h.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 	bw := bufio.NewWriter(w)
-	if err := textproto.WriteHeader(bw, h); err != nil {
-		return err
-	}
 	if err := rw.body(bw, h, br, 0); err != nil {
 		return err
 	}
@@ -95,7 +92,7 @@ const maxDepth = 20
 // ErrTooDeep is a message nested more deeply than anyone sends.
 var ErrTooDeep = errors.New("track: MIME parts nested too deeply")
 
-// body rewrites the body of an entity whose header h is already written.
+// body writes an entity's header h and its rewritten body.
 func (rw *Rewriter) body(w io.Writer, h textproto.Header, body io.Reader, depth int) error {
 	if depth > maxDepth {
 		return ErrTooDeep
@@ -107,8 +104,14 @@ func (rw *Rewriter) body(w io.Writer, h textproto.Header, body io.Reader, depth 
 	disposition, _, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
 	switch {
 	case strings.HasPrefix(mediaType, "multipart/") && params["boundary"] != "":
+		if err := textproto.WriteHeader(w, h); err != nil {
+			return err
+		}
 		return rw.multipart(w, params["boundary"], body, depth)
 	case disposition == "attachment", mediaType != "text/html" && mediaType != "text/plain":
+		if err := textproto.WriteHeader(w, h); err != nil {
+			return err
+		}
 		_, err := io.Copy(w, body)
 		return err
 	}
@@ -136,11 +139,54 @@ func (rw *Rewriter) body(w io.Writer, h textproto.Header, body io.Reader, depth 
 		err = ew.Close()
 	}
 	if err != nil {
+		if err := textproto.WriteHeader(w, h); err != nil {
+			return err
+		}
 		_, err = w.Write(raw)
+		return err
+	}
+	if identity(enc) && longLine(out.Bytes()) {
+		// A token longer than the link it replaced pushed a line past
+		// SMTP's 998 octets (RFC 5321 section 4.5.3.1.6); a relay would
+		// break it and the signature with it. Quoted-printable keeps
+		// lines short and the text the same.
+		var qp bytes.Buffer
+		qw := quotedprintable.NewWriter(&qp)
+		if _, err := qw.Write(out.Bytes()); err != nil {
+			return err
+		}
+		if err := qw.Close(); err != nil {
+			return err
+		}
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		out = qp
+	}
+	if err := textproto.WriteHeader(w, h); err != nil {
 		return err
 	}
 	_, err = w.Write(out.Bytes())
 	return err
+}
+
+// identity reports the transfer encodings that leave text as it is.
+func identity(enc string) bool { return enc == "" || enc == "7bit" || enc == "8bit" || enc == "binary" }
+
+// maxLine is the longest line SMTP carries, without its CRLF.
+const maxLine = 998
+
+// longLine reports whether b has a line longer than maxLine octets.
+func longLine(b []byte) bool {
+	for len(b) > maxLine {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return true
+		}
+		if n := i; n > maxLine && !(n == maxLine+1 && b[i-1] == '\r') {
+			return true
+		}
+		b = b[i+1:]
+	}
+	return false
 }
 
 // maxPart bounds one text part.
@@ -163,9 +209,6 @@ func (rw *Rewriter) multipart(w io.Writer, boundary string, body io.Reader, dept
 			return fmt.Errorf("MIME part: %w", err)
 		}
 		if _, err := io.WriteString(w, "\r\n--"+boundary+"\r\n"); err != nil {
-			return err
-		}
-		if err := textproto.WriteHeader(w, p.Header); err != nil {
 			return err
 		}
 		if err := rw.body(w, p.Header, p, depth+1); err != nil {

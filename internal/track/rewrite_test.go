@@ -292,3 +292,50 @@ func TestOddMessages(t *testing.T) {
 		t.Fatalf("%d leaf parts after rewriting, want 2", parts)
 	}
 }
+
+// TestLongLinesBecomeQuotedPrintable: links on one long line, made longer
+// by their tokens, push it past 998 octets; the part is then sent
+// quoted-printable, with every line short and the text unchanged.
+func TestLongLinesBecomeQuotedPrintable(t *testing.T) {
+	var links strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&links, `<a href="https://shop.example/item/%d">item %d</a> `, i, i)
+	}
+	line := links.String()
+	if len(line) > 998 {
+		t.Fatalf("the source line is already %d octets", len(line))
+	}
+	for _, msg := range []string{
+		"From: a@example.com\r\nContent-Type: text/html\r\n\r\n<p>" + line + "</p>\r\n",
+		"From: a@example.com\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nshort\r\n" +
+			"--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<p>caf\xc3\xa9 " + line + "</p>\r\n--b--\r\n",
+	} {
+		var out bytes.Buffer
+		if err := testRewriter().Message(&out, strings.NewReader(msg)); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(out.String(), "\r\n") {
+			if len(l) > 998 {
+				t.Fatalf("a line of %d octets:\n%s", len(l), out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "Content-Transfer-Encoding: quoted-printable") {
+			t.Fatalf("not re-encoded:\n%s", out.String())
+		}
+		// Decoded, the rewritten part has all twelve links tracked.
+		e, err := message.Read(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text bytes.Buffer
+		e.Walk(func(_ []int, p *message.Entity, _ error) error {
+			if mt, _, _ := p.Header.ContentType(); mt == "text/html" {
+				text.ReadFrom(p.Body)
+			}
+			return nil
+		})
+		if n := strings.Count(text.String(), "https://"+host+"/c/"); n < 12 || strings.Contains(text.String(), "shop.example") {
+			t.Fatalf("%d tracked links after decoding:\n%s", n, text.String())
+		}
+	}
+}
