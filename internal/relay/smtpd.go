@@ -43,6 +43,8 @@ type SMTPServer struct {
 	Burst int
 	// MaxRecipients bounds one message's recipients (default 1000).
 	MaxRecipients int
+	// MaxBytes bounds one message (default MaxMessage).
+	MaxBytes int64
 	Log           *slog.Logger
 
 	mu       sync.Mutex
@@ -62,13 +64,16 @@ func (s *SMTPServer) Listen(ctx context.Context, addr string) (net.Addr, error) 
 	if s.MaxRecipients == 0 {
 		s.MaxRecipients = 1000
 	}
+	if s.MaxBytes == 0 {
+		s.MaxBytes = MaxMessage
+	}
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = s.Hostname
 	srv.TLSConfig = s.TLS
-	srv.MaxMessageBytes = MaxMessage
+	srv.MaxMessageBytes = s.MaxBytes
 	srv.MaxRecipients = s.MaxRecipients
 	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
 	srv.EnableSMTPUTF8 = false

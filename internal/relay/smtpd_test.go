@@ -17,7 +17,8 @@ func startSubmission(t *testing.T, f *fixture, rateLimit float64) (addr, key str
 	key = testKey
 	c, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	s := &SMTPServer{Relay: f.relay, Store: f.st, Hostname: "smtp.waymark.localhost", Rate: rateLimit, Burst: 1, Log: f.relay.Log}
+	s := &SMTPServer{Relay: f.relay, Store: f.st, Hostname: "smtp.waymark.localhost", Rate: rateLimit, Burst: 1, Log: f.relay.Log,
+		MaxBytes: 64 << 10}
 	a, err := s.Listen(c, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,5 +110,36 @@ func TestSMTPRateLimit(t *testing.T) {
 	c.Reset()
 	if code, _ := smtpCode(c.Mail("", nil)); code != 450 {
 		t.Fatalf("second message within the rate: %d", code)
+	}
+}
+
+func TestSMTPSizeLimit(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	addr, key := startSubmission(t, f, 0)
+	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
+		t.Fatal(err)
+	}
+	if size, ok := c.MaxMessageSize(); !ok || size != 64<<10 {
+		t.Fatalf("SIZE %d %v", size, ok)
+	}
+	c.Mail("x@client.example", nil)
+	c.Rcpt("ann@example.org", nil)
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(newsletter + strings.Repeat("<p>padding padding padding padding</p>\r\n", 2000)))
+	if code, msg := smtpCode(w.Close()); code != 552 {
+		t.Fatalf("oversized message: %d %s", code, msg)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	if n := len(k.received()); n != 0 {
+		t.Fatalf("an oversized message was relayed: %d", n)
 	}
 }
