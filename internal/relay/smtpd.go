@@ -45,7 +45,7 @@ type SMTPServer struct {
 	MaxRecipients int
 	// MaxBytes bounds one message (default MaxMessage).
 	MaxBytes int64
-	Log           *slog.Logger
+	Log      *slog.Logger
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
