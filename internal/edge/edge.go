@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/mail"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
 )
@@ -373,8 +373,8 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 		data["Error"] = msg
 		e.page(w, "forward", data)
 	}
-	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostFormValue("to")))
-	if err != nil || !strings.Contains(addr.Address, "@") {
+	friend, err := domain.Mailbox(r.PostFormValue("to"))
+	if err != nil {
 		fail(http.StatusUnprocessableEntity, "That is not an email address: write it as name@example.com.")
 		return
 	}
@@ -394,7 +394,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 		fail(http.StatusTooManyRequests, fmt.Sprintf("This email has already been forwarded %d times from your address.", MaxForwards))
 		return
 	}
-	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, addr.Address); err != nil {
+	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, friend); err != nil {
 		e.Log.Info("forward refused", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
 		fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+err.Error())
 		return
@@ -402,6 +402,6 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 	if !e.record(w, r, tok, host, "forward") {
 		return
 	}
-	data["Sent"], data["To"] = true, addr.Address
+	data["Sent"], data["To"] = true, friend
 	e.page(w, "forward", data)
 }

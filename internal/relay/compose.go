@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -290,11 +289,12 @@ func stripControl(w io.Writer, raw []byte) error {
 }
 
 // ParseRecipient returns the bare address of a recipient ("Ann
-// <ann@example.com>" gives ann@example.com).
+// <ann@example.com>" gives ann@example.com); quoted or non-ASCII local
+// parts are refused (domain.Mailbox).
 func ParseRecipient(s string) (string, error) {
-	a, err := mail.ParseAddress(strings.TrimSpace(s))
+	a, err := domain.Mailbox(s)
 	if err != nil {
-		return "", refuse("recipient_invalid", "recipient", 550, [3]int{5, 1, 3}, "%q is not an email address", s)
+		return "", refuse("recipient_invalid", "recipient", 550, [3]int{5, 1, 3}, "%q is not a plain email address (name@example.com)", s)
 	}
-	return a.Address, nil
+	return a, nil
 }

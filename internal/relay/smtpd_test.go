@@ -72,6 +72,11 @@ func TestSMTPSubmission(t *testing.T) {
 	if code, msg := smtpCode(c.Rcpt("gone@example.org", nil)); code != 550 || !strings.Contains(msg, "suppression list") {
 		t.Fatalf("suppressed RCPT: %d %s", code, msg)
 	}
+	// A quoted local part would be unquoted into the relayed RCPT TO,
+	// smuggling a parameter (and a suppressed address) through.
+	if code, _ := smtpCode(c.Rcpt(`"gone@example.org> NOTIFY=NEVER"@x.example`, nil)); code < 500 {
+		t.Fatalf("quoted local part: %d", code)
+	}
 	w, err := c.Data()
 	if err != nil {
 		t.Fatal(err)
