@@ -262,12 +262,14 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		afterShutdown = append(afterShutdown, stopRecorder)
 		rec := edge.NewRecorder(recCtx, st, log, reg)
 		rec.AfterCommit = hooks
-		forward := func(ctx context.Context, cluster, message, friend string) error {
-			_, err := rl.Forward(ctx, cluster, message, friend)
+		forward := func(ctx context.Context, cluster, message, recipient, friend string) error {
+			_, err := rl.Forward(ctx, cluster, message, recipient, friend)
 			var ref *relay.Refusal
-			if err != nil && !errors.As(err, &ref) {
-				log.Error("forward", "cluster", cluster, "message", message, "err", err)
-				return errors.New("try again later")
+			switch {
+			case errors.As(err, &ref) && ref.Code == "forward_limit":
+				return edge.ErrForwardLimit
+			case errors.As(err, &ref):
+				return &edge.ForwardRefusal{Reason: ref.Message}
 			}
 			return err
 		}

@@ -9,7 +9,7 @@ package edge
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net"
@@ -99,15 +99,20 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// Forward sends a message on to a friend of its recipient (the
-	// relay); nil: the form says forwarding is not available. An error
-	// with a Refusal-like message is shown to the visitor.
-	Forward func(ctx context.Context, clusterID, messageID, friend string) error
+	// Forward sends the message a recipient got on to a friend (the
+	// relay, which also counts forwards); nil: the form says forwarding
+	// is not available. ErrForwardLimit answers 429; the text of a
+	// ForwardRefusal is shown to the visitor.
+	Forward func(ctx context.Context, clusterID, messageID, recipient, friend string) error
 }
 
-// MaxForwards bounds how many times one recipient may forward a message,
-// so a token cannot become a way to send mail to anyone.
-const MaxForwards = 5
+// ErrForwardLimit is a recipient who has forwarded a message too often.
+var ErrForwardLimit = errors.New("forwarded too many times")
+
+// ForwardRefusal is a forward refused for a reason the visitor may read.
+type ForwardRefusal struct{ Reason string }
+
+func (f *ForwardRefusal) Error() string { return f.Reason }
 
 // Edge is the HTTP handler of the tracking hosts.
 type Edge struct {
@@ -378,25 +383,17 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 		fail(http.StatusUnprocessableEntity, "That is not an email address: write it as name@example.com.")
 		return
 	}
-	done, err := e.Store.Events(r.Context(), tok.ClusterID, store.EventQuery{Type: "forward", MessageID: tok.MessageID, Limit: 100})
-	if err != nil {
-		e.Log.Error("forward: count", "err", err)
-		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	n := 0
-	for _, ev := range done {
-		if ev.Recipient == tok.Recipient {
-			n++
+	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, tok.Recipient, friend); err != nil {
+		var refusal *ForwardRefusal
+		switch {
+		case errors.Is(err, ErrForwardLimit):
+			fail(http.StatusTooManyRequests, "This email has already been forwarded too many times from your address.")
+		case errors.As(err, &refusal):
+			fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+refusal.Reason)
+		default:
+			e.Log.Error("forward", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
+			fail(http.StatusServiceUnavailable, "It could not be forwarded just now: try again in a moment.")
 		}
-	}
-	if n >= MaxForwards {
-		fail(http.StatusTooManyRequests, fmt.Sprintf("This email has already been forwarded %d times from your address.", MaxForwards))
-		return
-	}
-	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, friend); err != nil {
-		e.Log.Info("forward refused", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
-		fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+err.Error())
 		return
 	}
 	if !e.record(w, r, tok, host, "forward") {

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,9 +108,14 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 	}
 	res := Result{MessageID: m.ID}
 	now := time.Now()
+	rawKey := ""
 	if bytes.Contains(raw, []byte(track.ForwardPlaceholder)) {
-		// Kept as it came, for the forward-to-a-friend form.
-		if err := r.Store.SaveMessage(ctx, clusterID, m.ID, raw, now); err != nil {
+		// Kept as it came, for the forward-to-a-friend form, under its
+		// content's digest: copies that share a message id but not their
+		// text (personalised mail) each forward what their recipient got.
+		sum := sha256.Sum256(raw)
+		rawKey = m.ID + "/" + hex.EncodeToString(sum[:12])
+		if err := r.Store.SaveMessage(ctx, clusterID, rawKey, raw, now); err != nil {
 			return Result{}, err
 		}
 	}
@@ -128,7 +135,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 			return Result{}, err
 		}
 		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: VERP(id, m.Domain.BounceHost),
-			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now})
+			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, RawKey: rawKey})
 		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
 	}
 	if err := r.enqueue(ctx, mails); err != nil {
@@ -202,16 +209,34 @@ func (r *Relay) committer() {
 	}
 }
 
-// Forward sends a saved message on to a friend of one of its recipients:
-// a new message, addressed To the friend, with the friend's own tracking.
-func (r *Relay) Forward(ctx context.Context, clusterID, messageID, friend string) (Result, error) {
-	raw, err := r.Store.Message(ctx, clusterID, messageID)
+// MaxForwards bounds how many times one recipient may forward a message,
+// so that a link in a message cannot become a way to mail anyone.
+const MaxForwards = 5
+
+// Forward sends the message one recipient got on to a friend: a new
+// message, addressed To the friend, with the friend's own links and no
+// forward link of its own (a forward does not multiply into more).
+func (r *Relay) Forward(ctx context.Context, clusterID, messageID, recipient, friend string) (Result, error) {
+	sent, err := r.Store.MailFor(ctx, clusterID, messageID, recipient)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sent.RawKey == "") {
+		return Result{}, refuse("forward_unavailable", "", 550, [3]int{5, 7, 1}, "this message can no longer be forwarded")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	raw, err := r.Store.Message(ctx, clusterID, sent.RawKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return Result{}, refuse("forward_unavailable", "", 550, [3]int{5, 7, 1}, "this message can no longer be forwarded")
 	}
 	if err != nil {
 		return Result{}, err
 	}
+	if ok, err := r.Store.TakeForward(ctx, clusterID, messageID, recipient, MaxForwards); err != nil {
+		return Result{}, err
+	} else if !ok {
+		return Result{}, refuse("forward_limit", "", 450, [3]int{4, 7, 1}, "this message has been forwarded %d times from this address already", MaxForwards)
+	}
+	raw = bytes.ReplaceAll(raw, []byte(track.ForwardPlaceholder), nil)
 	raw, err = readdress(raw, friend)
 	if err != nil {
 		return Result{}, refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message could not be forwarded: %v", err)

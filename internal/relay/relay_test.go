@@ -343,3 +343,47 @@ func TestTrackingOff(t *testing.T) {
 	}
 	f.verify(t, got[0].data)
 }
+
+// TestForward: a forward sends what that recipient got (copies sharing a
+// message id may differ), To the friend, without a forward link of its
+// own, at most MaxForwards times per recipient.
+func TestForward(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	const cl = "cl_00000000000000aa"
+	personal := func(who string) []byte {
+		return []byte(strings.Replace(newsletter, "<p>", "<p>Dear "+who+", <a href=\"{{forward}}\">forward</a> ", 1))
+	}
+	for _, who := range []string{"ann", "bob"} {
+		if _, err := f.relay.Submit(ctx, cl, personal(who), []string{who + "@example.org"}, "msg_campaign"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.relay.Forward(ctx, cl, "msg_campaign", "bob@example.org", "friend@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	var fwd string
+	for _, m := range k.received() {
+		if m.rcpt == "friend@example.net" {
+			fwd = string(m.data)
+		}
+	}
+	if !strings.Contains(fwd, "Dear bob") || strings.Contains(fwd, "Dear ann") || !strings.Contains(fwd, "To: friend@example.net\r\n") ||
+		strings.Contains(fwd, "/f/") || strings.Contains(fwd, "{{forward}}") {
+		t.Fatalf("forwarded copy:\n%s", fwd)
+	}
+	f.verify(t, []byte(fwd))
+	for i := 1; i < MaxForwards; i++ {
+		if _, err := f.relay.Forward(ctx, cl, "msg_campaign", "bob@example.org", "friend@example.net"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ref *Refusal
+	if _, err := f.relay.Forward(ctx, cl, "msg_campaign", "bob@example.org", "friend@example.net"); !errors.As(err, &ref) || ref.Code != "forward_limit" {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := f.relay.Forward(ctx, cl, "msg_other", "bob@example.org", "friend@example.net"); !errors.As(err, &ref) || ref.Code != "forward_unavailable" {
+		t.Fatalf("unknown message: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -54,7 +55,7 @@ func (s *sqlStore) DeleteDeliveryServer(ctx context.Context, clusterID, id strin
 func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, s.q(`INSERT INTO mail_queue (id, cluster_id, message_id, mail_from, rcpt, server_url,
-			data, status, attempts, next_attempt_at, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`))
+			data, status, attempts, next_attempt_at, created_at, done_at, raw_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`))
 		if err != nil {
 			return err
 		}
@@ -65,7 +66,7 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 				status, data, done = MailSent, nil, sql.NullInt64{Int64: micros(m.CreatedAt), Valid: true}
 			}
 			if _, err := st.ExecContext(ctx, m.ID, m.ClusterID, m.MessageID, m.From, m.Rcpt, m.ServerURL, data, string(status),
-				micros(m.NextAt), micros(m.CreatedAt), done); err != nil {
+				micros(m.NextAt), micros(m.CreatedAt), done, m.RawKey); err != nil {
 				return err
 			}
 		}
@@ -74,12 +75,12 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 	return s.wrap(err, "enqueue mail")
 }
 
-const mailCols = `id, cluster_id, message_id, mail_from, rcpt, server_url, status, attempts, next_attempt_at, last_error, created_at`
+const mailCols = `id, cluster_id, message_id, mail_from, rcpt, server_url, status, attempts, next_attempt_at, last_error, created_at, raw_key`
 
 func scanMail(r scanner, data *[]byte) (Mail, error) {
 	var m Mail
 	var next, created int64
-	dest := []any{&m.ID, &m.ClusterID, &m.MessageID, &m.From, &m.Rcpt, &m.ServerURL, &m.Status, &m.Attempts, &next, &m.LastError, &created}
+	dest := []any{&m.ID, &m.ClusterID, &m.MessageID, &m.From, &m.Rcpt, &m.ServerURL, &m.Status, &m.Attempts, &next, &m.LastError, &created, &m.RawKey}
 	if data != nil {
 		dest = append(dest, data)
 	}
@@ -178,4 +179,21 @@ func (s *sqlStore) ActiveSendingDomainClusters(ctx context.Context, name string)
 		var id string
 		return id, r.Scan(&id)
 	}, `SELECT cluster_id FROM sending_domains WHERE name = ? AND status = 'active' ORDER BY cluster_id`, name)
+}
+
+func (s *sqlStore) MailFor(ctx context.Context, clusterID, messageID, rcpt string) (Mail, error) {
+	m, err := scanMail(s.db.QueryRowContext(ctx, s.q(`SELECT `+mailCols+` FROM mail_queue
+		WHERE cluster_id = ? AND message_id = ? AND rcpt = ? ORDER BY created_at DESC LIMIT 1`), clusterID, messageID, rcpt), nil)
+	return m, s.wrap(err, "mail of "+messageID)
+}
+
+func (s *sqlStore) TakeForward(ctx context.Context, clusterID, messageID, rcpt string, max int) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO forwards (cluster_id, message_id, rcpt, n) VALUES (?, ?, ?, 1)
+		ON CONFLICT (cluster_id, message_id, rcpt) DO UPDATE SET n = forwards.n + 1 WHERE forwards.n < ?`),
+		clusterID, messageID, strings.ToLower(rcpt), max)
+	if err != nil {
+		return false, s.wrap(err, "take forward")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

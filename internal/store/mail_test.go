@@ -188,3 +188,49 @@ func TestSavedMessages(t *testing.T) {
 		}
 	})
 }
+
+func TestForwardsAndMailFor(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		now := time.Unix(1_000_000, 0).UTC()
+		for i, key := range []string{"msg_1/aa", "msg_1/bb"} {
+			m := Mail{ID: fmt.Sprintf("m%d", i), ClusterID: "cl_a", MessageID: "msg_1", From: "b@x", Rcpt: "ann@example.org",
+				ServerURL: "smtp://x:25", Data: []byte("x"), NextAt: now, CreatedAt: now.Add(time.Duration(i) * time.Second), RawKey: key}
+			if err := s.EnqueueMail(ctx, []Mail{m}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if m, err := s.MailFor(ctx, "cl_a", "msg_1", "ann@example.org"); err != nil || m.RawKey != "msg_1/bb" {
+			t.Fatalf("latest copy: %+v %v", m, err)
+		}
+		if _, err := s.MailFor(ctx, "cl_a", "msg_1", "bob@example.org"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("no copy: %v", err)
+		}
+		// At most 3, also when taken at once.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		took := 0
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.TakeForward(ctx, "cl_a", "msg_1", "Ann@example.org", 3)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					took++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if took != 3 {
+			t.Fatalf("took %d forwards of 3", took)
+		}
+		if ok, _ := s.TakeForward(ctx, "cl_a", "msg_1", "bob@example.org", 3); !ok {
+			t.Fatal("another recipient's forwards are counted apart")
+		}
+	})
+}

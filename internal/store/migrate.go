@@ -188,6 +188,18 @@ var migrations = []string{
 		PRIMARY KEY (cluster_id, id)
 	);
 	CREATE INDEX messages_created ON messages (created_at);`,
+	// 11: each queued copy names the saved message it was made from (so a
+	// forward sends what that recipient got), and forwards are counted
+	// per message and recipient.
+	`ALTER TABLE mail_queue ADD COLUMN raw_key TEXT NOT NULL DEFAULT '';
+	CREATE INDEX mail_queue_message ON mail_queue (cluster_id, message_id, rcpt);
+	CREATE TABLE forwards (
+		cluster_id TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		message_id TEXT NOT NULL,
+		rcpt       TEXT NOT NULL,
+		n          INTEGER NOT NULL,
+		PRIMARY KEY (cluster_id, message_id, rcpt)
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

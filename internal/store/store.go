@@ -151,6 +151,12 @@ type Store interface {
 	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time) error
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
+	// MailFor returns the latest copy of a message for a recipient,
+	// without its data.
+	MailFor(ctx context.Context, clusterID, messageID, rcpt string) (Mail, error)
+	// TakeForward counts one forward of a message by a recipient, unless
+	// they have used max already: then it reports false.
+	TakeForward(ctx context.Context, clusterID, messageID, rcpt string, max int) (bool, error)
 	// PurgeMail removes finished messages older than before; it returns
 	// how many.
 	PurgeMail(ctx context.Context, before time.Time) (int, error)
@@ -293,6 +299,9 @@ type Mail struct {
 	NextAt    time.Time
 	LastError string
 	CreatedAt time.Time
+	// RawKey names the saved message (SaveMessage) it was made from, if
+	// any: forward to a friend sends that.
+	RawKey string
 }
 
 // Webhook is an HTTPS endpoint of a cluster that receives events.
