@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -425,14 +426,27 @@ func TestKillNineKeepsAcceptedMail(t *testing.T) {
 // TestMilterInPostfix: Postfix with waymark as its milter (one line of
 // main.cf) delivers mail from a sending domain rewritten and signed, with
 // a VERP envelope sender; python3-dkim and OpenDKIM verify it. Mail from
-// other domains passes untouched.
+// other domains passes untouched. Without --milter-cluster (and no SASL
+// login) nothing is signed: the From header alone says nothing.
 func TestMilterInPostfix(t *testing.T) {
 	milterPort, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := startRelay(t, []string{fmt.Sprintf("smtpd_milters = inet:127.0.0.1:%d", milterPort), "milter_default_action = tempfail"},
-		fmt.Sprintf("WAYMARK_MILTER=127.0.0.1:%d", milterPort))
+	milterEnv := fmt.Sprintf("WAYMARK_MILTER=127.0.0.1:%d", milterPort)
+	r := startRelay(t, []string{fmt.Sprintf("smtpd_milters = inet:127.0.0.1:%d", milterPort), "milter_default_action = tempfail"}, milterEnv)
+	cmd := exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org", "--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(relayMessage, "anon"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	if anon := string(r.postfix.WaitDelivered(1, 30*time.Second)[0]); strings.Contains(anon, "DKIM-Signature") {
+		t.Fatalf("signed without a cluster:\n%s", anon)
+	}
+	// The operator names the cluster this Postfix sends for.
+	r.srv.cmd.Process.Signal(syscall.SIGTERM)
+	r.srv.cmd.Wait()
+	r.srv = startServe(t, append(r.env, "WAYMARK_MILTER_CLUSTER="+r.cluster))
 	send := func(from, body string) {
 		t.Helper()
 		cmd := exec.Command("swaks", "--server", r.postfix.Addr, "--from", from, "--to", "ann@example.org", "--data", "-", "--timeout", "30")
@@ -442,7 +456,7 @@ func TestMilterInPostfix(t *testing.T) {
 		}
 	}
 	send("news@acme-mail.com", "X-Waymark-Note: internal\r\n"+fmt.Sprintf(relayMessage, "milter1"))
-	msg := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	msg := string(r.postfix.WaitDelivered(2, 30*time.Second)[1])
 	if !regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(msg) ||
 		!strings.Contains(msg, `href="https://clicks.acme-mail.com/c/`) || strings.Contains(msg, "https://shop.example/spring") ||
 		strings.Contains(msg, "X-Waymark-Note") || !strings.Contains(msg, "List-Unsubscribe: <https://clicks.acme-mail.com/u/") {
@@ -456,20 +470,20 @@ func TestMilterInPostfix(t *testing.T) {
 	}
 	other := "From: someone@elsewhere.example\r\nTo: ann@example.org\r\nSubject: plain\r\n\r\n<a href=\"https://x.example/\">x</a>\r\n"
 	send("someone@elsewhere.example", other)
-	got := r.postfix.WaitDelivered(2, 30*time.Second)
-	if plain := string(got[1]); strings.Contains(plain, "DKIM-Signature") || !strings.Contains(plain, "https://x.example/") {
+	got := r.postfix.WaitDelivered(3, 30*time.Second)
+	if plain := string(got[2]); strings.Contains(plain, "DKIM-Signature") || !strings.Contains(plain, "https://x.example/") {
 		t.Fatalf("mail of another domain was changed:\n%s", plain)
 	}
 	// Two recipients in one transaction: signed, links left alone (one
 	// link cannot carry two recipients).
-	cmd := exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org,bob@example.org",
+	cmd = exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org,bob@example.org",
 		"--data", "-", "--timeout", "30")
 	cmd.Stdin = strings.NewReader(fmt.Sprintf(relayMessage, "milter2"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
-	got = r.postfix.WaitDelivered(4, 30*time.Second)
-	for _, m := range got[2:] {
+	got = r.postfix.WaitDelivered(5, 30*time.Second)
+	for _, m := range got[3:] {
 		if !strings.Contains(string(m), "https://shop.example/spring") {
 			t.Fatalf("links rewritten for two recipients:\n%s", m)
 		}

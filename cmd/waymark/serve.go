@@ -62,7 +62,7 @@ type serveConfig struct {
 	webhookPrivate                                   bool
 	acmeChallenges, secretKeyFile                    string
 	dkimRotation                                     time.Duration
-	smtpTLSCert, smtpTLSKey, milterAddr              string
+	smtpTLSCert, smtpTLSKey, milterAddr, milterClust string
 	smtpRate                                         float64
 	relayRetry, relayExpire, relayLease              time.Duration
 }
@@ -84,6 +84,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
 	fs.StringVar(&c.milterAddr, "milter", "", "milter listen address (host:port) for Postfix's smtpd_milters; empty: no milter")
+	fs.StringVar(&c.milterClust, "milter-cluster", "", "cluster id that owns milter mail whose client did not log in with SASL as a cluster (a Postfix sending for one cluster)")
 	fs.StringVar(&c.smtpTLSCert, "smtp-tls-cert", "", "PEM certificate for STARTTLS on --smtp (default: a self-signed one)")
 	fs.StringVar(&c.smtpTLSKey, "smtp-tls-key", "", "PEM private key of --smtp-tls-cert")
 	fs.Float64Var(&c.smtpRate, "smtp-rate", 100, "messages a second each cluster may submit (0: no limit)")
@@ -367,7 +368,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		}
 		lines = append(lines, [2]string{"bounces", baddr.String() + " inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)"})
 		if c.milterAddr != "" {
-			ms := &milter.Server{Composer: rl.Composer, Store: st, Log: log}
+			ms := &milter.Server{Composer: rl.Composer, Store: st, Log: log, Cluster: c.milterClust}
 			maddr, err := ms.Listen(ctx, c.milterAddr)
 			if err != nil {
 				return fmt.Errorf("--milter %s: %w", c.milterAddr, err)

@@ -1,8 +1,11 @@
 // Package milter gives Postfix (or Sendmail) waymark's rewriting and
 // signing in place, as a milter (--milter): the operator adds one line,
-// smtpd_milters = inet:host:port, and mail whose From domain is an active
-// sending domain leaves rewritten and signed, with a VERP envelope sender
-// when it has one recipient. Other mail passes untouched.
+// smtpd_milters = inet:host:port, and mail of a cluster whose From domain
+// is one of its active sending domains leaves rewritten and signed, with a
+// VERP envelope sender when it has one recipient. Whose mail it is comes
+// from the client's SASL login (a cluster id) or, for a Postfix that sends
+// for one cluster, from --milter-cluster; never from the From header
+// alone, which anyone can write. Other mail passes untouched.
 package milter
 
 import (
@@ -30,6 +33,10 @@ type Server struct {
 	Composer *relay.Composer
 	Store    store.Store
 	Log      *slog.Logger
+	// Cluster, if set, owns mail whose client did not log in as a cluster
+	// (a Postfix that sends for one cluster; scope it with
+	// smtpd_milter_maps to the clients allowed to send).
+	Cluster string
 }
 
 // Listen starts the service on addr (host:port); it stops when ctx ends.
@@ -67,16 +74,20 @@ type session struct {
 	fields [][2]string // header fields as Postfix passed them, in order
 	body   bytes.Buffer
 	big    bool
+	login  string // the client's SASL login ({auth_authen})
 }
 
 func (ss *session) reset() {
-	ss.from, ss.rcpts, ss.fields, ss.big = "", nil, nil, false
+	ss.from, ss.rcpts, ss.fields, ss.big, ss.login = "", nil, nil, false, ""
 	ss.body.Reset()
 }
 
-func (ss *session) MailFrom(from string, _ *milter.Modifier) (milter.Response, error) {
+func (ss *session) MailFrom(from string, m *milter.Modifier) (milter.Response, error) {
 	ss.reset()
 	ss.from = from
+	// Postfix sends {auth_authen} with MAIL FROM; go-milter replaces its
+	// macros with each stage's, so it is kept now.
+	ss.login = m.Macros["{auth_authen}"]
 	return milter.RespContinue, nil
 }
 
@@ -124,7 +135,7 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 	raw.WriteString("\r\n")
 	raw.Write(ss.body.Bytes())
 	ctx := context.Background()
-	cluster, err := ss.cluster(ctx, m.Macros, raw.Bytes())
+	cluster, err := ss.cluster(ctx, raw.Bytes())
 	if err != nil {
 		ss.s.Log.Error("milter: find the cluster", "err", err)
 		return milter.RespTempFail, nil
@@ -178,13 +189,27 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 	return milter.RespAccept, nil
 }
 
-// cluster finds whose mail this is: the cluster a client authenticated as
-// (SASL login name, if it is a cluster id), or else the one cluster where
-// the From domain is an active sending domain. Empty: nobody's.
-func (ss *session) cluster(ctx context.Context, macros map[string]string, raw []byte) (string, error) {
-	if v := macros["{auth_authen}"]; strings.HasPrefix(v, "cl_") {
-		return v, nil
+// cluster finds whose mail this is: the cluster the client logged in as
+// (a SASL login that is a cluster id), else --milter-cluster for a client
+// that did not log in. Empty: nobody's, passed untouched. The From domain
+// must then be an active sending domain of that cluster (Prepare).
+func (ss *session) cluster(ctx context.Context, raw []byte) (string, error) {
+	if ss.login != "" {
+		if !strings.HasPrefix(ss.login, "cl_") {
+			return "", nil
+		}
+		if _, err := ss.s.Store.Cluster(ctx, ss.login); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return "", nil
+			}
+			return "", err
+		}
+		return ss.login, nil
 	}
+	if ss.s.Cluster == "" {
+		return "", nil
+	}
+	// Only mail from one of the cluster's sending domains is its mail.
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
 		return "", nil
@@ -193,11 +218,13 @@ func (ss *session) cluster(ctx context.Context, macros map[string]string, raw []
 	if err != nil {
 		return "", nil
 	}
-	clusters, err := ss.s.Store.ActiveSendingDomainClusters(ctx, from)
-	if err != nil || len(clusters) != 1 {
+	if _, err := ss.s.Store.SendingDomainByName(ctx, ss.s.Cluster, from); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", nil
+		}
 		return "", err
 	}
-	return clusters[0], nil
+	return ss.s.Cluster, nil
 }
 
 // apply changes the MTA's copy into out: header names whose fields differ
