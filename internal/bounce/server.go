@@ -99,7 +99,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
-		return err
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // too large
+		}
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "could not read the message, try again"}
 	}
 	rep, err := Parse(buf.Bytes())
 	if err != nil {
@@ -118,13 +122,17 @@ func (ss *session) Data(r io.Reader) error {
 				return ss.tempfail(err)
 			}
 		case DSN:
-			rc, ok := recipientOf(rep, m.Rcpt)
+			rc, own, ok := recipientOf(rep, m.Rcpt)
 			if !ok {
 				continue // a success or delay notice without a failure
 			}
 			ev.Type, ev.Class = "bounce", "soft"
 			ev.Reason = strings.TrimSpace(rc.Status + " " + rc.Diagnostic)
-			if rc.Hard() {
+			if !own {
+				// Another address failed (an auto-forward, an alias): it says
+				// nothing for sure about this recipient.
+				ev.Reason = strings.TrimSpace("reported for " + rc.Address + ": " + ev.Reason)
+			} else if rc.Hard() {
 				ev.Class = "hard"
 				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, "bounce", now); err != nil {
 					return ss.tempfail(err)
@@ -151,20 +159,19 @@ func (ss *session) tempfail(err error) error {
 }
 
 // recipientOf picks the failure that concerns rcpt in a DSN: its own
-// entry, or else the only failure it reports (the VERP address already
-// names the recipient).
-func recipientOf(rep Report, rcpt string) (Recipient, bool) {
+// entry (own), or else the only failure it reports.
+func recipientOf(rep Report, rcpt string) (r Recipient, own, ok bool) {
 	var failed []Recipient
 	for _, r := range rep.Recipients {
 		if r.Failed() {
 			if strings.EqualFold(r.Address, rcpt) {
-				return r, true
+				return r, true, true
 			}
 			failed = append(failed, r)
 		}
 	}
 	if len(failed) == 1 {
-		return failed[0], true
+		return failed[0], false, true
 	}
-	return Recipient{}, false
+	return Recipient{}, false, false
 }

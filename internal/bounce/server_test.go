@@ -31,7 +31,7 @@ func TestServer(t *testing.T) {
 	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: now}, "h")
 	ids := map[string]string{}
 	var mails []store.Mail
-	for _, rcpt := range []string{"nobody@example.org", "ann@example.org", "bob@example.org"} {
+	for _, rcpt := range []string{"nobody@example.org", "ann@example.org", "bob@example.org", "dan@example.org"} {
 		id := relay.NewMailID()
 		ids[rcpt] = id
 		mails = append(mails, store.Mail{ID: id, ClusterID: "cl_a", MessageID: "msg_1", From: relay.VERP(id, "bounce.acme-mail.com"),
@@ -92,10 +92,22 @@ func TestServer(t *testing.T) {
 	if err := send(relay.VERP(ids["bob@example.org"], "bounce.acme-mail.com"), "Subject: Out of office\r\n\r\nAway.\r\n"); err != nil {
 		t.Fatalf("an auto-reply is taken (and dropped): %v", err)
 	}
+	// A DSN about another address (dan's mail was auto-forwarded): a soft
+	// bounce for dan, who is not suppressed.
+	other := strings.ReplaceAll(strings.ReplaceAll(string(read(t, "postfix-dsn.eml")), "abcdefghijklmnop", ids["dan@example.org"]),
+		"nobody@example.org", "dan.forwarded@elsewhere.example")
+	if err := send(relay.VERP(ids["dan@example.org"], "bounce.acme-mail.com"), other); err != nil {
+		t.Fatal(err)
+	}
 	evs, _ := st.Events(ctx, "cl_a", store.EventQuery{Limit: 10})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(evs) != 2 || len(hooked) != 2 {
+	if len(evs) != 3 || len(hooked) != 3 || evs[2].Class != "soft" || evs[2].Recipient != "dan@example.org" ||
+		!strings.Contains(evs[2].Reason, "reported for dan.forwarded@elsewhere.example") {
+		t.Fatalf("events: %+v (hooked %d)", evs, len(hooked))
+	}
+	evs = evs[:2]
+	if len(evs) != 2 {
 		t.Fatalf("events: %+v (hooked %d)", evs, len(hooked))
 	}
 	if e := evs[0]; e.Type != "bounce" || e.Class != "hard" || e.Recipient != "nobody@example.org" || e.MessageID != "msg_1" ||
@@ -105,7 +117,7 @@ func TestServer(t *testing.T) {
 	if e := evs[1]; e.Type != "complaint" || e.Recipient != "ann@example.org" || e.Reason != "abuse" {
 		t.Fatalf("complaint: %+v", e)
 	}
-	for rcpt, want := range map[string]bool{"nobody@example.org": true, "ann@example.org": true, "bob@example.org": false} {
+	for rcpt, want := range map[string]bool{"nobody@example.org": true, "ann@example.org": true, "bob@example.org": false, "dan@example.org": false} {
 		if got, _ := st.Suppressed(ctx, "cl_a", rcpt); got != want {
 			t.Errorf("%s suppressed: %v", rcpt, got)
 		}

@@ -433,8 +433,29 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 // outcome is one delivery attempt.
 type outcome struct {
 	permanent bool   // refused for good (5xx)
+	mailbox   bool   // refused because the mailbox does not exist (or is disabled)
 	err       error  // nil: accepted
 	reply     string // the server's final answer
+}
+
+// mailboxGone reports a RCPT refusal that says the address itself is bad
+// (RFC 3463: 5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10, 5.2.1; or a bare 550, 551
+// or 553): only those suppress the recipient. A refused relay, a policy
+// or content refusal, or a broken delivery server is not the recipient's
+// doing.
+func mailboxGone(err error) bool {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.EnhancedCode {
+	case smtp.EnhancedCode{5, 1, 1}, smtp.EnhancedCode{5, 1, 2}, smtp.EnhancedCode{5, 1, 3}, smtp.EnhancedCode{5, 1, 6},
+		smtp.EnhancedCode{5, 1, 10}, smtp.EnhancedCode{5, 2, 1}:
+		return true
+	case smtp.NoEnhancedCode, smtp.EnhancedCodeNotSet:
+		return se.Code == 550 || se.Code == 551 || se.Code == 553
+	}
+	return false
 }
 
 // finish records an attempt and returns the event it makes, if any.
@@ -447,10 +468,18 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 		err = r.Store.FinishMail(ctx, m.ID, store.MailSent, "", time.Time{}, now)
 		ev.Type, ev.Reason = "relayed", o.reply
 	case o.permanent:
+		// The suppression first: if it fails, the message stays queued and
+		// this is tried again, rather than losing both.
+		if o.mailbox {
+			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, "bounce", now); err != nil {
+				r.Log.Error("relay: suppress", "mail", m.ID, "err", err)
+				return nil
+			}
+		}
 		err = r.Store.FinishMail(ctx, m.ID, store.MailFailed, o.err.Error(), time.Time{}, now)
-		ev.Type, ev.Class, ev.Reason = "bounce", "hard", o.err.Error()
-		if err == nil {
-			err = r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, "bounce", now)
+		ev.Type, ev.Class, ev.Reason = "bounce", "failed", o.err.Error()
+		if o.mailbox {
+			ev.Class = "hard"
 		}
 	default:
 		next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1)
@@ -547,7 +576,12 @@ func (r *Relay) sendOne(c *smtp.Client, m store.Mail) outcome {
 	}
 	err := c.Mail(m.From, opts)
 	if err == nil {
-		err = c.Rcpt(m.Rcpt, nil)
+		if err = c.Rcpt(m.Rcpt, nil); err != nil {
+			_ = c.Reset()
+			o := classify(err)
+			o.mailbox = o.permanent && mailboxGone(err)
+			return o
+		}
 	}
 	var w *smtp.DataCommand
 	if err == nil {

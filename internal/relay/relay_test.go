@@ -281,6 +281,23 @@ func TestDeliveryFailures(t *testing.T) {
 	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "nobody@example.org"); !s {
 		t.Fatal("hard bounce not suppressed")
 	}
+	// A refusal that is not about the mailbox (a misconfigured delivery
+	// server) fails the message without suppressing the recipient.
+	k.mu.Lock()
+	k.reply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	k.mu.Unlock()
+	id = submit("carol@example.org")
+	f.relay.DeliverDue(ctx, 10)
+	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
+		t.Fatalf("after 554 5.7.1: %+v", m)
+	}
+	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "carol@example.org"); s {
+		t.Fatal("a relay refusal suppressed the recipient")
+	}
+	evs, _ = f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	if len(evs) != 2 || evs[1].Class != "failed" {
+		t.Fatalf("bounce events: %+v", evs)
+	}
 }
 
 func TestServerDown(t *testing.T) {
