@@ -135,3 +135,28 @@ func FuzzSignVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestMissingHeadersAnMTAMayAdd: a message without To, Date or
+// Message-ID still verifies after a server on the way adds them, while an
+// added Subject or second From still breaks it.
+func TestMissingHeadersAnMTAMayAdd(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	txt, _ := TXT(pub)
+	lookup := func(string) ([]string, error) { return []string{txt}, nil }
+	var out bytes.Buffer
+	if err := Sign(&out, strings.NewReader("From: a@example.com\r\n\r\nhi\r\n"), "example.com", []Key{{"s", key}}); err != nil {
+		t.Fatal(err)
+	}
+	for added, ok := range map[string]bool{
+		"To: undisclosed-recipients:;\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <x@mta.example>\r\n": true,
+		"Subject: Act now\r\n":       false,
+		"From: evil@example.net\r\n": false,
+	} {
+		msg := out.String()
+		i := strings.Index(msg, "\r\nFrom:") + 2
+		vs, err := msgauth.VerifyWithOptions(strings.NewReader(msg[:i]+added+msg[i:]), &msgauth.VerifyOptions{LookupTXT: lookup})
+		if err != nil || len(vs) != 1 || (vs[0].Err == nil) != ok {
+			t.Errorf("with %q added: %v %v; want verified %v\n%s", added, err, vs[0].Err, ok, msg[:i]+added+msg[i:])
+		}
+	}
+}

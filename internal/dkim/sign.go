@@ -119,9 +119,16 @@ func FromDomain(h textproto.Header) (string, error) {
 var signedHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
 	"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
-// oversigned are the headers the SPEC names for oversigning.
+// oversigned are the headers the SPEC names for oversigning. A header
+// that is absent is signed as absent too, except those a mail server on
+// the way may add to a message without them (To: undisclosed-recipients,
+// Date, Message-ID): signing their absence would break the signature
+// there. waymark adds Date and Message-ID itself before signing.
 var oversigned = map[string]bool{"From": true, "To": true, "Subject": true, "Date": true, "Message-ID": true,
 	"List-Unsubscribe": true, "List-Unsubscribe-Post": true}
+
+// addedOnTheWay are the oversigned headers an MTA may add when missing.
+var addedOnTheWay = map[string]bool{"To": true, "Date": true, "Message-ID": true}
 
 // Key is one signing key and the selector it is published under.
 type Key struct {
@@ -178,16 +185,18 @@ func Signatures(msg []byte, domain string, keys []Key) (string, error) {
 	signed := make([]byte, 0, 1024)
 	from := 0
 	for _, k := range signedHeaders {
+		present := 0
 		for i := len(fields) - 1; i >= 0; i-- {
 			if fieldIs(fields[i], k) {
 				signed = appendRelaxedHeader(signed, fields[i])
 				names = append(names, k)
-				if k == "From" {
-					from++
-				}
+				present++
 			}
 		}
-		if oversigned[k] {
+		if k == "From" {
+			from = present
+		}
+		if oversigned[k] && (present > 0 || !addedOnTheWay[k]) {
 			names = append(names, k)
 		}
 	}

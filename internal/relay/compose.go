@@ -160,6 +160,21 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 				fromDomain, fromDomain)
 		}
 		m.Domain = sd
+		// An MSA adds what a message lacks (RFC 6409 section 8): signed
+		// here, rather than added unsigned further on.
+		var add []byte
+		if !h.Has("Date") {
+			add = append(add, "Date: "+time.Now().UTC().Format(time.RFC1123Z)+"\r\n"...)
+		}
+		if !h.Has("Message-Id") {
+			add = append(add, "Message-ID: <"+m.ID+"."+NewMailID()+"@"+sd.Name+">\r\n"...)
+		}
+		if len(add) > 0 {
+			m.Raw = append(add, m.Raw...)
+			if m.Header, err = textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Raw))); err != nil {
+				return nil, err
+			}
+		}
 		stored, err := c.Store.DKIMKeys(ctx, m.Domain.ID)
 		if err != nil {
 			return nil, err

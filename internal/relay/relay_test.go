@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -403,4 +404,20 @@ func TestForward(t *testing.T) {
 	if _, err := f.relay.Forward(ctx, cl, "msg_other", "bob@example.org", "friend@example.net"); !errors.As(err, &ref) || ref.Code != "forward_unavailable" {
 		t.Fatalf("unknown message: %v", err)
 	}
+}
+
+// TestAddsDateAndMessageID: a submission without them gets both, signed.
+func TestAddsDateAndMessageID(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	msg := "From: news@acme-mail.com\r\nTo: ann@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(msg), []string{"ann@example.org"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	got := k.received()
+	if len(got) != 1 || !regexp.MustCompile(`(?m)^Date: .+\r\nMessage-ID: <msg_[0-9a-f]+\.[a-z2-7]{16}@acme-mail\.com>\r$`).Match(got[0].data) {
+		t.Fatalf("delivered:\n%s", got[0].data)
+	}
+	f.verify(t, got[0].data)
 }
