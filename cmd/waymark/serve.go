@@ -90,7 +90,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Float64Var(&c.smtpRate, "smtp-rate", 100, "messages a second each cluster may submit (0: no limit)")
 	fs.DurationVar(&c.relayRetry, "relay-retry", relay.DefaultRetry.Base, "first wait before a temporary delivery failure is retried (doubling up to an hour)")
 	fs.DurationVar(&c.relayExpire, "relay-expire", relay.DefaultRetry.Expire, "how long a message is retried before it bounces")
-	fs.DurationVar(&c.relayLease, "relay-lease", 5*time.Minute, "how long a node's claim on a message it is delivering lasts; after a crash, others retry it then")
+	fs.DurationVar(&c.relayLease, "relay-lease", relay.DefaultLease, "how long a node's claim on a message it is delivering lasts; after a crash, others retry it then")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))

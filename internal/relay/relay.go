@@ -40,7 +40,7 @@ type Relay struct {
 	Workers int
 	// Lease is how long a claimed message is left to one node's delivery
 	// attempt before another node (or this one, restarted) may try it
-	// (default 5 minutes).
+	// (default DefaultLease).
 	Lease time.Duration
 
 	kick     chan struct{}
@@ -57,6 +57,10 @@ type RetryPolicy struct {
 	// Expire is how long a message is tried before it bounces.
 	Expire time.Duration
 }
+
+// DefaultLease outlasts a delivery attempt's deadlines (connect, command,
+// data), so only a crash lets another worker retry a claimed message.
+const DefaultLease = 10 * time.Minute
 
 // DefaultRetry waits 1 minute, then 2, 4 … up to an hour, for 5 days.
 var DefaultRetry = RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * 24 * time.Hour}
@@ -103,7 +107,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 		return Result{}, err
 	}
 	if m.Server == "" {
-		return Result{}, refuse("no_delivery_server", "", 550, [3]int{5, 3, 5},
+		return Result{}, refuse("no_delivery_server", "", 451, [3]int{4, 3, 5},
 			"no delivery server is set up for this cluster: add one (POST /v1/delivery-servers) or start waymark with --delivery")
 	}
 	res := Result{MessageID: m.ID}
@@ -325,7 +329,7 @@ func (r *Relay) init() {
 			r.Hostname = "localhost"
 		}
 		if r.Lease <= 0 {
-			r.Lease = 5 * time.Minute
+			r.Lease = DefaultLease
 		}
 	})
 }
@@ -376,7 +380,7 @@ func (r *Relay) work(ctx context.Context) {
 		case <-idle.C:
 		case <-r.kick:
 		}
-		n, err := r.DeliverDue(ctx, 20)
+		n, err := r.DeliverDue(ctx, 10)
 		if err != nil && ctx.Err() == nil {
 			r.Log.Error("relay: claim queued mail", "err", err)
 		}
@@ -411,15 +415,26 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 		}
 		byServer[m.ServerURL] = append(byServer[m.ServerURL], m)
 	}
+	// One goroutine per delivery server: a slow or silent server of one
+	// cluster does not hold up the others' mail in the same batch.
+	var mu sync.Mutex
 	var events []store.Event
+	var wg sync.WaitGroup
 	for _, u := range order {
-		outcomes := r.send(ctx, u, byServer[u])
-		for i, m := range byServer[u] {
-			if ev := r.finish(ctx, m, outcomes[i]); ev != nil {
-				events = append(events, *ev)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes := r.send(ctx, u, byServer[u], now.Add(r.Lease/2))
+			for i, m := range byServer[u] {
+				if ev := r.finish(ctx, m, outcomes[i]); ev != nil {
+					mu.Lock()
+					events = append(events, *ev)
+					mu.Unlock()
+				}
 			}
-		}
+		}()
 	}
+	wg.Wait()
 	if len(events) > 0 {
 		if err := r.Store.InsertEvents(ctx, events); err != nil {
 			r.Log.Error("relay: record events", "err", err)
@@ -503,18 +518,28 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 }
 
 // send delivers mails to one server over one connection and returns each
-// one's outcome.
-func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail) []outcome {
+// one's outcome. No message is started after stop (half the lease): a
+// slow server's rest is retried later rather than sent while the lease
+// may run out, which would let another worker send it too.
+func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail, stop time.Time) []outcome {
 	out := make([]outcome, len(mails))
 	c, err := r.dial(ctx, serverURL)
 	if err != nil {
+		// Even a 5xx greeting is the server's state, not the message's:
+		// retried until the message expires.
 		for i := range out {
-			out[i] = classify(err)
+			out[i] = outcome{err: classify(err).err}
 		}
 		return out
 	}
 	defer c.Close()
 	for i, m := range mails {
+		if time.Now().After(stop) {
+			for j := i; j < len(mails); j++ {
+				out[j] = outcome{err: errors.New("not tried: the delivery server was slow with the messages before it")}
+			}
+			break
+		}
 		out[i] = r.sendOne(c, m)
 		if out[i].err != nil && !isSMTPError(out[i].err) {
 			for j := i + 1; j < len(mails); j++ { // the connection is gone
@@ -526,6 +551,14 @@ func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail) 
 	_ = c.Quit()
 	return out
 }
+
+// Deadlines of a delivery, shorter than RFC 5321's suggestions (5 and 10
+// minutes) so that a silent server costs little, and well within the
+// lease so that no other worker takes the message meanwhile.
+const (
+	commandTimeout    = 2 * time.Minute
+	submissionTimeout = 5 * time.Minute
+)
 
 func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error) {
 	u, err := url.Parse(serverURL)
@@ -547,8 +580,10 @@ func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error
 		// rarely have a public one.
 		c, err := smtp.NewClientStartTLS(conn, &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: true})
 		if err != nil {
+			r.startTLS.Delete(serverURL) // maybe no longer offered: look again next time
 			return nil, err
 		}
+		c.CommandTimeout, c.SubmissionTimeout = commandTimeout, submissionTimeout
 		if err := c.Hello(r.Hostname); err != nil {
 			c.Close()
 			return nil, err
@@ -556,6 +591,7 @@ func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error
 		return c, nil
 	}
 	c := smtp.NewClient(conn)
+	c.CommandTimeout, c.SubmissionTimeout = commandTimeout, submissionTimeout
 	if err := c.Hello(r.Hostname); err != nil {
 		c.Close()
 		return nil, err

@@ -333,7 +333,7 @@ func TestSubmitRefusals(t *testing.T) {
 		msg, code string
 		smtp      int
 	}{
-		{newsletter, "no_delivery_server", 550},
+		{newsletter, "no_delivery_server", 451},
 		{strings.Replace(newsletter, "acme-mail.com>", "other.example>", 1), "from_domain_not_verified", 550},
 		{"To: a@example.org\r\n\r\nhi\r\n", "from_missing", 550},
 		{"X-Waymark-Delivery-Server: nope\r\n" + newsletter, "delivery_server_unknown", 550},
