@@ -59,7 +59,7 @@ type serveConfig struct {
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs                                          cli.List
 	recheck                                          time.Duration
-	webhookPrivate                                   bool
+	webhookPrivate, deliveryPrivate                  bool
 	acmeChallenges, secretKeyFile                    string
 	dkimRotation                                     time.Duration
 	smtpTLSCert, smtpTLSKey, milterAddr, milterClust string
@@ -99,6 +99,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key that seals private keys at rest (default: <data>/secret.key, made on first start)")
 	fs.DurationVar(&c.dkimRotation, "dkim-rotation", dkim.DefaultRotation.Period, "how long one DKIM key signs before the next takes over")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
+	fs.BoolVar(&c.deliveryPrivate, "delivery-allow-private", false, "let clusters' own delivery servers be on loopback and private addresses (--delivery always may)")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
 }
@@ -249,7 +250,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			return fmt.Errorf("--delivery: %v", err)
 		}
 	}
-	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease,
+	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease, AllowPrivate: c.deliveryPrivate,
 		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
 		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
 	if slices.Contains(roles, "edge") {

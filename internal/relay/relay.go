@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 // Relay queues composed messages and delivers them.
@@ -38,6 +41,10 @@ type Relay struct {
 	Events func([]store.Event)
 	// Workers is how many deliveries run at once (default 4).
 	Workers int
+	// AllowPrivate lets a cluster's own delivery servers be on loopback
+	// or private addresses (--delivery-allow-private); --delivery, set by
+	// the operator, always may.
+	AllowPrivate bool
 	// Lease is how long a claimed message is left to one node's delivery
 	// attempt before another node (or this one, restarted) may try it
 	// (default DefaultLease).
@@ -102,6 +109,16 @@ type Result struct {
 // them all in one transaction: when it returns without error, every copy
 // is durable. Suppressed recipients are dropped, each with its reason.
 func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts []string, messageID string) (Result, error) {
+	if len(rcpts) > MaxRecipients {
+		return Result{}, refuse("too_many_recipients", "recipient", 452, [3]int{4, 5, 3},
+			"at most %d recipients a message: send the rest as another message", MaxRecipients)
+	}
+	if len(rcpts) > 1 && len(rcpts)*len(raw) > maxCopies {
+		// Each recipient gets a copy of their own: bound what one
+		// submission holds in memory and writes to the queue.
+		return Result{}, refuse("too_many_recipients", "recipient", 552, [3]int{5, 3, 4},
+			"a %d-byte message can go to at most %d recipients at once: send it in smaller batches", len(raw), maxCopies/len(raw))
+	}
 	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true})
 	if err != nil {
 		return Result{}, err
@@ -178,19 +195,36 @@ func (r *Relay) enqueue(ctx context.Context, mails []store.Mail) error {
 	}
 }
 
-// maxGroup bounds the copies committed in one transaction.
-const maxGroup = 1000
+// MaxRecipients bounds the recipients of one submission.
+const MaxRecipients = 1000
+
+// maxCopies bounds the bytes of one submission's copies.
+const maxCopies = 256 << 20
+
+// maxGroup and maxGroupBytes bound one group commit.
+const (
+	maxGroup      = 1000
+	maxGroupBytes = 64 << 20
+)
+
+func dataSize(ms []store.Mail) int {
+	n := 0
+	for _, m := range ms {
+		n += len(m.Data)
+	}
+	return n
+}
 
 func (r *Relay) committer() {
 	for p := range r.commits {
 		group := []pendingMail{p}
-		n := len(p.mails)
+		n, size := len(p.mails), dataSize(p.mails)
 	more:
-		for n < maxGroup {
+		for n < maxGroup && size < maxGroupBytes {
 			select {
 			case q := <-r.commits:
 				group = append(group, q)
-				n += len(q.mails)
+				n, size = n+len(q.mails), size+dataSize(q.mails)
 			default:
 				break more
 			}
@@ -570,6 +604,20 @@ func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error
 		addr = net.JoinHostPort(u.Hostname(), "25")
 	}
 	d := net.Dialer{Timeout: 30 * time.Second}
+	if !r.AllowPrivate && serverURL != r.Composer.DefaultServer {
+		// A tenant's server must be on the Internet: checked on the
+		// address dialled, after DNS, so a name for 127.0.0.1 is caught.
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return err
+			}
+			if !webhook.Public(ap.Addr()) {
+				return fmt.Errorf("delivery server %s is at a private address %s (the operator may allow it with --delivery-allow-private)", serverURL, ap.Addr())
+			}
+			return nil
+		}
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -339,8 +340,15 @@ func TestSubmitRefusals(t *testing.T) {
 		{"X-Waymark-Delivery-Server: nope\r\n" + newsletter, "delivery_server_unknown", 550},
 		{"X-Waymark-Tracking: maybe\r\n" + newsletter, "invalid_header", 550},
 		{"X-Waymark-Tracking-Domain: track.other.example\r\n" + newsletter, "tracking_domain_not_active", 550},
+		{newsletter + strings.Repeat("x", 1<<20), "too_many_recipients", 552}, // 1 MB to 300 recipients
 	} {
-		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(tc.msg), []string{"ann@example.org"}, "")
+		rcpts := []string{"ann@example.org"}
+		if len(tc.msg) > 1<<20 {
+			for i := range 300 {
+				rcpts = append(rcpts, fmt.Sprintf("r%d@example.org", i))
+			}
+		}
+		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(tc.msg), rcpts, "")
 		var ref *Refusal
 		if !errors.As(err, &ref) || ref.Code != tc.code || ref.SMTP != tc.smtp || ref.Message == "" {
 			t.Errorf("%.40q: %v; want %s", tc.msg, err, tc.code)
@@ -420,4 +428,29 @@ func TestAddsDateAndMessageID(t *testing.T) {
 		t.Fatalf("delivered:\n%s", got[0].data)
 	}
 	f.verify(t, got[0].data)
+}
+
+// TestTenantServerMustBePublic: a cluster's own delivery server on a
+// private address is not dialled (unless the operator allows it).
+func TestTenantServerMustBePublic(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "")
+	f.st.CreateDeliveryServer(ctx, store.DeliveryServer{ID: "ds_1", ClusterID: "cl_00000000000000aa", Name: "mine", URL: "smtp://" + k.addr,
+		Default: true, CreatedAt: time.Now()})
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "private address") {
+		t.Fatalf("private tenant server: %+v", m)
+	}
+	f.relay.AllowPrivate = true
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"bob@example.org"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.relay.DeliverDue(ctx, 10)
+	if got := k.received(); len(got) != 1 || got[0].rcpt != "bob@example.org" {
+		t.Fatalf("allowed: %+v", got)
+	}
 }

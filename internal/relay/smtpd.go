@@ -62,7 +62,7 @@ func (s *SMTPServer) Listen(ctx context.Context, addr string) (net.Addr, error) 
 		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	if s.MaxRecipients == 0 {
-		s.MaxRecipients = 1000
+		s.MaxRecipients = MaxRecipients
 	}
 	if s.MaxBytes == 0 {
 		s.MaxBytes = MaxMessage
