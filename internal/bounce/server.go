@@ -43,20 +43,7 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 	srv.MaxMessageBytes = maxReport
 	srv.MaxRecipients = 100
 	srv.ReadTimeout, srv.WriteTimeout = 2*time.Minute, 2*time.Minute
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && ctx.Err() == nil {
-			s.Log.Error("bounce smtp", "err", err)
-		}
-	}()
-	return ln.Addr(), nil
+	return relay.Serve(ctx, addr, srv.Serve, srv.Close, smtp.ErrServerClosed, s.Log, "bounce smtp")
 }
 
 // NewSession implements smtp.Backend.

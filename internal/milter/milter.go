@@ -49,20 +49,7 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 		Actions:   milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptChangeFrom,
 		Protocol:  milter.OptNoConnect | milter.OptNoHelo,
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, milter.ErrServerClosed) && ctx.Err() == nil {
-			s.Log.Error("milter", "err", err)
-		}
-	}()
-	return ln.Addr(), nil
+	return relay.Serve(ctx, addr, srv.Serve, srv.Close, milter.ErrServerClosed, s.Log, "milter")
 }
 
 // session is one SMTP connection's messages.

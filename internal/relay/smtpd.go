@@ -77,20 +77,7 @@ func (s *SMTPServer) Listen(ctx context.Context, addr string) (net.Addr, error) 
 	srv.MaxRecipients = s.MaxRecipients
 	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
 	srv.EnableSMTPUTF8 = false
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && ctx.Err() == nil {
-			s.Log.Error("smtp submission", "err", err)
-		}
-	}()
-	return ln.Addr(), nil
+	return Serve(ctx, addr, srv.Serve, srv.Close, smtp.ErrServerClosed, s.Log, "smtp submission")
 }
 
 // selfSigned makes a certificate for STARTTLS when none is given: mail
@@ -216,3 +203,23 @@ func (ss *session) Data(r io.Reader) error {
 
 func (ss *session) Reset()        { ss.rcpts = nil }
 func (ss *session) Logout() error { return nil }
+
+// Serve listens on addr and runs serve on the listener until ctx ends,
+// when closeFn stops it; an error other than closed is logged as what.
+// The SMTP submission, bounce and milter services start this way.
+func Serve(ctx context.Context, addr string, serve func(net.Listener) error, closeFn func() error, closed error, log *slog.Logger, what string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		closeFn()
+	}()
+	go func() {
+		if err := serve(ln); err != nil && !errors.Is(err, closed) && ctx.Err() == nil {
+			log.Error(what, "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
