@@ -41,6 +41,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
+	"github.com/waymark-mail/waymark/internal/web"
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
@@ -385,13 +386,21 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
 			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box, Relay: rl,
 			Rotation: rotation})
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		// The dashboard shares the port: /v1/, /healthz and /metrics are the
+		// API's, every other path the dashboard's (which calls the API).
+		top := http.NewServeMux()
+		top.Handle("/v1/", h)
+		top.Handle("/healthz", h)
+		top.Handle("/metrics", h)
+		top.Handle("/", web.New(h, box, log))
+		srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(ln) }()
 		base := "http://" + ln.Addr().String()
 		lines = append(lines,
+			[2]string{"dashboard", base + "/  (sign in with an API key)"},
 			[2]string{"api", base + "/v1/  (OpenAPI: " + base + "/v1/openapi.json)"},
 			[2]string{"health", base + "/healthz, metrics " + base + "/metrics"})
 	}

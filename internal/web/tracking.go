@@ -1,0 +1,136 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// trackingDomain is the API's tracking domain, as the pages use it.
+type trackingDomain struct {
+	ID, Name, Status string
+	Default          bool
+	CNAME            struct{ Name, Type, Value string }
+	FailedChecks     int `json:"failed_checks"`
+	LastCheck        *struct {
+		At        time.Time
+		OK        bool
+		Diagnosis string
+		Chain     []string
+	} `json:"last_check"`
+	TLS struct{ Status string }
+}
+
+// needCluster sends an admin who has not picked a cluster to the list.
+func needCluster(w http.ResponseWriter, r *http.Request, sess session) bool {
+	if sess.admin && sess.cluster == "" {
+		http.Redirect(w, r, "/clusters", http.StatusSeeOther)
+		return true
+	}
+	return false
+}
+
+func (s *Server) trackingList(w http.ResponseWriter, r *http.Request, sess session) {
+	if needCluster(w, r, sess) {
+		return
+	}
+	s.trackingPage(w, r, sess, http.StatusOK, nil)
+}
+
+func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	var list struct{ Items []trackingDomain }
+	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains", nil, &list); code != http.StatusOK {
+		http.Error(w, e.Message, code)
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["Domains"] = "Tracking domains", list.Items
+	s.render(w, status, "tracking.html", sess, data)
+}
+
+func (s *Server) trackingAdd(w http.ResponseWriter, r *http.Request, sess session) {
+	name := r.PostFormValue("name")
+	var d trackingDomain
+	code, e := s.call(r, sess, "POST", "/v1/tracking-domains", map[string]any{"name": name, "default": r.PostFormValue("default") == "on"}, &d)
+	if code != http.StatusCreated {
+		s.trackingPage(w, r, sess, code, map[string]any{"Error": e.Message, "Name": name, "SetDefault": r.PostFormValue("default") == "on"})
+		return
+	}
+	http.Redirect(w, r, "/tracking-domains/"+url.PathEscape(d.ID), http.StatusSeeOther)
+}
+
+func (s *Server) trackingShow(w http.ResponseWriter, r *http.Request, sess session) {
+	s.trackingDetail(w, r, sess, http.StatusOK, nil)
+}
+
+func (s *Server) trackingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	var d trackingDomain
+	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
+		s.render(w, code, "error.html", sess, map[string]any{"Title": "Not found", "Message": e.Message})
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["D"] = d.Name, d
+	s.render(w, status, "tracking_detail.html", sess, data)
+}
+
+func (s *Server) trackingVerify(w http.ResponseWriter, r *http.Request, sess session) {
+	code, e := s.call(r, sess, "POST", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id"))+"/verify", nil, nil)
+	if code != http.StatusOK {
+		s.trackingDetail(w, r, sess, code, map[string]any{"Error": e.Message})
+		return
+	}
+	s.trackingDetail(w, r, sess, http.StatusOK, map[string]any{"Verified": true})
+}
+
+func (s *Server) trackingDefault(w http.ResponseWriter, r *http.Request, sess session) {
+	method := "PUT"
+	if r.PostFormValue("set") != "1" {
+		method = "DELETE"
+	}
+	code, e := s.call(r, sess, method, "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id"))+"/default", nil, nil)
+	if code >= 400 {
+		s.trackingDetail(w, r, sess, code, map[string]any{"Error": e.Message})
+		return
+	}
+	http.Redirect(w, r, "/tracking-domains/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+}
+
+func (s *Server) trackingDelete(w http.ResponseWriter, r *http.Request, sess session) {
+	if r.PostFormValue("confirm") != "yes" {
+		s.trackingDetail(w, r, sess, http.StatusUnprocessableEntity, map[string]any{"Error": "Tick the box to confirm the deletion."})
+		return
+	}
+	code, e := s.call(r, sess, "DELETE", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), nil, nil)
+	if code >= 400 {
+		s.trackingDetail(w, r, sess, code, map[string]any{"Error": e.Message})
+		return
+	}
+	http.Redirect(w, r, "/tracking-domains", http.StatusSeeOther)
+}
+
+func (s *Server) clusters(w http.ResponseWriter, r *http.Request, sess session) {
+	var list struct {
+		Items []struct{ ID, Name string }
+	}
+	if code, e := s.call(r, sess, "GET", "/v1/clusters", nil, &list); code != http.StatusOK {
+		http.Error(w, e.Message, code)
+		return
+	}
+	s.render(w, http.StatusOK, "clusters.html", sess, map[string]any{"Title": "Clusters", "Clusters": list.Items})
+}
+
+// useCluster switches an admin to a cluster (a cookie; the API checks it).
+func (s *Server) useCluster(w http.ResponseWriter, r *http.Request, sess session) {
+	if !sess.admin {
+		http.Error(w, "only the admin key switches clusters", http.StatusForbidden)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: clusterCookie, Value: r.PostFormValue("cluster"), Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/tracking-domains", http.StatusSeeOther)
+}

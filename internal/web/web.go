@@ -1,0 +1,241 @@
+// Package web is the dashboard: server-rendered pages (html/template,
+// assets embedded) for operators and customers, on the API's port. Every
+// action goes through the REST API handler itself, in process, with the
+// signed-in key: the dashboard has no business rules of its own.
+package web
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/secret"
+)
+
+//go:embed templates/*.html templates/*.css
+var files embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"since": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+}).ParseFS(files, "templates/*.html"))
+
+// Server serves the dashboard.
+type Server struct {
+	// API is the REST API handler every page calls.
+	API http.Handler
+	// Box seals the session cookie (the signed-in key).
+	Box *secret.Box
+	Log *slog.Logger
+	mux *http.ServeMux
+}
+
+// sessionCookie holds the sealed API key of the signed-in user.
+const sessionCookie = "waymark_session"
+
+// clusterCookie is the cluster an admin has switched to.
+const clusterCookie = "waymark_cluster"
+
+// sessionLife is how long a sign-in lasts.
+const sessionLife = 12 * time.Hour
+
+// New returns the dashboard handler.
+func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
+	s := &Server{API: api, Box: box, Log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /style.css", s.style)
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /login", s.loginForm)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.signedIn(s.logout))
+	s.mux.HandleFunc("GET /clusters", s.signedIn(s.clusters))
+	s.mux.HandleFunc("POST /clusters/use", s.signedIn(s.useCluster))
+	s.mux.HandleFunc("GET /tracking-domains", s.signedIn(s.trackingList))
+	s.mux.HandleFunc("POST /tracking-domains", s.signedIn(s.trackingAdd))
+	s.mux.HandleFunc("GET /tracking-domains/{id}", s.signedIn(s.trackingShow))
+	s.mux.HandleFunc("POST /tracking-domains/{id}/verify", s.signedIn(s.trackingVerify))
+	s.mux.HandleFunc("POST /tracking-domains/{id}/default", s.signedIn(s.trackingDefault))
+	s.mux.HandleFunc("POST /tracking-domains/{id}/delete", s.signedIn(s.trackingDelete))
+	return s
+}
+
+// ServeHTTP implements http.Handler, with headers every page carries.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) style(w http.ResponseWriter, r *http.Request) {
+	b, _ := files.ReadFile("templates/style.css")
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	w.Write(b)
+}
+
+// session is a signed-in user.
+type session struct {
+	key     string // the API key
+	token   string // the CSRF token of forms
+	admin   bool
+	cluster string // the cluster an admin acts on
+}
+
+// sealSession makes the cookie value: the key and its expiry, sealed, so
+// any node sharing the secret key file reads it and nobody else can.
+func (s *Server) sealSession(key string, until time.Time) string {
+	return url.QueryEscape(s.Box.Seal([]byte(until.UTC().Format(time.RFC3339)+" "+key), "web session"))
+}
+
+func (s *Server) openSession(r *http.Request) (session, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return session{}, false
+	}
+	v, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return session{}, false
+	}
+	plain, err := s.Box.Open(v, "web session")
+	if err != nil {
+		return session{}, false
+	}
+	until, key, ok := strings.Cut(string(plain), " ")
+	t, err := time.Parse(time.RFC3339, until)
+	if !ok || err != nil || time.Now().After(t) {
+		return session{}, false
+	}
+	// The CSRF token is bound to this cookie: a form from another site
+	// cannot know it (and SameSite=Strict keeps the cookie off its posts).
+	mac := hmac.New(sha256.New, []byte(c.Value))
+	mac.Write([]byte("csrf"))
+	sess := session{key: key, token: hex.EncodeToString(mac.Sum(nil))[:32], admin: strings.HasPrefix(key, "wma_")}
+	if c, err := r.Cookie(clusterCookie); err == nil && sess.admin {
+		sess.cluster = c.Value
+	}
+	return sess, true
+}
+
+// signedIn runs h for a signed-in user, checking the CSRF token of every
+// POST; others go to the sign-in page.
+func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := s.openSession(r)
+		if !ok {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(sess.token)) {
+			http.Error(w, "This form has expired or did not come from this dashboard. Go back, reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		h(w, r, sess)
+	}
+}
+
+// call runs one API request in process with the session's key and
+// decodes the JSON answer into out (if not nil). It returns the status
+// and, for an error answer, the API's message and field.
+func (s *Server) call(r *http.Request, sess session, method, path string, body any, out any) (int, apiError) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
+	req.Header.Set("Authorization", "Bearer "+sess.key)
+	if sess.cluster != "" {
+		req.Header.Set("X-Waymark-Cluster", sess.cluster)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	s.API.ServeHTTP(rec, req)
+	if rec.Code >= 400 {
+		var e struct {
+			Error apiError `json:"error"`
+		}
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		return rec.Code, e.Error
+	}
+	if out != nil {
+		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil && rec.Code != http.StatusNoContent {
+			s.Log.Error("dashboard: API answer", "path", path, "err", err)
+		}
+	}
+	return rec.Code, apiError{}
+}
+
+// apiError is the API's error shape.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field"`
+}
+
+// render writes a page; data gets the session's CSRF token.
+func (s *Server) render(w http.ResponseWriter, status int, name string, sess session, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["CSRF"], data["SignedIn"], data["Admin"], data["Cluster"] = sess.token, sess.key != "", sess.admin, sess.cluster
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		s.Log.Error("dashboard: render", "page", name, "err", err)
+		http.Error(w, "the page could not be drawn", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.openSession(r); !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/tracking-domains", http.StatusSeeOther)
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.URL.Query().Get("next")})
+}
+
+// login checks the key against the API and sets the session cookie:
+// HttpOnly, SameSite=Strict, Secure when served over TLS.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	if code, _ := s.call(r, session{key: key}, "GET", "/v1/clusters", nil, nil); code != http.StatusOK {
+		s.render(w, http.StatusUnauthorized, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
+			"Error": "That key was not accepted: paste a cluster key (wmk_…) or the admin key (wma_…)."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sealSession(key, time.Now().Add(sessionLife)), Path: "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLife.Seconds())})
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/tracking-domains" // never off this site
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,207 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/edge"
+	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/verify"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// dashboard is the web handler over a real API and store.
+type dashboard struct {
+	srv   *httptest.Server
+	admin string
+	keys  map[string]string // cluster name -> key
+}
+
+func newDashboard(t *testing.T) *dashboard {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	admin := apikey.New(apikey.AdminPrefix)
+	st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(admin), true)
+	mon := &monitor.Monitor{Store: st, Policy: monitor.DefaultPolicy, Log: quiet, Platform: "waymark.localhost", Box: box,
+		Rotation: dkim.DefaultRotation, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: "127.0.0.1:9"}, Platform: "waymark.localhost"}}
+	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Checker: mon, Tokens: edge.NewKeys(st), Box: box})
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", a)
+	mux.Handle("/", New(a, box, quiet))
+	d := &dashboard{srv: httptest.NewServer(mux), admin: admin, keys: map[string]string{}}
+	t.Cleanup(d.srv.Close)
+	for _, name := range []string{"acme", "bravo"} {
+		req, _ := http.NewRequest("POST", d.srv.URL+"/v1/clusters", strings.NewReader(`{"name":"`+name+`"}`))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d.keys[name] = regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(string(b))
+	}
+	return d
+}
+
+// browser is a client with its own cookies that does not follow
+// redirects, so a test sees each answer.
+type browser struct {
+	t *testing.T
+	c *http.Client
+	d *dashboard
+}
+
+func (d *dashboard) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, d: d, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (int, string, http.Header) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.d.srv.URL + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func (b *browser) post(path string, form url.Values) (int, string, http.Header) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.d.srv.URL+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]{32})"`)
+
+// csrf reads the form token from a page.
+func (b *browser) csrf(page string) string {
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no CSRF token in:\n%s", page)
+	}
+	return m[1]
+}
+
+func TestSignInAndTrackingDomains(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	if code, _, h := b.get("/tracking-domains"); code != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("signed out: %d %s", code, h.Get("Location"))
+	}
+	if code, page, _ := b.post("/login", url.Values{"key": {"wmk_wrong"}}); code != 401 || !strings.Contains(page, "was not accepted") {
+		t.Fatalf("bad key: %d", code)
+	}
+	code, _, h := b.post("/login", url.Values{"key": {d.keys["acme"]}, "next": {"//evil.example/"}})
+	if code != 303 || h.Get("Location") != "/tracking-domains" {
+		t.Fatalf("sign in: %d %s", code, h.Get("Location"))
+	}
+	cookie := h.Get("Set-Cookie")
+	for _, attr := range []string{"HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(cookie, attr) {
+			t.Fatalf("session cookie without %s: %s", attr, cookie)
+		}
+	}
+	if strings.Contains(cookie, d.keys["acme"]) {
+		t.Fatal("the key is readable in the cookie")
+	}
+	_, page, _ := b.get("/tracking-domains")
+	token := b.csrf(page)
+	// A form without the token (another site's) is refused.
+	if code, _, _ := b.post("/tracking-domains", url.Values{"name": {"track.acme-mail.com"}}); code != 403 {
+		t.Fatalf("no CSRF token: %d", code)
+	}
+	// The name rules' error shows beside the field, the input kept.
+	code, page, _ = b.post("/tracking-domains", url.Values{"csrf": {token}, "name": {"acme-mail.com"}})
+	if code != 422 || !strings.Contains(page, `id="name-error"`) || !strings.Contains(page, `value="acme-mail.com"`) {
+		t.Fatalf("apex domain: %d\n%s", code, page)
+	}
+	code, _, h = b.post("/tracking-domains", url.Values{"csrf": {token}, "name": {"track.acme-mail.com"}, "default": {"on"}})
+	if code != 303 || !strings.HasPrefix(h.Get("Location"), "/tracking-domains/td_") {
+		t.Fatalf("add: %d %s", code, h.Get("Location"))
+	}
+	detail := h.Get("Location")
+	_, page, _ = b.get(detail)
+	if !regexp.MustCompile(`<code>v-[0-9a-f]{16}\.track\.waymark\.localhost</code>`).MatchString(page) || !strings.Contains(page, "data-copy=") ||
+		strings.Contains(page, "Set as default") {
+		t.Fatalf("detail page:\n%s", page)
+	}
+	// Verify now, with no DNS: the diagnosis shows.
+	if code, page, _ = b.post(detail+"/verify", url.Values{"csrf": {token}}); code != 200 || !strings.Contains(page, "Last check") {
+		t.Fatalf("verify: %d\n%s", code, page)
+	}
+	// Another cluster's session sees none of it.
+	other := d.browser(t)
+	other.post("/login", url.Values{"key": {d.keys["bravo"]}})
+	if _, page, _ := other.get("/tracking-domains"); strings.Contains(page, "track.acme-mail.com") {
+		t.Fatal("bravo sees acme's domain")
+	}
+	if code, _, _ := other.get(detail); code != 404 {
+		t.Fatalf("bravo opens acme's domain: %d", code)
+	}
+	// Delete needs the confirmation.
+	if code, _, _ := b.post(detail+"/delete", url.Values{"csrf": {token}}); code != 422 {
+		t.Fatalf("delete without confirmation: %d", code)
+	}
+	if code, _, _ := b.post(detail+"/delete", url.Values{"csrf": {token}, "confirm": {"yes"}}); code != 303 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, page, _ := b.get("/tracking-domains"); strings.Contains(page, "track.acme-mail.com") {
+		t.Fatal("deleted domain still listed")
+	}
+	if code, _, h := b.post("/logout", url.Values{"csrf": {token}}); code != 303 || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("sign out: %d %s", code, h.Get("Set-Cookie"))
+	}
+	if code, _, _ := b.get("/tracking-domains"); code != 303 {
+		t.Fatalf("after sign out: %d", code)
+	}
+}
+
+func TestAdminSwitchesCluster(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.post("/login", url.Values{"key": {d.admin}})
+	if code, _, h := b.get("/tracking-domains"); code != 303 || h.Get("Location") != "/clusters" {
+		t.Fatalf("admin without a cluster: %d %s", code, h.Get("Location"))
+	}
+	_, page, _ := b.get("/clusters")
+	id := regexp.MustCompile(`name="cluster" value="(cl_[0-9a-f]+)"`).FindStringSubmatch(page)
+	if id == nil || !strings.Contains(page, "acme") {
+		t.Fatalf("clusters:\n%s", page)
+	}
+	if code, _, _ := b.post("/clusters/use", url.Values{"csrf": {b.csrf(page)}, "cluster": {id[1]}}); code != 303 {
+		t.Fatalf("use: %d", code)
+	}
+	if code, page, _ := b.get("/tracking-domains"); code != 200 || !strings.Contains(page, "Add tracking domain") {
+		t.Fatalf("as the admin in a cluster: %d", code)
+	}
+}
