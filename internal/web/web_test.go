@@ -205,3 +205,37 @@ func TestAdminSwitchesCluster(t *testing.T) {
 		t.Fatalf("as the admin in a cluster: %d", code)
 	}
 }
+
+func TestSendingDomains(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.post("/login", url.Values{"key": {d.keys["acme"]}})
+	_, page, _ := b.get("/sending-domains")
+	token := b.csrf(page)
+	code, page, _ := b.post("/sending-domains", url.Values{"csrf": {token}, "name": {"com"}})
+	if code != 422 || !strings.Contains(page, `id="form-error"`) {
+		t.Fatalf("a public suffix: %d\n%s", code, page)
+	}
+	code, _, h := b.post("/sending-domains", url.Values{"csrf": {token}, "name": {"acme-mail.com"}, "ed25519": {"on"}})
+	if code != 303 {
+		t.Fatalf("add: %d", code)
+	}
+	_, page, _ = b.get(h.Get("Location"))
+	for _, want := range []string{"wm1._domainkey.acme-mail.com", "wme1._domainkey.acme-mail.com", "_dmarc.acme-mail.com",
+		"clicks.acme-mail.com", "bounce.acme-mail.com", "<code>wm1</code>", "Rotate now"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("detail page lacks %q:\n%s", want, page)
+		}
+	}
+	if code, _, _ := b.post(h.Get("Location")+"/rotate", url.Values{"csrf": {token}}); code != 422 {
+		t.Fatalf("rotate without confirmation: %d", code)
+	}
+	if code, page, _ := b.post(h.Get("Location")+"/rotate", url.Values{"csrf": {token}, "confirm": {"yes"}}); code != 200 || !strings.Contains(page, "New keys are published") {
+		t.Fatalf("rotate: %d", code)
+	}
+	other := d.browser(t)
+	other.post("/login", url.Values{"key": {d.keys["bravo"]}})
+	if code, _, _ := other.get(h.Get("Location")); code != 404 {
+		t.Fatalf("bravo opens acme's sending domain: %d", code)
+	}
+}

@@ -1,0 +1,81 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/waymark-mail/waymark/internal/api"
+)
+
+func (s *Server) sendingList(w http.ResponseWriter, r *http.Request, sess session) {
+	if needCluster(w, r, sess) {
+		return
+	}
+	s.sendingPage(w, r, sess, http.StatusOK, nil)
+}
+
+func (s *Server) sendingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	var list struct{ Items []api.SendingDomain }
+	if code, e := s.call(r, sess, "GET", "/v1/sending-domains", nil, &list); code != http.StatusOK {
+		http.Error(w, e.Message, code)
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["Domains"] = "Sending domains", list.Items
+	s.render(w, status, "sending.html", sess, data)
+}
+
+func (s *Server) sendingAdd(w http.ResponseWriter, r *http.Request, sess session) {
+	body := map[string]any{"name": r.PostFormValue("name")}
+	if v := r.PostFormValue("click_host"); v != "" {
+		body["click_host"] = v
+	}
+	if v := r.PostFormValue("bounce_host"); v != "" {
+		body["bounce_host"] = v
+	}
+	if r.PostFormValue("ed25519") == "on" {
+		body["algorithms"] = []string{"rsa", "ed25519"}
+	}
+	var d api.SendingDomain
+	code, e := s.call(r, sess, "POST", "/v1/sending-domains", body, &d)
+	if code != http.StatusCreated {
+		s.sendingPage(w, r, sess, code, map[string]any{"Error": e.Message, "Field": e.Field, "Form": r.PostForm})
+		return
+	}
+	http.Redirect(w, r, "/sending-domains/"+url.PathEscape(d.ID), http.StatusSeeOther)
+}
+
+func (s *Server) sendingShow(w http.ResponseWriter, r *http.Request, sess session) {
+	s.sendingDetail(w, r, sess, http.StatusOK, nil)
+}
+
+func (s *Server) sendingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	var d api.SendingDomain
+	if code, e := s.call(r, sess, "GET", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
+		s.render(w, code, "error.html", sess, map[string]any{"Title": "Not found", "Message": e.Message})
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["D"] = d.Name, d
+	s.render(w, status, "sending_detail.html", sess, data)
+}
+
+// sendingAction runs verify or rotate and shows the domain again.
+func (s *Server) sendingAction(action string) func(http.ResponseWriter, *http.Request, session) {
+	return func(w http.ResponseWriter, r *http.Request, sess session) {
+		if action == "rotate" && r.PostFormValue("confirm") != "yes" {
+			s.sendingDetail(w, r, sess, http.StatusUnprocessableEntity, map[string]any{"Error": "Tick the box to confirm the rotation."})
+			return
+		}
+		code, e := s.call(r, sess, "POST", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id"))+"/"+action, nil, nil)
+		if code != http.StatusOK {
+			s.sendingDetail(w, r, sess, code, map[string]any{"Error": e.Message})
+			return
+		}
+		s.sendingDetail(w, r, sess, http.StatusOK, map[string]any{"Done": action})
+	}
+}
