@@ -239,3 +239,28 @@ func TestSendingDomains(t *testing.T) {
 		t.Fatalf("bravo opens acme's sending domain: %d", code)
 	}
 }
+
+func TestWebhooks(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.post("/login", url.Values{"key": {d.keys["acme"]}})
+	_, page, _ := b.get("/webhooks")
+	token := b.csrf(page)
+	if code, page, _ := b.post("/webhooks", url.Values{"csrf": {token}, "url": {"ftp://x"}}); code != 422 || !strings.Contains(page, `id="url-error"`) {
+		t.Fatalf("bad URL: %d", code)
+	}
+	code, page, _ := b.post("/webhooks", url.Values{"csrf": {token}, "url": {"https://receiver.example.net/w"}, "events": {"click", "bounce"}})
+	if code != 201 || !regexp.MustCompile(`<code>whsec_[0-9a-f]+</code>`).MatchString(page) || !strings.Contains(page, "click, bounce") {
+		t.Fatalf("add: %d\n%s", code, page)
+	}
+	id := regexp.MustCompile(`action="/webhooks/(wh_[0-9a-z]+)/delete"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no delete form:\n%s", page)
+	}
+	if code, _, _ := b.post("/webhooks/"+id[1]+"/delete", url.Values{"csrf": {token}}); code != 303 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, page, _ := b.get("/webhooks"); strings.Contains(page, "receiver.example.net") {
+		t.Fatal("deleted webhook listed")
+	}
+}
