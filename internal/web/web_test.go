@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
@@ -27,6 +29,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // dashboard is the web handler over a real API and store.
 type dashboard struct {
+	st    store.Store
 	srv   *httptest.Server
 	admin string
 	keys  map[string]string // cluster name -> key
@@ -50,7 +53,7 @@ func newDashboard(t *testing.T) *dashboard {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", a)
 	mux.Handle("/", New(a, box, quiet))
-	d := &dashboard{srv: httptest.NewServer(mux), admin: admin, keys: map[string]string{}}
+	d := &dashboard{st: st, srv: httptest.NewServer(mux), admin: admin, keys: map[string]string{}}
 	t.Cleanup(d.srv.Close)
 	for _, name := range []string{"acme", "bravo"} {
 		req, _ := http.NewRequest("POST", d.srv.URL+"/v1/clusters", strings.NewReader(`{"name":"`+name+`"}`))
@@ -262,5 +265,68 @@ func TestWebhooks(t *testing.T) {
 	}
 	if _, page, _ := b.get("/webhooks"); strings.Contains(page, "receiver.example.net") {
 		t.Fatal("deleted webhook listed")
+	}
+}
+
+func TestBucketize(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(4 * time.Hour)
+	evs := []api.Event{
+		{Type: "open", Class: "human", At: from},
+		{Type: "open", Class: "proxy", At: from.Add(30 * time.Minute)},
+		{Type: "click", Class: "bot", At: from.Add(3*time.Hour + 59*time.Minute)},
+		{Type: "click", Class: "human", At: to},                    // outside: the end is open
+		{Type: "open", Class: "human", At: from.Add(-time.Second)}, // outside
+		{Type: "bounce", Class: "hard", At: from},                  // not charted
+	}
+	got := bucketize(evs, from, to, 4)
+	if got[0].Counts[0] != [3]int{1, 1, 0} || got[1].Counts[3] != [3]int{0, 0, 1} || got[0].Counts[1] != [3]int{} {
+		t.Fatalf("%+v", got)
+	}
+	svg := string(chartSVG(got[0], from, to))
+	if strings.Count(svg, "<rect") != 2 || !strings.Contains(svg, `role="img"`) || !strings.Contains(svg, "2 open events: 1 human, 1 from image proxies, 0 from bots") {
+		t.Fatalf("svg:\n%s", svg)
+	}
+}
+
+func TestEventsPage(t *testing.T) {
+	d := newDashboard(t)
+	acme := d.browser(t)
+	acme.post("/login", url.Values{"key": {d.keys["acme"]}})
+	_, page, _ := acme.get("/events")
+	if !strings.Contains(page, "No events.") {
+		t.Fatalf("empty:\n%s", page)
+	}
+	var list struct{ Items []struct{ ID string } }
+	req, _ := http.NewRequest("GET", d.srv.URL+"/v1/clusters", nil)
+	req.Header.Set("Authorization", "Bearer "+d.keys["acme"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	clusterID := list.Items[0].ID
+	now := time.Now().UTC()
+	var evs []store.Event
+	for i, e := range []struct{ typ, class string }{{"open", "human"}, {"open", "proxy"}, {"click", "human"}, {"click", "bot"}, {"unsubscribe", "human"}} {
+		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Second)), ClusterID: clusterID, Type: e.typ, Class: e.class,
+			At: now.Add(-time.Hour), MessageID: "msg_1", Recipient: "ann@example.org", Host: "track.acme-mail.com"})
+	}
+	if err := d.st.InsertEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	_, page, _ = acme.get("/events")
+	if strings.Count(page, "<rect x=") != 4 || !strings.Contains(page, "<td>track.acme-mail.com</td><td>2</td><td>2</td>") ||
+		strings.Count(page, "<td>ann@example.org</td>") != 5 {
+		t.Fatalf("events page:\n%s", page)
+	}
+	if _, page, _ = acme.get("/events?type=click"); strings.Count(page, "<td>ann@example.org</td>") != 2 {
+		t.Fatalf("filtered by type:\n%s", page)
+	}
+	bravo := d.browser(t)
+	bravo.post("/login", url.Values{"key": {d.keys["bravo"]}})
+	if _, page, _ := bravo.get("/events"); strings.Contains(page, "ann@example.org") || strings.Contains(page, "<rect x=") {
+		t.Fatal("bravo sees acme's events")
 	}
 }

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/api"
+)
+
+// chartWindow and chartBuckets: the chart shows the last 7 days by
+// 6-hour bucket, from at most chartMax events.
+const (
+	chartWindow  = 7 * 24 * time.Hour
+	chartBuckets = 28
+	chartMax     = 20_000
+)
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
+	if needCluster(w, r, sess) {
+		return
+	}
+	q := r.URL.Query()
+	typ, msg, cursor := q.Get("type"), q.Get("message_id"), q.Get("cursor")
+	if typ != "" && !slices.Contains(api.EventTypes, typ) {
+		typ = ""
+	}
+	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
+	from := to.Add(-chartWindow)
+
+	// The chart: opens and clicks of the window, all pages of them.
+	var all []api.Event
+	next := ""
+	for len(all) < chartMax {
+		v := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {"1000"}}
+		if msg != "" {
+			v.Set("message_id", msg)
+		}
+		if next != "" {
+			v.Set("cursor", next)
+		}
+		var page struct {
+			Items      []api.Event
+			NextCursor string `json:"next_cursor"`
+		}
+		if code, e := s.call(r, sess, "GET", "/v1/events?"+v.Encode(), nil, &page); code != http.StatusOK {
+			http.Error(w, e.Message, code)
+			return
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		next = page.NextCursor
+	}
+	var charts []map[string]any
+	for _, sr := range bucketize(all, from, to, chartBuckets) {
+		charts = append(charts, map[string]any{"Type": sr.Type, "SVG": chartSVG(sr, from, to)})
+	}
+	// Per tracking host, opens and clicks of the window.
+	perHost := map[string][2]int{}
+	for _, e := range all {
+		c := perHost[e.Host]
+		switch e.Type {
+		case "open":
+			c[0]++
+		case "click":
+			c[1]++
+		}
+		perHost[e.Host] = c
+	}
+	type hostCount struct {
+		Host          string
+		Opens, Clicks int
+	}
+	var hosts []hostCount
+	for h, c := range perHost {
+		if h != "" {
+			hosts = append(hosts, hostCount{h, c[0], c[1]})
+		}
+	}
+	slices.SortFunc(hosts, func(a, b hostCount) int { return (b.Opens + b.Clicks) - (a.Opens + a.Clicks) })
+
+	// The table: one page of events, filtered, oldest first from the cursor.
+	v := url.Values{"limit": {"50"}}
+	for k, val := range map[string]string{"type": typ, "message_id": msg, "cursor": cursor} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	var page struct {
+		Items      []api.Event
+		NextCursor string `json:"next_cursor"`
+	}
+	if code, e := s.call(r, sess, "GET", "/v1/events?"+v.Encode(), nil, &page); code != http.StatusOK {
+		http.Error(w, e.Message, code)
+		return
+	}
+	nextURL := ""
+	if page.NextCursor != "" {
+		nv := url.Values{"cursor": {page.NextCursor}}
+		if typ != "" {
+			nv.Set("type", typ)
+		}
+		if msg != "" {
+			nv.Set("message_id", msg)
+		}
+		nextURL = "/events?" + nv.Encode()
+	}
+	s.render(w, http.StatusOK, "events.html", sess, map[string]any{"Title": "Events", "Charts": charts, "Classes": classes,
+		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": api.EventTypes})
+}
