@@ -103,6 +103,18 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	do(tab, "sending list", chromedp.Navigate(srv.api+"/sending-domains"), chromedp.WaitVisible("table"), shot(tab, "acme-08-sending-list"))
 
+	// On a phone-width screen the detail page fits: no sideways scrolling
+	// of the page itself (wide tables scroll inside their own box).
+	do(tab, "phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.api+"/sending-domains"),
+		chromedp.Click(`a[href^="/sending-domains/sd_"]`), chromedp.WaitVisible(`form[action$="/rotate"]`), shot(tab, "acme-08b-sending-detail-phone"))
+	c, cancelPhone := context.WithTimeout(tab, 10*time.Second)
+	width, err := chromedp.Run(c, chromedp.Evaluate[int]("document.documentElement.scrollWidth"))
+	cancelPhone()
+	if err != nil || width > 390 {
+		t.Fatalf("page width at 390 px: %d %v", width, err)
+	}
+	do(tab, "desktop width", chromedp.EmulateViewport(1280, 900))
+
 	// A click through the edge, then the events page draws it.
 	link := dryRunLink(t, srv, acme)
 	req, _ := http.NewRequest("GET", srv.edge+link, nil)
@@ -136,6 +148,16 @@ func TestDashboardInChromium(t *testing.T) {
 	do(tab, "bravo's events", chromedp.Navigate(srv.api+"/events"), chromedp.WaitVisible("main table"), shot(tab, "bravo-03-events"))
 	if s := text(tab, "main"); strings.Contains(s, "track.acme-mail.com") || strings.Contains(s, "ann@example.org") {
 		t.Fatalf("bravo sees acme's events:\n%s", s)
+	}
+
+	// The admin key picks a cluster first, then sees that cluster's pages.
+	do(tab, "sign out bravo", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible("#key"))
+	signIn(tab, srv.adminKey(t), "admin")
+	do(tab, "admin picks acme", chromedp.WaitVisible(`form[action="/clusters/use"]`), shot(tab, "admin-02-clusters"),
+		chromedp.Click(`//button[text()="Use acme"]`), chromedp.WaitVisible("#name"), chromedp.Navigate(srv.api+"/sending-domains"),
+		chromedp.WaitVisible("main table"), shot(tab, "admin-03-acme-sending-list"))
+	if s := text(tab, "main table"); !strings.Contains(s, "acme-mail.com") {
+		t.Fatalf("the admin in acme:\n%s", s)
 	}
 }
 
