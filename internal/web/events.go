@@ -10,7 +10,7 @@ import (
 )
 
 // chartWindow and chartBuckets: the chart shows the last 7 days by
-// 6-hour bucket, from at most chartMax events.
+// 6-hour bucket, from at most chartMax opens and chartMax clicks.
 const (
 	chartWindow  = 7 * 24 * time.Hour
 	chartBuckets = 28
@@ -29,30 +29,38 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
 	from := to.Add(-chartWindow)
 
-	// The chart: opens and clicks of the window, all pages of them.
+	// The chart: opens and clicks of the window, all pages of them (up to
+	// chartMax of each; past that the page says the chart is cut short).
 	var all []api.Event
-	next := ""
-	for len(all) < chartMax {
-		v := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {"1000"}}
-		if msg != "" {
-			v.Set("message_id", msg)
+	truncated := false
+	for _, typ := range []string{"open", "click"} {
+		next, n := "", 0
+		for {
+			v := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {"1000"}, "type": {typ}}
+			if msg != "" {
+				v.Set("message_id", msg)
+			}
+			if next != "" {
+				v.Set("cursor", next)
+			}
+			var page struct {
+				Items      []api.Event
+				NextCursor string `json:"next_cursor"`
+			}
+			if code, e := s.call(r, sess, "GET", "/v1/events?"+v.Encode(), nil, &page); code != http.StatusOK {
+				s.apiFailed(w, r, code, e)
+				return
+			}
+			all, n = append(all, page.Items...), n+len(page.Items)
+			if page.NextCursor == "" {
+				break
+			}
+			if n >= chartMax {
+				truncated = true
+				break
+			}
+			next = page.NextCursor
 		}
-		if next != "" {
-			v.Set("cursor", next)
-		}
-		var page struct {
-			Items      []api.Event
-			NextCursor string `json:"next_cursor"`
-		}
-		if code, e := s.call(r, sess, "GET", "/v1/events?"+v.Encode(), nil, &page); code != http.StatusOK {
-			http.Error(w, e.Message, code)
-			return
-		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		next = page.NextCursor
 	}
 	var charts []map[string]any
 	for _, sr := range bucketize(all, from, to, chartBuckets) {
@@ -94,7 +102,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 		NextCursor string `json:"next_cursor"`
 	}
 	if code, e := s.call(r, sess, "GET", "/v1/events?"+v.Encode(), nil, &page); code != http.StatusOK {
-		http.Error(w, e.Message, code)
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	nextURL := ""
@@ -108,6 +116,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 		}
 		nextURL = "/events?" + nv.Encode()
 	}
-	s.render(w, http.StatusOK, "events.html", sess, map[string]any{"Title": "Events", "Charts": charts, "Classes": classes,
+	s.render(w, http.StatusOK, "events.html", sess, map[string]any{"Title": "Events", "Charts": charts, "Classes": classes, "Truncated": truncated,
 		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": api.EventTypes})
 }

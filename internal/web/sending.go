@@ -17,7 +17,7 @@ func (s *Server) sendingList(w http.ResponseWriter, r *http.Request, sess sessio
 func (s *Server) sendingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	var list struct{ Items []api.SendingDomain }
 	if code, e := s.call(r, sess, "GET", "/v1/sending-domains", nil, &list); code != http.StatusOK {
-		http.Error(w, e.Message, code)
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {
@@ -54,7 +54,7 @@ func (s *Server) sendingShow(w http.ResponseWriter, r *http.Request, sess sessio
 func (s *Server) sendingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	var d api.SendingDomain
 	if code, e := s.call(r, sess, "GET", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
-		s.render(w, code, "error.html", sess, map[string]any{"Title": "Not found", "Message": e.Message})
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {

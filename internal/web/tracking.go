@@ -40,7 +40,7 @@ func (s *Server) trackingList(w http.ResponseWriter, r *http.Request, sess sessi
 func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	var list struct{ Items []trackingDomain }
 	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains", nil, &list); code != http.StatusOK {
-		http.Error(w, e.Message, code)
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {
@@ -68,7 +68,7 @@ func (s *Server) trackingShow(w http.ResponseWriter, r *http.Request, sess sessi
 func (s *Server) trackingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	var d trackingDomain
 	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
-		s.render(w, code, "error.html", sess, map[string]any{"Title": "Not found", "Message": e.Message})
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {
@@ -118,7 +118,7 @@ func (s *Server) clusters(w http.ResponseWriter, r *http.Request, sess session) 
 		Items []struct{ ID, Name string }
 	}
 	if code, e := s.call(r, sess, "GET", "/v1/clusters", nil, &list); code != http.StatusOK {
-		http.Error(w, e.Message, code)
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	s.render(w, http.StatusOK, "clusters.html", sess, map[string]any{"Title": "Clusters", "Clusters": list.Items})
@@ -131,6 +131,6 @@ func (s *Server) useCluster(w http.ResponseWriter, r *http.Request, sess session
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: clusterCookie, Value: r.PostFormValue("cluster"), Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/tracking-domains", http.StatusSeeOther)
 }

@@ -14,16 +14,19 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/secret"
 )
 
-//go:embed templates/*.html templates/*.css
+//go:embed templates/*.html templates/*.css templates/*.js
 var files embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
@@ -53,6 +56,7 @@ const sessionLife = 12 * time.Hour
 func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s := &Server{API: api, Box: box, Log: log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /style.css", s.style)
+	s.mux.HandleFunc("GET /app.js", s.script)
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("GET /login", s.loginForm)
 	s.mux.HandleFunc("POST /login", s.login)
@@ -83,8 +87,74 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	if r.Method == http.MethodPost && crossSite(r) {
+		// Login CSRF too: no form of another site may post here, signed in
+		// or not (SameSite keeps the cookie off, not the post itself).
+		http.Error(w, "This form did not come from this dashboard.", http.StatusForbidden)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// crossSite reports a request another site's page made: by the browser's
+// Sec-Fetch-Site, or an Origin that is not this host.
+func crossSite(r *http.Request) bool {
+	if v := r.Header.Get("Sec-Fetch-Site"); v == "cross-site" || v == "same-site" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		return err != nil || u.Host != r.Host
+	}
+	return r.Header.Get("Origin") == "null"
+}
+
+// secure reports whether cookies must be Secure: always, except when the
+// dashboard is reached directly on loopback over plain HTTP (a developer's
+// machine); behind a TLS proxy the browser sees https and keeps them.
+func secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err != nil || !ip.IsLoopback()
+}
+
+// apiFailed answers an API error on a page: a revoked or expired key signs
+// the user out; anything else is an error page saying what happened.
+func (s *Server) apiFailed(w http.ResponseWriter, r *http.Request, code int, e apiError) {
+	if code == http.StatusUnauthorized {
+		clearCookies(w, r)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	title := map[int]string{http.StatusNotFound: "Not found", http.StatusForbidden: "Not allowed"}[code]
+	if title == "" {
+		title = "Something went wrong"
+	}
+	sess, _ := s.openSession(r)
+	s.render(w, code, "error.html", sess, map[string]any{"Title": title, "Message": e.Message})
+}
+
+func clearCookies(w http.ResponseWriter, r *http.Request) {
+	for _, name := range []string{sessionCookie, clusterCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
+	}
+}
+
+func (s *Server) script(w http.ResponseWriter, r *http.Request) {
+	b, _ := files.ReadFile("templates/app.js")
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	w.Write(b)
 }
 
 func (s *Server) style(w http.ResponseWriter, r *http.Request) {
@@ -234,17 +304,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			"Error": "That key was not accepted: paste a cluster key (wmk_…) or the admin key (wma_…)."})
 		return
 	}
+	clearCookies(w, r) // a new sign-in starts with no cluster picked
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sealSession(key, time.Now().Add(sessionLife)), Path: "/",
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLife.Seconds())})
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLife.Seconds())})
 	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	if !localPath.MatchString(next) {
 		next = "/tracking-domains" // never off this site
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// localPath is a dashboard path a sign-in may return to: letters,
+// digits, dashes and underscores only, so never another site.
+var localPath = regexp.MustCompile(`^(/[A-Za-z0-9_-]+)+$`)
+
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	clearCookies(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

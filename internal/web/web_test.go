@@ -330,3 +330,32 @@ func TestEventsPage(t *testing.T) {
 		t.Fatal("bravo sees acme's events")
 	}
 }
+
+// TestSignInGuards: sign-in returns only to this site's paths, and no
+// other site's page can post a form here (login CSRF included).
+func TestSignInGuards(t *testing.T) {
+	d := newDashboard(t)
+	for _, next := range []string{"//evil.example/", "/\t/evil.example/", "https://evil.example/", "/\\evil.example", "/sending-domains/../x"} {
+		b := d.browser(t)
+		if _, _, h := b.post("/login", url.Values{"key": {d.keys["acme"]}, "next": {next}}); h.Get("Location") != "/tracking-domains" {
+			t.Errorf("next %q: redirected to %q", next, h.Get("Location"))
+		}
+	}
+	b := d.browser(t)
+	if _, _, h := b.post("/login", url.Values{"key": {d.keys["acme"]}, "next": {"/sending-domains"}}); h.Get("Location") != "/sending-domains" {
+		t.Errorf("a local next: %q", h.Get("Location"))
+	}
+	for _, hdr := range [][2]string{{"Origin", "https://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
+		req, _ := http.NewRequest("POST", d.srv.URL+"/login", strings.NewReader(url.Values{"key": {d.keys["bravo"]}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(hdr[0], hdr[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 || resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("cross-site login with %s: %d", hdr[0], resp.StatusCode)
+		}
+	}
+}

@@ -18,7 +18,7 @@ func (s *Server) webhookList(w http.ResponseWriter, r *http.Request, sess sessio
 func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	var list struct{ Items []api.Webhook }
 	if code, e := s.call(r, sess, "GET", "/v1/webhooks", nil, &list); code != http.StatusOK {
-		http.Error(w, e.Message, code)
+		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {
