@@ -7,24 +7,8 @@ import (
 	"github.com/waymark-mail/waymark/internal/api"
 )
 
-func (s *Server) sendingList(w http.ResponseWriter, r *http.Request, sess session) {
-	if needCluster(w, r, sess) {
-		return
-	}
-	s.sendingPage(w, r, sess, http.StatusOK, nil)
-}
-
 func (s *Server) sendingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var list struct{ Items []api.SendingDomain }
-	if code, e := s.call(r, sess, "GET", "/v1/sending-domains", nil, &list); code != http.StatusOK {
-		s.apiFailed(w, r, code, e)
-		return
-	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	data["Title"], data["Domains"] = "Sending domains", list.Items
-	s.render(w, status, "sending.html", sess, data)
+	listPage[api.SendingDomain](s, w, r, sess, status, data, "/v1/sending-domains", "Sending domains", "Domains", "sending.html")
 }
 
 func (s *Server) sendingAdd(w http.ResponseWriter, r *http.Request, sess session) {

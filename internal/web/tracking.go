@@ -30,24 +30,32 @@ func needCluster(w http.ResponseWriter, r *http.Request, sess session) bool {
 	return false
 }
 
-func (s *Server) trackingList(w http.ResponseWriter, r *http.Request, sess session) {
-	if needCluster(w, r, sess) {
-		return
-	}
-	s.trackingPage(w, r, sess, http.StatusOK, nil)
+func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	listPage[trackingDomain](s, w, r, sess, status, data, "/v1/tracking-domains", "Tracking domains", "Domains", "tracking.html")
 }
 
-func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var list struct{ Items []trackingDomain }
-	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains", nil, &list); code != http.StatusOK {
+// listPage renders a page around one list of the API: its items under
+// key, and whatever else data holds (a form's values and error).
+func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any, path, title, key, tmpl string) {
+	var list struct{ Items []T }
+	if code, e := s.call(r, sess, "GET", path, nil, &list); code != http.StatusOK {
 		s.apiFailed(w, r, code, e)
 		return
 	}
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Title"], data["Domains"] = "Tracking domains", list.Items
-	s.render(w, status, "tracking.html", sess, data)
+	data["Title"], data[key] = title, list.Items
+	s.render(w, status, tmpl, sess, data)
+}
+
+// listed serves a list page: an admin picks a cluster first.
+func (s *Server) listed(page func(http.ResponseWriter, *http.Request, session, int, map[string]any)) func(http.ResponseWriter, *http.Request, session) {
+	return func(w http.ResponseWriter, r *http.Request, sess session) {
+		if !needCluster(w, r, sess) {
+			page(w, r, sess, http.StatusOK, nil)
+		}
+	}
 }
 
 func (s *Server) trackingAdd(w http.ResponseWriter, r *http.Request, sess session) {

@@ -8,24 +8,12 @@ import (
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
-func (s *Server) webhookList(w http.ResponseWriter, r *http.Request, sess session) {
-	if needCluster(w, r, sess) {
-		return
-	}
-	s.webhookPage(w, r, sess, http.StatusOK, nil)
-}
-
 func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var list struct{ Items []api.Webhook }
-	if code, e := s.call(r, sess, "GET", "/v1/webhooks", nil, &list); code != http.StatusOK {
-		s.apiFailed(w, r, code, e)
-		return
-	}
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Title"], data["Hooks"], data["Events"] = "Webhooks", list.Items, webhook.Events
-	s.render(w, status, "webhooks.html", sess, data)
+	data["Events"] = webhook.Events
+	listPage[api.Webhook](s, w, r, sess, status, data, "/v1/webhooks", "Webhooks", "Hooks", "webhooks.html")
 }
 
 func (s *Server) webhookAdd(w http.ResponseWriter, r *http.Request, sess session) {
