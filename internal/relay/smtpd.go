@@ -184,6 +184,12 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		return smtpErr(451, [3]int{4, 3, 0}, "could not read the message: %v", err)
 	}
+	if bareLineBreak(buf.Bytes()) {
+		// A lone CR or LF ends a line for some servers and not for others:
+		// the gap SMTP smuggling goes through (as Postfix's
+		// smtpd_forbid_bare_newline refuses it).
+		return smtpErr(550, [3]int{5, 6, 0}, "the message has a CR or LF that is not part of a CRLF line break: end every line with CRLF")
+	}
 	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, buf.Bytes(), ss.rcpts, "")
 	var ref *Refusal
 	switch {
@@ -222,4 +228,17 @@ func Serve(ctx context.Context, addr string, serve func(net.Listener) error, clo
 		}
 	}()
 	return ln.Addr(), nil
+}
+
+// bareLineBreak reports a CR not followed by LF, or an LF not after a CR.
+func bareLineBreak(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			return true
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
+			return true
+		}
+	}
+	return false
 }

@@ -94,9 +94,25 @@ func TestSMTPSubmission(t *testing.T) {
 	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "unverified.example is not a verified sending domain") {
 		t.Fatalf("unverified From: %d %s", code, msg)
 	}
+	// A bare CR (SMTP smuggling's way in) is refused.
+	c.Mail("x@client.example", nil)
+	c.Rcpt("ann@example.org", nil)
+	w, _ = c.Data()
+	w.Write([]byte(strings.Replace(newsletter, "Subject: Spring", "Subject: Spring\r.\rMAIL FROM:<x@y>", 1)))
+	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "CRLF") {
+		t.Fatalf("bare CR: %d %s", code, msg)
+	}
 	f.relay.DeliverDue(ctx, 10)
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "ann@example.org" {
 		t.Fatalf("delivered: %+v", got)
+	}
+}
+
+func TestBareLineBreak(t *testing.T) {
+	for in, want := range map[string]bool{"a\r\nb\r\n": false, "": false, "a\rb": true, "a\nb": true, "a\r": true, "\nb": true, "a\r\r\n": true} {
+		if got := bareLineBreak([]byte(in)); got != want {
+			t.Errorf("%q: %v", in, got)
+		}
 	}
 }
 
