@@ -469,12 +469,8 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 		}()
 	}
 	wg.Wait()
-	if len(events) > 0 {
-		if err := r.Store.InsertEvents(ctx, events); err != nil {
-			r.Log.Error("relay: record events", "err", err)
-		} else if r.Events != nil {
-			r.Events(events)
-		}
+	if len(events) > 0 && r.Events != nil {
+		r.Events(events) // committed with their messages' outcome
 	}
 	return len(mails), nil
 }
@@ -507,15 +503,15 @@ func mailboxGone(err error) bool {
 	return false
 }
 
-// finish records an attempt and returns the event it makes, if any.
+// finish records an attempt, with the event it makes in the same
+// transaction, and returns that event for the webhooks (nil if none).
 func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Event {
 	now := time.Now()
 	ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
-	var err error
+	status, lastError := store.MailFailed, ""
 	switch {
 	case o.err == nil:
-		err = r.Store.FinishMail(ctx, m.ID, store.MailSent, "", time.Time{}, now)
-		ev.Type, ev.Reason = "relayed", o.reply
+		status, ev.Type, ev.Reason = store.MailSent, "relayed", o.reply
 	case o.permanent:
 		// The suppression first: if it fails, the message stays queued and
 		// this is tried again, rather than losing both.
@@ -525,26 +521,24 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 				return nil
 			}
 		}
-		err = r.Store.FinishMail(ctx, m.ID, store.MailFailed, o.err.Error(), time.Time{}, now)
-		ev.Type, ev.Class, ev.Reason = "bounce", "failed", o.err.Error()
+		lastError = o.err.Error()
+		ev.Type, ev.Class, ev.Reason = "bounce", "failed", lastError
 		if o.mailbox {
 			ev.Class = "hard"
 		}
 	default:
-		next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1)
-		if ok {
-			err = r.Store.FinishMail(ctx, m.ID, store.MailQueued, o.err.Error(), next, now)
-			r.Log.Info("relay: will retry", "mail", m.ID, "rcpt", m.Rcpt, "at", next, "err", o.err)
-			if err == nil {
-				return nil
+		if next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1); ok {
+			if err := r.Store.FinishMail(ctx, m.ID, store.MailQueued, o.err.Error(), next, now, nil); err != nil {
+				r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
+			} else {
+				r.Log.Info("relay: will retry", "mail", m.ID, "rcpt", m.Rcpt, "at", next, "err", o.err)
 			}
-			break
+			return nil
 		}
-		reason := fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
-		err = r.Store.FinishMail(ctx, m.ID, store.MailFailed, reason, time.Time{}, now)
-		ev.Type, ev.Class, ev.Reason = "bounce", "soft", reason
+		lastError = fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
+		ev.Type, ev.Class, ev.Reason = "bounce", "soft", lastError
 	}
-	if err != nil {
+	if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, &ev); err != nil {
 		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
 		return nil
 	}

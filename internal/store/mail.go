@@ -127,15 +127,25 @@ func (s *sqlStore) ClaimMail(ctx context.Context, now time.Time, lease time.Dura
 	return out, s.wrap(err, "claim mail")
 }
 
-func (s *sqlStore) FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time) error {
-	var err error
-	if status == MailQueued {
-		_, err = s.db.ExecContext(ctx, s.q(`UPDATE mail_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-			WHERE id = ? AND status = 'queued'`), micros(next), lastError, id)
-	} else {
-		_, err = s.db.ExecContext(ctx, s.q(`UPDATE mail_queue SET status = ?, attempts = attempts + 1, last_error = ?, data = NULL,
-			done_at = ? WHERE id = ? AND status = 'queued'`), string(status), lastError, micros(now), id)
-	}
+func (s *sqlStore) FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if status == MailQueued {
+			res, err = tx.ExecContext(ctx, s.q(`UPDATE mail_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+				WHERE id = ? AND status = 'queued'`), micros(next), lastError, id)
+		} else {
+			res, err = tx.ExecContext(ctx, s.q(`UPDATE mail_queue SET status = ?, attempts = attempts + 1, last_error = ?, data = NULL,
+				done_at = ? WHERE id = ? AND status = 'queued'`), string(status), lastError, micros(now), id)
+		}
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 || ev == nil {
+			return nil // finished already (by another worker): no second event
+		}
+		return s.insertEvents(ctx, tx, []Event{*ev})
+	})
 	return s.wrap(err, "finish mail "+id)
 }
 

@@ -68,10 +68,11 @@ func TestMailQueue(t *testing.T) {
 		if again, _ := s.ClaimMail(ctx, now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
 			t.Fatalf("claimed twice within the lease: %d", len(again))
 		}
-		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now); err != nil {
+		ev := &Event{ID: NewEventID(now), ClusterID: "cl_a", Type: "relayed", At: now, MessageID: "msg_1", Recipient: "m1@example.org"}
+		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now, ev); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishMail(ctx, "m2", MailQueued, "421 try later", now.Add(5*time.Minute), now); err != nil {
+		if err := s.FinishMail(ctx, "m2", MailQueued, "421 try later", now.Add(5*time.Minute), now, nil); err != nil {
 			t.Fatal(err)
 		}
 		m1, err := s.MailByID(ctx, "m1")
@@ -79,17 +80,25 @@ func TestMailQueue(t *testing.T) {
 			t.Fatalf("sent: %+v %v", m1, err)
 		}
 		// A finished message is never claimed or finished again.
-		if err := s.FinishMail(ctx, "m1", MailQueued, "late", now, now); err != nil {
+		if err := s.FinishMail(ctx, "m1", MailQueued, "late", now, now, nil); err != nil {
 			t.Fatal(err)
 		}
 		if m1, _ := s.MailByID(ctx, "m1"); m1.Status != MailSent {
 			t.Fatalf("finished twice: %+v", m1)
 		}
+		// The event came with the outcome, once: finishing again adds none.
+		again := &Event{ID: NewEventID(now.Add(time.Second)), ClusterID: "cl_a", Type: "relayed", At: now, MessageID: "msg_1"}
+		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now, again); err != nil {
+			t.Fatal(err)
+		}
+		if evs, _ := s.Events(ctx, "cl_a", EventQuery{Type: "relayed", Limit: 10}); len(evs) != 1 || evs[0].Recipient != "m1@example.org" {
+			t.Fatalf("relayed events: %+v", evs)
+		}
 		retry, _ := s.ClaimMail(ctx, now.Add(5*time.Minute), time.Minute, 10)
 		if len(retry) != 1 || retry[0].ID != "m2" || retry[0].Attempts != 1 || retry[0].LastError != "421 try later" {
 			t.Fatalf("retry: %+v", retry)
 		}
-		s.FinishMail(ctx, "m2", MailFailed, "550 5.1.1 no such user", time.Time{}, now.Add(5*time.Minute))
+		s.FinishMail(ctx, "m2", MailFailed, "550 5.1.1 no such user", time.Time{}, now.Add(5*time.Minute), nil)
 		if n, err := s.PurgeMail(ctx, now.Add(time.Minute)); n != 1 || err != nil {
 			t.Fatalf("purge (only m1 finished before): %d %v", n, err)
 		}

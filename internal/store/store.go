@@ -147,8 +147,10 @@ type Store interface {
 	// another node (or a restart) tries them only after the lease.
 	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error)
 	// FinishMail records an attempt: MailSent and MailFailed end the
-	// message (its data is dropped); MailQueued retries it at next.
-	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time) error
+	// message (its data is dropped); MailQueued retries it at next. The
+	// event, if any, is stored in the same transaction, and only if this
+	// call finished the message.
+	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
 	// MailFor returns the latest copy of a message for a recipient,

@@ -68,30 +68,32 @@ func (s *sqlStore) InsertEvents(ctx context.Context, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	const perRow = 12
-	// Multi-row INSERTs, in chunks under SQLite's 32766 variables.
-	const chunk = 500
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(events); start += chunk {
-			batch := events[start:min(start+chunk, len(events))]
-			var sb strings.Builder
-			sb.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
-			args := make([]any, 0, len(batch)*perRow)
-			for i, e := range batch {
-				if i > 0 {
-					sb.WriteString(", ")
-				}
-				sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, e.ID, e.ClusterID, e.Type, micros(e.At), e.MessageID, e.Recipient, e.URL,
-					e.Host, e.ClientIP, e.UserAgent, e.Class, e.Reason)
-			}
-			if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.insertEvents(ctx, tx, events) })
 	return s.wrap(err, fmt.Sprintf("insert %d events", len(events)))
+}
+
+// insertEvents writes events in tx with multi-row INSERTs, in chunks
+// under SQLite's 32766 variables.
+func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
+	const perRow, chunk = 12, 500
+	for start := 0; start < len(events); start += chunk {
+		batch := events[start:min(start+chunk, len(events))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
+		args := make([]any, 0, len(batch)*perRow)
+		for i, e := range batch {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.ID, e.ClusterID, e.Type, micros(e.At), e.MessageID, e.Recipient, e.URL,
+				e.Host, e.ClientIP, e.UserAgent, e.Class, e.Reason)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *sqlStore) Events(ctx context.Context, clusterID string, q EventQuery) ([]Event, error) {
