@@ -1,7 +1,6 @@
 package bounce
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,15 +83,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(r); err != nil {
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			return se // too large
-		}
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "could not read the message, try again"}
+	data, err := relay.ReadData(r)
+	if err != nil {
+		return err
 	}
-	rep, err := Parse(buf.Bytes())
+	rep, err := Parse(data)
 	if err != nil {
 		// Taken and dropped: refusing a bounce only makes another one.
 		ss.s.Log.Info("bounce smtp: not a report, ignored", "remote", ss.remote, "err", err)

@@ -175,22 +175,32 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-func (ss *session) Data(r io.Reader) error {
+// ReadData reads a DATA body whole. Its error is an SMTP reply: go-smtp's
+// own for a message over the size limit, else 451 4.3.0.
+func ReadData(r io.Reader) ([]byte, error) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return se // too large
+			return nil, se // too large
 		}
-		return smtpErr(451, [3]int{4, 3, 0}, "could not read the message: %v", err)
+		return nil, smtpErr(451, [3]int{4, 3, 0}, "could not read the message: %v", err)
 	}
-	if bareLineBreak(buf.Bytes()) {
+	return buf.Bytes(), nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	data, err := ReadData(r)
+	if err != nil {
+		return err
+	}
+	if bareLineBreak(data) {
 		// A lone CR or LF ends a line for some servers and not for others:
 		// the gap SMTP smuggling goes through (as Postfix's
 		// smtpd_forbid_bare_newline refuses it).
 		return smtpErr(550, [3]int{5, 6, 0}, "the message has a CR or LF that is not part of a CRLF line break: end every line with CRLF")
 	}
-	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, buf.Bytes(), ss.rcpts, "")
+	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, data, ss.rcpts, "")
 	var ref *Refusal
 	switch {
 	case errors.As(err, &ref):
