@@ -3,23 +3,9 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"time"
-)
 
-// trackingDomain is the API's tracking domain, as the pages use it.
-type trackingDomain struct {
-	ID, Name, Status string
-	Default          bool
-	CNAME            struct{ Name, Type, Value string }
-	FailedChecks     int `json:"failed_checks"`
-	LastCheck        *struct {
-		At        time.Time
-		OK        bool
-		Diagnosis string
-		Chain     []string
-	} `json:"last_check"`
-	TLS struct{ Status string }
-}
+	"github.com/waymark-mail/waymark/internal/api"
+)
 
 // needCluster sends an admin who has not picked a cluster to the list.
 func needCluster(w http.ResponseWriter, r *http.Request, sess session) bool {
@@ -31,7 +17,7 @@ func needCluster(w http.ResponseWriter, r *http.Request, sess session) bool {
 }
 
 func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	listPage[trackingDomain](s, w, r, sess, status, data, "/v1/tracking-domains", "Tracking domains", "Domains", "tracking.html")
+	listPage[api.TrackingDomain](s, w, r, sess, status, data, "/v1/tracking-domains", "Tracking domains", "Domains", "tracking.html")
 }
 
 // listPage renders a page around one list of the API: its items under
@@ -60,7 +46,7 @@ func (s *Server) listed(page func(http.ResponseWriter, *http.Request, session, i
 
 func (s *Server) trackingAdd(w http.ResponseWriter, r *http.Request, sess session) {
 	name := r.PostFormValue("name")
-	var d trackingDomain
+	var d api.TrackingDomain
 	code, e := s.call(r, sess, "POST", "/v1/tracking-domains", map[string]any{"name": name, "default": r.PostFormValue("default") == "on"}, &d)
 	if code != http.StatusCreated {
 		s.trackingPage(w, r, sess, code, map[string]any{"Error": e.Message, "Name": name, "SetDefault": r.PostFormValue("default") == "on"})
@@ -74,7 +60,7 @@ func (s *Server) trackingShow(w http.ResponseWriter, r *http.Request, sess sessi
 }
 
 func (s *Server) trackingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var d trackingDomain
+	var d api.TrackingDomain
 	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
 		s.apiFailed(w, r, code, e)
 		return
@@ -122,9 +108,7 @@ func (s *Server) trackingDelete(w http.ResponseWriter, r *http.Request, sess ses
 }
 
 func (s *Server) clusters(w http.ResponseWriter, r *http.Request, sess session) {
-	var list struct {
-		Items []struct{ ID, Name string }
-	}
+	var list struct{ Items []api.Cluster }
 	if code, e := s.call(r, sess, "GET", "/v1/clusters", nil, &list); code != http.StatusOK {
 		s.apiFailed(w, r, code, e)
 		return
