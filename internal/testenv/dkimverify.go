@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,15 +41,4 @@ func (u *Unbound) VerifyDKIM(t testing.TB, msg string) map[string]error {
 		run("opendkim-testmsg", testmsg)
 	}
 	return verdicts
-}
-
-func lookBin(t testing.TB, name, what string) string {
-	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name, "/usr/bin/" + name} {
-		if bin, err := exec.LookPath(p); err == nil {
-			return bin
-		}
-	}
-	Missing(t, what, exec.ErrNotFound)
-	return ""
 }

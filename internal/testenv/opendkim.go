@@ -22,12 +22,7 @@ import (
 // does, so both sign the same fields.
 func StartOpenDKIM(t testing.TB, domain, selector string, key crypto.Signer, signHeaders, oversignHeaders []string) string {
 	t.Helper()
-	bin, err := exec.LookPath("opendkim")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/opendkim"); err != nil {
-			Missing(t, "OpenDKIM (apt opendkim)", err)
-		}
-	}
+	bin := lookBin(t, "opendkim", "OpenDKIM (apt opendkim)")
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)

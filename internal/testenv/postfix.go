@@ -21,6 +21,7 @@ import (
 type Postfix struct {
 	// Addr is its SMTP listener, 127.0.0.1:port.
 	Addr string
+	bin  string // the postfix command
 	dir  string
 	t    testing.TB
 	cmd  *exec.Cmd
@@ -34,11 +35,7 @@ type PostfixOptions struct {
 // StartPostfix starts an instance; it is stopped when the test ends.
 func StartPostfix(t testing.TB, opts PostfixOptions) *Postfix {
 	t.Helper()
-	if _, err := exec.LookPath("postfix"); err != nil {
-		if _, err = os.Stat("/usr/sbin/postfix"); err != nil {
-			Missing(t, "Postfix (apt postfix)", err)
-		}
-	}
+	bin := lookBin(t, "postfix", "Postfix (apt postfix)")
 	if os.Geteuid() != 0 {
 		Missing(t, "root, to run a Postfix instance", fmt.Errorf("euid %d", os.Geteuid()))
 	}
@@ -109,7 +106,7 @@ func StartPostfix(t testing.TB, opts PostfixOptions) *Postfix {
 	if err := os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &Postfix{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, t: t}
+	p := &Postfix{Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: bin, dir: dir, t: t}
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
@@ -125,7 +122,7 @@ func atoi(s string) int {
 func (p *Postfix) Start() {
 	p.t.Helper()
 	log, _ := os.OpenFile(filepath.Join(p.dir, "maillog"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	p.cmd = exec.Command("postfix", "-c", filepath.Join(p.dir, "conf"), "start-fg")
+	p.cmd = exec.Command(p.bin, "-c", filepath.Join(p.dir, "conf"), "start-fg")
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
@@ -148,7 +145,7 @@ func (p *Postfix) Stop() {
 	if p.cmd == nil {
 		return
 	}
-	exec.Command("postfix", "-c", filepath.Join(p.dir, "conf"), "stop").Run()
+	exec.Command(p.bin, "-c", filepath.Join(p.dir, "conf"), "stop").Run()
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()
 	select {

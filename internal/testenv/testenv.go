@@ -11,6 +11,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -41,4 +42,18 @@ func Main(m *testing.M) {
 		stoppers[i]()
 	}
 	os.Exit(code)
+}
+
+// lookBin finds a peer's program on PATH or in /usr/sbin or /usr/bin
+// (where Debian puts daemons that a non-root PATH lacks); missing, it is
+// Missing(what).
+func lookBin(t testing.TB, name, what string) string {
+	t.Helper()
+	for _, p := range []string{name, "/usr/sbin/" + name, "/usr/bin/" + name} {
+		if bin, err := exec.LookPath(p); err == nil {
+			return bin
+		}
+	}
+	Missing(t, what, exec.ErrNotFound)
+	return ""
 }

@@ -108,18 +108,8 @@ func freeLibcAddr() (string, error) {
 
 func startUnbound(t testing.TB, platform, platformAddr string, zones, records []string, libc bool) *Unbound {
 	t.Helper()
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/unbound"); err != nil {
-			Missing(t, "Unbound (apt unbound)", err)
-		}
-	}
-	ctl, err := exec.LookPath("unbound-control")
-	if err != nil {
-		if ctl, err = exec.LookPath("/usr/sbin/unbound-control"); err != nil {
-			Missing(t, "unbound-control (apt unbound)", err)
-		}
-	}
+	bin := lookBin(t, "unbound", "Unbound (apt unbound)")
+	ctl := lookBin(t, "unbound-control", "unbound-control (apt unbound)")
 	dir := t.TempDir()
 	port, err := FreePort()
 	if err != nil {
