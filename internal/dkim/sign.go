@@ -148,17 +148,23 @@ func Sign(w io.Writer, r io.Reader, domain string, keys []Key) error {
 	if _, err := msg.ReadFrom(r); err != nil {
 		return err
 	}
+	return SignBytes(w, msg.Bytes(), domain, keys)
+}
+
+// SignBytes is Sign for a message already in memory, which it does not
+// copy (nor change).
+func SignBytes(w io.Writer, msg []byte, domain string, keys []Key) error {
 	eol := "\r\n"
-	if i := bytes.IndexByte(msg.Bytes(), '\n'); i >= 0 && (i == 0 || msg.Bytes()[i-1] != '\r') {
+	if i := bytes.IndexByte(msg, '\n'); i >= 0 && (i == 0 || msg[i-1] != '\r') {
 		eol = "\n" // a Unix file: the fields added keep its line ends
 	}
-	if b := msg.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+	if len(msg) > 0 && msg[len(msg)-1] != '\n' {
 		// SMTP ends the data with a line break: the signed message is the
 		// one sent. Verifiers disagree on whitespace before a missing
 		// final CRLF; with the CRLF written they all read the same body.
-		msg.WriteString(eol)
+		msg = append(msg[:len(msg):len(msg)], eol...) // a copy: the caller's bytes stay
 	}
-	sigs, err := Signatures(msg.Bytes(), domain, keys)
+	sigs, err := Signatures(msg, domain, keys)
 	if err != nil {
 		return err
 	}
@@ -168,7 +174,7 @@ func Sign(w io.Writer, r io.Reader, domain string, keys []Key) error {
 	if _, err := io.WriteString(w, sigs); err != nil {
 		return err
 	}
-	_, err = w.Write(msg.Bytes())
+	_, err = w.Write(msg)
 	return err
 }
 

@@ -281,7 +281,7 @@ func (m *Message) For(w io.Writer, clusterID, recipient string, extra ...string)
 		_, err := w.Write(out.Bytes())
 		return err
 	}
-	return dkim.Sign(w, &out, m.Domain.Name, m.Keys)
+	return dkim.SignBytes(w, out.Bytes(), m.Domain.Name, m.Keys)
 }
 
 // stripControl writes raw without its X-Waymark-* header fields.
