@@ -40,6 +40,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
 	"github.com/waymark-mail/waymark/internal/verify"
 	"github.com/waymark-mail/waymark/internal/web"
 	"github.com/waymark-mail/waymark/internal/webhook"
@@ -244,7 +245,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 		reloaders = append(reloaders, func(ctx context.Context, serial int64) error { return dnsSrv.Reload(ctx, src, zc, serial) })
 		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
 	}
-	keys := edge.NewKeys(st)
+	keys := track.NewKeys(st)
 	hooks := eventHooks(ctx, st, log)
 	if c.delivery != "" {
 		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
@@ -276,7 +277,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 			}
 			return err
 		}
-		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Store: st, Log: log,
+		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Suppressions: st, Log: log,
 			Forward: forward}, reg)
 		httpLn, err := net.Listen("tcp", c.edgeHTTP)
 		if err != nil {

@@ -21,12 +21,13 @@ import (
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
-	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/track"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
 
@@ -60,8 +61,8 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: edge.NewKeys(s), Box: testBox, Platform: platform}}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox, Relay: rl}))
+	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s), Box: testBox, Platform: platform}}
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: track.NewKeys(s), Box: testBox, Relay: rl}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
@@ -185,9 +186,7 @@ func (e *env) addDomain(key, name string) response {
 
 func (e *env) activate(clusterID, id string) {
 	e.t.Helper()
-	if _, err := e.store.SetTrackingDomainStatus(context.Background(), clusterID, id, domain.StatusActive); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Activate(e.t, e.store, clusterID, id)
 }
 
 func TestAuth(t *testing.T) {
@@ -343,7 +342,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
 	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: track.NewKeys(s), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")

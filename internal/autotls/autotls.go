@@ -32,9 +32,17 @@ type Hosts interface {
 	Active(host string) bool
 }
 
+// Store is what certificates need from the store: blobs with locks, shared
+// by every node, and where to record each name's certificate state.
+type Store interface {
+	store.Blobs
+	// SetTLSStatus records the certificate state of a tracking domain.
+	SetTLSStatus(ctx context.Context, name, status string) error
+}
+
 // Options configures a Manager.
 type Options struct {
-	Store store.Store
+	Store Store
 	Hosts Hosts
 	// Directory is the ACME directory URL (--acme-directory).
 	Directory string
@@ -105,7 +113,7 @@ func New(o Options) (*Manager, error) {
 		Logger:           zap.NewNop(),
 	})
 	cfg = certmagic.New(cache, certmagic.Config{
-		Storage: &Storage{st: o.Store},
+		Storage: NewStorage(o.Store),
 		Logger:  zap.NewNop(),
 		OnDemand: &certmagic.OnDemandConfig{
 			DecisionFunc: func(_ context.Context, name string) error {
@@ -139,7 +147,7 @@ func New(o Options) (*Manager, error) {
 }
 
 // onEvent logs certmagic's events and records the TLS state per name.
-func (m *Manager) onEvent(st store.Store) func(ctx context.Context, event string, data map[string]any) error {
+func (m *Manager) onEvent(st Store) func(ctx context.Context, event string, data map[string]any) error {
 	return func(ctx context.Context, event string, data map[string]any) error {
 		name, _ := data["identifier"].(string)
 		switch event {

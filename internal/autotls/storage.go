@@ -18,7 +18,7 @@ import (
 // the store's named locks (PostgreSQL advisory locks, held by a session,
 // so a node that dies releases its locks).
 type Storage struct {
-	st store.Store
+	st store.Blobs
 
 	mu    sync.Mutex
 	locks map[string]func()
@@ -27,7 +27,7 @@ type Storage struct {
 var _ certmagic.Storage = (*Storage)(nil)
 
 // NewStorage returns certmagic storage over st.
-func NewStorage(st store.Store) *Storage { return &Storage{st: st} }
+func NewStorage(st store.Blobs) *Storage { return &Storage{st: st} }
 
 // lockPoll is how often Lock retries a lock another node holds.
 const lockPoll = 250 * time.Millisecond

@@ -16,12 +16,20 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
+// Store is what the bounce server needs: the queue row behind a VERP
+// address, the suppression list and the event log.
+type Store interface {
+	MailByID(ctx context.Context, id string) (store.Mail, error)
+	store.Suppressions
+	InsertEvents(ctx context.Context, events []store.Event) error
+}
+
 // Server is the inbound SMTP service of the bounce hosts (--bounce-smtp).
 // It takes mail only for the VERP addresses of messages waymark relayed,
 // and turns DSNs into bounce events and ARF reports into complaints; hard
 // bounces and complaints put the recipient on the suppression list.
 type Server struct {
-	Store    store.Store
+	Store    Store
 	Hostname string
 	Log      *slog.Logger
 	// Events, if set, is told about committed events (webhooks).

@@ -34,8 +34,15 @@ type Hosts struct {
 	clusters atomic.Pointer[map[string]bool]
 }
 
+// HostSource is what Hosts reads: the active tracking domains and the
+// clusters.
+type HostSource interface {
+	ActiveHosts(ctx context.Context) (map[string]string, error)
+	Clusters(ctx context.Context) ([]store.Cluster, error)
+}
+
 // Reload replaces the snapshot from the store (store.Watch calls it).
-func (h *Hosts) Reload(ctx context.Context, st store.Store) error {
+func (h *Hosts) Reload(ctx context.Context, st HostSource) error {
 	m, err := st.ActiveHosts(ctx)
 	if err != nil {
 		return err
@@ -88,6 +95,11 @@ func (h *Hosts) Names() []string {
 // the decision the TLS layer needs before asking for a certificate.
 func (h *Hosts) Active(host string) bool { return h.Cluster(host) != "" }
 
+// Suppressor puts an address on a cluster's suppression list.
+type Suppressor interface {
+	Suppress(ctx context.Context, clusterID, address, reason string, now time.Time) error
+}
+
 // Options configures an Edge.
 type Options struct {
 	// Platform is the platform domain; t.<Platform> serves every cluster.
@@ -95,8 +107,9 @@ type Options struct {
 	Hosts    *Hosts
 	Keys     track.KeyFunc
 	Recorder *Recorder
-	Store    store.Store
-	Log      *slog.Logger
+	// Suppressions takes one-click unsubscribes.
+	Suppressions Suppressor
+	Log          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Forward sends the message a recipient got on to a friend (the
@@ -354,7 +367,7 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": tok.Recipient})
 		return
 	}
-	if err := e.Store.Suppress(r.Context(), tok.ClusterID, tok.Recipient, "unsubscribe", e.Now().UTC()); err != nil {
+	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, "unsubscribe", e.Now().UTC()); err != nil {
 		e.Log.Error("suppress", "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return

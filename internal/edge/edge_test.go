@@ -17,6 +17,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
 	"github.com/waymark-mail/waymark/internal/track"
 )
@@ -30,7 +31,7 @@ const chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 type fixture struct {
 	t     *testing.T
 	st    store.Store
-	keys  *Keys
+	keys  *track.Keys
 	srv   *httptest.Server
 	edge  *Edge
 	ctx   context.Context
@@ -61,15 +62,15 @@ func newFixture(t *testing.T) *fixture {
 		st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
 			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now})
 	}
-	st.SetTrackingDomainStatus(ctx, clA, "td_1", domain.StatusActive)
-	st.SetTrackingDomainStatus(ctx, clB, "td_2", domain.StatusActive)
+	storetest.Activate(t, st, clA, "td_1")
+	storetest.Activate(t, st, clB, "td_2")
 	hosts := &Hosts{}
 	if err := hosts.Reload(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, st: st, keys: NewKeys(st), ctx: ctx, clock: now}
+	f := &fixture{t: t, st: st, keys: track.NewKeys(st), ctx: ctx, clock: now}
 	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
-		Store: st, Log: quiet, Now: func() time.Time { return f.clock },
+		Suppressions: st, Log: quiet, Now: func() time.Time { return f.clock },
 		// The relay's part, faked: it is tested end to end in cmd/waymark.
 		Forward: func(_ context.Context, cluster, message, recipient, friend string) error {
 			if friend == "refused@example.net" {
@@ -273,7 +274,7 @@ func (c *countingStore) TokenKeys(ctx context.Context, clusterID string) ([]stor
 func TestForgedTokensCostNoRead(t *testing.T) {
 	f := newFixture(t)
 	cs := &countingStore{Store: f.st}
-	f.edge.Keys = NewKeys(cs).Lookup
+	f.edge.Keys = track.NewKeys(cs).Lookup
 	key := []byte("0123456789abcdef0123456789abcdef")
 	for i := range 200 {
 		cluster := fmt.Sprintf("cl_%016x", rand.Uint64())

@@ -28,10 +28,19 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
+// Store is what the milter needs: the cluster a SASL login names, its
+// sending domains, and the queue where it records a VERP address for mail
+// that Postfix delivers itself.
+type Store interface {
+	Cluster(ctx context.Context, id string) (store.Cluster, error)
+	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
+	EnqueueMail(ctx context.Context, mails []store.Mail) error
+}
+
 // Server is the milter service.
 type Server struct {
 	Composer *relay.Composer
-	Store    store.Store
+	Store    Store
 	Log      *slog.Logger
 	// Cluster, if set, owns mail whose client did not log in as a cluster
 	// (a Postfix that sends for one cluster; scope it with

@@ -29,9 +29,22 @@ type Notification struct {
 	Diagnosis string
 }
 
-// Monitor checks tracking domains, on request and on schedule.
+// Store is what the monitor reads and changes: the domains it checks, with
+// the keys it rotates, and the lock that keeps its schedule on one node.
+type Store interface {
+	TrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error)
+	ApplyCheck(ctx context.Context, clusterID, id string, decide func(store.TrackingDomain) store.CheckUpdate) (store.TrackingDomain, error)
+	DueTrackingDomains(ctx context.Context, now time.Time, limit int) ([]store.TrackingDomain, error)
+	SendingDomain(ctx context.Context, clusterID, id string) (store.SendingDomain, error)
+	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error)) (store.SendingDomain, error)
+	DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]store.SendingDomain, error)
+	store.Locker
+}
+
+// Monitor checks tracking and sending domains, on request and on schedule,
+// and runs the DKIM key schedule of sending domains.
 type Monitor struct {
-	Store store.Store
+	Store Store
 	// Platform is the platform domain (record targets of sending domains).
 	Platform string
 	Checker  Checker

@@ -13,6 +13,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
@@ -166,7 +167,7 @@ func TestTransientNeverCounts(t *testing.T) {
 	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")
 	st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-1.track.waymark.localhost",
 		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()})
-	st.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusActive)
+	storetest.Activate(t, st, "cl_a", "td_1")
 	for range 3 {
 		got, err := m.CheckTrackingDomain(ctx, "cl_a", "td_1")
 		if err != nil || got.Status != domain.StatusActive || got.FailedChecks != 0 || got.LastCheck.Code != "transient" ||

@@ -70,9 +70,18 @@ func refuse(code, field string, smtp int, status [3]int, format string, args ...
 	return &Refusal{Code: code, Field: field, SMTP: smtp, Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
+// ComposerStore is what composing reads: a cluster's sending domains and
+// their keys, its delivery servers and its tracking domains.
+type ComposerStore interface {
+	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
+	DKIMKeys(ctx context.Context, domainID string) ([]store.DKIMKey, error)
+	DeliveryServers(ctx context.Context, clusterID string) ([]store.DeliveryServer, error)
+	TrackingDomains(ctx context.Context, clusterID string) ([]store.TrackingDomain, error)
+}
+
 // Composer holds what composing needs.
 type Composer struct {
-	Store    store.Store
+	Store    ComposerStore
 	Tokens   Tokens
 	Box      *secret.Box
 	Platform string

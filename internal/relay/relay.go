@@ -23,15 +23,24 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
+	"github.com/waymark-mail/waymark/internal/groupcommit"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
+// QueueStore is what the relay keeps: the mail queue, the messages saved
+// for forward to a friend, and the suppression list it honours and adds to.
+type QueueStore interface {
+	store.MailQueue
+	store.Messages
+	store.Suppressions
+}
+
 // Relay queues composed messages and delivers them.
 type Relay struct {
 	Composer *Composer
-	Store    store.Store
+	Store    QueueStore
 	// Hostname is the name waymark gives in EHLO.
 	Hostname string
 	Retry    RetryPolicy
@@ -51,7 +60,7 @@ type Relay struct {
 	Lease time.Duration
 
 	kick     chan struct{}
-	commits  chan pendingMail
+	commits  *groupcommit.Committer[store.Mail]
 	once     sync.Once
 	startTLS sync.Map // delivery server URL -> true when it offers STARTTLS
 }
@@ -166,33 +175,14 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 	return res, nil
 }
 
-// pendingMail is one Submit's copies waiting for the group commit.
-type pendingMail struct {
-	mails []store.Mail
-	done  chan error
-}
-
 // enqueue commits mails durably. Submissions arriving together share one
 // transaction, and so one fsync (group commit): with SQLite in
 // synchronous=FULL mode a commit per message would bound the relay at the
-// disk's fsync rate.
+// disk's fsync rate. If ctx ends first the commit may still happen: at
+// least once.
 func (r *Relay) enqueue(ctx context.Context, mails []store.Mail) error {
-	if len(mails) == 0 {
-		return nil
-	}
 	r.init()
-	p := pendingMail{mails: mails, done: make(chan error, 1)}
-	select {
-	case r.commits <- p:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err() // the commit may still happen: at least once
-	}
+	return r.commits.Commit(ctx, mails)
 }
 
 // MaxRecipients bounds the recipients of one submission.
@@ -206,46 +196,6 @@ const (
 	maxGroup      = 1000
 	maxGroupBytes = 64 << 20
 )
-
-func dataSize(ms []store.Mail) int {
-	n := 0
-	for _, m := range ms {
-		n += len(m.Data)
-	}
-	return n
-}
-
-func (r *Relay) committer() {
-	for p := range r.commits {
-		group := []pendingMail{p}
-		n, size := len(p.mails), dataSize(p.mails)
-	more:
-		for n < maxGroup && size < maxGroupBytes {
-			select {
-			case q := <-r.commits:
-				group = append(group, q)
-				n, size = n+len(q.mails), size+dataSize(q.mails)
-			default:
-				break more
-			}
-		}
-		all := make([]store.Mail, 0, n)
-		for _, q := range group {
-			all = append(all, q.mails...)
-		}
-		err := r.Store.EnqueueMail(context.Background(), all)
-		if err != nil && len(group) > 1 {
-			// One submission's fault must not fail the others: each alone.
-			for _, q := range group {
-				q.done <- r.Store.EnqueueMail(context.Background(), q.mails)
-			}
-			continue
-		}
-		for _, q := range group {
-			q.done <- err
-		}
-	}
-}
 
 // MaxForwards bounds how many times one recipient may forward a message,
 // so that a link in a message cannot become a way to mail anyone.
@@ -348,8 +298,6 @@ func ParseVERP(addr string) (string, bool) {
 func (r *Relay) init() {
 	r.once.Do(func() {
 		r.kick = make(chan struct{}, 1)
-		r.commits = make(chan pendingMail, 256)
-		go r.committer() // lives as long as the process, like the store
 		if r.Workers <= 0 {
 			r.Workers = 4
 		}
@@ -365,6 +313,9 @@ func (r *Relay) init() {
 		if r.Lease <= 0 {
 			r.Lease = DefaultLease
 		}
+		// The committer lives as long as the process, like the store.
+		r.commits = groupcommit.New(context.Background(), r.Store.EnqueueMail, groupcommit.Options[store.Mail]{
+			MaxItems: maxGroup, MaxBytes: maxGroupBytes, Size: func(m store.Mail) int { return len(m.Data) }, Queue: 256, Log: r.Log})
 	})
 }
 

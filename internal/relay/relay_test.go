@@ -19,11 +19,11 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
-	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending/sendingtest"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/track"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -178,7 +178,7 @@ func newFixture(t testing.TB, server string) *fixture {
 	}
 	r := &Relay{Store: st, Hostname: "relay.localhost", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Retry:    RetryPolicy{Base: time.Second, Max: time.Minute, Expire: time.Hour},
-		Composer: &Composer{Store: st, Tokens: edge.NewKeys(st), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
+		Composer: &Composer{Store: st, Tokens: track.NewKeys(st), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
 	return &fixture{st: st, relay: r, keys: keys}
 }
 

@@ -27,12 +27,19 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
+// SessionStore is what an SMTP session reads: the cluster an AUTH key
+// belongs to and its suppression list.
+type SessionStore interface {
+	ClusterByKey(ctx context.Context, keyHash string) (store.Cluster, error)
+	Suppressed(ctx context.Context, clusterID, address string) (bool, error)
+}
+
 // SMTPServer is the SMTP submission service (--smtp): a client
 // authenticates with its cluster id and an API key (AUTH PLAIN, after
 // STARTTLS), and each message goes through Relay.Submit.
 type SMTPServer struct {
 	Relay *Relay
-	Store store.Store
+	Store SessionStore
 	// Hostname is the name in the greeting and the TLS certificate.
 	Hostname string
 	// TLS is the certificate for STARTTLS; nil makes a self-signed one.

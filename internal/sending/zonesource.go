@@ -11,7 +11,7 @@ import (
 // and the records of sending domains. It is the package's one piece that
 // reads the store; the rules it applies are ZoneRecords'.
 type ZoneSource struct {
-	Store  store.Store
+	Store  store.Zone
 	Config ZoneConfig
 }
 

@@ -51,7 +51,27 @@ func (s *sqlStore) BlobKeys(ctx context.Context, prefix string) ([]string, error
 	}, `SELECT key FROM blobs WHERE key LIKE ? ESCAPE '\' ORDER BY key`, like)
 }
 
-func (s *sqlStore) SetTLSStatus(ctx context.Context, name, status string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE tracking_domains SET tls_status = ? WHERE name = ?`), status, name)
-	return s.wrap(err, "tls status of "+name)
+// Locker takes named locks shared by every node on the database.
+type Locker interface {
+	// TryLock takes a named lock, if it is free, and holds it until unlock
+	// is called or the process dies.
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
+// Blobs holds values under slash-separated keys (certmagic's files), with
+// the locks that guard them.
+type Blobs interface {
+	Locker
+	// PutBlob stores a value under a slash-separated key.
+	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
+	// Blob returns a value and when it was stored, or ErrNotFound.
+	Blob(ctx context.Context, key string) ([]byte, time.Time, error)
+	// DeleteBlobs removes key and every key under key + "/".
+	DeleteBlobs(ctx context.Context, key string) error
+	// BlobKeys lists the keys under prefix + "/", in order.
+	BlobKeys(ctx context.Context, prefix string) ([]string, error)
+}
+
+func (s *sqlStore) TryLock(ctx context.Context, name string) (func(), bool, error) {
+	return s.d.tryLock(ctx, s.db, name)
 }

@@ -164,7 +164,7 @@ func TestTrackingDomainsCRUD(t *testing.T) {
 		if _, err := s.TrackingDomain(ctx, "cl_b", "td_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster read: %v", err)
 		}
-		if _, err := s.SetTrackingDomainStatus(ctx, "cl_b", "td_1", domain.StatusActive); !errors.Is(err, ErrNotFound) {
+		if _, err := setStatus(ctx, s, "cl_b", "td_1", domain.StatusActive); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster status: %v", err)
 		}
 		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_1", true); !errors.Is(err, ErrNotFound) {
@@ -212,11 +212,11 @@ func TestDefaultRules(t *testing.T) {
 			t.Fatalf("default on pending: err = %v, want ErrNotActive", err)
 		}
 		for _, id := range []string{"td_1", "td_2"} {
-			if d, err := s.SetTrackingDomainStatus(ctx, "cl_a", id, domain.StatusActive); err != nil || d.Status != domain.StatusActive {
+			if d, err := setStatus(ctx, s, "cl_a", id, domain.StatusActive); err != nil || d.Status != domain.StatusActive {
 				t.Fatalf("activate %s: %+v %v", id, d, err)
 			}
 		}
-		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_b", "td_9", domain.StatusActive); d.Status != domain.StatusActive {
+		if d, _ := setStatus(ctx, s, "cl_b", "td_9", domain.StatusActive); d.Status != domain.StatusActive {
 			t.Fatal("activate td_9")
 		}
 		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_9", true); err != nil {
@@ -243,7 +243,7 @@ func TestDefaultRules(t *testing.T) {
 
 		// Dropping to pending loses the default flag.
 		s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true)
-		if d, err := s.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusPending); err != nil || d.Default || d.Status != domain.StatusPending {
+		if d, err := setStatus(ctx, s, "cl_a", "td_1", domain.StatusPending); err != nil || d.Default || d.Status != domain.StatusPending {
 			t.Fatalf("to pending: %+v %v", d, err)
 		}
 		assertDefaults(t, s, "cl_a")
@@ -257,7 +257,7 @@ func TestDefaultRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertDefaults(t, s, "cl_a", "td_2")
-		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_a", "td_3", domain.StatusActive); !d.Default || d.DefaultOnActive {
+		if d, _ := setStatus(ctx, s, "cl_a", "td_3", domain.StatusActive); !d.Default || d.DefaultOnActive {
 			t.Fatalf("activated with toggle: %+v", d)
 		}
 		assertDefaults(t, s, "cl_a", "td_3")
@@ -270,11 +270,11 @@ func TestDefaultRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
-		if d, _ := s.SetTrackingDomainStatus(ctx, "cl_a", "td_4", domain.StatusActive); d.Default || d.DefaultOnActive {
+		if d, _ := setStatus(ctx, s, "cl_a", "td_4", domain.StatusActive); d.Default || d.DefaultOnActive {
 			t.Fatalf("wish survived an explicit default: %+v", d)
 		}
 		assertDefaults(t, s, "cl_a", "td_2")
-		if _, err := s.SetTrackingDomainStatus(ctx, "cl_a", "td_3", "gone"); err == nil {
+		if _, err := setStatus(ctx, s, "cl_a", "td_3", "gone"); err == nil {
 			t.Fatal("unknown status accepted")
 		}
 	})
@@ -344,7 +344,7 @@ func TestConcurrentSetDefault(t *testing.T) {
 		for i := range n {
 			id := fmt.Sprintf("td_%d", i)
 			mustDomain(t, s, "cl_a", id, fmt.Sprintf("d%d.example.com", i))
-			if _, err := s.SetTrackingDomainStatus(ctx, "cl_a", id, domain.StatusActive); err != nil {
+			if _, err := setStatus(ctx, s, "cl_a", id, domain.StatusActive); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -396,7 +396,7 @@ func TestZoneSerialAndTargets(t *testing.T) {
 		if serial() != s1 {
 			t.Fatal("serial moved on a refused add")
 		}
-		s.SetTrackingDomainStatus(ctx, "cl_a", "td_1", domain.StatusActive)
+		setStatus(ctx, s, "cl_a", "td_1", domain.StatusActive)
 		mustDomain(t, s, "cl_a", "td_3", "three.example.com")
 		targets, err := s.VerificationTargets(ctx)
 		if err != nil || len(targets) != 2 || (targets[0] != d.Target && targets[1] != d.Target) {
@@ -750,7 +750,7 @@ func TestTokenKeysAndActiveHosts(t *testing.T) {
 		mustDomain(t, s, "cl_b", "td_5", "shared.example.com")
 		before, _ := s.ZoneSerial(ctx)
 		for _, d := range [][2]string{{"cl_a", "td_1"}, {"cl_b", "td_3"}, {"cl_a", "td_4"}, {"cl_b", "td_5"}} {
-			s.SetTrackingDomainStatus(ctx, d[0], d[1], domain.StatusActive)
+			setStatus(ctx, s, d[0], d[1], domain.StatusActive)
 		}
 		if after, _ := s.ZoneSerial(ctx); after < before+4 {
 			t.Fatalf("serial did not move with status changes: %d -> %d", before, after)
@@ -931,8 +931,8 @@ func TestSendingDomains(t *testing.T) {
 		if err := s.CreateSendingDomain(ctx, d3, k3, c3); err != nil {
 			t.Fatal(err)
 		}
-		if cl, err := s.ActiveSendingDomainClusters(ctx, "example.com"); err != nil || len(cl) != 1 || cl[0] != "cl_b" {
-			t.Fatalf("clusters where example.com is active: %v %v", cl, err)
+		if got, err := s.SendingDomainByName(ctx, "cl_b", "example.com"); err != nil || got.ID != "sd_3" || got.Status != domain.StatusActive {
+			t.Fatalf("the other cluster's example.com: %+v %v", got, err)
 		}
 		got, err := s.SendingDomain(ctx, "cl_a", "sd_1")
 		if err != nil || got.Label != "l1" || got.Records["wm1._domainkey.example.com"].Status != domain.StatusPending || string(got.Rotation) != `{"rsa":{}}` {
@@ -979,5 +979,14 @@ func TestSendingDomains(t *testing.T) {
 		if ks, _ := s.DKIMKeys(ctx, "sd_1"); len(ks) != 0 {
 			t.Fatal("keys survived")
 		}
+	})
+}
+
+// setStatus moves a tracking domain to a status the way a check does,
+// through ApplyCheck, keeping its strike count and schedule.
+func setStatus(ctx context.Context, s Store, clusterID, id string, st domain.Status) (TrackingDomain, error) {
+	return s.ApplyCheck(ctx, clusterID, id, func(d TrackingDomain) CheckUpdate {
+		return CheckUpdate{Check: Check{At: d.UpdatedAt, OK: st == domain.StatusActive, Code: "set"},
+			Status: st, FailedChecks: d.FailedChecks, NextCheck: d.NextCheck}
 	})
 }

@@ -3,54 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"time"
 )
-
-func (s *sqlStore) CreateDeliveryServer(ctx context.Context, d DeliveryServer) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if d.Default {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE delivery_servers SET is_default = 0 WHERE cluster_id = ?`), d.ClusterID); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO delivery_servers (id, cluster_id, name, url, tracking_domain_id, is_default, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`), d.ID, d.ClusterID, d.Name, d.URL, d.TrackingDomainID, boolInt(d.Default), micros(d.CreatedAt))
-		return err
-	})
-	return s.wrap(err, "create delivery server "+d.Name)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func (s *sqlStore) DeliveryServers(ctx context.Context, clusterID string) ([]DeliveryServer, error) {
-	return queryAll(ctx, s, "delivery servers", func(r scanner) (DeliveryServer, error) {
-		var d DeliveryServer
-		var def int
-		var created int64
-		err := r.Scan(&d.ID, &d.ClusterID, &d.Name, &d.URL, &d.TrackingDomainID, &def, &created)
-		d.Default, d.CreatedAt = def == 1, fromMicros(created)
-		return d, err
-	}, `SELECT id, cluster_id, name, url, tracking_domain_id, is_default, created_at FROM delivery_servers
-		WHERE cluster_id = ? ORDER BY name`, clusterID)
-}
-
-func (s *sqlStore) DeleteDeliveryServer(ctx context.Context, clusterID, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM delivery_servers WHERE cluster_id = ? AND id = ?`), clusterID, id)
-	if err != nil {
-		return s.wrap(err, "delete delivery server")
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete delivery server %s: %w", id, ErrNotFound)
-	}
-	return nil
-}
 
 func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -163,34 +118,6 @@ func (s *sqlStore) PurgeMail(ctx context.Context, before time.Time) (int, error)
 	return int(n), err
 }
 
-func (s *sqlStore) SaveMessage(ctx context.Context, clusterID, id string, raw []byte, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO messages (cluster_id, id, raw, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (cluster_id, id) DO NOTHING`), clusterID, id, raw, micros(now))
-	return s.wrap(err, "save message "+id)
-}
-
-func (s *sqlStore) Message(ctx context.Context, clusterID, id string) ([]byte, error) {
-	var raw []byte
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT raw FROM messages WHERE cluster_id = ? AND id = ?`), clusterID, id).Scan(&raw)
-	return raw, s.wrap(err, "message "+id)
-}
-
-func (s *sqlStore) PurgeMessages(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM messages WHERE created_at < ?`), micros(before))
-	if err != nil {
-		return 0, s.wrap(err, "purge messages")
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
-}
-
-func (s *sqlStore) ActiveSendingDomainClusters(ctx context.Context, name string) ([]string, error) {
-	return queryAll(ctx, s, "sending domain clusters", func(r scanner) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	}, `SELECT cluster_id FROM sending_domains WHERE name = ? AND status = 'active' ORDER BY cluster_id`, name)
-}
-
 func (s *sqlStore) MailFor(ctx context.Context, clusterID, messageID, rcpt string) (Mail, error) {
 	m, err := scanMail(s.db.QueryRowContext(ctx, s.q(`SELECT `+mailCols+` FROM mail_queue
 		WHERE cluster_id = ? AND message_id = ? AND rcpt = ? ORDER BY created_at DESC LIMIT 1`), clusterID, messageID, rcpt), nil)
@@ -206,4 +133,65 @@ func (s *sqlStore) TakeForward(ctx context.Context, clusterID, messageID, rcpt s
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// MailQueue holds outgoing mail, one copy per recipient, from submission
+// until it is delivered or given up (and 30 days more, for bounces).
+type MailQueue interface {
+	// EnqueueMail stores outgoing messages in one transaction: when it
+	// returns nil they are durable. A Mail with Status MailSent is stored
+	// as sent already (no data), for the VERP address of mail sent another
+	// way.
+	EnqueueMail(ctx context.Context, mails []Mail) error
+	// ClaimMail takes up to limit queued messages that are due, for lease:
+	// another node (or a restart) tries them only after the lease.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error)
+	// FinishMail records an attempt: MailSent and MailFailed end the
+	// message (its data is dropped); MailQueued retries it at next. The
+	// event, if any, is stored in the same transaction, and only if this
+	// call finished the message.
+	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error
+	// MailByID returns a queued or finished message, without its data.
+	MailByID(ctx context.Context, id string) (Mail, error)
+	// MailFor returns the latest copy of a message for a recipient,
+	// without its data.
+	MailFor(ctx context.Context, clusterID, messageID, rcpt string) (Mail, error)
+	// TakeForward counts one forward of a message by a recipient, unless
+	// they have used max already: then it reports false.
+	TakeForward(ctx context.Context, clusterID, messageID, rcpt string, max int) (bool, error)
+	// PurgeMail removes finished messages older than before; it returns
+	// how many.
+	PurgeMail(ctx context.Context, before time.Time) (int, error)
+}
+
+// MailStatus is where an outgoing message is.
+type MailStatus string
+
+const (
+	// MailQueued waits for its next attempt.
+	MailQueued MailStatus = "queued"
+	// MailSent was accepted by the delivery server.
+	MailSent MailStatus = "sent"
+	// MailFailed was refused for good, or expired.
+	MailFailed MailStatus = "failed"
+)
+
+// Mail is one outgoing message for one recipient.
+type Mail struct {
+	// ID is also the VERP part of its envelope sender.
+	ID        string
+	ClusterID string
+	MessageID string
+	From      string // the envelope sender (VERP)
+	Rcpt      string
+	ServerURL string
+	Data      []byte
+	Status    MailStatus
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+	CreatedAt time.Time
+	// RawKey names the saved message (SaveMessage) it was made from, if
+	// any: forward to a friend sends that.
+	RawKey string
 }

@@ -200,6 +200,23 @@ var migrations = []string{
 		n          INTEGER NOT NULL,
 		PRIMARY KEY (cluster_id, message_id, rcpt)
 	);`,
+	// 12: delivery_servers.is_default becomes BOOLEAN like every other flag
+	// (it was INTEGER). The table is rebuilt, the one way SQLite and
+	// PostgreSQL share to change a column's type.
+	`CREATE TABLE delivery_servers_new (
+		id                 TEXT PRIMARY KEY,
+		cluster_id         TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		name               TEXT NOT NULL,
+		url                TEXT NOT NULL,
+		tracking_domain_id TEXT NOT NULL DEFAULT '',
+		is_default         BOOLEAN NOT NULL DEFAULT FALSE,
+		created_at         BIGINT NOT NULL,
+		UNIQUE (cluster_id, name)
+	);
+	INSERT INTO delivery_servers_new (id, cluster_id, name, url, tracking_domain_id, is_default, created_at)
+		SELECT id, cluster_id, name, url, tracking_domain_id, is_default <> 0, created_at FROM delivery_servers;
+	DROP TABLE delivery_servers;
+	ALTER TABLE delivery_servers_new RENAME TO delivery_servers;`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -147,3 +147,61 @@ func (s *sqlStore) FinishDelivery(ctx context.Context, d Delivery, a Attempt, ne
 	})
 	return s.wrap(err, "finish delivery "+d.ID)
 }
+
+// Webhooks holds the clusters' webhooks and queues their deliveries.
+type Webhooks interface {
+	// CreateWebhook stores a webhook of a cluster.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	// Webhooks lists a cluster's webhooks, oldest first.
+	Webhooks(ctx context.Context, clusterID string) ([]Webhook, error)
+	// DeleteWebhook removes a webhook and its pending deliveries.
+	DeleteWebhook(ctx context.Context, clusterID, id string) error
+	// EnqueueEvent queues one delivery of an event to every webhook of the
+	// cluster that subscribes to it, and returns how many.
+	EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
+}
+
+// WebhookQueue hands queued webhook deliveries to the nodes that send them.
+type WebhookQueue interface {
+	// ClaimDeliveries takes up to limit deliveries that are due, for lease:
+	// another node (or a restart) retries them only after the lease.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishDelivery records an attempt. With next zero the delivery is
+	// over (delivered, or failed for good); otherwise it is retried then.
+	FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error
+}
+
+// Webhook is an HTTPS endpoint of a cluster that receives events.
+type Webhook struct {
+	ID        string
+	ClusterID string
+	URL       string
+	// Events are the event names it receives; "*" is every event.
+	Events    []string
+	Secret    string
+	CreatedAt time.Time
+	// Last is the most recent delivery attempt, if any.
+	Last *Attempt
+}
+
+// Delivery is one event on its way to one webhook.
+type Delivery struct {
+	ID        string
+	WebhookID string
+	URL       string
+	Secret    string
+	Event     string
+	Payload   []byte
+	// Attempts made before this one.
+	Attempts  int
+	CreatedAt time.Time
+}
+
+// Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	At time.Time `json:"at"`
+	// Status is delivered, retrying or failed.
+	Status string `json:"status"`
+	Code   int    `json:"code"`
+	Error  string `json:"error"`
+}

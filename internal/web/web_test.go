@@ -17,11 +17,11 @@ import (
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
-	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
+	"github.com/waymark-mail/waymark/internal/track"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
 
@@ -49,7 +49,7 @@ func newDashboard(t *testing.T) *dashboard {
 	st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(admin), true)
 	mon := &monitor.Monitor{Store: st, Policy: monitor.DefaultPolicy, Log: quiet, Platform: "waymark.localhost", Box: box,
 		Rotation: dkim.DefaultRotation, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: "127.0.0.1:9"}, Platform: "waymark.localhost"}}
-	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Checker: mon, Tokens: edge.NewKeys(st), Box: box})
+	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Checker: mon, Tokens: track.NewKeys(st), Box: box})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", a)
 	mux.Handle("/", New(a, box, quiet))

@@ -10,6 +10,78 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 )
 
+// SendingDomains holds the clusters' sending domains and their DKIM keys.
+type SendingDomains interface {
+	// CreateSendingDomain stores a sending domain, its DKIM keys and the
+	// tracking domain of its click host in one transaction. A name taken in
+	// the cluster (sending domain, or click host as a tracking domain) is
+	// ErrDuplicate.
+	CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain) error
+	// SendingDomain returns one sending domain of a cluster.
+	SendingDomain(ctx context.Context, clusterID, id string) (SendingDomain, error)
+	// SendingDomainByName returns a cluster's sending domain by name.
+	SendingDomainByName(ctx context.Context, clusterID, name string) (SendingDomain, error)
+	// SendingDomains lists a cluster's sending domains, oldest first.
+	SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error)
+	// DeleteSendingDomain removes a sending domain, its keys and its click
+	// host's tracking domain.
+	DeleteSendingDomain(ctx context.Context, clusterID, id string) error
+	// DKIMKeys lists a sending domain's keys (sealed), by algorithm and slot.
+	DKIMKeys(ctx context.Context, domainID string) ([]DKIMKey, error)
+	// UpdateSendingDomain changes a sending domain under a row lock: change
+	// gets the current state and returns the new one and keys to publish
+	// (replacing those in the same algorithm and slot).
+	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error)
+	// DueSendingDomains lists sending domains of every cluster whose check
+	// or key schedule is due at now.
+	DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]SendingDomain, error)
+}
+
+// SendingDomain is a customer domain whose DKIM keys, SPF, DMARC, bounce
+// and click hosts waymark hosts.
+type SendingDomain struct {
+	ID        string
+	ClusterID string
+	Name      string
+	// Label is the domain's short name under the platform zone (<sid>).
+	Label string
+	// ClickHost and BounceHost are full host names under Name.
+	ClickHost, BounceHost string
+	// ClickDomainID is the tracking domain made for the click host.
+	ClickDomainID string
+	Algorithms    []string
+	Status        domain.Status
+	// Records holds the state of each customer record, by its name.
+	Records map[string]RecordState
+	// Rotation is the key schedule's state per algorithm, as JSON (its
+	// rules belong to package dkim); RotationAt is when it acts next.
+	Rotation     []byte
+	RotationAt   time.Time
+	FailedChecks int
+	LastCheck    *Check
+	NextCheck    time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RecordState is the last check of one customer record.
+type RecordState struct {
+	Status    domain.Status `json:"status"`
+	Code      string        `json:"code,omitempty"`
+	Diagnosis string        `json:"diagnosis,omitempty"`
+	At        time.Time     `json:"at,omitzero"`
+}
+
+// DKIMKey is one key of a sending domain, its private part sealed.
+type DKIMKey struct {
+	DomainID    string
+	Algorithm   string
+	Slot        int
+	PrivateKey  string // sealed (package secret)
+	TXT         string
+	PublishedAt time.Time
+}
+
 const sendingCols = `id, cluster_id, name, label, click_host, bounce_host, click_domain_id, algorithms, status,
 	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at`
 
@@ -196,21 +268,8 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 	return out, nil
 }
 
-func (s *sqlStore) PublishedDKIM(ctx context.Context) ([]PublishedKey, error) {
-	return queryAll(ctx, s, "published dkim", func(r scanner) (PublishedKey, error) {
-		var k PublishedKey
-		return k, r.Scan(&k.Label, &k.Algorithm, &k.Slot, &k.TXT)
-	}, `SELECT d.label, k.algorithm, k.slot, k.txt FROM dkim_keys k JOIN sending_domains d ON d.id = k.domain_id ORDER BY d.label, k.algorithm, k.slot`)
-}
-
 func (s *sqlStore) DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]SendingDomain, error) {
 	return queryAll(ctx, s, "due sending domains", scanSendingDomain, `SELECT `+sendingCols+` FROM sending_domains
 		WHERE (next_check_at IS NOT NULL AND next_check_at <= ?) OR (rotation_at IS NOT NULL AND rotation_at <= ?)
 		ORDER BY id LIMIT ?`, micros(now), micros(now), limit)
-}
-
-func (s *sqlStore) SendingLabels(ctx context.Context) ([]string, error) {
-	return queryAll(ctx, s, "sending labels", func(r scanner) (l string, err error) {
-		return l, r.Scan(&l)
-	}, `SELECT label FROM sending_domains ORDER BY label`)
 }

@@ -1,4 +1,4 @@
-package edge
+package track
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
-// Keys caches clusters' token keys. Keys never change once made, so the
-// edge reads a cluster's keys from the store once and then verifies every
-// token in memory. A cluster with no keys is remembered for a minute, so
+// Keys caches clusters' token keys for the edge (which verifies tokens),
+// the relay and the API (which sign them). Keys never change once made, so
+// a cluster's keys are read from the store once and every token is then
+// verified in memory. A cluster with no keys is remembered for a minute, so
 // forged tokens naming random clusters cannot make each request a read.
 type Keys struct {
-	store store.Store
+	store store.TokenKeys
 	mu    sync.Mutex
 	keys  map[string][]store.TokenKey
 	// read is when a cluster's keys were last read from the store: a miss,
@@ -25,7 +26,7 @@ type Keys struct {
 }
 
 // NewKeys returns an empty cache over st.
-func NewKeys(st store.Store) *Keys {
+func NewKeys(st store.TokenKeys) *Keys {
 	return &Keys{store: st, keys: map[string][]store.TokenKey{}, read: map[string]time.Time{}}
 }
 
@@ -70,7 +71,7 @@ func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.
 	return keys, nil
 }
 
-// Lookup returns a cluster's key by id (track.KeyFunc). A key id newer
+// Lookup returns a cluster's key by id (a KeyFunc). A key id newer
 // than the cached ones (made on another node) reloads the cluster once.
 func (k *Keys) Lookup(clusterID string, id uint32) ([]byte, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -112,7 +113,7 @@ func (k *Keys) Current(ctx context.Context, clusterID string) (store.TokenKey, e
 			return store.TokenKey{}, err
 		}
 		if len(keys) == 0 {
-			return store.TokenKey{}, errors.New("edge: token key not found after adding it")
+			return store.TokenKey{}, errors.New("track: token key not found after adding it")
 		}
 	}
 	return keys[len(keys)-1], nil

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Clusters holds the tenants and their API keys.
+type Clusters interface {
+	// CreateCluster stores a cluster and its first API key (a hash) in one
+	// transaction. A taken name is ErrDuplicate.
+	CreateCluster(ctx context.Context, c Cluster, keyHash string) error
+	// Cluster returns one cluster by id.
+	Cluster(ctx context.Context, id string) (Cluster, error)
+	// Clusters lists every cluster, oldest first.
+	Clusters(ctx context.Context) ([]Cluster, error)
+	// ClusterByKey returns the cluster owning the API key with this hash.
+	ClusterByKey(ctx context.Context, keyHash string) (Cluster, error)
+}
+
+// Settings holds node-wide values that every node agrees on.
+type Settings interface {
+	// Setting returns a named setting, or ErrNotFound.
+	Setting(ctx context.Context, name string) (string, error)
+	// PutSetting stores a setting. With overwrite false an existing value is
+	// kept and stored reports false; this is how several nodes agree on one
+	// value created at first start.
+	PutSetting(ctx context.Context, name, value string, overwrite bool) (stored bool, err error)
+}
+
+// Cluster is one tenant.
+type Cluster struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+const clusterCols = `id, name, created_at`
+
+func scanCluster(row scanner) (Cluster, error) {
+	var c Cluster
+	var created int64
+	if err := row.Scan(&c.ID, &c.Name, &created); err != nil {
+		return Cluster{}, err
+	}
+	c.CreatedAt = fromMicros(created)
+	return c, nil
+}
+
+func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, name, created_at) VALUES (?, ?, ?)`),
+			c.ID, c.Name, micros(c.CreatedAt)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
+			keyHash, c.ID, micros(c.CreatedAt)); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx) // the edge's list of clusters follows the serial
+	})
+	return s.wrap(err, "create cluster")
+}
+
+func (s *sqlStore) Cluster(ctx context.Context, id string) (Cluster, error) {
+	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT `+clusterCols+` FROM clusters WHERE id = ?`), id))
+	return c, s.wrap(err, "cluster")
+}
+
+func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
+	return queryAll(ctx, s, "clusters", scanCluster, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
+}
+
+func (s *sqlStore) ClusterByKey(ctx context.Context, keyHash string) (Cluster, error) {
+	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at
+		FROM api_keys k JOIN clusters c ON c.id = k.cluster_id WHERE k.hash = ?`), keyHash))
+	return c, s.wrap(err, "cluster by key")
+}
+
+func (s *sqlStore) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE name = ?`), name).Scan(&v)
+	return v, s.wrap(err, "setting "+name)
+}
+
+func (s *sqlStore) PutSetting(ctx context.Context, name, value string, overwrite bool) (bool, error) {
+	query := `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
+	if overwrite {
+		query = `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+	}
+	res, err := s.db.ExecContext(ctx, s.q(query), name, value)
+	if err != nil {
+		return false, s.wrap(err, "put setting "+name)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.wrap(err, "put setting "+name)
+}
