@@ -3,14 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -22,38 +20,20 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/waymark-mail/waymark/internal/api"
-	"github.com/waymark-mail/waymark/internal/apikey"
-	"github.com/waymark-mail/waymark/internal/autotls"
-	"github.com/waymark-mail/waymark/internal/bounce"
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dkim"
-	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
-	"github.com/waymark-mail/waymark/internal/edge"
-	"github.com/waymark-mail/waymark/internal/milter"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
-	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
-	"github.com/waymark-mail/waymark/internal/track"
-	"github.com/waymark-mail/waymark/internal/verify"
-	"github.com/waymark-mail/waymark/internal/web"
-	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 // allRoles are the roles of `serve --roles`, in start order.
 var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
-// builtRoles are the roles this version implements; the others are accepted
-// so that configurations stay valid, and reported as not built at start.
-var builtRoles = []string{"api", "dns", "edge", "relay", "monitor"}
-
-// serveConfig holds the flags of `waymark serve` (SPEC section 6).
+// serveConfig holds the flags of `waymark serve`.
 type serveConfig struct {
 	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
 	resolver, platformDomain                         string
@@ -67,6 +47,11 @@ type serveConfig struct {
 	smtpTLSCert, smtpTLSKey, milterAddr, milterClust string
 	smtpRate                                         float64
 	relayRetry, relayExpire, relayLease              time.Duration
+
+	// Derived by parseServe.
+	roleList   []string
+	platform   string
+	edgeIPList []netip.Addr
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -126,48 +111,15 @@ var stopSignals = func() {}
 
 func runServe(ctx context.Context, args []string, env cli.Env) error {
 	start := time.Now()
-	var c serveConfig
-	fs := serveFlags(&c)
-	fs.SetOutput(env.Stderr)
-	pos, err := cli.Parse(fs, args, env.Getenv)
+	c, err := parseServe(args, env)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
-	roles, err := parseRoles(c.roles)
-	if err != nil {
-		return err
-	}
-	platform, err := domain.Normalize(c.platformDomain)
-	if err != nil {
-		return fmt.Errorf("--platform-domain: %v", err)
-	}
-	if c.resolver == "" {
-		c.resolver = systemResolver("/etc/resolv.conf")
-	}
-	if _, _, err := net.SplitHostPort(c.resolver); err != nil {
-		return fmt.Errorf("--resolver %q must be host:port, e.g. 127.0.0.1:53", c.resolver)
-	}
-	if c.recheck < time.Minute {
-		return fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)
-	}
-	if c.secretKeyFile == "" {
-		c.secretKeyFile = filepath.Join(c.data, "secret.key")
-	}
-	if c.dkimRotation < 4*dkim.DefaultRotation.PrePublish {
-		return fmt.Errorf("--dkim-rotation %s is too short: keys are published %s before they sign", c.dkimRotation, dkim.DefaultRotation.PrePublish)
-	}
-	edgeIPs, err := parseIPs(c.edgeIPs)
-	if err != nil {
-		return err
-	}
 
 	st, where, err := openStore(ctx, c)
 	if err != nil {
@@ -181,277 +133,94 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	if boxCreated {
 		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
 	}
-	switch canary, _, err := st.Blob(ctx, secret.CanaryBlob); {
-	case errors.Is(err, store.ErrNotFound):
-		if err := st.PutBlob(ctx, secret.CanaryBlob, box.Canary(), time.Now()); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	default:
-		if err := box.CheckCanary(canary); err != nil {
-			return fmt.Errorf("%s: %w", c.secretKeyFile, err)
-		}
+	if err := secret.CheckCanary(ctx, st, box); err != nil {
+		return fmt.Errorf("%s: %w", c.secretKeyFile, err)
 	}
-	rotation := dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
-	mon := &monitor.Monitor{
-		Store:    st,
-		Platform: platform,
-		Box:      box,
-		Rotation: rotation,
-		Checker:  &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: platform},
-		Policy:   monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow, TransientRetry: monitor.DefaultPolicy.TransientRetry},
-		Log:      log,
-		// Events go to the cluster's webhooks through the store's queue.
-		Notify: func(ctx context.Context, n monitor.Notification) {
-			cluster := n.Domain.ClusterID
-			data := map[string]any{"tracking_domain": api.TrackingDomainOf(n.Domain), "diagnosis": n.Diagnosis}
-			if n.Sending != nil {
-				cluster = n.Sending.ClusterID
-				data = map[string]any{"sending_domain": map[string]any{"id": n.Sending.ID, "name": n.Sending.Name,
-					"status": n.Sending.Status, "failed_checks": n.Sending.FailedChecks}, "diagnosis": n.Diagnosis}
-			}
-			if err := webhook.Enqueue(ctx, st, cluster, string(n.Event), data, n.At); err != nil {
-				log.Error("queueing a webhook event", "event", n.Event, "err", err)
-			}
-		},
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
-	var servers []*http.Server
-	var lines [][2]string
-	lines = append(lines, [2]string{"store", where})
-	errc := make(chan error, 4)
-	var afterShutdown []func()
-	// One loop follows the store's serial for this node's DNS and edge; the
-	// API pokes it after its own changes so they apply at once.
-	var reloaders []func(ctx context.Context, serial int64) error
-	poke := make(chan struct{}, 1)
-	zoneChanged := func() {
-		select {
-		case poke <- struct{}{}:
-		default:
-		}
-	}
-	if slices.Contains(roles, "dns") {
-		zc := dnsserver.Config{Platform: platform, EdgeIPs: edgeIPs}
-		dnsSrv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), log, reg)
-		addr, err := dnsSrv.Listen(ctx, c.dns)
-		if err != nil {
-			return fmt.Errorf("--dns: %w", err)
-		}
-		src := sending.ZoneSource{Store: st, Config: sending.ZoneConfig{Platform: platform, SendingIPs: edgeIPs, MXIPs: edgeIPs}}
-		reloaders = append(reloaders, func(ctx context.Context, serial int64) error { return dnsSrv.Reload(ctx, src, zc, serial) })
-		lines = append(lines, [2]string{"dns", addr.String() + " udp+tcp, zone " + platform + ", edge " + joinIPs(edgeIPs)})
-	}
-	keys := track.NewKeys(st)
-	hooks := eventHooks(ctx, st, log)
-	if c.delivery != "" {
-		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
-			return fmt.Errorf("--delivery: %v", err)
-		}
-	}
-	rl := &relay.Relay{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks, Lease: c.relayLease, AllowPrivate: c.deliveryPrivate,
-		Retry:    relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
-		Composer: &relay.Composer{Store: st, Tokens: keys, Box: box, Platform: platform, DefaultServer: c.delivery}}
-	if slices.Contains(roles, "edge") {
-		hosts := &edge.Hosts{}
-		if err := hosts.Reload(ctx, st); err != nil {
-			return err
-		}
-		// The recorder outlives the signal: it commits what the HTTP servers
-		// are still answering while they drain, and stops after them.
-		recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-		afterShutdown = append(afterShutdown, stopRecorder)
-		rec := edge.NewRecorder(recCtx, st, log, reg)
-		rec.AfterCommit = hooks
-		forward := func(ctx context.Context, cluster, message, recipient, friend string) error {
-			_, err := rl.Forward(ctx, cluster, message, recipient, friend)
-			var ref *relay.Refusal
-			switch {
-			case errors.As(err, &ref) && ref.Code == "forward_limit":
-				return edge.ErrForwardLimit
-			case errors.As(err, &ref):
-				return &edge.ForwardRefusal{Reason: ref.Message}
-			}
-			return err
-		}
-		var h http.Handler = edge.New(edge.Options{Platform: platform, Hosts: hosts, Keys: keys.Lookup, Recorder: rec, Suppressions: st, Log: log,
-			Forward: forward}, reg)
-		httpLn, err := net.Listen("tcp", c.edgeHTTP)
-		if err != nil {
-			return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
-		}
-		edgeLine := "http://" + httpLn.Addr().String()
-		var tlsLn net.Listener
-		var certs *autotls.Manager
-		if c.acmeDirectory == "" {
-			edgeLine += " (no HTTPS: set --acme-directory to get certificates)"
-		} else {
-			if tlsLn, err = net.Listen("tcp", c.edgeHTTPS); err != nil {
-				return fmt.Errorf("--edge-https %s: %w", c.edgeHTTPS, err)
-			}
-			certs, err = autotls.New(autotls.Options{Store: st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
-				CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: log,
-				Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + platform}})
-			if err != nil {
+	n := newNode(ctx, c, st, box, log)
+	n.line("store", where)
+	for _, role := range []struct {
+		name  string
+		start func(context.Context) error
+	}{
+		{"dns", n.startDNS}, {"edge", n.startEdge}, {"relay", n.startRelay}, {"api", n.startAPI}, {"monitor", n.startMonitor},
+	} {
+		if slices.Contains(c.roleList, role.name) {
+			if err := role.start(ctx); err != nil {
 				return err
 			}
-			h = certs.HTTPHandler(h)
-		}
-		reloaders = append(reloaders, func(ctx context.Context, _ int64) error {
-			if err := hosts.Reload(ctx, st); err != nil {
-				return err
-			}
-			if certs != nil {
-				certs.Sync(ctx, hosts.Names())
-			}
-			return nil
-		})
-		if certs != nil {
-			certs.Sync(ctx, hosts.Names())
-		}
-		newServer := func() *http.Server {
-			return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-		}
-		srv := newServer()
-		servers = append(servers, srv)
-		go func() { errc <- srv.Serve(httpLn) }()
-		if certs != nil {
-			tlsConfig := certs.TLSConfig()
-			srv := newServer()
-			srv.TLSConfig = tlsConfig
-			servers = append(servers, srv)
-			go func() { errc <- srv.Serve(tls.NewListener(tlsLn, tlsConfig)) }()
-			edgeLine += ", https://" + tlsLn.Addr().String() + " (ACME " + c.acmeDirectory + ")"
-		}
-		lines = append(lines, [2]string{"edge", edgeLine})
-	}
-	if len(reloaders) > 0 {
-		go store.Watch(ctx, st, time.Second, poke, func(ctx context.Context, serial int64) error {
-			var errs []error
-			for _, reload := range reloaders {
-				errs = append(errs, reload(ctx, serial))
-			}
-			return errors.Join(errs...)
-		})
-	}
-	if slices.Contains(roles, "relay") {
-		sub := &relay.SMTPServer{Relay: rl, Store: st, Hostname: "mx." + platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)), Log: log}
-		if c.smtpTLSCert != "" || c.smtpTLSKey != "" {
-			cert, err := tls.LoadX509KeyPair(c.smtpTLSCert, c.smtpTLSKey)
-			if err != nil {
-				return fmt.Errorf("--smtp-tls-cert/--smtp-tls-key: %w", err)
-			}
-			sub.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-		}
-		addr, err := sub.Listen(ctx, c.smtp)
-		if err != nil {
-			return fmt.Errorf("--smtp %s: %w", c.smtp, err)
-		}
-		// Deliveries in flight stop with ctx; those cut short are retried
-		// after their lease. The store closes only after the workers.
-		relayDone := make(chan struct{})
-		go func() {
-			rl.Run(ctx)
-			close(relayDone)
-		}()
-		afterShutdown = append(afterShutdown, func() { <-relayDone })
-		delivery := c.delivery
-		if delivery == "" {
-			delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
-		}
-		lines = append(lines, [2]string{"smtp", addr.String() + " submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery " + delivery})
-		bs := &bounce.Server{Store: st, Hostname: "mx." + platform, Log: log, Events: hooks}
-		baddr, err := bs.Listen(ctx, c.bounceSMTP)
-		if err != nil {
-			return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)
-		}
-		lines = append(lines, [2]string{"bounces", baddr.String() + " inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)"})
-		if c.milterAddr != "" {
-			ms := &milter.Server{Composer: rl.Composer, Store: st, Log: log, Cluster: c.milterClust}
-			maddr, err := ms.Listen(ctx, c.milterAddr)
-			if err != nil {
-				return fmt.Errorf("--milter %s: %w", c.milterAddr, err)
-			}
-			lines = append(lines, [2]string{"milter", maddr.String() + " (Postfix: smtpd_milters = inet:" + maddr.String() + ")"})
 		}
 	}
-	if slices.Contains(roles, "api") {
-		ln, err := net.Listen("tcp", c.http)
-		if err != nil {
-			return fmt.Errorf("--http %s: %w", c.http, err)
-		}
-		h := api.New(api.Options{Store: st, PlatformDomain: platform, Logger: log, Registry: reg,
-			ZoneChanged: zoneChanged, Checker: mon, Tokens: keys, Box: box, Relay: rl,
-			Rotation: rotation})
-		// The dashboard shares the port: /v1/, /healthz and /metrics are the
-		// API's, every other path the dashboard's (which calls the API).
-		top := http.NewServeMux()
-		top.Handle("/v1/", h)
-		top.Handle("/healthz", h)
-		top.Handle("/metrics", h)
-		top.Handle("/", web.New(h, box, log))
-		srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		servers = append(servers, srv)
-		go func() { errc <- srv.Serve(ln) }()
-		base := "http://" + ln.Addr().String()
-		lines = append(lines,
-			[2]string{"dashboard", base + "/  (sign in with an API key)"},
-			[2]string{"api", base + "/v1/  (OpenAPI: " + base + "/v1/openapi.json)"},
-			[2]string{"health", base + "/healthz, metrics " + base + "/metrics"})
-	}
-	if slices.Contains(roles, "monitor") {
-		go mon.Run(ctx, 15*time.Second)
-		hooks := &webhook.Deliverer{Queue: st, AllowPrivate: c.webhookPrivate, Log: log}
-		go hooks.Run(ctx, 2*time.Second)
-		lines = append(lines, [2]string{"monitor", fmt.Sprintf("active domains every %s, resolver %s", c.recheck, c.resolver)})
-	}
-	var notBuilt []string
-	for _, r := range roles {
-		if !slices.Contains(builtRoles, r) {
-			notBuilt = append(notBuilt, r)
-		}
-	}
-	if len(notBuilt) > 0 {
-		lines = append(lines, [2]string{"not built", strings.Join(notBuilt, ", ") + " (not in this version yet; the flags are accepted)"})
-	}
+	n.watchZone(ctx)
 	// The admin key is made only once everything listens: a first start
 	// that fails (port taken) must not store a key it never showed.
-	adminLine, err := ensureAdminKey(ctx, st, c.adminKey)
+	adminLine, err := api.EnsureAdminKey(ctx, st, c.adminKey)
 	if err != nil {
 		return err
 	}
-	lines = append(lines, [2]string{"platform", platform}, [2]string{"admin key", adminLine})
+	n.line("platform", c.platform)
+	n.line("admin key", adminLine)
 
 	out := bufio.NewWriter(env.Stdout)
 	fmt.Fprintf(out, "waymark %s ready in %s\n", version, time.Since(start).Round(time.Millisecond))
-	for _, l := range lines {
+	for _, l := range n.lines {
 		fmt.Fprintf(out, "  %-10s %s\n", l[0], l[1])
 	}
 	out.Flush()
-	log.Info("serving", "roles", strings.Join(roles, ","), "store", st.Backend(), "resolver", c.resolver)
+	log.Info("serving", "roles", strings.Join(c.roleList, ","), "store", st.Backend(), "resolver", c.resolver)
 
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
+	case err := <-n.errc:
 		return fmt.Errorf("http server: %w", err)
 	}
 	stopSignals() // a second Ctrl-C kills at once
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		_ = srv.Shutdown(shutdownCtx)
-	}
-	for _, f := range afterShutdown {
-		f()
-	}
+	n.shutdown(10 * time.Second)
 	return nil
+}
+
+// parseServe reads serve's flags (and WAYMARK_* variables) and checks them.
+func parseServe(args []string, env cli.Env) (serveConfig, error) {
+	var c serveConfig
+	fs := serveFlags(&c)
+	fs.SetOutput(env.Stderr)
+	pos, err := cli.Parse(fs, args, env.Getenv)
+	if err != nil {
+		return c, err
+	}
+	if len(pos) > 0 {
+		return c, fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if c.roleList, err = parseRoles(c.roles); err != nil {
+		return c, err
+	}
+	if c.platform, err = domain.Normalize(c.platformDomain); err != nil {
+		return c, fmt.Errorf("--platform-domain: %v", err)
+	}
+	if c.resolver == "" {
+		c.resolver = systemResolver("/etc/resolv.conf")
+	}
+	if _, _, err := net.SplitHostPort(c.resolver); err != nil {
+		return c, fmt.Errorf("--resolver %q must be host:port, e.g. 127.0.0.1:53", c.resolver)
+	}
+	if c.recheck < time.Minute {
+		return c, fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)
+	}
+	if c.secretKeyFile == "" {
+		c.secretKeyFile = filepath.Join(c.data, "secret.key")
+	}
+	if c.dkimRotation < 4*dkim.DefaultRotation.PrePublish {
+		return c, fmt.Errorf("--dkim-rotation %s is too short: keys are published %s before they sign", c.dkimRotation, dkim.DefaultRotation.PrePublish)
+	}
+	if c.edgeIPList, err = parseIPs(c.edgeIPs); err != nil {
+		return c, err
+	}
+	if c.delivery != "" {
+		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
+			return c, fmt.Errorf("--delivery: %v", err)
+		}
+	}
+	return c, nil
 }
 
 func parseRoles(s string) ([]string, error) {
@@ -509,64 +278,6 @@ func redactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
-}
-
-// ensureAdminKey stores the hash of --admin-key, or on first start makes a
-// key and returns it for printing, once. Several nodes starting together
-// agree on one key: the first to store it wins, the others print nothing.
-func ensureAdminKey(ctx context.Context, st store.Store, given string) (string, error) {
-	if given != "" {
-		if !strings.HasPrefix(given, apikey.AdminPrefix) || len(given) < len(apikey.AdminPrefix)+20 {
-			return "", fmt.Errorf("--admin-key must start with %s and have at least 20 characters after it (e.g. %s)",
-				apikey.AdminPrefix, apikey.New(apikey.AdminPrefix))
-		}
-		if _, err := st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(given), true); err != nil {
-			return "", err
-		}
-		return "from --admin-key", nil
-	}
-	key := apikey.New(apikey.AdminPrefix)
-	stored, err := st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(key), false)
-	if err != nil {
-		return "", err
-	}
-	if !stored {
-		return "set on first start (shown only then; --admin-key replaces it)", nil
-	}
-	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
-}
-
-// eventHooks queues webhook deliveries for committed tracking events, off
-// the commit path, for the clusters that subscribe to them.
-func eventHooks(ctx context.Context, st store.Store, log *slog.Logger) func([]store.Event) {
-	subs := webhook.NewSubscriptions(st, 10*time.Second)
-	queue := make(chan []store.Event, 1024)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case batch := <-queue:
-				for _, e := range batch {
-					if !subs.Wants(ctx, e.ClusterID, e.Type) {
-						continue
-					}
-					if err := webhook.Enqueue(ctx, st, e.ClusterID, e.Type, api.EventOf(e), e.At); err != nil {
-						log.Error("queueing a webhook event", "event", e.Type, "err", err)
-					}
-				}
-			}
-		}
-	}()
-	// Never block the commit loop (every click waits on it): when the
-	// queue is full, the batch's webhooks are dropped, and said so.
-	return func(batch []store.Event) {
-		select {
-		case queue <- batch:
-		default:
-			log.Error("webhook queue full: event webhooks dropped", "events", len(batch))
-		}
-	}
 }
 
 // portOf is the port of a listen address (a net.Addr or "host:port").

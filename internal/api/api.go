@@ -30,9 +30,29 @@ import (
 // AdminKeySetting names the setting holding the admin key's hash.
 const AdminKeySetting = "admin_key_sha256"
 
+// Store is what the API reads and changes.
+type Store interface {
+	// Backend names the database ("sqlite" or "postgres"), for /healthz.
+	Backend() string
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	store.Clusters
+	store.Settings
+	store.TrackingDomains
+	store.SendingDomains
+	store.DeliveryServers
+	store.Webhooks
+	store.Events
+}
+
+// TrackingDomainReader reads one tracking domain of a cluster.
+type TrackingDomainReader interface {
+	TrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error)
+}
+
 // Options configures a Server.
 type Options struct {
-	Store store.Store
+	Store Store
 	// PlatformDomain is the zone delegated to waymark, e.g. waymark.localhost.
 	PlatformDomain string
 	Logger         *slog.Logger
@@ -42,8 +62,8 @@ type Options struct {
 	// platform zone serves, so this node's DNS reloads at once (other nodes
 	// notice the store's zone serial).
 	ZoneChanged func()
-	// Checker verifies tracking domains (the monitor).
-	Checker Checker
+	// Monitor checks domains and rotates keys on request.
+	Monitor Monitor
 	// Tokens signs tracking links.
 	Tokens relay.Tokens
 	// Relay queues submitted messages; nil: only dry runs.
@@ -54,8 +74,9 @@ type Options struct {
 	Rotation dkim.Rotation
 }
 
-// Checker runs the verification of tracking domains for the API.
-type Checker interface {
+// Monitor is what the API asks of the monitor: checks and key rotations
+// on request, and the schedule of new domains.
+type Monitor interface {
 	// CheckTrackingDomain verifies a domain now and records the result.
 	CheckTrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error)
 	// FirstCheck is when a domain added at created is first checked.
@@ -70,14 +91,14 @@ type Checker interface {
 
 // Server is the API's HTTP handler.
 type Server struct {
-	store       store.Store
+	store       Store
 	platform    string
 	log         *slog.Logger
 	mux         *http.ServeMux
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	zoneChanged func()
-	checker     Checker
+	monitor     Monitor
 	composer    *relay.Composer
 	relay       *relay.Relay
 	box         *secret.Box
@@ -140,8 +161,8 @@ func New(o Options) *Server {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	if o.Checker == nil || o.Tokens == nil || o.Box == nil {
-		panic("api: Options.Checker, Tokens and Box are required")
+	if o.Monitor == nil || o.Tokens == nil || o.Box == nil {
+		panic("api: Options.Monitor, Tokens and Box are required")
 	}
 	if o.Rotation.Period == 0 {
 		o.Rotation = dkim.DefaultRotation
@@ -155,7 +176,7 @@ func New(o Options) *Server {
 		platform:    o.PlatformDomain,
 		log:         o.Logger,
 		zoneChanged: o.ZoneChanged,
-		checker:     o.Checker,
+		monitor:     o.Monitor,
 		composer:    composer,
 		relay:       o.Relay,
 		box:         o.Box,

@@ -62,7 +62,7 @@ func newEnv(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s), Box: testBox, Platform: platform}}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Checker: newChecker(s), Tokens: track.NewKeys(s), Box: testBox, Relay: rl}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox, Relay: rl}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
@@ -342,7 +342,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
 	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: track.NewKeys(s), Box: testBox}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -149,11 +150,11 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	status := http.StatusUnprocessableEntity
-	if ref.Code == "invalid_message" || ref.Code == "invalid_query" {
+	if ref.BadRequest {
 		status = http.StatusBadRequest
 	}
 	msg := ref.Message
-	if ref.Code == "from_domain_not_verified" {
+	if errors.Is(err, relay.ErrFromNotVerified) {
 		msg += "; ?sign=0 previews the tracking without signing"
 	}
 	writeError(w, status, ref.Code, msg, ref.Field)
@@ -161,17 +162,17 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, err error) {
 
 // Event is a tracking event as the API shows it.
 type Event struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	At        time.Time `json:"at"`
-	MessageID string    `json:"message_id"`
-	Recipient string    `json:"recipient"`
-	URL       string    `json:"url,omitempty"`
-	Host      string    `json:"host"`
-	ClientIP  string    `json:"client_ip"`
-	UserAgent string    `json:"user_agent"`
-	Class     string    `json:"class"`
-	Reason    string    `json:"reason,omitempty"`
+	ID        string      `json:"id"`
+	Type      event.Type  `json:"type"`
+	At        time.Time   `json:"at"`
+	MessageID string      `json:"message_id"`
+	Recipient string      `json:"recipient"`
+	URL       string      `json:"url,omitempty"`
+	Host      string      `json:"host"`
+	ClientIP  string      `json:"client_ip"`
+	UserAgent string      `json:"user_agent"`
+	Class     event.Class `json:"class"`
+	Reason    string      `json:"reason,omitempty"`
 }
 
 // EventOf is the API's view of a stored event (also webhook data).
@@ -180,14 +181,11 @@ func EventOf(e store.Event) Event {
 		Host: e.Host, ClientIP: e.ClientIP, UserAgent: e.UserAgent, Class: e.Class, Reason: e.Reason}
 }
 
-// EventTypes are the event types of GET /v1/events.
-var EventTypes = []string{"open", "click", "unsubscribe", "forward", "relayed", "bounce", "complaint"}
-
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal) {
 	q := r.URL.Query()
-	eq := store.EventQuery{Type: q.Get("type"), MessageID: q.Get("message_id"), After: q.Get("cursor"), Limit: 100}
-	if eq.Type != "" && !slices.Contains(EventTypes, eq.Type) {
-		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("type %q is not one of %s", eq.Type, strings.Join(EventTypes, ", ")), "type")
+	eq := store.EventQuery{Type: event.Type(q.Get("type")), MessageID: q.Get("message_id"), After: q.Get("cursor"), Limit: 100}
+	if eq.Type != "" && !eq.Type.Valid() {
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("type %q is not one of %s", eq.Type, joinTypes(event.Types)), "type")
 		return
 	}
 	if v := q.Get("since"); v != "" {
@@ -222,4 +220,13 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal)
 		out.NextCursor = evs[len(evs)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// joinTypes lists event types for an error message.
+func joinTypes(ts []event.Type) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,14 +48,20 @@ type SendingDomain struct {
 }
 
 func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDomain, error) {
-	click, err := s.store.TrackingDomain(r.Context(), d.ClusterID, d.ClickDomainID)
+	return SendingDomainOf(r.Context(), s.store, s.platform, d)
+}
+
+// SendingDomainOf is the API's view of a sending domain (also webhook
+// data): its records need its click host's tracking domain, read from st.
+func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform string, d store.SendingDomain) (SendingDomain, error) {
+	click, err := st.TrackingDomain(ctx, d.ClusterID, d.ClickDomainID)
 	if err != nil {
 		return SendingDomain{}, err
 	}
 	out := SendingDomain{ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status), ClickHost: d.ClickHost,
 		BounceHost: d.BounceHost, ClickDomainID: d.ClickDomainID, Algorithms: d.Algorithms, FailedChecks: d.FailedChecks,
 		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{}}
-	for _, rec := range sending.CustomerRecords(d, s.platform, click.Target) {
+	for _, rec := range sending.CustomerRecords(d, platform, click.Target) {
 		st := d.Records[rec.Name]
 		status := string(st.Status)
 		if rec.Name == d.ClickHost {
@@ -144,9 +151,9 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	label := apikey.RandomHex(8)
 	d := store.SendingDomain{ID: "sd_" + label, ClusterID: p.Cluster.ID, Name: name, Label: label, ClickHost: clickHost,
 		BounceHost: req.BounceHost + "." + name, Algorithms: algs, Status: domain.StatusPending,
-		Records: map[string]store.RecordState{}, CreatedAt: now, UpdatedAt: now, NextCheck: s.checker.FirstCheck(now)}
+		Records: map[string]store.RecordState{}, CreatedAt: now, UpdatedAt: now, NextCheck: s.monitor.FirstCheck(now)}
 	click := store.TrackingDomain{ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: clickHost, Target: s.target(),
-		Status: domain.StatusPending, TLS: "none", CreatedAt: now, UpdatedAt: now, NextCheck: s.checker.FirstCheck(now)}
+		Status: domain.StatusPending, TLS: "none", CreatedAt: now, UpdatedAt: now, NextCheck: s.monitor.FirstCheck(now)}
 	d.ClickDomainID = click.ID
 	rot := map[string]dkim.KeyState{}
 	var keys []store.DKIMKey
@@ -255,7 +262,7 @@ func (s *Server) verifySendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !ok {
 		return
 	}
-	d, err := s.checker.CheckSendingDomain(r.Context(), p.Cluster.ID, d.ID)
+	d, err := s.monitor.CheckSendingDomain(r.Context(), p.Cluster.ID, d.ID)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -272,7 +279,7 @@ func (s *Server) rotateSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !ok {
 		return
 	}
-	d, err := s.checker.RotateKeys(r.Context(), p.Cluster.ID, d.ID, true)
+	d, err := s.monitor.RotateKeys(r.Context(), p.Cluster.ID, d.ID, true)
 	if err != nil {
 		s.internal(w, r, err)
 		return

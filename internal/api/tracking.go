@@ -91,7 +91,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	d := store.TrackingDomain{
 		ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: name, Status: domain.StatusPending,
 		DefaultOnActive: req.Default, TLS: "none", CreatedAt: now, UpdatedAt: now,
-		NextCheck: s.checker.FirstCheck(now),
+		NextCheck: s.monitor.FirstCheck(now),
 	}
 	// A duplicate is either the name (the customer's mistake) or, with odds
 	// of 2^-64, the random target: then draw another.
@@ -210,7 +210,7 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	}
 	s.changedZone()
 	s.log.Info("tracking domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
-	s.checker.Deleted(r.Context(), d)
+	s.monitor.Deleted(r.Context(), d)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -222,7 +222,7 @@ func (s *Server) verifyTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if !ok {
 		return
 	}
-	d, err := s.checker.CheckTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	d, err := s.monitor.CheckTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
 	s.changedZone() // a status change changes what the edge serves
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", r.PathValue("id")), "")

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/store"
-	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 // Webhook is a webhook as the API shows it. Secret is present only in the
@@ -53,13 +53,13 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p princip
 	}
 	if len(req.Events) == 0 {
 		writeError(w, http.StatusUnprocessableEntity, "events_required",
-			`events is required: a list of event names, or ["*"] for all of them: `+strings.Join(webhook.Events, ", "), "events")
+			`events is required: a list of event names, or ["*"] for all of them: `+strings.Join(event.Names(), ", "), "events")
 		return
 	}
 	for _, e := range req.Events {
-		if e != "*" && !slices.Contains(webhook.Events, e) {
+		if e != "*" && !slices.Contains(event.Names(), e) {
 			writeError(w, http.StatusUnprocessableEntity, "event_unknown",
-				fmt.Sprintf("unknown event %q; events are %s, or * for all", e, strings.Join(webhook.Events, ", ")), "events")
+				fmt.Sprintf("unknown event %q; events are %s, or * for all", e, strings.Join(event.Names(), ", ")), "events")
 			return
 		}
 	}

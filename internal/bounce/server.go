@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -107,8 +108,8 @@ func (ss *session) Data(r io.Reader) error {
 		ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
 		switch rep.Kind {
 		case ARF:
-			ev.Type, ev.Reason = "complaint", rep.FeedbackType
-			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, "complaint", now); err != nil {
+			ev.Type, ev.Reason = event.Complaint, rep.FeedbackType
+			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonComplaint, now); err != nil {
 				return ss.tempfail(err)
 			}
 		case DSN:
@@ -116,15 +117,15 @@ func (ss *session) Data(r io.Reader) error {
 			if !ok {
 				continue // a success or delay notice without a failure
 			}
-			ev.Type, ev.Class = "bounce", "soft"
+			ev.Type, ev.Class = event.Bounce, event.Soft
 			ev.Reason = strings.TrimSpace(rc.Status + " " + rc.Diagnostic)
 			if !own {
 				// Another address failed (an auto-forward, an alias): it says
 				// nothing for sure about this recipient.
 				ev.Reason = strings.TrimSpace("reported for " + rc.Address + ": " + ev.Reason)
 			} else if rc.Hard() {
-				ev.Class = "hard"
-				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, "bounce", now); err != nil {
+				ev.Class = event.Hard
+				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonBounce, now); err != nil {
 					return ss.tempfail(err)
 				}
 			}

@@ -5,20 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/track"
-)
-
-// Class says who most likely made a request.
-type Class string
-
-const (
-	// Human: nothing says otherwise.
-	Human Class = "human"
-	// Bot: a link scanner, a honeypot hit, or a click too fast for a person.
-	Bot Class = "bot"
-	// Proxy: an image proxy fetching the pixel for a mailbox (Apple Mail
-	// Privacy Protection, Gmail): an open that says little about the person.
-	Proxy Class = "proxy"
 )
 
 // scannerAgents are substrings of the user agents of link scanners and
@@ -53,40 +41,40 @@ type Request struct {
 }
 
 // Classify decides the class of a tracking request, with the reason.
-func Classify(r Request) (Class, string) {
+func Classify(r Request) (event.Class, string) {
 	ua := strings.ToLower(r.UserAgent)
 	switch {
 	case r.Kind == track.Unsubscribe:
 		// Only a POST unsubscribes: a person's form or their mailbox
 		// provider's one-click request (RFC 8058), which scanners do not send.
-		return Human, ""
+		return event.Human, ""
 	case r.Kind == track.Honeypot:
-		return Bot, "honeypot link"
+		return event.Bot, "honeypot link"
 	case strings.TrimSpace(ua) == "":
-		return Bot, "no user agent"
+		return event.Bot, "no user agent"
 	}
 	for _, s := range scannerAgents {
 		if strings.Contains(ua, s) {
-			return Bot, "scanner user agent: " + s
+			return event.Bot, "scanner user agent: " + s
 		}
 	}
 	if r.Kind == track.Open {
 		switch {
 		case strings.Contains(ua, "googleimageproxy") || strings.Contains(ua, "ggpht.com"):
-			return Proxy, "Gmail image proxy"
+			return event.Proxy, "Gmail image proxy"
 		case strings.Contains(ua, "yahoomailproxy"):
-			return Proxy, "Yahoo image proxy"
+			return event.Proxy, "Yahoo image proxy"
 		case strings.TrimSpace(r.UserAgent) == "Mozilla/5.0":
 			// Apple's Mail Privacy Protection fetches with this bare agent.
-			return Proxy, "Apple Mail Privacy Protection"
+			return event.Proxy, "Apple Mail Privacy Protection"
 		}
-		return Human, ""
+		return event.Human, ""
 	}
 	if r.HoneypotHit {
-		return Bot, "recipient's honeypot link was followed recently"
+		return event.Bot, "recipient's honeypot link was followed recently"
 	}
 	if r.Kind == track.Click && !r.Issued.IsZero() && r.At.Sub(r.Issued) < TooFast {
-		return Bot, "clicked " + r.At.Sub(r.Issued).Round(time.Second).String() + " after sending"
+		return event.Bot, "clicked " + r.At.Sub(r.Issued).Round(time.Second).String() + " after sending"
 	}
-	return Human, ""
+	return event.Human, ""
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/track"
 )
 
@@ -14,20 +15,20 @@ func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		r     Request
-		class Class
+		class event.Class
 		says  string
 	}{
-		{"person clicks", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour)}, Human, ""},
-		{"too fast", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(3 * time.Second)}, Bot, "clicked 3s after sending"},
-		{"honeypot", Request{Kind: track.Honeypot, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour)}, Bot, "honeypot"},
-		{"after honeypot", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour), HoneypotHit: true}, Bot, "honeypot"},
-		{"scanner", Request{Kind: track.Click, UserAgent: "Mozilla/5.0 (compatible; Barracuda Sentinel)", At: sent}, Bot, "barracuda"},
-		{"library", Request{Kind: track.Click, UserAgent: "python-requests/2.31", At: sent}, Bot, "python-requests"},
-		{"no agent", Request{Kind: track.Open, At: sent}, Bot, "no user agent"},
-		{"gmail proxy", Request{Kind: track.Open, UserAgent: "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", At: sent}, Proxy, "Gmail"},
-		{"apple mpp", Request{Kind: track.Open, UserAgent: "Mozilla/5.0", At: sent}, Proxy, "Apple"},
-		{"person opens", Request{Kind: track.Open, UserAgent: chrome, Issued: sent, At: sent.Add(time.Second)}, Human, ""},
-		{"unsubscribe", Request{Kind: track.Unsubscribe, UserAgent: chrome, Issued: sent, At: sent.Add(time.Second)}, Human, ""},
+		{"person clicks", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour)}, event.Human, ""},
+		{"too fast", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(3 * time.Second)}, event.Bot, "clicked 3s after sending"},
+		{"honeypot", Request{Kind: track.Honeypot, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour)}, event.Bot, "honeypot"},
+		{"after honeypot", Request{Kind: track.Click, UserAgent: chrome, Issued: sent, At: sent.Add(time.Hour), HoneypotHit: true}, event.Bot, "honeypot"},
+		{"scanner", Request{Kind: track.Click, UserAgent: "Mozilla/5.0 (compatible; Barracuda Sentinel)", At: sent}, event.Bot, "barracuda"},
+		{"library", Request{Kind: track.Click, UserAgent: "python-requests/2.31", At: sent}, event.Bot, "python-requests"},
+		{"no agent", Request{Kind: track.Open, At: sent}, event.Bot, "no user agent"},
+		{"gmail proxy", Request{Kind: track.Open, UserAgent: "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", At: sent}, event.Proxy, "Gmail"},
+		{"apple mpp", Request{Kind: track.Open, UserAgent: "Mozilla/5.0", At: sent}, event.Proxy, "Apple"},
+		{"person opens", Request{Kind: track.Open, UserAgent: chrome, Issued: sent, At: sent.Add(time.Second)}, event.Human, ""},
+		{"unsubscribe", Request{Kind: track.Unsubscribe, UserAgent: chrome, Issued: sent, At: sent.Add(time.Second)}, event.Human, ""},
 	} {
 		class, reason := Classify(tc.r)
 		if class != tc.class || !strings.Contains(reason, tc.says) {

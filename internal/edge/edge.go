@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
 )
@@ -97,7 +99,7 @@ func (h *Hosts) Active(host string) bool { return h.Cluster(host) != "" }
 
 // Suppressor puts an address on a cluster's suppression list.
 type Suppressor interface {
-	Suppress(ctx context.Context, clusterID, address, reason string, now time.Time) error
+	Suppress(ctx context.Context, clusterID, address string, reason event.Reason, now time.Time) error
 }
 
 // Options configures an Edge.
@@ -112,20 +114,17 @@ type Options struct {
 	Log          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// Forward sends the message a recipient got on to a friend (the
+	// Forwarder sends the message a recipient got on to a friend (the
 	// relay, which also counts forwards); nil: the form says forwarding
-	// is not available. ErrForwardLimit answers 429; the text of a
-	// ForwardRefusal is shown to the visitor.
-	Forward func(ctx context.Context, clusterID, messageID, recipient, friend string) error
+	// is not available. relay.ErrForwardLimit answers 429; the text of
+	// another relay.Refusal is shown to the visitor.
+	Forwarder Forwarder
 }
 
-// ErrForwardLimit is a recipient who has forwarded a message too often.
-var ErrForwardLimit = errors.New("forwarded too many times")
-
-// ForwardRefusal is a forward refused for a reason the visitor may read.
-type ForwardRefusal struct{ Reason string }
-
-func (f *ForwardRefusal) Error() string { return f.Reason }
+// Forwarder sends a message one recipient got on to a friend.
+type Forwarder interface {
+	Forward(ctx context.Context, clusterID, messageID, recipient, friend string) (relay.Result, error)
+}
 
 // Edge is the HTTP handler of the tracking hosts.
 type Edge struct {
@@ -269,7 +268,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	head := r.Method == http.MethodHead // HEAD never counts
 	switch tok.Kind {
 	case track.Click, track.Honeypot:
-		if !head && !e.record(w, r, tok, host, "click") {
+		if !head && !e.record(w, r, tok, host, event.Click) {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -280,7 +279,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Redirect(w, r, tok.URL, http.StatusFound)
 	case track.Open:
-		if !head && !e.record(w, r, tok, host, "open") {
+		if !head && !e.record(w, r, tok, host, event.Open) {
 			return
 		}
 		w.Header().Set("Content-Type", "image/gif")
@@ -307,7 +306,7 @@ func clientIP(r *http.Request) string {
 
 // record classifies and commits the event, answering 503 if it cannot be
 // stored: a request is answered only once its event is safe.
-func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, host, typ string) bool {
+func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, host string, typ event.Type) bool {
 	now := e.Now().UTC()
 	key := tok.ClusterID + "\x00" + strings.ToLower(tok.Recipient)
 	if tok.Kind == track.Honeypot {
@@ -317,7 +316,7 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
 	err := e.Recorder.Record(r.Context(), store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
 		MessageID: clean(tok.MessageID, 128), Recipient: clean(tok.Recipient, 320), URL: clean(tok.URL, 4096), Host: clean(host, 253),
-		ClientIP: clientIP(r), UserAgent: clean(r.UserAgent(), 512), Class: string(class), Reason: clean(reason, 200)})
+		ClientIP: clientIP(r), UserAgent: clean(r.UserAgent(), 512), Class: class, Reason: clean(reason, 200)})
 	if err != nil {
 		e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
 		e.requests.WithLabelValues(string(tok.Kind), "store_error").Inc()
@@ -367,12 +366,12 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": tok.Recipient})
 		return
 	}
-	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, "unsubscribe", e.Now().UTC()); err != nil {
+	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, event.ReasonUnsubscribe, e.Now().UTC()); err != nil {
 		e.Log.Error("suppress", "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	if !e.record(w, r, tok, host, "unsubscribe") {
+	if !e.record(w, r, tok, host, event.Unsubscribe) {
 		return
 	}
 	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": tok.Recipient})
@@ -381,8 +380,8 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 // forward: GET shows the form; POST sends the message on to the friend
 // through the relay and records the forward.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
-	data := map[string]any{"Title": "Forward", "Available": e.Forward != nil}
-	if r.Method != http.MethodPost || e.Forward == nil {
+	data := map[string]any{"Title": "Forward", "Available": e.Forwarder != nil}
+	if r.Method != http.MethodPost || e.Forwarder == nil {
 		e.page(w, "forward", data)
 		return
 	}
@@ -396,20 +395,20 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 		fail(http.StatusUnprocessableEntity, "That is not an email address: write it as name@example.com.")
 		return
 	}
-	if err := e.Forward(r.Context(), tok.ClusterID, tok.MessageID, tok.Recipient, friend); err != nil {
-		var refusal *ForwardRefusal
+	if _, err := e.Forwarder.Forward(r.Context(), tok.ClusterID, tok.MessageID, tok.Recipient, friend); err != nil {
+		var refusal *relay.Refusal
 		switch {
-		case errors.Is(err, ErrForwardLimit):
+		case errors.Is(err, relay.ErrForwardLimit):
 			fail(http.StatusTooManyRequests, "This email has already been forwarded too many times from your address.")
 		case errors.As(err, &refusal):
-			fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+refusal.Reason)
+			fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+refusal.Message)
 		default:
 			e.Log.Error("forward", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
 			fail(http.StatusServiceUnavailable, "It could not be forwarded just now: try again in a moment.")
 		}
 		return
 	}
-	if !e.record(w, r, tok, host, "forward") {
+	if !e.record(w, r, tok, host, event.Forward) {
 		return
 	}
 	data["Sent"], data["To"] = true, friend

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -72,18 +73,18 @@ func newFixture(t *testing.T) *fixture {
 	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
 		Suppressions: st, Log: quiet, Now: func() time.Time { return f.clock },
 		// The relay's part, faked: it is tested end to end in cmd/waymark.
-		Forward: func(_ context.Context, cluster, message, recipient, friend string) error {
+		Forwarder: forwarderFunc(func(cluster, message, recipient, friend string) error {
 			if friend == "refused@example.net" {
-				return &ForwardRefusal{Reason: "the sending domain is no longer verified"}
+				return relay.ErrFromNotVerified.With("the sending domain is no longer verified")
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if len(f.forwarded) == 5 { // the relay counts; here, a stand-in
-				return ErrForwardLimit
+				return relay.ErrForwardLimit
 			}
 			f.forwarded = append(f.forwarded, cluster+" "+message+" "+recipient+" "+friend)
 			return nil
-		}}, nil)
+		})}, nil)
 	f.srv = httptest.NewServer(f.edge)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -233,7 +234,7 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 	}
 	var got []string
 	for _, e := range f.events() {
-		got = append(got, e.Type+":"+e.Class)
+		got = append(got, string(e.Type)+":"+string(e.Class))
 	}
 	want := "open:proxy click:bot click:bot unsubscribe:human unsubscribe:human forward:human"
 	if strings.Join(got, " ") != want {
@@ -327,4 +328,11 @@ func TestForwardLimit(t *testing.T) {
 	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 429 {
 		t.Fatalf("forward over the limit: %d", resp.StatusCode)
 	}
+}
+
+// forwarderFunc is a Forwarder of a function.
+type forwarderFunc func(cluster, message, recipient, friend string) error
+
+func (f forwarderFunc) Forward(_ context.Context, cluster, message, recipient, friend string) (relay.Result, error) {
+	return relay.Result{}, f(cluster, message, recipient, friend)
 }

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -142,7 +141,7 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 	msg, err := ss.s.Composer.Prepare(ctx, relay.Submission{ClusterID: cluster, Raw: raw.Bytes(), Sign: true})
 	var ref *relay.Refusal
 	if errors.As(err, &ref) {
-		return milter.NewResponseStr('y', fmt.Sprintf("%d %d.%d.%d %s", ref.SMTP, ref.Status[0], ref.Status[1], ref.Status[2], ref.Message)), nil
+		return milter.NewResponseStr('y', ref.Reply()), nil
 	}
 	if err != nil {
 		ss.s.Log.Error("milter: compose", "err", err)
@@ -160,7 +159,7 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 	var out bytes.Buffer
 	if err := msg.For(&out, cluster, rcpt); err != nil {
 		if errors.As(err, &ref) {
-			return milter.NewResponseStr('y', fmt.Sprintf("%d %d.%d.%d %s", ref.SMTP, ref.Status[0], ref.Status[1], ref.Status[2], ref.Message)), nil
+			return milter.NewResponseStr('y', ref.Reply()), nil
 		}
 		return milter.RespTempFail, nil
 	}

@@ -3,11 +3,11 @@ package monitor
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -21,7 +21,7 @@ type Checker interface {
 
 // Notification is one event about a domain, for webhooks and the log.
 type Notification struct {
-	Event  Event
+	Event  event.Notice
 	At     time.Time
 	Domain store.TrackingDomain
 	// Sending is set instead of Domain for sending_domain.* events.
@@ -112,20 +112,20 @@ func (m *Monitor) CheckTrackingDomain(ctx context.Context, clusterID, id string)
 		return after, err
 	}
 	level := slog.LevelDebug
-	if dec.Event != "" || !res.OK() {
+	if dec.Change != Unchanged || !res.OK() {
 		level = slog.LevelInfo
 	}
 	m.log().Log(ctx, level, "tracking domain checked", "cluster", clusterID, "id", id, "name", d.Name,
-		"result", res.Code, "status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Event, "diagnosis", res.Diagnosis)
-	if dec.Event != "" {
-		m.notify(ctx, Notification{Event: dec.Event, At: now, Domain: after, Diagnosis: res.Diagnosis})
+		"result", res.Code, "status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Change.Notice(false), "diagnosis", res.Diagnosis)
+	if dec.Change != Unchanged {
+		m.notify(ctx, Notification{Event: dec.Change.Notice(false), At: now, Domain: after, Diagnosis: res.Diagnosis})
 	}
 	return after, nil
 }
 
 func (m *Monitor) notify(ctx context.Context, n Notification) {
 	level := slog.LevelInfo
-	if strings.HasSuffix(string(n.Event), ".check_failed") || strings.HasSuffix(string(n.Event), ".deactivated") {
+	if n.Event.Failure() {
 		level = slog.LevelWarn
 	}
 	cluster, name := n.Domain.ClusterID, n.Domain.Name
@@ -140,7 +140,7 @@ func (m *Monitor) notify(ctx context.Context, n Notification) {
 
 // Deleted notifies the deletion of a domain.
 func (m *Monitor) Deleted(ctx context.Context, d store.TrackingDomain) {
-	m.notify(ctx, Notification{Event: EventDeleted, At: m.now(), Domain: d})
+	m.notify(ctx, Notification{Event: event.TrackingDeleted, At: m.now(), Domain: d})
 }
 
 // RunOnce checks every domain that is due now, a bounded number at once,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -41,7 +42,7 @@ func (c *clock) Advance(d time.Duration) {
 // recorder collects notifications.
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []event.Notice
 }
 
 func (r *recorder) notify(_ context.Context, n Notification) {
@@ -50,7 +51,7 @@ func (r *recorder) notify(_ context.Context, n Notification) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) take() []Event {
+func (r *recorder) take() []event.Notice {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.events
@@ -94,7 +95,7 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	}
 	poke <- struct{}{}
 
-	step := func(advance time.Duration, wantChecked int, wantStatus domain.Status, wantFailed int, wantEvents ...Event) store.TrackingDomain {
+	step := func(advance time.Duration, wantChecked int, wantStatus domain.Status, wantFailed int, wantEvents ...event.Notice) store.TrackingDomain {
 		t.Helper()
 		clk.Advance(advance)
 		n, err := m.RunOnce(ctx)
@@ -115,7 +116,7 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	step(time.Minute, 1, domain.StatusPending, 2)
 	// The customer publishes the CNAME: the next back-off check verifies.
 	u.Set("track.acme-mail.com. 300 IN CNAME v-00000000000000aa.track.waymark.localhost.")
-	got := step(time.Minute, 1, domain.StatusActive, 0, EventVerified)
+	got := step(time.Minute, 1, domain.StatusActive, 0, event.TrackingVerified)
 	if !got.Default {
 		t.Fatal("added with default: true, verified, but not the default")
 	}
@@ -124,12 +125,12 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	step(time.Hour, 1, domain.StatusActive, 0)
 	// The record is removed: first strike warns, the domain stays active.
 	u.Remove("track.acme-mail.com")
-	got = step(24*time.Hour, 1, domain.StatusActive, 1, EventCheckFailed)
+	got = step(24*time.Hour, 1, domain.StatusActive, 1, event.TrackingCheckFailed)
 	if got.LastCheck == nil || got.LastCheck.OK || got.LastCheck.Code != "no_record" || !got.Default {
 		t.Fatalf("first strike: %+v", got)
 	}
 	// Second strike: pending, default flag gone, no more scheduled checks.
-	got = step(24*time.Hour, 1, domain.StatusPending, 2, EventDeactivated)
+	got = step(24*time.Hour, 1, domain.StatusPending, 2, event.TrackingDeactivated)
 	if got.Default || !got.NextCheck.IsZero() {
 		t.Fatalf("after deactivation: default=%v next=%v", got.Default, got.NextCheck)
 	}
@@ -140,12 +141,12 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	if err != nil || got.Status != domain.StatusActive || got.FailedChecks != 0 {
 		t.Fatalf("manual verify: %+v %v", got, err)
 	}
-	if ev := rec.take(); fmt.Sprint(ev) != fmt.Sprint([]Event{EventVerified}) {
+	if ev := rec.take(); fmt.Sprint(ev) != fmt.Sprint([]event.Notice{event.TrackingVerified}) {
 		t.Fatalf("events %v", ev)
 	}
 	// A flap (one failure, then back) warns once and changes nothing else.
 	u.Remove("track.acme-mail.com")
-	step(24*time.Hour, 1, domain.StatusActive, 1, EventCheckFailed)
+	step(24*time.Hour, 1, domain.StatusActive, 1, event.TrackingCheckFailed)
 	u.Set("track.acme-mail.com. 300 IN CNAME v-00000000000000aa.track.waymark.localhost.")
 	step(24*time.Hour, 1, domain.StatusActive, 0)
 }

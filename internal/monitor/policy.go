@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 )
 
 // Outcome is what one check found.
@@ -28,19 +29,39 @@ const (
 	Transient
 )
 
-// Event names a notification, as sent to webhooks.
-type Event string
+// Change is what a check changed that the cluster must hear of.
+type Change int
 
 const (
-	// EventVerified: a pending domain passed and is now active.
-	EventVerified Event = "tracking_domain.verified"
-	// EventCheckFailed: an active domain failed its first check; a warning.
-	EventCheckFailed Event = "tracking_domain.check_failed"
-	// EventDeactivated: a second consecutive failure made it pending.
-	EventDeactivated Event = "tracking_domain.deactivated"
-	// EventDeleted: the domain was deleted.
-	EventDeleted Event = "tracking_domain.deleted"
+	// Unchanged: nothing to notify.
+	Unchanged Change = iota
+	// Verified: a pending domain passed and is now active.
+	Verified
+	// Warned: an active domain failed its first check; it stays active.
+	Warned
+	// Deactivated: a second consecutive failure made it pending.
+	Deactivated
 )
+
+// Notice is the notification of a change to a tracking domain (sending
+// false) or a sending domain, or "" for Unchanged.
+func (c Change) Notice(sending bool) event.Notice {
+	switch {
+	case c == Verified && sending:
+		return event.SendingVerified
+	case c == Verified:
+		return event.TrackingVerified
+	case c == Warned && sending:
+		return event.SendingCheckFailed
+	case c == Warned:
+		return event.TrackingCheckFailed
+	case c == Deactivated && sending:
+		return event.SendingDeactivated
+	case c == Deactivated:
+		return event.TrackingDeactivated
+	}
+	return ""
+}
 
 // Strikes is the number of consecutive failed checks that deactivate.
 const Strikes = 2
@@ -71,8 +92,8 @@ type State struct {
 type Decision struct {
 	Status       domain.Status
 	FailedChecks int
-	// Event to notify, or "".
-	Event Event
+	// Change is what to notify, if anything.
+	Change Change
 	// NextCheck is when to check again; zero means only on request.
 	NextCheck time.Time
 }
@@ -89,16 +110,16 @@ func (p Policy) Decide(s State, o Outcome, now time.Time) Decision {
 		}
 	case o == Pass:
 		if s.Status != domain.StatusActive {
-			d.Event = EventVerified
+			d.Change = Verified
 		}
 		d.Status, d.FailedChecks = domain.StatusActive, 0
 		d.NextCheck = now.Add(p.Interval)
 	case s.Status == domain.StatusActive:
 		d.FailedChecks = s.FailedChecks + 1
 		d.NextCheck = now.Add(p.Interval)
-		d.Event = EventCheckFailed
+		d.Change = Warned
 		if d.FailedChecks >= Strikes {
-			d.Status, d.Event = domain.StatusPending, EventDeactivated
+			d.Status, d.Change = domain.StatusPending, Deactivated
 			d.NextCheck = time.Time{} // back to pending: checked on request
 		}
 	default: // a pending domain that still fails

@@ -3,19 +3,12 @@ package monitor
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
-
-// For renames a tracking-domain event for another kind of domain:
-// EventVerified.For("sending_domain") is "sending_domain.verified".
-func (e Event) For(kind string) Event {
-	return Event(kind + "." + strings.TrimPrefix(string(e), "tracking_domain."))
-}
 
 // dkimOutcome folds the DKIM records' results: pass when all pass, a
 // transient failure when any could not be checked, otherwise a failure.
@@ -84,9 +77,9 @@ func (m *Monitor) CheckSendingDomain(ctx context.Context, clusterID, id string) 
 		return after, err
 	}
 	m.log().Log(ctx, slog.LevelInfo, "sending domain checked", "cluster", clusterID, "id", id, "name", d.Name,
-		"status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Event, "diagnosis", diag)
-	if dec.Event != "" {
-		m.notify(ctx, Notification{Event: dec.Event.For("sending_domain"), At: now, Sending: &after, Diagnosis: diag})
+		"status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Change.Notice(true), "diagnosis", diag)
+	if dec.Change != Unchanged {
+		m.notify(ctx, Notification{Event: dec.Change.Notice(true), At: now, Sending: &after, Diagnosis: diag})
 	}
 	return after, nil
 }

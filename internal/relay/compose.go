@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -52,22 +51,6 @@ const MaxMessage = 25 << 20
 // Tokens gives the key a cluster's new tokens are signed with.
 type Tokens interface {
 	Current(ctx context.Context, clusterID string) (store.TokenKey, error)
-}
-
-// Refusal is a message refused for what it is, with a code for the API
-// and an SMTP reply; the text says what to change.
-type Refusal struct {
-	Code    string // API error code
-	Message string
-	Field   string // the header or parameter at fault
-	SMTP    int    // reply code
-	Status  [3]int // enhanced status code (RFC 3463)
-}
-
-func (r *Refusal) Error() string { return r.Message }
-
-func refuse(code, field string, smtp int, status [3]int, format string, args ...any) *Refusal {
-	return &Refusal{Code: code, Field: field, SMTP: smtp, Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
 // ComposerStore is what composing reads: a cluster's sending domains and
@@ -122,21 +105,21 @@ type Message struct {
 func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(s.Raw)))
 	if err != nil || h.Len() == 0 {
-		return nil, refuse("invalid_message", "", 550, [3]int{5, 6, 0},
+		return nil, ErrInvalidMessage.With(
 			"the message is not an RFC 5322 message: send raw MIME with headers, an empty line, then the body")
 	}
 	m := &Message{ID: s.MessageID, Header: h, Raw: s.Raw, issued: time.Now()}
 	if m.ID == "" {
 		m.ID = apikey.NewID("msg")
 	} else if len(m.ID) > 128 || !utf8.ValidString(m.ID) || strings.ContainsAny(m.ID, "\r\n") {
-		return nil, refuse("invalid_query", "message_id", 550, [3]int{5, 5, 4}, "message_id must be valid UTF-8, one line, at most 128 bytes")
+		return nil, ErrInvalidMessageID
 	}
 	switch v := strings.ToLower(strings.TrimSpace(h.Get(TrackingHeader))); v {
 	case "", "on":
 		m.Tracking = true
 	case "off":
 	default:
-		return nil, refuse("invalid_header", TrackingHeader, 550, [3]int{5, 6, 0}, "%s must be on or off, not %q", TrackingHeader, v)
+		return nil, ErrInvalidHeader.At(TrackingHeader).With("%s must be on or off, not %q", TrackingHeader, v)
 	}
 
 	// The sending domain of the From address signs, and its click host
@@ -154,17 +137,17 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 	}
 	if s.Sign {
 		if fromErr != nil {
-			code := "from_invalid"
+			kind := ErrFromInvalid
 			switch {
 			case errors.Is(fromErr, dkim.ErrNoFrom):
-				code = "from_missing"
+				kind = ErrFromMissing
 			case errors.Is(fromErr, dkim.ErrManyFrom), errors.Is(fromErr, dkim.ErrManyAddresses):
-				code = "from_multiple"
+				kind = ErrFromMultiple
 			}
-			return nil, refuse(code, "From", 550, [3]int{5, 6, 0}, "%s; the message needs exactly one From address", strings.TrimPrefix(fromErr.Error(), "dkim: "))
+			return nil, kind.With("%s; the message needs exactly one From address", strings.TrimPrefix(fromErr.Error(), "dkim: "))
 		}
 		if sd == nil || sd.Status != domain.StatusActive {
-			return nil, refuse("from_domain_not_verified", "From", 550, [3]int{5, 7, 1},
+			return nil, ErrFromNotVerified.With(
 				"%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it",
 				fromDomain, fromDomain)
 		}
@@ -204,7 +187,7 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 	if m.Host, err = c.trackingHost(ctx, s.ClusterID, h.Get(TrackingDomainHeader), clickHost, serverTracking); err != nil {
 		var he *track.HeaderError
 		if errors.As(err, &he) {
-			return nil, refuse("tracking_domain_not_active", TrackingDomainHeader, 550, [3]int{5, 7, 1}, "%s", he.Error())
+			return nil, ErrTrackingDomainNotActive.With("%s", he.Error())
 		}
 		return nil, err
 	}
@@ -229,7 +212,7 @@ func (c *Composer) deliveryServer(ctx context.Context, clusterID, header string)
 		}
 	}
 	if header != "" {
-		return "", "", refuse("delivery_server_unknown", DeliveryServerHeader, 550, [3]int{5, 7, 1},
+		return "", "", ErrDeliveryServerUnknown.With(
 			"%s names %q, which is not a delivery server of this cluster (POST /v1/delivery-servers adds one)", DeliveryServerHeader, header)
 	}
 	return c.DefaultServer, "", nil
@@ -281,10 +264,10 @@ func (m *Message) For(w io.Writer, clusterID, recipient string, extra ...string)
 				MessageID: m.ID, Recipient: recipient, URL: url}, m.key.Secret)
 		}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
-			return refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message could not be rewritten: %v", err)
+			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)
 		}
 	} else if err := stripControl(&out, m.Raw); err != nil {
-		return refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message header could not be read: %v", err)
+		return ErrInvalidMessage.With("the message header could not be read: %v", err)
 	}
 	if m.Domain == nil {
 		_, err := w.Write(out.Bytes())
@@ -318,7 +301,7 @@ func stripControl(w io.Writer, raw []byte) error {
 func ParseRecipient(s string) (string, error) {
 	a, err := domain.Mailbox(s)
 	if err != nil {
-		return "", refuse("recipient_invalid", "recipient", 550, [3]int{5, 1, 3}, "%q is not a plain email address (name@example.com)", s)
+		return "", ErrRecipientInvalid.With("%q is not a plain email address (name@example.com)", s)
 	}
 	return a, nil
 }

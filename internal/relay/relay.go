@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/groupcommit"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
@@ -119,13 +120,13 @@ type Result struct {
 // is durable. Suppressed recipients are dropped, each with its reason.
 func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts []string, messageID string) (Result, error) {
 	if len(rcpts) > MaxRecipients {
-		return Result{}, refuse("too_many_recipients", "recipient", 452, [3]int{4, 5, 3},
+		return Result{}, ErrTooManyRecipients.With(
 			"at most %d recipients a message: send the rest as another message", MaxRecipients)
 	}
 	if len(rcpts) > 1 && len(rcpts)*len(raw) > maxCopies {
 		// Each recipient gets a copy of their own: bound what one
 		// submission holds in memory and writes to the queue.
-		return Result{}, refuse("too_many_recipients", "recipient", 552, [3]int{5, 3, 4},
+		return Result{}, ErrTooLarge.With(
 			"a %d-byte message can go to at most %d recipients at once: send it in smaller batches", len(raw), maxCopies/len(raw))
 	}
 	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true})
@@ -133,7 +134,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 		return Result{}, err
 	}
 	if m.Server == "" {
-		return Result{}, refuse("no_delivery_server", "", 451, [3]int{4, 3, 5},
+		return Result{}, ErrNoDeliveryServer.With(
 			"no delivery server is set up for this cluster: add one (POST /v1/delivery-servers) or start waymark with --delivery")
 	}
 	res := Result{MessageID: m.ID}
@@ -207,14 +208,14 @@ const MaxForwards = 5
 func (r *Relay) Forward(ctx context.Context, clusterID, messageID, recipient, friend string) (Result, error) {
 	sent, err := r.Store.MailFor(ctx, clusterID, messageID, recipient)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && sent.RawKey == "") {
-		return Result{}, refuse("forward_unavailable", "", 550, [3]int{5, 7, 1}, "this message can no longer be forwarded")
+		return Result{}, ErrForwardUnavailable
 	}
 	if err != nil {
 		return Result{}, err
 	}
 	raw, err := r.Store.Message(ctx, clusterID, sent.RawKey)
 	if errors.Is(err, store.ErrNotFound) {
-		return Result{}, refuse("forward_unavailable", "", 550, [3]int{5, 7, 1}, "this message can no longer be forwarded")
+		return Result{}, ErrForwardUnavailable
 	}
 	if err != nil {
 		return Result{}, err
@@ -222,12 +223,12 @@ func (r *Relay) Forward(ctx context.Context, clusterID, messageID, recipient, fr
 	if ok, err := r.Store.TakeForward(ctx, clusterID, messageID, recipient, MaxForwards); err != nil {
 		return Result{}, err
 	} else if !ok {
-		return Result{}, refuse("forward_limit", "", 450, [3]int{4, 7, 1}, "this message has been forwarded %d times from this address already", MaxForwards)
+		return Result{}, ErrForwardLimit
 	}
 	raw = bytes.ReplaceAll(raw, []byte(track.ForwardPlaceholder), nil)
 	raw, err = readdress(raw, friend)
 	if err != nil {
-		return Result{}, refuse("invalid_message", "", 550, [3]int{5, 6, 0}, "the message could not be forwarded: %v", err)
+		return Result{}, ErrInvalidMessage.With("the message could not be forwarded: %v", err)
 	}
 	return r.Submit(ctx, clusterID, raw, []string{friend}, "")
 }
@@ -462,20 +463,20 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	status, lastError := store.MailFailed, ""
 	switch {
 	case o.err == nil:
-		status, ev.Type, ev.Reason = store.MailSent, "relayed", o.reply
+		status, ev.Type, ev.Reason = store.MailSent, event.Relayed, o.reply
 	case o.permanent:
 		// The suppression first: if it fails, the message stays queued and
 		// this is tried again, rather than losing both.
 		if o.mailbox {
-			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, "bounce", now); err != nil {
+			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, event.ReasonBounce, now); err != nil {
 				r.Log.Error("relay: suppress", "mail", m.ID, "err", err)
 				return nil
 			}
 		}
 		lastError = o.err.Error()
-		ev.Type, ev.Class, ev.Reason = "bounce", "failed", lastError
+		ev.Type, ev.Class, ev.Reason = event.Bounce, event.Failed, lastError
 		if o.mailbox {
-			ev.Class = "hard"
+			ev.Class = event.Hard
 		}
 	default:
 		if next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1); ok {
@@ -487,7 +488,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 			return nil
 		}
 		lastError = fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
-		ev.Type, ev.Class, ev.Reason = "bounce", "soft", lastError
+		ev.Type, ev.Class, ev.Reason = event.Bounce, event.Soft, lastError
 	}
 	if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, &ev); err != nil {
 		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)

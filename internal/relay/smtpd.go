@@ -131,25 +131,21 @@ type session struct {
 	rcpts   []string
 }
 
-func smtpErr(code int, status [3]int, format string, args ...any) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(status), Message: fmt.Sprintf(format, args...)}
-}
-
 func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if mech != sasl.Plain {
-		return nil, smtpErr(504, [3]int{5, 5, 4}, "use AUTH PLAIN with your cluster id and an API key")
+		return nil, ErrAuthMechanism.SMTPError()
 	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		c, err := ss.s.Store.ClusterByKey(context.Background(), apikey.Hash(password))
 		if err != nil || c.ID != username || (identity != "" && identity != username) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				ss.s.Log.Error("smtp auth", "err", err)
-				return smtpErr(454, [3]int{4, 7, 0}, "authentication is unavailable for a moment, try again")
+				return ErrAuthUnavailable.SMTPError()
 			}
 			ss.s.Log.Info("smtp auth refused", "remote", ss.remote, "user", username)
-			return smtpErr(535, [3]int{5, 7, 8}, "authentication failed: give your cluster id as the user name and one of its API keys as the password")
+			return ErrAuthFailed.SMTPError()
 		}
 		ss.cluster = c.ID
 		return nil
@@ -158,10 +154,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.cluster == "" {
-		return smtpErr(530, [3]int{5, 7, 0}, "authentication required: AUTH PLAIN with your cluster id and an API key (after STARTTLS)")
+		return ErrAuthRequired.SMTPError()
 	}
 	if ss.s.Rate > 0 && !ss.s.limiter(ss.cluster).Allow() {
-		return smtpErr(450, [3]int{4, 7, 1}, "this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate)
+		return ErrRateLimited.With("this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate).SMTPError()
 	}
 	return nil // the envelope sender is replaced by a VERP address
 }
@@ -169,14 +165,14 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr, err := ParseRecipient(to)
 	if err != nil {
-		return smtpErr(553, [3]int{5, 1, 3}, "%q is not an email address", to)
+		return ErrBadAddress.With("%q is not an email address", to).SMTPError()
 	}
 	suppressed, err := ss.s.Store.Suppressed(context.Background(), ss.cluster, addr)
 	if err != nil {
-		return smtpErr(451, [3]int{4, 3, 0}, "could not check the suppression list, try again")
+		return ErrSuppressionCheck.SMTPError()
 	}
 	if suppressed {
-		return smtpErr(550, [3]int{5, 7, 1}, "%s is on this cluster's suppression list (unsubscribed, bounced or complained); not sent", addr)
+		return ErrSuppressed.With("%s is on this cluster's suppression list (unsubscribed, bounced or complained); not sent", addr).SMTPError()
 	}
 	ss.rcpts = append(ss.rcpts, addr)
 	return nil
@@ -191,7 +187,7 @@ func ReadData(r io.Reader) ([]byte, error) {
 		if errors.As(err, &se) {
 			return nil, se // too large
 		}
-		return nil, smtpErr(451, [3]int{4, 3, 0}, "could not read the message: %v", err)
+		return nil, ErrReadFailed.With("could not read the message: %v", err).SMTPError()
 	}
 	return buf.Bytes(), nil
 }
@@ -202,26 +198,24 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	if bareLineBreak(data) {
-		// A lone CR or LF ends a line for some servers and not for others:
-		// the gap SMTP smuggling goes through (as Postfix's
-		// smtpd_forbid_bare_newline refuses it).
-		return smtpErr(550, [3]int{5, 6, 0}, "the message has a CR or LF that is not part of a CRLF line break: end every line with CRLF")
+		return ErrBareLineBreak.SMTPError()
 	}
 	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, data, ss.rcpts, "")
 	var ref *Refusal
 	switch {
 	case errors.As(err, &ref):
-		return smtpErr(ref.SMTP, ref.Status, "%s", ref.Message)
+		return ref.SMTPError()
 	case err != nil:
 		ss.s.Log.Error("smtp submission", "cluster", ss.cluster, "err", err)
-		return smtpErr(451, [3]int{4, 3, 0}, "the message could not be queued: try again")
+		return ErrQueueFailed.SMTPError()
 	}
 	ids := make([]string, len(res.Queued))
 	for i, q := range res.Queued {
 		ids[i] = q.ID
 	}
 	// go-smtp sends a 250 "error" as the reply to DATA.
-	return smtpErr(250, [3]int{2, 0, 0}, "queued as %s (%s)", res.MessageID, strings.Join(ids, " "))
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: fmt.Sprintf("queued as %s (%s)", res.MessageID, strings.Join(ids, " "))}
 }
 
 func (ss *session) Reset()        { ss.rcpts = nil }

@@ -4,6 +4,7 @@
 package secret
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -13,6 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/store"
 )
 
 // Box seals and opens values.
@@ -113,10 +117,30 @@ func (b *Box) Canary() []byte { return []byte(b.Seal([]byte("waymark"), canaryCo
 var ErrOtherKey = errors.New("the secret key file does not open the private keys in this database: they were sealed with another file; " +
 	"start every node with the same --secret-key-file (restore it from backup)")
 
-// CheckCanary reports whether the box opens a value made by Canary.
-func (b *Box) CheckCanary(sealed []byte) error {
-	if _, err := b.Open(string(sealed), canaryContext); err != nil {
+// Opens reports whether the box opens a value made by Canary.
+func (b *Box) Opens(canary []byte) error {
+	if _, err := b.Open(string(canary), canaryContext); err != nil {
 		return ErrOtherKey
 	}
 	return nil
+}
+
+// CanaryStore keeps the canary where every node finds it.
+type CanaryStore interface {
+	Blob(ctx context.Context, key string) ([]byte, time.Time, error)
+	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
+}
+
+// CheckCanary makes sure that box is the one the store's keys are sealed
+// with: on a new store it puts a canary sealed by box; on one that has a
+// canary, a box that cannot open it is ErrOtherKey.
+func CheckCanary(ctx context.Context, st CanaryStore, box *Box) error {
+	canary, _, err := st.Blob(ctx, CanaryBlob)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return st.PutBlob(ctx, CanaryBlob, box.Canary(), time.Now())
+	case err != nil:
+		return err
+	}
+	return box.Opens(canary)
 }

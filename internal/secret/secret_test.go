@@ -1,11 +1,15 @@
 package secret
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/store"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -51,10 +55,56 @@ func TestCanary(t *testing.T) {
 	a, _, _ := Load(filepath.Join(t.TempDir(), "a.key"))
 	b, _, _ := Load(filepath.Join(t.TempDir(), "b.key"))
 	c := a.Canary()
-	if err := a.CheckCanary(c); err != nil {
+	if err := a.Opens(c); err != nil {
 		t.Fatalf("own canary: %v", err)
 	}
-	if err := b.CheckCanary(c); !errors.Is(err, ErrOtherKey) {
+	if err := b.Opens(c); !errors.Is(err, ErrOtherKey) {
 		t.Fatalf("another key's canary: %v", err)
 	}
+}
+
+// blobs is an in-memory CanaryStore.
+type blobs map[string][]byte
+
+func (b blobs) Blob(_ context.Context, key string) ([]byte, time.Time, error) {
+	v, ok := b[key]
+	if !ok {
+		return nil, time.Time{}, store.ErrNotFound
+	}
+	return v, time.Time{}, nil
+}
+
+func (b blobs) PutBlob(_ context.Context, key string, v []byte, _ time.Time) error {
+	b[key] = v
+	return nil
+}
+
+// TestCheckCanary: the first box marks a new store; the same box passes
+// again; another box is refused and changes nothing.
+func TestCheckCanary(t *testing.T) {
+	a := mustLoad(t, "a.key")
+	b := mustLoad(t, "b.key")
+	st := blobs{}
+	if err := CheckCanary(t.Context(), st, a); err != nil || len(st[CanaryBlob]) == 0 {
+		t.Fatalf("first start: %v %q", err, st[CanaryBlob])
+	}
+	first := string(st[CanaryBlob])
+	if err := CheckCanary(t.Context(), st, a); err != nil {
+		t.Fatalf("same key: %v", err)
+	}
+	if err := CheckCanary(t.Context(), st, b); !errors.Is(err, ErrOtherKey) {
+		t.Fatalf("other key: %v", err)
+	}
+	if string(st[CanaryBlob]) != first {
+		t.Fatal("a refused key replaced the canary")
+	}
+}
+
+func mustLoad(t *testing.T, name string) *Box {
+	t.Helper()
+	b, _, err := Load(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

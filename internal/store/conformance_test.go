@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
@@ -778,7 +779,7 @@ func TestEventsAndSuppressions(t *testing.T) {
 				msg = "msg_2"
 			}
 			evs = append(evs, Event{ID: fmt.Sprintf("%016x%08x", base.Add(time.Duration(i)*time.Second).UnixMicro(), i), ClusterID: "cl_a",
-				Type: typ, At: base.Add(time.Duration(i) * time.Second), MessageID: msg, Recipient: "ann@example.com",
+				Type: event.Type(typ), At: base.Add(time.Duration(i) * time.Second), MessageID: msg, Recipient: "ann@example.com",
 				URL: "https://x.example/", Host: "t.example", ClientIP: "192.0.2.1", UserAgent: "UA", Class: "human"})
 		}
 		evs = append(evs, Event{ID: "ffff", ClusterID: "cl_b", Type: "click", At: base, MessageID: "msg_1"})

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/waymark-mail/waymark/internal/event"
 )
 
 // Events holds tracking and mail events.
@@ -23,7 +25,7 @@ type Event struct {
 	// ID sorts by time: 16 hex digits of Unix microseconds, then 8 random.
 	ID        string
 	ClusterID string
-	Type      string
+	Type      event.Type
 	At        time.Time
 	MessageID string
 	Recipient string
@@ -31,8 +33,9 @@ type Event struct {
 	Host      string
 	ClientIP  string
 	UserAgent string
-	// Class is human, bot or proxy; Reason says why.
-	Class  string
+	// Class is who made a tracking request (human, bot, proxy) or how
+	// final a bounce is (hard, soft, failed); Reason says why.
+	Class  event.Class
 	Reason string
 }
 
@@ -46,7 +49,7 @@ func NewEventID(at time.Time) string {
 
 // EventQuery filters Events.
 type EventQuery struct {
-	Type      string
+	Type      event.Type
 	MessageID string
 	Since     time.Time
 	// After is the cursor: the ID of the last event of the previous page.
@@ -78,8 +81,8 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.ID, e.ClusterID, e.Type, micros(e.At), e.MessageID, e.Recipient, e.URL,
-				e.Host, e.ClientIP, e.UserAgent, e.Class, e.Reason)
+			args = append(args, e.ID, e.ClusterID, string(e.Type), micros(e.At), e.MessageID, e.Recipient, e.URL,
+				e.Host, e.ClientIP, e.UserAgent, string(e.Class), e.Reason)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
 			return err
@@ -93,7 +96,7 @@ func (s *sqlStore) Events(ctx context.Context, clusterID string, q EventQuery) (
 	args := []any{clusterID}
 	if q.Type != "" {
 		query += ` AND type = ?`
-		args = append(args, q.Type)
+		args = append(args, string(q.Type))
 	}
 	if q.MessageID != "" {
 		query += ` AND message_id = ?`

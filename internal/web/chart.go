@@ -7,25 +7,29 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/event"
 )
 
 // Classes stacked in the chart, bottom up, with their colours (each with
 // at least 3:1 contrast on white) and names for the legend.
-var classes = []struct{ Name, Color, Label string }{
-	{"human", "#0b4f8a", "human"},
-	{"proxy", "#8a5a00", "image proxy"},
-	{"bot", "#7a1f5c", "bot or scanner"},
+var classes = []struct {
+	Name         event.Class
+	Color, Label string
+}{
+	{event.Human, "#0b4f8a", "human"},
+	{event.Proxy, "#8a5a00", "image proxy"},
+	{event.Bot, "#7a1f5c", "bot or scanner"},
 }
 
 // series counts events of one type per time bucket and class.
 type series struct {
-	Type   string
+	Type   event.Type
 	Counts [][3]int // per bucket: human, proxy, bot
 }
 
 // bucketize counts opens and clicks in n equal buckets from from to to.
 func bucketize(evs []api.Event, from, to time.Time, n int) []series {
-	out := []series{{Type: "open", Counts: make([][3]int, n)}, {Type: "click", Counts: make([][3]int, n)}}
+	out := []series{{Type: event.Open, Counts: make([][3]int, n)}, {Type: event.Click, Counts: make([][3]int, n)}}
 	span := to.Sub(from)
 	if span <= 0 || n <= 0 {
 		return out
@@ -37,9 +41,9 @@ func bucketize(evs []api.Event, from, to time.Time, n int) []series {
 		i := int(int64(e.At.Sub(from)) * int64(n) / int64(span))
 		c := 0
 		switch e.Class {
-		case "proxy":
+		case event.Proxy:
 			c = 1
-		case "bot":
+		case event.Bot:
 			c = 2
 		}
 		for s := range out {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/event"
 )
 
 // chartWindow and chartBuckets: the chart shows the last 7 days by
@@ -23,7 +24,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	q := r.URL.Query()
 	typ, msg, cursor := q.Get("type"), q.Get("message_id"), q.Get("cursor")
-	if typ != "" && !slices.Contains(api.EventTypes, typ) {
+	if typ != "" && !event.Type(typ).Valid() {
 		typ = ""
 	}
 	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
@@ -33,10 +34,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	// chartMax of each; past that the page says the chart is cut short).
 	var all []api.Event
 	truncated := false
-	for _, typ := range []string{"open", "click"} {
+	for _, typ := range []event.Type{event.Open, event.Click} {
 		next, n := "", 0
 		for {
-			v := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {"1000"}, "type": {typ}}
+			v := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {"1000"}, "type": {string(typ)}}
 			if msg != "" {
 				v.Set("message_id", msg)
 			}
@@ -71,9 +72,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	for _, e := range all {
 		c := perHost[e.Host]
 		switch e.Type {
-		case "open":
+		case event.Open:
 			c[0]++
-		case "click":
+		case event.Click:
 			c[1]++
 		}
 		perHost[e.Host] = c
@@ -117,5 +118,5 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 		nextURL = "/events?" + nv.Encode()
 	}
 	s.render(w, http.StatusOK, "events.html", sess, map[string]any{"Title": "Events", "Charts": charts, "Classes": classes, "Truncated": truncated,
-		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": api.EventTypes})
+		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": event.Types})
 }

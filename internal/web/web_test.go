@@ -17,6 +17,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -49,7 +50,7 @@ func newDashboard(t *testing.T) *dashboard {
 	st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(admin), true)
 	mon := &monitor.Monitor{Store: st, Policy: monitor.DefaultPolicy, Log: quiet, Platform: "waymark.localhost", Box: box,
 		Rotation: dkim.DefaultRotation, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: "127.0.0.1:9"}, Platform: "waymark.localhost"}}
-	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Checker: mon, Tokens: track.NewKeys(st), Box: box})
+	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Monitor: mon, Tokens: track.NewKeys(st), Box: box})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", a)
 	mux.Handle("/", New(a, box, quiet))
@@ -310,7 +311,7 @@ func TestEventsPage(t *testing.T) {
 	now := time.Now().UTC()
 	var evs []store.Event
 	for i, e := range []struct{ typ, class string }{{"open", "human"}, {"open", "proxy"}, {"click", "human"}, {"click", "bot"}, {"unsubscribe", "human"}} {
-		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Second)), ClusterID: clusterID, Type: e.typ, Class: e.class,
+		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Second)), ClusterID: clusterID, Type: event.Type(e.typ), Class: event.Class(e.class),
 			At: now.Add(-time.Hour), MessageID: "msg_1", Recipient: "ann@example.org", Host: "track.acme-mail.com"})
 	}
 	if err := d.st.InsertEvents(context.Background(), evs); err != nil {

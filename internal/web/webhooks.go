@@ -5,14 +5,14 @@ import (
 	"net/url"
 
 	"github.com/waymark-mail/waymark/internal/api"
-	"github.com/waymark-mail/waymark/internal/webhook"
+	"github.com/waymark-mail/waymark/internal/event"
 )
 
 func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Events"] = webhook.Events
+	data["Events"] = event.Names()
 	listPage[api.Webhook](s, w, r, sess, status, data, "/v1/webhooks", "Webhooks", "Hooks", "webhooks.html")
 }
 

@@ -35,24 +35,6 @@ import (
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
-// Events are the event names a webhook can subscribe to ("*" is all).
-var Events = []string{
-	"tracking_domain.verified",
-	"tracking_domain.check_failed",
-	"tracking_domain.deactivated",
-	"tracking_domain.deleted",
-	"sending_domain.verified",
-	"sending_domain.check_failed",
-	"sending_domain.deactivated",
-	"open",
-	"click",
-	"unsubscribe",
-	"forward",
-	"relayed",
-	"bounce",
-	"complaint",
-}
-
 // SignatureHeader carries the signature of a delivery.
 const SignatureHeader = "Waymark-Signature"
 
@@ -127,15 +109,14 @@ type Payload struct {
 	Data      any       `json:"data"`
 }
 
-// Queue is the part of the store deliveries need.
-type Queue interface {
+// Enqueuer queues one delivery of an event to each subscribed webhook of a
+// cluster.
+type Enqueuer interface {
 	EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
-	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
-	FinishDelivery(ctx context.Context, d store.Delivery, a store.Attempt, next time.Time) error
 }
 
 // Enqueue queues an event for the cluster's webhooks.
-func Enqueue(ctx context.Context, q Queue, clusterID, event string, data any, now time.Time) error {
+func Enqueue(ctx context.Context, q Enqueuer, clusterID, event string, data any, now time.Time) error {
 	id := make([]byte, 10)
 	_, _ = rand.Read(id)
 	body, err := json.Marshal(Payload{ID: "evt_" + hex.EncodeToString(id), Type: event, CreatedAt: now.UTC(), ClusterID: clusterID, Data: data})
@@ -148,7 +129,7 @@ func Enqueue(ctx context.Context, q Queue, clusterID, event string, data any, no
 
 // Deliverer sends queued deliveries.
 type Deliverer struct {
-	Queue Queue
+	Queue store.WebhookQueue
 	// Client sends the requests; nil means one with a 10 s timeout and the
 	// private-address guard.
 	Client *http.Client

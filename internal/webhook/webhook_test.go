@@ -9,13 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -72,18 +70,6 @@ func TestBackoff(t *testing.T) {
 	}
 	if _, ok := Backoff(0); ok {
 		t.Fatal("attempt 0")
-	}
-}
-
-// Every event the monitor sends can be subscribed to.
-func TestEventsCoverMonitor(t *testing.T) {
-	for _, e := range []monitor.Event{monitor.EventVerified, monitor.EventCheckFailed, monitor.EventDeactivated, monitor.EventDeleted} {
-		if !slices.Contains(Events, string(e)) {
-			t.Errorf("%s is not subscribable", e)
-		}
-		if e != monitor.EventDeleted && !slices.Contains(Events, string(e.For("sending_domain"))) {
-			t.Errorf("%s is not subscribable", e.For("sending_domain"))
-		}
 	}
 }
 

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/autotls"
+	"github.com/waymark-mail/waymark/internal/bounce"
+	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/edge"
+	"github.com/waymark-mail/waymark/internal/milter"
+	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/verify"
+	"github.com/waymark-mail/waymark/internal/web"
+	"github.com/waymark-mail/waymark/internal/webhook"
+)
+
+// node is one `waymark serve`: what its roles share, and what they leave
+// to shut down.
+type node struct {
+	c   serveConfig
+	st  store.Store
+	box *secret.Box
+	log *slog.Logger
+	reg *prometheus.Registry
+
+	keys     *track.Keys
+	fanout   *webhook.FanOut
+	relay    *relay.Relay
+	monitor  *monitor.Monitor
+	rotation dkim.Rotation
+
+	lines   [][2]string
+	servers []*http.Server
+	errc    chan error
+	// afterShutdown runs once the HTTP servers have drained, in order.
+	afterShutdown []func()
+	// reloaders follow the store's zone serial for this node's DNS and
+	// edge; poke makes them run at once after this node's own changes.
+	reloaders []func(ctx context.Context, serial int64) error
+	poke      chan struct{}
+}
+
+// newNode builds the parts every role may use: the token-key cache, the
+// webhook fan-out of events, the relay (the API and the edge's forwards
+// queue through it) and the monitor (the API checks through it).
+func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box, log *slog.Logger) *node {
+	n := &node{c: c, st: st, box: box, log: log, reg: prometheus.NewRegistry(), errc: make(chan error, 4),
+		poke: make(chan struct{}, 1), keys: track.NewKeys(st)}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
+	n.rotation = dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
+	n.fanout = webhook.NewFanOut(st, func(e store.Event) any { return api.EventOf(e) }, log)
+	go n.fanout.Run(ctx)
+	n.relay = &relay.Relay{Store: st, Hostname: "mx." + c.platform, Log: log, Events: n.fanout.Events, Lease: c.relayLease,
+		AllowPrivate: c.deliveryPrivate,
+		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
+		Composer:     &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery}}
+	notifier := &api.Notifier{Store: st, Platform: c.platform, Log: log}
+	n.monitor = &monitor.Monitor{
+		Store:    st,
+		Platform: c.platform,
+		Box:      box,
+		Rotation: n.rotation,
+		Checker:  &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: c.platform},
+		Policy: monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow,
+			TransientRetry: monitor.DefaultPolicy.TransientRetry},
+		Log:    log,
+		Notify: notifier.Notify,
+	}
+	return n
+}
+
+// line adds a line to the start banner.
+func (n *node) line(name, text string) { n.lines = append(n.lines, [2]string{name, text}) }
+
+// serveHTTP serves srv on ln until shutdown.
+func (n *node) serveHTTP(srv *http.Server, ln net.Listener) {
+	n.servers = append(n.servers, srv)
+	go func() { n.errc <- srv.Serve(ln) }()
+}
+
+// zoneChanged makes this node's DNS and edge reload now.
+func (n *node) zoneChanged() {
+	select {
+	case n.poke <- struct{}{}:
+	default:
+	}
+}
+
+// watchZone runs the reloaders whenever the store's zone serial moves.
+func (n *node) watchZone(ctx context.Context) {
+	if len(n.reloaders) == 0 {
+		return
+	}
+	go store.Watch(ctx, n.st, time.Second, n.poke, func(ctx context.Context, serial int64) error {
+		var errs []error
+		for _, reload := range n.reloaders {
+			errs = append(errs, reload(ctx, serial))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// shutdown drains the HTTP servers, then runs what waits for them.
+func (n *node) shutdown(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, srv := range n.servers {
+		_ = srv.Shutdown(ctx)
+	}
+	for _, f := range n.afterShutdown {
+		f()
+	}
+}
+
+// startDNS runs the authoritative DNS server of the platform zone.
+func (n *node) startDNS(ctx context.Context) error {
+	c := n.c
+	zc := dnsserver.Config{Platform: c.platform, EdgeIPs: c.edgeIPList}
+	srv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), n.log, n.reg)
+	addr, err := srv.Listen(ctx, c.dns)
+	if err != nil {
+		return fmt.Errorf("--dns: %w", err)
+	}
+	src := sending.ZoneSource{Store: n.st, Config: sending.ZoneConfig{Platform: c.platform, SendingIPs: c.edgeIPList, MXIPs: c.edgeIPList}}
+	n.reloaders = append(n.reloaders, func(ctx context.Context, serial int64) error { return srv.Reload(ctx, src, zc, serial) })
+	n.line("dns", addr.String()+" udp+tcp, zone "+c.platform+", edge "+joinIPs(c.edgeIPList))
+	return nil
+}
+
+// startEdge runs the tracking hosts over HTTP and, with --acme-directory,
+// HTTPS with certificates over ACME.
+func (n *node) startEdge(ctx context.Context) error {
+	c := n.c
+	hosts := &edge.Hosts{}
+	if err := hosts.Reload(ctx, n.st); err != nil {
+		return err
+	}
+	// The recorder outlives the signal: it commits what the HTTP servers
+	// are still answering while they drain, and stops after them.
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	n.afterShutdown = append(n.afterShutdown, stopRecorder)
+	rec := edge.NewRecorder(recCtx, n.st, n.log, n.reg)
+	rec.AfterCommit = n.fanout.Events
+	var h http.Handler = edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
+		Suppressions: n.st, Log: n.log, Forwarder: n.relay}, n.reg)
+	httpLn, err := net.Listen("tcp", c.edgeHTTP)
+	if err != nil {
+		return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
+	}
+	edgeLine := "http://" + httpLn.Addr().String()
+	var tlsLn net.Listener
+	var certs *autotls.Manager
+	if c.acmeDirectory == "" {
+		edgeLine += " (no HTTPS: set --acme-directory to get certificates)"
+	} else {
+		if tlsLn, err = net.Listen("tcp", c.edgeHTTPS); err != nil {
+			return fmt.Errorf("--edge-https %s: %w", c.edgeHTTPS, err)
+		}
+		certs, err = autotls.New(autotls.Options{Store: n.st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
+			CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: n.log,
+			Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + c.platform}})
+		if err != nil {
+			return err
+		}
+		h = certs.HTTPHandler(h)
+	}
+	n.reloaders = append(n.reloaders, func(ctx context.Context, _ int64) error {
+		if err := hosts.Reload(ctx, n.st); err != nil {
+			return err
+		}
+		if certs != nil {
+			certs.Sync(ctx, hosts.Names())
+		}
+		return nil
+	})
+	if certs != nil {
+		certs.Sync(ctx, hosts.Names())
+	}
+	newServer := func() *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	}
+	n.serveHTTP(newServer(), httpLn)
+	if certs != nil {
+		tlsConfig := certs.TLSConfig()
+		srv := newServer()
+		srv.TLSConfig = tlsConfig
+		n.serveHTTP(srv, tls.NewListener(tlsLn, tlsConfig))
+		edgeLine += ", https://" + tlsLn.Addr().String() + " (ACME " + c.acmeDirectory + ")"
+	}
+	n.line("edge", edgeLine)
+	return nil
+}
+
+// startRelay runs SMTP submission, queue delivery, the bounce service and,
+// with --milter, the milter.
+func (n *node) startRelay(ctx context.Context) error {
+	c := n.c
+	sub := &relay.SMTPServer{Relay: n.relay, Store: n.st, Hostname: "mx." + c.platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)), Log: n.log}
+	if c.smtpTLSCert != "" || c.smtpTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.smtpTLSCert, c.smtpTLSKey)
+		if err != nil {
+			return fmt.Errorf("--smtp-tls-cert/--smtp-tls-key: %w", err)
+		}
+		sub.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	addr, err := sub.Listen(ctx, c.smtp)
+	if err != nil {
+		return fmt.Errorf("--smtp %s: %w", c.smtp, err)
+	}
+	// Deliveries in flight stop with ctx; those cut short are retried
+	// after their lease. The store closes only after the workers.
+	relayDone := make(chan struct{})
+	go func() {
+		n.relay.Run(ctx)
+		close(relayDone)
+	}()
+	n.afterShutdown = append(n.afterShutdown, func() { <-relayDone })
+	delivery := c.delivery
+	if delivery == "" {
+		delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
+	}
+	n.line("smtp", addr.String()+" submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery "+delivery)
+	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events}
+	baddr, err := bs.Listen(ctx, c.bounceSMTP)
+	if err != nil {
+		return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)
+	}
+	n.line("bounces", baddr.String()+" inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)")
+	if c.milterAddr != "" {
+		ms := &milter.Server{Composer: n.relay.Composer, Store: n.st, Log: n.log, Cluster: c.milterClust}
+		maddr, err := ms.Listen(ctx, c.milterAddr)
+		if err != nil {
+			return fmt.Errorf("--milter %s: %w", c.milterAddr, err)
+		}
+		n.line("milter", maddr.String()+" (Postfix: smtpd_milters = inet:"+maddr.String()+")")
+	}
+	return nil
+}
+
+// startAPI runs the REST API and the dashboard on one port: /v1/, /healthz
+// and /metrics are the API's, every other path the dashboard's (which
+// calls the API in process).
+func (n *node) startAPI(context.Context) error {
+	c := n.c
+	ln, err := net.Listen("tcp", c.http)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", c.http, err)
+	}
+	h := api.New(api.Options{Store: n.st, PlatformDomain: c.platform, Logger: n.log, Registry: n.reg,
+		ZoneChanged: n.zoneChanged, Monitor: n.monitor, Tokens: n.keys, Box: n.box, Relay: n.relay, Rotation: n.rotation})
+	top := http.NewServeMux()
+	top.Handle("/v1/", h)
+	top.Handle("/healthz", h)
+	top.Handle("/metrics", h)
+	top.Handle("/", web.New(h, n.box, n.log))
+	n.serveHTTP(&http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}, ln)
+	base := "http://" + ln.Addr().String()
+	n.line("dashboard", base+"/  (sign in with an API key)")
+	n.line("api", base+"/v1/  (OpenAPI: "+base+"/v1/openapi.json)")
+	n.line("health", base+"/healthz, metrics "+base+"/metrics")
+	return nil
+}
+
+// startMonitor runs the scheduled checks and key rotations, and the
+// webhook deliveries.
+func (n *node) startMonitor(ctx context.Context) error {
+	go n.monitor.Run(ctx, 15*time.Second)
+	hooks := &webhook.Deliverer{Queue: n.st, AllowPrivate: n.c.webhookPrivate, Log: n.log}
+	go hooks.Run(ctx, 2*time.Second)
+	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
+	return nil
+}

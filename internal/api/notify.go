@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/webhook"
+)
+
+// Notifier turns the monitor's notifications into webhook events whose
+// data shows the domain as the API does: {"tracking_domain": …} or
+// {"sending_domain": …}, with the diagnosis.
+type Notifier struct {
+	Store interface {
+		TrackingDomainReader
+		EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
+	}
+	Platform string
+	Log      *slog.Logger
+}
+
+// NotificationData is the data of a notification's webhook event.
+type NotificationData struct {
+	TrackingDomain *TrackingDomain `json:"tracking_domain,omitempty"`
+	SendingDomain  *SendingDomain  `json:"sending_domain,omitempty"`
+	Diagnosis      string          `json:"diagnosis,omitempty"`
+}
+
+// Data is the webhook data of n.
+func (nt *Notifier) Data(ctx context.Context, n monitor.Notification) (string, NotificationData, error) {
+	data := NotificationData{Diagnosis: n.Diagnosis}
+	if n.Sending != nil {
+		sd, err := SendingDomainOf(ctx, nt.Store, nt.Platform, *n.Sending)
+		if err != nil {
+			return "", data, err
+		}
+		data.SendingDomain = &sd
+		return n.Sending.ClusterID, data, nil
+	}
+	td := TrackingDomainOf(n.Domain)
+	data.TrackingDomain = &td
+	return n.Domain.ClusterID, data, nil
+}
+
+// Notify queues n for the cluster's webhooks (monitor.Monitor.Notify).
+func (nt *Notifier) Notify(ctx context.Context, n monitor.Notification) {
+	cluster, data, err := nt.Data(ctx, n)
+	if err == nil {
+		err = webhook.Enqueue(ctx, nt.Store, cluster, string(n.Event), data, n.At)
+	}
+	if err != nil {
+		nt.Log.Error("queueing a webhook event", "event", n.Event, "err", err)
+	}
+}
+
+// EnsureAdminKey stores the hash of given (--admin-key), or on first start
+// makes a key and returns it for printing, once; it returns the line the
+// start banner shows. Several nodes starting together agree on one key:
+// the first to store it wins, the others print nothing.
+func EnsureAdminKey(ctx context.Context, st store.Settings, given string) (string, error) {
+	if given != "" {
+		if !strings.HasPrefix(given, apikey.AdminPrefix) || len(given) < len(apikey.AdminPrefix)+20 {
+			return "", fmt.Errorf("--admin-key must start with %s and have at least 20 characters after it (e.g. %s)",
+				apikey.AdminPrefix, apikey.New(apikey.AdminPrefix))
+		}
+		if _, err := st.PutSetting(ctx, AdminKeySetting, apikey.Hash(given), true); err != nil {
+			return "", err
+		}
+		return "from --admin-key", nil
+	}
+	key := apikey.New(apikey.AdminPrefix)
+	stored, err := st.PutSetting(ctx, AdminKeySetting, apikey.Hash(key), false)
+	if err != nil {
+		return "", err
+	}
+	if !stored {
+		return "set on first start (shown only then; --admin-key replaces it)", nil
+	}
+	return key + "  (shown once: keep it; export WAYMARK_KEY=" + key + ")", nil
+}
