@@ -52,7 +52,7 @@ var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 // so that configurations stay valid, and reported as not built at start.
 var builtRoles = []string{"api", "dns", "edge", "relay", "monitor"}
 
-// serveConfig holds the flags of `waymark serve` (SPEC section 6).
+// serveConfig holds the flags of `waymark serve` (docs/CONCEPTS.md#serve-flags).
 type serveConfig struct {
 	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
 	resolver, platformDomain                         string
