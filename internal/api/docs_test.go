@@ -16,28 +16,28 @@ import (
 // The user documentation lives at the repository root; these tests read it
 // from this package's directory.
 const (
-	repoRoot    = "../.."
-	apiDoc      = repoRoot + "/docs/API.md"
-	conceptsDoc = repoRoot + "/docs/CONCEPTS.md"
+	docsRepoRoot     = "../.."
+	docsAPIPage      = docsRepoRoot + "/docs/API.md"
+	docsConceptsPage = docsRepoRoot + "/docs/CONCEPTS.md"
 )
 
 var (
-	// routeHeading is a route's section in docs/API.md: "### POST /v1/clusters".
-	routeHeading = regexp.MustCompile("^#{2,4}\\s+([A-Z]+)\\s+(/\\S*)\\s*$")
-	// routeRow is a row of the route summary: "| `POST /v1/clusters` | …".
-	routeRow = regexp.MustCompile("^\\|\\s*`([A-Z]+) (/[^`\\s]*)`\\s*\\|")
-	// statusLine lists the status codes of the route section it is in.
-	statusLine = regexp.MustCompile("^Status:\\s*(.*)$")
-	statusCode = regexp.MustCompile("`(\\d{3})`")
-	anyHeading = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*$`)
-	// docAnchor is a citation such as docs/CONCEPTS.md#tracking-host-order.
-	docAnchor = regexp.MustCompile(`docs/(CONCEPTS|API)\.md#([A-Za-z0-9_-]+)`)
-	// localLink is a link inside one page: ](#monitoring).
-	localLink = regexp.MustCompile(`\]\(#([A-Za-z0-9_-]+)\)`)
+	// docsRouteHeading is a route's section in docs/API.md: "### POST /v1/clusters".
+	docsRouteHeading = regexp.MustCompile("^#{2,4}\\s+([A-Z]+)\\s+(/\\S*)\\s*$")
+	// docsRouteRow is a row of the route summary: "| `POST /v1/clusters` | …".
+	docsRouteRow = regexp.MustCompile("^\\|\\s*`([A-Z]+) (/[^`\\s]*)`\\s*\\|")
+	// docsStatusLine lists the status codes of the route section it is in.
+	docsStatusLine = regexp.MustCompile("^Status:\\s*(.*)$")
+	docsStatusCode = regexp.MustCompile("`(\\d{3})`")
+	docsHeading    = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*$`)
+	// docsCitation is a citation such as docs/CONCEPTS.md#tracking-host-order.
+	docsCitation = regexp.MustCompile(`docs/(CONCEPTS|API)\.md#([A-Za-z0-9_-]+)`)
+	// docsLocalLink is a link inside one page: ](#monitoring).
+	docsLocalLink = regexp.MustCompile(`\]\(#([A-Za-z0-9_-]+)\)`)
 )
 
-// openAPIRoutes reads openapi.json: "METHOD /path" -> its response codes.
-func openAPIRoutes(t *testing.T) map[string][]string {
+// docsOpenAPIRoutes reads openapi.json: "METHOD /path" -> its response codes.
+func docsOpenAPIRoutes(t *testing.T) map[string][]string {
 	t.Helper()
 	raw, err := os.ReadFile("openapi.json")
 	if err != nil {
@@ -72,14 +72,14 @@ func openAPIRoutes(t *testing.T) map[string][]string {
 	return out
 }
 
-// apiDocRoutes reads docs/API.md: the route headings with the status codes
+// docsAPIRoutes reads docs/API.md: the route headings with the status codes
 // of their sections, and the rows of the route summary.
-func apiDocRoutes(t *testing.T, text string) (headings map[string][]string, rows map[string]bool) {
+func docsAPIRoutes(t *testing.T, text string) (headings map[string][]string, rows map[string]bool) {
 	t.Helper()
 	headings, rows = map[string][]string{}, map[string]bool{}
 	current := ""
 	for i, line := range strings.Split(text, "\n") {
-		if m := routeHeading.FindStringSubmatch(line); m != nil {
+		if m := docsRouteHeading.FindStringSubmatch(line); m != nil {
 			current = m[1] + " " + m[2]
 			if _, dup := headings[current]; dup {
 				t.Errorf("docs/API.md:%d: route %s has two sections", i+1, current)
@@ -87,19 +87,19 @@ func apiDocRoutes(t *testing.T, text string) (headings map[string][]string, rows
 			headings[current] = nil
 			continue
 		}
-		if anyHeading.MatchString(line) {
+		if docsHeading.MatchString(line) {
 			current = ""
 			continue
 		}
-		if m := routeRow.FindStringSubmatch(line); m != nil {
+		if m := docsRouteRow.FindStringSubmatch(line); m != nil {
 			key := m[1] + " " + m[2]
 			if rows[key] {
 				t.Errorf("docs/API.md:%d: route %s is twice in the summary", i+1, key)
 			}
 			rows[key] = true
 		}
-		if m := statusLine.FindStringSubmatch(line); m != nil && current != "" {
-			for _, c := range statusCode.FindAllStringSubmatch(m[1], -1) {
+		if m := docsStatusLine.FindStringSubmatch(line); m != nil && current != "" {
+			for _, c := range docsStatusCode.FindAllStringSubmatch(m[1], -1) {
 				headings[current] = append(headings[current], c[1])
 			}
 			slices.Sort(headings[current])
@@ -108,7 +108,7 @@ func apiDocRoutes(t *testing.T, text string) (headings map[string][]string, rows
 	return headings, rows
 }
 
-func diff(want map[string][]string, have map[string]bool) (missing, extra []string) {
+func docsDiff(want map[string][]string, have map[string]bool) (missing, extra []string) {
 	for k := range want {
 		if !have[k] {
 			missing = append(missing, k)
@@ -128,21 +128,21 @@ func diff(want map[string][]string, have map[string]bool) (missing, extra []stri
 // TestOpenAPIMatchesRoutes keeps in step with the route table): the same
 // routes as section headings and as summary rows, and the same status codes.
 func TestDocsRoutes(t *testing.T) {
-	raw, err := os.ReadFile(apiDoc)
+	raw, err := os.ReadFile(docsAPIPage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := openAPIRoutes(t)
+	spec := docsOpenAPIRoutes(t)
 	if len(spec) == 0 {
 		t.Fatal("openapi.json has no routes")
 	}
-	headings, rows := apiDocRoutes(t, string(raw))
+	headings, rows := docsAPIRoutes(t, string(raw))
 	headed := map[string]bool{}
 	for k := range headings {
 		headed[k] = true
 	}
 	for what, have := range map[string]map[string]bool{"section heading": headed, "summary row": rows} {
-		missing, extra := diff(spec, have)
+		missing, extra := docsDiff(spec, have)
 		for _, r := range missing {
 			t.Errorf("docs/API.md has no %s for %s, which openapi.json documents", what, r)
 		}
@@ -161,9 +161,9 @@ func TestDocsRoutes(t *testing.T) {
 	}
 }
 
-// slug is the anchor a Markdown heading gets (GitHub's rule): lower case,
+// docsSlug is the anchor a Markdown heading gets (GitHub's rule): lower case,
 // punctuation other than hyphens and underscores dropped, spaces to hyphens.
-func slug(heading string) string {
+func docsSlug(heading string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(heading) {
 		switch {
@@ -176,9 +176,9 @@ func slug(heading string) string {
 	return b.String()
 }
 
-// anchors lists the heading anchors of a Markdown page, with GitHub's -1,
+// docsAnchors lists the heading anchors of a Markdown page, with GitHub's -1,
 // -2 … suffixes for repeated headings.
-func anchors(text string) map[string]bool {
+func docsAnchors(text string) map[string]bool {
 	out := map[string]bool{}
 	seen := map[string]int{}
 	fence := false
@@ -186,11 +186,11 @@ func anchors(text string) map[string]bool {
 		if strings.HasPrefix(line, "```") {
 			fence = !fence
 		}
-		m := anyHeading.FindStringSubmatch(line)
+		m := docsHeading.FindStringSubmatch(line)
 		if fence || m == nil {
 			continue
 		}
-		s := slug(m[1])
+		s := docsSlug(m[1])
 		if n := seen[s]; n > 0 {
 			out[s+"-"+strconv.Itoa(n)] = true
 		} else {
@@ -206,20 +206,20 @@ func anchors(text string) map[string]bool {
 // inside those two pages, names a heading that exists.
 func TestDocsAnchors(t *testing.T) {
 	pages := map[string]map[string]bool{}
-	for name, path := range map[string]string{"API": apiDoc, "CONCEPTS": conceptsDoc} {
+	for name, path := range map[string]string{"API": docsAPIPage, "CONCEPTS": docsConceptsPage} {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages[name] = anchors(string(raw))
-		for _, m := range localLink.FindAllStringSubmatch(string(raw), -1) {
+		pages[name] = docsAnchors(string(raw))
+		for _, m := range docsLocalLink.FindAllStringSubmatch(string(raw), -1) {
 			if !pages[name][m[1]] {
 				t.Errorf("docs/%s.md links to #%s, which is not a heading of it", name, m[1])
 			}
 		}
 	}
 	cited := 0
-	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(docsRepoRoot, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -237,10 +237,10 @@ func TestDocsAnchors(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, m := range docAnchor.FindAllStringSubmatch(string(raw), -1) {
+		for _, m := range docsCitation.FindAllStringSubmatch(string(raw), -1) {
 			cited++
 			if !pages[m[1]][m[2]] {
-				rel, _ := filepath.Rel(repoRoot, path)
+				rel, _ := filepath.Rel(docsRepoRoot, path)
 				t.Errorf("%s cites docs/%s.md#%s, which is not a heading there", rel, m[1], m[2])
 			}
 		}
