@@ -33,7 +33,7 @@ import (
 // allRoles are the roles of `serve --roles`, in start order.
 var allRoles = []string{"api", "edge", "dns", "relay", "monitor"}
 
-// serveConfig holds the flags of `waymark serve`.
+// serveConfig holds the flags of `waymark serve` (docs/CONCEPTS.md#serve-flags).
 type serveConfig struct {
 	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
 	resolver, platformDomain                         string

@@ -161,7 +161,7 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	return out
 }
 
-// checkErrorShape asserts the SPEC's error JSON: code and message present.
+// checkErrorShape asserts the error JSON of docs/API.md#errors: code and message present.
 func checkErrorShape(t *testing.T, r response) {
 	t.Helper()
 	e, ok := r.Body["error"].(map[string]any)
@@ -826,7 +826,7 @@ func TestDryRunSigns(t *testing.T) {
 	if resp.StatusCode != 200 || strings.Count(string(signed), "DKIM-Signature:") != 2 {
 		t.Fatalf("dry run: %d\n%s", resp.StatusCode, signed)
 	}
-	// The sending domain's click host carries its links (SPEC section 4).
+	// The sending domain's click host carries its links (docs/CONCEPTS.md#tracking-host-order).
 	if h := resp.Header.Get("X-Waymark-Tracking-Host"); h != "clicks.signing-co.com" || !strings.Contains(string(signed), "https://clicks.signing-co.com/c/") {
 		t.Fatalf("tracking host %q:\n%s", h, signed)
 	}

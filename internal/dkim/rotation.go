@@ -21,7 +21,7 @@ type Rotation struct {
 	PrePublish time.Duration
 }
 
-// DefaultRotation is the SPEC's schedule.
+// DefaultRotation is the schedule of docs/CONCEPTS.md#key-rotation.
 var DefaultRotation = Rotation{Period: 30 * 24 * time.Hour, PrePublish: 72 * time.Hour}
 
 // KeyState is where one algorithm's key pair of a domain stands.

@@ -119,7 +119,7 @@ func FromDomain(h textproto.Header) (string, error) {
 var signedHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
 	"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
-// oversigned are the headers the SPEC names for oversigning. A header
+// oversigned are the headers docs/CONCEPTS.md#dkim-signing oversigns. A header
 // that is absent is signed as absent too, except those a mail server on
 // the way may add to a message without them (To: undisclosed-recipients,
 // Date, Message-ID): signing their absence would break the signature

@@ -77,7 +77,7 @@ type Policy struct {
 	TransientRetry time.Duration
 }
 
-// DefaultPolicy is the SPEC's schedule: daily, 72 hours of back-off for
+// DefaultPolicy is the schedule of docs/CONCEPTS.md#monitoring: daily, 72 hours of back-off for
 // new domains, five minutes after a resolver failure.
 var DefaultPolicy = Policy{Interval: 24 * time.Hour, PendingWindow: 72 * time.Hour, TransientRetry: 5 * time.Minute}
 

@@ -218,7 +218,7 @@ func (c *Composer) deliveryServer(ctx context.Context, clusterID, header string)
 	return c.DefaultServer, "", nil
 }
 
-// trackingHost picks a message's tracking host in the SPEC's order:
+// trackingHost picks a message's tracking host in docs/CONCEPTS.md#tracking-host-order:
 // header, the sending domain's click host, the delivery server's tracking
 // domain, the cluster default, the platform host.
 func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHost, serverTrackingID string) (string, error) {
