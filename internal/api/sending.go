@@ -18,7 +18,12 @@ import (
 
 // SendingRecord is a customer record with its state.
 type SendingRecord struct {
-	sending.Record
+	Name  string             `json:"name"`
+	Type  string             `json:"type"`
+	Value string             `json:"value"`
+	Kind  sending.RecordKind `json:"kind"`
+	// Purpose is the kind with a note for people: "dkim (rsa, selector 1)".
+	Purpose   string `json:"purpose"`
 	Status    string `json:"status"`
 	Diagnosis string `json:"diagnosis,omitempty"`
 }
@@ -70,7 +75,8 @@ func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform stri
 		if status == "" {
 			status = string(domain.StatusPending)
 		}
-		out.Records = append(out.Records, SendingRecord{Record: rec, Status: status, Diagnosis: st.Diagnosis})
+		out.Records = append(out.Records, SendingRecord{Name: rec.Name, Type: rec.Type, Value: rec.Value, Kind: rec.Kind,
+			Purpose: rec.Purpose(), Status: status, Diagnosis: st.Diagnosis})
 	}
 	rot, err := sending.Rotations(d)
 	if err != nil {

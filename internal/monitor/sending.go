@@ -15,7 +15,7 @@ import (
 func dkimOutcome(results map[string]verify.Result, records []sending.Record) (Outcome, string) {
 	out, diag := Pass, ""
 	for _, r := range records {
-		if !r.IsDKIM() {
+		if r.Kind != sending.KindDKIM {
 			continue
 		}
 		res := results[r.Name]

@@ -18,19 +18,36 @@ import (
 
 // Record is a DNS record the customer publishes, with what it is for.
 type Record struct {
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	Value   string `json:"value"`
-	Purpose string `json:"purpose"`
+	Name  string
+	Type  string
+	Value string
+	Kind  RecordKind
+	// Note says more for people: "rsa, selector 1".
+	Note string
 }
 
-// Record purposes, also the keys of per-record state.
+// RecordKind says what a customer record is for.
+type RecordKind string
+
 const (
-	PurposeDKIM   = "dkim"
-	PurposeBounce = "bounce"
-	PurposeDMARC  = "dmarc"
-	PurposeClick  = "click"
+	// KindDKIM: a selector's CNAME to its key in the platform zone.
+	KindDKIM RecordKind = "dkim"
+	// KindBounce: the Return-Path host, whose MX and SPF waymark serves.
+	KindBounce RecordKind = "bounce"
+	// KindDMARC: _dmarc, to the hosted policy.
+	KindDMARC RecordKind = "dmarc"
+	// KindClick: the click host, a tracking domain made with the domain.
+	KindClick RecordKind = "click"
 )
+
+// Purpose is the record's kind and note, for people: "dkim (rsa,
+// selector 1)".
+func (r Record) Purpose() string {
+	if r.Note == "" {
+		return string(r.Kind)
+	}
+	return string(r.Kind) + " (" + r.Note + ")"
+}
 
 // DKIMTarget is where a selector's key is published for a domain label.
 func DKIMTarget(selector, label, platform string) string {
@@ -44,18 +61,15 @@ func CustomerRecords(d store.SendingDomain, platform, clickTarget string) []Reco
 	for _, alg := range d.Algorithms {
 		for i, sel := range dkim.Algorithm(alg).Selectors() {
 			out = append(out, Record{Name: sel + "._domainkey." + d.Name, Type: "CNAME", Value: DKIMTarget(sel, d.Label, platform),
-				Purpose: PurposeDKIM + fmt.Sprintf(" (%s, selector %d)", alg, i+1)})
+				Kind: KindDKIM, Note: fmt.Sprintf("%s, selector %d", alg, i+1)})
 		}
 	}
 	return append(out,
-		Record{Name: d.BounceHost, Type: "CNAME", Value: d.Label + ".bounce." + platform, Purpose: PurposeBounce + " (Return-Path: MX and SPF)"},
-		Record{Name: "_dmarc." + d.Name, Type: "CNAME", Value: d.Label + ".dmarc." + platform, Purpose: PurposeDMARC + " (hosted policy, optional)"},
-		Record{Name: d.ClickHost, Type: "CNAME", Value: clickTarget, Purpose: PurposeClick + " (tracking domain " + d.ClickDomainID + ")"},
+		Record{Name: d.BounceHost, Type: "CNAME", Value: d.Label + ".bounce." + platform, Kind: KindBounce, Note: "Return-Path: MX and SPF"},
+		Record{Name: "_dmarc." + d.Name, Type: "CNAME", Value: d.Label + ".dmarc." + platform, Kind: KindDMARC, Note: "hosted policy, optional"},
+		Record{Name: d.ClickHost, Type: "CNAME", Value: clickTarget, Kind: KindClick, Note: "tracking domain " + d.ClickDomainID},
 	)
 }
-
-// IsDKIM reports a DKIM record of CustomerRecords.
-func (r Record) IsDKIM() bool { return strings.HasPrefix(r.Purpose, PurposeDKIM) }
 
 // ZoneConfig is what the served records need beyond the store's data.
 type ZoneConfig struct {

@@ -31,8 +31,8 @@ func TestCustomerRecords(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !recs[0].IsDKIM() || recs[4].IsDKIM() {
-		t.Fatal("IsDKIM")
+	if recs[0].Kind != KindDKIM || recs[4].Kind == KindDKIM || recs[0].Purpose() != "dkim (rsa, selector 1)" {
+		t.Fatalf("kinds: %+v", recs)
 	}
 }
 
