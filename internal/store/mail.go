@@ -45,41 +45,12 @@ func scanMail(r scanner, data *[]byte) (Mail, error) {
 }
 
 func (s *sqlStore) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error) {
-	var out []Mail
-	lock := ""
-	if s.d.skipLocked {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+mailCols+`, data FROM mail_queue
-			WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`)+lock, micros(now), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var data []byte
-			m, err := scanMail(rows, &data)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			m.Data = data
-			out = append(out, m)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, m := range out {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE mail_queue SET next_attempt_at = ? WHERE id = ?`),
-				micros(now.Add(lease)), m.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, s.wrap(err, "claim mail")
+	return claim(ctx, s, "claim mail", "mail_queue", "status = 'queued'", mailCols+", data", func(r scanner) (Mail, error) {
+		var data []byte
+		m, err := scanMail(r, &data)
+		m.Data = data
+		return m, err
+	}, now, lease, limit)
 }
 
 func (s *sqlStore) FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error {

@@ -151,3 +151,20 @@ func nullTime(t time.Time) sql.NullInt64 {
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
+
+// claim leases up to limit due rows of a queue table (its rows have an id
+// and a next_attempt_at) in one statement: their next attempt moves to the
+// end of the lease, so another node, or this one restarted, takes them
+// only after it. On PostgreSQL rows that another node is claiming are
+// skipped (SKIP LOCKED); SQLite has one writer at a time anyway. The most
+// overdue rows are taken first; the claimed rows come back in no order.
+func claim[T any](ctx context.Context, s *sqlStore, what, table, due, returning string, scan func(scanner) (T, error),
+	now time.Time, lease time.Duration, limit int) ([]T, error) {
+	lock := ""
+	if s.d.skipLocked {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	return queryAll(ctx, s, what, scan, `UPDATE `+table+` SET next_attempt_at = ? WHERE id IN (SELECT id FROM `+table+
+		` WHERE `+due+` AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`) RETURNING `+returning,
+		micros(now.Add(lease)), micros(now), limit)
+}

@@ -92,43 +92,17 @@ func deliveryID() string {
 }
 
 func (s *sqlStore) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
-	var out []Delivery
-	lock := ""
-	if s.d.skipLocked {
-		lock = " FOR UPDATE OF d SKIP LOCKED"
-	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts, d.created_at
-			FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-			ORDER BY d.next_attempt_at LIMIT ?`)+lock, micros(now), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var d Delivery
-			var payload string
-			var created int64
-			if err := rows.Scan(&d.ID, &d.WebhookID, &d.URL, &d.Secret, &d.Event, &payload, &d.Attempts, &created); err != nil {
-				rows.Close()
-				return err
-			}
-			d.Payload, d.CreatedAt = []byte(payload), fromMicros(created)
-			out = append(out, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, d := range out {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`),
-				micros(now.Add(lease)), d.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, s.wrap(err, "claim deliveries")
+	// RETURNING may read other tables only through subqueries (SQLite).
+	const cols = `id, webhook_id, (SELECT url FROM webhooks w WHERE w.id = webhook_id), (SELECT secret FROM webhooks w WHERE w.id = webhook_id),
+		event, payload, attempts, created_at`
+	return claim(ctx, s, "claim deliveries", "webhook_deliveries", "status = 'pending'", cols, func(r scanner) (Delivery, error) {
+		var d Delivery
+		var payload string
+		var created int64
+		err := r.Scan(&d.ID, &d.WebhookID, &d.URL, &d.Secret, &d.Event, &payload, &d.Attempts, &created)
+		d.Payload, d.CreatedAt = []byte(payload), fromMicros(created)
+		return d, err
+	}, now, lease, limit)
 }
 
 func (s *sqlStore) FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error {
