@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -25,9 +24,9 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/groupcommit"
+	"github.com/waymark-mail/waymark/internal/netguard"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
-	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
 // QueueStore is what the relay keeps: the mail queue, the messages saved
@@ -553,13 +552,9 @@ func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error
 	if !r.AllowPrivate && serverURL != r.Composer.DefaultServer {
 		// A tenant's server must be on the Internet: checked on the
 		// address dialled, after DNS, so a name for 127.0.0.1 is caught.
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return err
-			}
-			if !webhook.Public(ap.Addr()) {
-				return fmt.Errorf("delivery server %s is at a private address %s (the operator may allow it with --delivery-allow-private)", serverURL, ap.Addr())
+		d.Control = func(network, address string, c syscall.RawConn) error {
+			if err := netguard.Control(network, address, c); err != nil {
+				return fmt.Errorf("delivery server %s is at a private address (%w; the operator may allow it with --delivery-allow-private)", serverURL, err)
 			}
 			return nil
 		}

@@ -25,13 +25,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/netguard"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -143,38 +142,6 @@ type Deliverer struct {
 	once sync.Once
 }
 
-// special are the IANA special-purpose ranges that are not the public
-// Internet (RFC 6890 and its registries), beyond what net/netip names.
-var special = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range []string{
-		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
-		"203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
-		"64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "fec0::/10", "::/96",
-	} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
-// Public reports whether ip is an address on the public Internet, the only
-// kind a webhook may reach.
-func Public(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-		return false
-	}
-	for _, p := range special {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-// ErrPrivateAddress is a webhook URL resolving to a non-public address.
-var ErrPrivateAddress = errors.New("webhook: address is not public")
-
 func (d *Deliverer) client() *http.Client {
 	d.once.Do(func() {
 		if d.Client != nil {
@@ -182,18 +149,7 @@ func (d *Deliverer) client() *http.Client {
 		}
 		dialer := &net.Dialer{Timeout: 5 * time.Second}
 		if !d.AllowPrivate {
-			// Checked on the address actually dialled, after DNS, so a
-			// name that resolves to 127.0.0.1 is caught too.
-			dialer.Control = func(_, address string, _ syscall.RawConn) error {
-				ap, err := netip.ParseAddrPort(address)
-				if err != nil {
-					return err
-				}
-				if ip := ap.Addr(); !Public(ip) {
-					return fmt.Errorf("%w: %s", ErrPrivateAddress, ip)
-				}
-				return nil
-			}
+			dialer.Control = netguard.Control
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = dialer.DialContext
