@@ -251,19 +251,25 @@ func TestDeliveryFailures(t *testing.T) {
 		}
 		return res.Queued[0].ID
 	}
-	// A temporary refusal waits for its retry.
+	// A temporary refusal waits for its retry, and not a moment less.
+	clk := &fakeClock{t: time.Now()}
+	f.relay.Now = clk.Now
 	k.reply = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	id := submit("ann@example.org")
 	f.relay.DeliverDue(ctx, 10)
 	m, _ := f.st.MailByID(ctx, id)
-	if m.Status != store.MailQueued || m.Attempts != 1 || !strings.Contains(m.LastError, "451 4.3.0 try later") || time.Until(m.NextAt) < 500*time.Millisecond {
+	if m.Status != store.MailQueued || m.Attempts != 1 || !strings.Contains(m.LastError, "451 4.3.0 try later") || m.NextAt.Sub(clk.Now()) < 500*time.Millisecond {
 		t.Fatalf("after 451: %+v", m)
 	}
-	// It goes once the server takes it again.
+	// It goes once the server takes it again, at its time.
 	k.mu.Lock()
 	k.reply = nil
 	k.mu.Unlock()
-	time.Sleep(time.Until(m.NextAt))
+	clk.Set(m.NextAt.Add(-time.Millisecond))
+	if n, _ := f.relay.DeliverDue(ctx, 10); n != 0 || len(k.received()) != 0 {
+		t.Fatalf("before its retry: %d tried, %d received", n, len(k.received()))
+	}
+	clk.Set(m.NextAt)
 	if n, _ := f.relay.DeliverDue(ctx, 10); n != 1 || len(k.received()) != 1 {
 		t.Fatalf("retry: %d tried, %d received", n, len(k.received()))
 	}
@@ -271,6 +277,7 @@ func TestDeliveryFailures(t *testing.T) {
 	k.mu.Lock()
 	k.reply = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	k.mu.Unlock()
+	clk.Set(clk.Now().Add(time.Minute)) // events sort by time
 	id = submit("nobody@example.org")
 	f.relay.DeliverDue(ctx, 10)
 	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
@@ -288,6 +295,7 @@ func TestDeliveryFailures(t *testing.T) {
 	k.mu.Lock()
 	k.reply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
 	k.mu.Unlock()
+	clk.Set(clk.Now().Add(time.Minute))
 	id = submit("carol@example.org")
 	f.relay.DeliverDue(ctx, 10)
 	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
@@ -307,7 +315,9 @@ func TestServerDown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here
 	f := newFixture(t, "smtp://"+addr)
-	f.relay.Retry = RetryPolicy{Base: time.Millisecond, Max: time.Millisecond, Expire: 50 * time.Millisecond}
+	clk := &fakeClock{t: time.Now()}
+	f.relay.Now = clk.Now
+	f.relay.Retry = RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * time.Hour}
 	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -316,9 +326,24 @@ func TestServerDown(t *testing.T) {
 	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "refused") {
 		t.Fatalf("server down: %+v", m)
 	}
-	// Past its expiry it bounces, soft: the address is not suppressed.
-	time.Sleep(60 * time.Millisecond)
-	f.relay.DeliverDue(ctx, 10)
+	// Retried until its expiry, then it bounces, soft: the address is not
+	// suppressed.
+	for attempts := 1; ; attempts++ {
+		m, _ := f.st.MailByID(ctx, res.Queued[0].ID)
+		if m.Status != store.MailQueued {
+			// It gives up at the last attempt before its expiry: the
+			// next would fall after it.
+			if age := clk.Now().Sub(m.CreatedAt); age < f.relay.Retry.Expire-f.relay.Retry.Max || age > f.relay.Retry.Expire {
+				t.Fatalf("ended %s after submission, expiry %s: %+v", age, f.relay.Retry.Expire, m)
+			}
+			break
+		}
+		if attempts > 20 {
+			t.Fatalf("still queued after %d attempts: %+v", attempts, m)
+		}
+		clk.Set(m.NextAt)
+		f.relay.DeliverDue(ctx, 10)
+	}
 	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
 	if len(evs) != 1 || evs[0].Class != "soft" || !strings.HasPrefix(evs[0].Reason, "4.4.7") {
 		t.Fatalf("expiry: %+v", evs)
@@ -453,4 +478,22 @@ func TestTenantServerMustBePublic(t *testing.T) {
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "bob@example.org" {
 		t.Fatalf("allowed: %+v", got)
 	}
+}
+
+// fakeClock is a clock the test sets.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
 }

@@ -1,0 +1,113 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/track"
+)
+
+// Queued is one recipient's copy in the queue.
+type Queued struct {
+	Rcpt string
+	ID   string
+}
+
+// Dropped is a recipient not sent to, and why.
+type Dropped struct {
+	Rcpt   string
+	Reason string
+}
+
+// Result is what Submit did with a message.
+type Result struct {
+	MessageID string
+	Queued    []Queued
+	Dropped   []Dropped
+}
+
+// Submit composes a copy of the message for each recipient and queues
+// them all in one transaction: when it returns without error, every copy
+// is durable. Suppressed recipients are dropped, each with its reason.
+func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts []string, messageID string) (Result, error) {
+	if len(rcpts) > MaxRecipients {
+		return Result{}, ErrTooManyRecipients.With(
+			"at most %d recipients a message: send the rest as another message", MaxRecipients)
+	}
+	if len(rcpts) > 1 && len(rcpts)*len(raw) > maxCopies {
+		// Each recipient gets a copy of their own: bound what one
+		// submission holds in memory and writes to the queue.
+		return Result{}, ErrTooLarge.With(
+			"a %d-byte message can go to at most %d recipients at once: send it in smaller batches", len(raw), maxCopies/len(raw))
+	}
+	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true})
+	if err != nil {
+		return Result{}, err
+	}
+	if m.Server == "" {
+		return Result{}, ErrNoDeliveryServer.With(
+			"no delivery server is set up for this cluster: add one (POST /v1/delivery-servers) or start waymark with --delivery")
+	}
+	res := Result{MessageID: m.ID}
+	now := r.now()
+	rawKey := ""
+	if bytes.Contains(raw, []byte(track.ForwardPlaceholder)) {
+		// Kept as it came, for the forward-to-a-friend form, under its
+		// content's digest: copies that share a message id but not their
+		// text (personalised mail) each forward what their recipient got.
+		sum := sha256.Sum256(raw)
+		rawKey = m.ID + "/" + hex.EncodeToString(sum[:12])
+		if err := r.Store.SaveMessage(ctx, clusterID, rawKey, raw, now); err != nil {
+			return Result{}, err
+		}
+	}
+	var mails []store.Mail
+	for _, rcpt := range rcpts {
+		suppressed, err := r.Store.Suppressed(ctx, clusterID, rcpt)
+		if err != nil {
+			return Result{}, err
+		}
+		if suppressed {
+			res.Dropped = append(res.Dropped, Dropped{Rcpt: rcpt, Reason: "on the cluster's suppression list (unsubscribed, bounced or complained)"})
+			continue
+		}
+		id := NewMailID()
+		var data bytes.Buffer
+		if err := m.For(&data, clusterID, rcpt, QueueIDHeader, id); err != nil {
+			return Result{}, err
+		}
+		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: VERP(id, m.Domain.BounceHost),
+			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, RawKey: rawKey})
+		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
+	}
+	if err := r.enqueue(ctx, mails); err != nil {
+		return Result{}, err
+	}
+	r.wake()
+	return res, nil
+}
+
+// enqueue commits mails durably. Submissions arriving together share one
+// transaction, and so one fsync (group commit): with SQLite in
+// synchronous=FULL mode a commit per message would bound the relay at the
+// disk's fsync rate. If ctx ends first the commit may still happen: at
+// least once.
+func (r *Relay) enqueue(ctx context.Context, mails []store.Mail) error {
+	r.init()
+	return r.commits.Commit(ctx, mails)
+}
+
+// MaxRecipients bounds the recipients of one submission.
+const MaxRecipients = 1000
+
+// maxCopies bounds the bytes of one submission's copies.
+const maxCopies = 256 << 20
+
+// maxGroup and maxGroupBytes bound one group commit.
+const (
+	maxGroup      = 1000
+	maxGroupBytes = 64 << 20
+)
