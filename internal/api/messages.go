@@ -64,7 +64,7 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 		MessageID: q.Get("message_id"), Sign: q.Get("sign") != "0"})
 	if err == nil {
 		var out bytes.Buffer
-		if err = m.For(&out, p.Cluster.ID, recipient); err == nil {
+		if err = m.WriteCopy(&out, p.Cluster.ID, recipient); err == nil {
 			w.Header().Set("Content-Type", "message/rfc822")
 			w.Header().Set("X-Waymark-Message-Id", m.ID)
 			w.Header().Set("X-Waymark-Tracking-Host", m.Host)

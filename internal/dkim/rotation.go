@@ -43,8 +43,8 @@ type KeyState struct {
 type Action int
 
 const (
-	// None: nothing to do now.
-	None Action = iota
+	// NoAction: nothing to do now.
+	NoAction Action = iota
 	// PublishNext: make a new key and publish it in the idle slot
 	// (replacing the previous key there).
 	PublishNext
@@ -59,7 +59,7 @@ func (r Rotation) NewKeyState(created time.Time) KeyState {
 }
 
 // Step returns the action due at now and the state after it. Call it until
-// it returns None: a domain whose check was late catches up step by step.
+// it returns NoAction: a domain whose check was late catches up step by step.
 func (r Rotation) Step(s KeyState, now time.Time) (Action, KeyState) {
 	switch {
 	case !s.NextPublished && !now.Before(s.SwitchAt.Add(-r.PrePublish)):
@@ -81,7 +81,7 @@ func (r Rotation) Step(s KeyState, now time.Time) (Action, KeyState) {
 		}
 		return Switch, s
 	}
-	return None, s
+	return NoAction, s
 }
 
 // Force asks for a rotation as soon as it is safe: a fresh key goes into

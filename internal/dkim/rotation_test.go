@@ -19,21 +19,21 @@ func TestStep(t *testing.T) {
 		action Action
 		check  func(KeyState) bool
 	}{
-		{"fresh domain: nothing", s0, c.Add(day), None, nil},
+		{"fresh domain: nothing", s0, c.Add(day), NoAction, nil},
 		{"switch after a period", s0, c.Add(30 * day), Switch,
 			func(s KeyState) bool {
 				return s.Signing == 1 && !s.NextPublished && s.SwitchAt.Equal(c.Add(60*day)) && s.LastSwitch.Equal(c.Add(30*day))
 			}},
-		{"not before the period", s0, c.Add(30*day - time.Second), None, nil},
+		{"not before the period", s0, c.Add(30*day - time.Second), NoAction, nil},
 		{"pre-publish 72h before the switch", KeyState{Signing: 1, SwitchAt: c.Add(60 * day)}, c.Add(57 * day), PublishNext,
 			func(s KeyState) bool {
 				return s.NextPublished && s.PublishedAt.Equal(c.Add(57*day)) && s.SwitchAt.Equal(c.Add(60*day))
 			}},
-		{"not earlier than 72h before", KeyState{Signing: 1, SwitchAt: c.Add(60 * day)}, c.Add(57*day - time.Second), None, nil},
+		{"not earlier than 72h before", KeyState{Signing: 1, SwitchAt: c.Add(60 * day)}, c.Add(57*day - time.Second), NoAction, nil},
 		{"late pre-publication pushes the switch", KeyState{Signing: 1, SwitchAt: c.Add(60 * day)}, c.Add(59 * day), PublishNext,
 			func(s KeyState) bool { return s.SwitchAt.Equal(c.Add(62 * day)) }},
 		{"no switch before the key is 72h old", KeyState{Signing: 1, NextPublished: true, PublishedAt: c.Add(59 * day), SwitchAt: c.Add(60 * day)},
-			c.Add(61 * day), None, nil},
+			c.Add(61 * day), NoAction, nil},
 		{"after a long outage the period restarts", KeyState{Signing: 0, NextPublished: true, PublishedAt: c, SwitchAt: c.Add(30 * day)},
 			c.Add(100 * day), Switch, func(s KeyState) bool { return s.SwitchAt.Equal(c.Add(130 * day)) }},
 	} {
@@ -45,7 +45,7 @@ func TestStep(t *testing.T) {
 	// Forcing right after a switch waits until the retired key is 72h retired.
 	_, s := r.Step(s0, c.Add(30*day))
 	f := r.Force(s, c.Add(30*day+time.Hour))
-	if a, _ := r.Step(f, c.Add(30*day+2*time.Hour)); a != None {
+	if a, _ := r.Step(f, c.Add(30*day+2*time.Hour)); a != NoAction {
 		t.Fatalf("forced rotation replaced a key that signed an hour ago: %v", a)
 	}
 	if a, _ := r.Step(f, c.Add(33*day)); a != PublishNext {
@@ -80,7 +80,7 @@ func TestYearOfRotation(t *testing.T) {
 		}
 		for {
 			a, next := r.Step(st, now)
-			if a == None {
+			if a == NoAction {
 				break
 			}
 			switch a {

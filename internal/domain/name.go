@@ -218,18 +218,6 @@ func SendingName(raw, platformDomain string) (string, error) {
 	return checkName(raw, platformDomain, kindSending)
 }
 
-// RegistrableDomain returns the registrable domain (eTLD+1) of a normalised name.
-func RegistrableDomain(name string) (string, error) {
-	n, err := normalize(name, kindSending)
-	if err != nil {
-		return "", err
-	}
-	if err := checkPublic(n, quoteInput(strings.TrimSpace(name)), kindSending); err != nil {
-		return "", err
-	}
-	return registrable(n, quoteInput(strings.TrimSpace(name)), kindSending)
-}
-
 func checkName(raw, platformDomain string, k nameKind) (string, error) {
 	name, err := normalize(raw, k)
 	if err != nil {

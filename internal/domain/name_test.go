@@ -267,22 +267,6 @@ func TestNormalize(t *testing.T) {
 	runCases(t, Normalize, normalizeCases)
 }
 
-func TestRegistrableDomain(t *testing.T) {
-	runCases(t, RegistrableDomain, []nameCase{
-		{in: "track.example.com", want: "example.com"},
-		{in: "example.com", want: "example.com"},
-		{in: "a.b.track.example.co.uk", want: "example.co.uk"},
-		{in: "track.foo.github.io", want: "foo.github.io"},
-		{in: "track.xn--bcher-kva.de", want: "xn--bcher-kva.de"},
-		{in: "x.y.www.ck", want: "www.ck"},
-		{in: "co.uk", code: CodePublicSuffix},
-		{in: "com", code: CodeSingleLabel},
-		{in: "track.example.test", code: CodeReservedTLD},
-		{in: "track.example.notatld", code: CodeUnknownTLD},
-		{in: "192.0.2.1", code: CodeIPAddress},
-	})
-}
-
 func TestPlatformDomain(t *testing.T) {
 	cases := []struct {
 		in, platform string

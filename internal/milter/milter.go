@@ -157,7 +157,7 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 		msg.Tracking = false
 	}
 	var out bytes.Buffer
-	if err := msg.For(&out, cluster, rcpt); err != nil {
+	if err := msg.WriteCopy(&out, cluster, rcpt); err != nil {
 		if errors.As(err, &ref) {
 			return milter.NewResponseStr('y', ref.Reply()), nil
 		}

@@ -248,11 +248,11 @@ func (c *Composer) trackingHost(ctx context.Context, clusterID, header, clickHos
 		Active: func(n string) bool { return active[n] }})
 }
 
-// For writes the message one recipient gets: tracking rewritten with
+// WriteCopy writes the message one recipient gets: tracking rewritten with
 // tokens for them (unless off), control headers removed, extra header
 // fields (such as the queue id) added on top, and the DKIM signatures
 // last of all.
-func (m *Message) For(w io.Writer, clusterID, recipient string, extra ...string) error {
+func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...string) error {
 	var out bytes.Buffer
 	out.Grow(len(m.Raw) + len(m.Raw)/4)
 	for i := 0; i+1 < len(extra); i += 2 {

@@ -20,13 +20,13 @@ const MaxForwards = 5
 // forward link of its own (a forward does not multiply into more).
 func (r *Relay) Forward(ctx context.Context, clusterID, messageID, recipient, friend string) (Result, error) {
 	sent, err := r.Store.MailFor(ctx, clusterID, messageID, recipient)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && sent.RawKey == "") {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sent.SavedMessage == "") {
 		return Result{}, ErrForwardUnavailable
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	raw, err := r.Store.Message(ctx, clusterID, sent.RawKey)
+	raw, err := r.Store.Message(ctx, clusterID, sent.SavedMessage)
 	if errors.Is(err, store.ErrNotFound) {
 		return Result{}, ErrForwardUnavailable
 	}

@@ -76,11 +76,11 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 		}
 		id := NewMailID()
 		var data bytes.Buffer
-		if err := m.For(&data, clusterID, rcpt, QueueIDHeader, id); err != nil {
+		if err := m.WriteCopy(&data, clusterID, rcpt, QueueIDHeader, id); err != nil {
 			return Result{}, err
 		}
 		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: VERP(id, m.Domain.BounceHost),
-			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, RawKey: rawKey})
+			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, SavedMessage: rawKey})
 		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
 	}
 	if err := r.enqueue(ctx, mails); err != nil {

@@ -77,7 +77,7 @@ func Rotate(box *secret.Box, r dkim.Rotation, d store.SendingDomain, now time.Ti
 		}
 		for {
 			a, next := r.Step(ks, now)
-			if a == dkim.None {
+			if a == dkim.NoAction {
 				break
 			}
 			if a == dkim.PublishNext {

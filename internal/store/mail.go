@@ -21,7 +21,7 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 				status, data, done = MailSent, nil, sql.NullInt64{Int64: micros(m.CreatedAt), Valid: true}
 			}
 			if _, err := st.ExecContext(ctx, m.ID, m.ClusterID, m.MessageID, m.From, m.Rcpt, m.ServerURL, data, string(status),
-				micros(m.NextAt), micros(m.CreatedAt), done, m.RawKey); err != nil {
+				micros(m.NextAt), micros(m.CreatedAt), done, m.SavedMessage); err != nil {
 				return err
 			}
 		}
@@ -35,7 +35,7 @@ const mailCols = `id, cluster_id, message_id, mail_from, rcpt, server_url, statu
 func scanMail(r scanner, data *[]byte) (Mail, error) {
 	var m Mail
 	var next, created int64
-	dest := []any{&m.ID, &m.ClusterID, &m.MessageID, &m.From, &m.Rcpt, &m.ServerURL, &m.Status, &m.Attempts, &next, &m.LastError, &created, &m.RawKey}
+	dest := []any{&m.ID, &m.ClusterID, &m.MessageID, &m.From, &m.Rcpt, &m.ServerURL, &m.Status, &m.Attempts, &next, &m.LastError, &created, &m.SavedMessage}
 	if data != nil {
 		dest = append(dest, data)
 	}
@@ -162,7 +162,7 @@ type Mail struct {
 	NextAt    time.Time
 	LastError string
 	CreatedAt time.Time
-	// RawKey names the saved message (SaveMessage) it was made from, if
+	// SavedMessage names the saved message (SaveMessage) it was made from, if
 	// any: forward to a friend sends that.
-	RawKey string
+	SavedMessage string
 }

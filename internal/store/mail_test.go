@@ -204,12 +204,12 @@ func TestForwardsAndMailFor(t *testing.T) {
 		now := time.Unix(1_000_000, 0).UTC()
 		for i, key := range []string{"msg_1/aa", "msg_1/bb"} {
 			m := Mail{ID: fmt.Sprintf("m%d", i), ClusterID: "cl_a", MessageID: "msg_1", From: "b@x", Rcpt: "ann@example.org",
-				ServerURL: "smtp://x:25", Data: []byte("x"), NextAt: now, CreatedAt: now.Add(time.Duration(i) * time.Second), RawKey: key}
+				ServerURL: "smtp://x:25", Data: []byte("x"), NextAt: now, CreatedAt: now.Add(time.Duration(i) * time.Second), SavedMessage: key}
 			if err := s.EnqueueMail(ctx, []Mail{m}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if m, err := s.MailFor(ctx, "cl_a", "msg_1", "ann@example.org"); err != nil || m.RawKey != "msg_1/bb" {
+		if m, err := s.MailFor(ctx, "cl_a", "msg_1", "ann@example.org"); err != nil || m.SavedMessage != "msg_1/bb" {
 			t.Fatalf("latest copy: %+v %v", m, err)
 		}
 		if _, err := s.MailFor(ctx, "cl_a", "msg_1", "bob@example.org"); !errors.Is(err, ErrNotFound) {
