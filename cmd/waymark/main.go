@@ -1,5 +1,3 @@
-// Command waymark runs the waymark service (waymark serve) and is its
-// command-line client (waymark cluster …, waymark tracking-domain …).
 package main
 
 import (

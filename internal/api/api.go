@@ -1,6 +1,3 @@
-// Package api serves waymark's REST API (JSON over HTTP, bearer keys) and
-// the operational endpoints /healthz and /metrics. The CLI and, later, the
-// dashboard use this API; business rules live behind it, not in front.
 package api
 
 import (

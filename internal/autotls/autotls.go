@@ -1,11 +1,3 @@
-// Package autotls gets and renews the edge's certificates over ACME with
-// caddyserver/certmagic (RFC 8555; HTTP-01 and TLS-ALPN-01, RFC 8737).
-// Policy is injected as certmagic's DecisionFunc: a certificate is asked
-// for only for a name that is an active tracking domain right now, decided
-// from the edge's in-memory index, with no DNS query in the handshake.
-// Storage is the store (Storage below), so every node shares certificates,
-// the ACME account and challenge tokens, and certmagic's locks make one
-// order per name even when two nodes see the first handshake together.
 package autotls
 
 import (

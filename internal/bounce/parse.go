@@ -1,6 +1,3 @@
-// Package bounce reads what comes back to the bounce hosts: delivery
-// status notifications (RFC 3464) and abuse reports (ARF, RFC 5965), and
-// runs the inbound SMTP service that takes them (--bounce-smtp).
 package bounce
 
 import (

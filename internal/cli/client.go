@@ -1,7 +1,3 @@
-// Package cli is waymark's command-line client: the cluster and
-// tracking-domain subcommands, which call the REST API and print aligned
-// tables (or the API's JSON with --json), and the flag parsing that every
-// subcommand shares, where each flag can also come from WAYMARK_<NAME>.
 package cli
 
 import (

@@ -1,14 +1,3 @@
-// Package dkim signs messages for sending domains (RFC 6376, with
-// emersion/go-msgauth) and holds the rules of their keys: which selector
-// signs, when the next key is published, when signing switches to it.
-//
-// Each algorithm has two selectors (RSA: wm1 and wm2; Ed25519: wme1 and
-// wme2), both always published under the platform zone and CNAMEd from the
-// customer's domain once and for all. Rotation alternates them: the next
-// key is published in the idle selector at least PrePublish before signing
-// switches to it (so every resolver has it), and the old key stays
-// published until the next pre-publication (so mail signed with it still
-// verifies while in flight). The customer's records never change.
 package dkim
 
 import "time"

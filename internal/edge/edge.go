@@ -1,10 +1,3 @@
-// Package edge answers tracking links on the tracking hosts: /c/ clicks
-// (302 to the destination), /o/ the open pixel, /u/ unsubscribe (RFC 8058
-// one-click POST), /f/ forward to a friend. A token is verified in memory
-// (no database read) and answered only on an active tracking domain of its
-// own cluster, or on the platform host t.<platform-domain>; everything else
-// is a 404, never a redirect. Each answered request's event is committed
-// first (Recorder), so nothing answered is lost.
 package edge
 
 import (

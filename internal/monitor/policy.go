@@ -1,13 +1,3 @@
-// Package monitor re-checks domains on a schedule and applies the two-strike
-// policy: an active domain whose check fails once gets a warning and stays
-// active; a second consecutive failure sends it back to pending. A pass
-// resets the count; a transient resolver failure changes nothing and is
-// retried soon. Pending domains are checked on a back-off schedule for 72
-// hours after they were added, then only on request.
-//
-// The policy and the schedule are pure functions (this file); the Monitor
-// (monitor.go) runs them against the store, the verifier and a clock that
-// tests replace, so days of checks run in milliseconds.
 package monitor
 
 import (

@@ -1,8 +1,3 @@
-// Package relay turns a submitted message into the messages waymark sends
-// (tracking rewritten per recipient, a VERP envelope sender on the sending
-// domain's bounce host, DKIM signature last), queues them durably and
-// delivers them to the delivery servers. SMTP submission, POST
-// /v1/messages and the milter all go through Composer.
 package relay
 
 import (

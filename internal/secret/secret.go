@@ -1,6 +1,3 @@
-// Package secret seals private keys at rest with AES-256-GCM under a key
-// kept outside the database (--secret-key-file, made on first start with
-// mode 0600), so a copy of the database alone reveals no private key.
 package secret
 
 import (

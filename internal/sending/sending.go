@@ -1,7 +1,3 @@
-// Package sending holds the rules of sending domains that do no I/O: the
-// records a customer publishes (all CNAMEs into the platform zone), and the
-// records waymark's DNS serves at their targets (DKIM keys, MX and SPF for
-// the bounce host, DMARC), built as zone data.
 package sending
 
 import (

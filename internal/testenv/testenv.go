@@ -1,11 +1,3 @@
-// Package testenv starts the real peers that integration tests run against
-// (PostgreSQL now; the DNS, ACME and SMTP peers join as their issues land).
-// Each peer is started once per test binary, on loopback, in a temporary
-// directory, and stopped when the binary exits.
-//
-// A peer that is not installed skips the test on a developer's machine, but
-// under CI=true (and under `make test`, which sets WAYMARK_REQUIRE_PEERS=1
-// after installing the peers) it is a failure: CI never passes by skipping.
 package testenv
 
 import (

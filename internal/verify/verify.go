@@ -1,12 +1,3 @@
-// Package verify checks a customer's DNS: it walks the CNAME chain from a
-// customer name, one query per hop against the configured recursive
-// resolver, and says whether the chain ends at the expected verification
-// target, or precisely why not.
-//
-// A CNAME query is answered by a resolver with the CNAME record only (RFC
-// 1034 section 3.6.2: no chasing for QTYPE=CNAME), so each hop is seen, and
-// a chain longer than MaxHops or a loop is caught by us, not hidden by the
-// resolver's own chasing.
 package verify
 
 import (

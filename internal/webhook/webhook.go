@@ -1,14 +1,3 @@
-// Package webhook delivers events to the HTTPS endpoints clusters register:
-// JSON bodies signed with HMAC-SHA256 over a timestamp and the body (the
-// scheme Stripe and others use, so receivers know it), queued in the store,
-// delivered at least once, and retried with back-off for a day.
-//
-// The signature header is
-//
-//	Waymark-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
-//
-// and a receiver rejects a timestamp too far from its own clock, so a
-// captured delivery cannot be replayed later.
 package webhook
 
 import (
