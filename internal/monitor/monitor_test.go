@@ -21,24 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// clock is the monitor's time in these tests: it moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // recorder collects notifications.
 type recorder struct {
 	mu     sync.Mutex
@@ -82,7 +64,7 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	})
 	u := testenv.StartUnbound(t, "waymark.localhost", addr.String(), "acme-mail.com")
 
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	m := &Monitor{Store: st, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: u.Addr}, Platform: "waymark.localhost"},
 		Policy: DefaultPolicy, Now: clk.Now, Notify: rec.notify, Log: quiet}
@@ -162,7 +144,7 @@ func TestTransientNeverCounts(t *testing.T) {
 	}
 	defer st.Close()
 	port, _ := testenv.FreePort()
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: quiet,
 		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: fmt.Sprintf("127.0.0.1:%d", port), Timeout: 100 * time.Millisecond}, Platform: "waymark.localhost"}}
 	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")

@@ -13,6 +13,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/sending/sendingtest"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
 // TestYearOfRotationThroughTheStore runs the monitor's key schedule hour by
@@ -74,7 +75,7 @@ func TestYearOfRotationThroughTheStore(t *testing.T) {
 // sendingFixture is a real store with cluster cl_a and its active sending
 // domain sd_1 (example.com, label l1) for the algorithms, keys made at the
 // fake clock's start, and a monitor running the default key schedule.
-func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *clock, *secret.Box) {
+func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *testenv.Clock, *secret.Box) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, t.TempDir())
@@ -84,7 +85,7 @@ func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *clock,
 	t.Cleanup(func() { st.Close() })
 	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &clock{now: start}
+	clk := testenv.NewClock(start)
 	r := dkim.DefaultRotation
 	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Box: box, Rotation: r, Platform: "waymark.localhost"}

@@ -252,7 +252,7 @@ func TestDeliveryFailures(t *testing.T) {
 		return res.Queued[0].ID
 	}
 	// A temporary refusal waits for its retry, and not a moment less.
-	clk := &fakeClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	f.relay.Now = clk.Now
 	k.reply = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	id := submit("ann@example.org")
@@ -315,7 +315,7 @@ func TestServerDown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here
 	f := newFixture(t, "smtp://"+addr)
-	clk := &fakeClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	f.relay.Now = clk.Now
 	f.relay.Retry = RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * time.Hour}
 	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
@@ -478,22 +478,4 @@ func TestTenantServerMustBePublic(t *testing.T) {
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "bob@example.org" {
 		t.Fatalf("allowed: %+v", got)
 	}
-}
-
-// fakeClock is a clock the test sets.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
 }

@@ -36,16 +36,8 @@ func (s *Server) sendingShow(w http.ResponseWriter, r *http.Request, sess sessio
 }
 
 func (s *Server) sendingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var d api.SendingDomain
-	if code, e := s.call(r, sess, "GET", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
-		s.apiFailed(w, r, code, e)
-		return
-	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	data["Title"], data["D"] = d.Name, d
-	s.render(w, status, "sending_detail.html", sess, data)
+	detailPage(s, w, r, sess, status, data, "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), "sending_detail.html",
+		func(d api.SendingDomain) string { return d.Name })
 }
 
 // sendingAction runs verify or rotate and shows the domain again.

@@ -20,6 +20,22 @@ func (s *Server) trackingPage(w http.ResponseWriter, r *http.Request, sess sessi
 	listPage[api.TrackingDomain](s, w, r, sess, status, data, "/v1/tracking-domains", "Tracking domains", "Domains", "tracking.html")
 }
 
+// detailPage renders a page around one object of the API at path, titled
+// with its name, with whatever else data holds (an action's error).
+func detailPage[T any](s *Server, w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any,
+	path, tmpl string, name func(T) string) {
+	var d T
+	if code, e := s.call(r, sess, "GET", path, nil, &d); code != http.StatusOK {
+		s.apiFailed(w, r, code, e)
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["D"] = name(d), d
+	s.render(w, status, tmpl, sess, data)
+}
+
 // listPage renders a page around one list of the API: its items under
 // key, and whatever else data holds (a form's values and error).
 func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any, path, title, key, tmpl string) {
@@ -60,16 +76,8 @@ func (s *Server) trackingShow(w http.ResponseWriter, r *http.Request, sess sessi
 }
 
 func (s *Server) trackingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
-	var d api.TrackingDomain
-	if code, e := s.call(r, sess, "GET", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), nil, &d); code != http.StatusOK {
-		s.apiFailed(w, r, code, e)
-		return
-	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	data["Title"], data["D"] = d.Name, d
-	s.render(w, status, "tracking_detail.html", sess, data)
+	detailPage(s, w, r, sess, status, data, "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), "tracking_detail.html",
+		func(d api.TrackingDomain) string { return d.Name })
 }
 
 func (s *Server) trackingVerify(w http.ResponseWriter, r *http.Request, sess session) {
