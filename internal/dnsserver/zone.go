@@ -51,6 +51,11 @@ type Zone struct {
 	origin string // lower case, fully qualified (trailing dot)
 	serial uint32
 	soa    *dns.SOA
+	// negative is the authority section of every negative answer: a copy
+	// of the SOA with the TTL a resolver may cache the miss for (RFC 2308
+	// section 3). Replies share it; packing a message only reads its
+	// records.
+	negative []dns.RR
 	// names maps every fully qualified lower-case name that exists to its
 	// records; empty non-terminals map to an empty set (RFC 8020: NODATA,
 	// never NXDOMAIN, above an existing name).
@@ -90,6 +95,9 @@ func Build(c Config, serial uint32, targets []string, extra []Record) *Zone {
 		Minttl: 60,
 	}
 	z.add(origin, z.soa)
+	neg := dns.Copy(z.soa).(*dns.SOA)
+	neg.Hdr.Ttl = min(neg.Hdr.Ttl, neg.Minttl)
+	z.negative = []dns.RR{neg}
 	z.add(origin, &dns.NS{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: ns})
 	nsIPs := c.NSIPs
 	if len(nsIPs) == 0 {
@@ -206,5 +214,6 @@ func (z *Zone) Lookup(qname string, qtype uint16) (Result, []dns.RR) {
 	return Answer, out
 }
 
-// SOA returns the zone's SOA record, for negative answers.
+// SOA returns the zone's SOA record. It is the snapshot's own: callers
+// must not change it.
 func (z *Zone) SOA() *dns.SOA { return z.soa }
