@@ -62,3 +62,19 @@ func FuzzReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInZone: the zone's own check of a name against the origin agrees with
+// dns.IsSubDomain on every name, escapes and empty labels included.
+func FuzzInZone(f *testing.F) {
+	for _, s := range []string{"waymark.localhost.", "t.waymark.localhost.", "x\\.waymark.localhost.",
+		"x\\\\.waymark.localhost.", ".waymark.localhost.", "a..waymark.localhost.", "xwaymark.localhost.",
+		"waymark.localhost", "t.waymark.localhost", "example.com.", "."} {
+		f.Add(s)
+	}
+	z := testZone()
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := z.inZone(name), dns.IsSubDomain(z.origin, name); got != want {
+			t.Fatalf("inZone(%q) = %v, dns.IsSubDomain = %v", name, got, want)
+		}
+	})
+}

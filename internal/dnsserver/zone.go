@@ -186,7 +186,7 @@ const (
 // their owner, spelled as asked.
 func (z *Zone) Lookup(qname string, qtype uint16) (Result, []dns.RR) {
 	key := strings.ToLower(qname)
-	if !dns.IsSubDomain(z.origin, key) {
+	if !z.inZone(key) {
 		return Refused, nil
 	}
 	set, ok := z.names[key]
@@ -212,6 +212,31 @@ func (z *Zone) Lookup(qname string, qtype uint16) (Result, []dns.RR) {
 		out[i] = c
 	}
 	return Answer, out
+}
+
+// inZone reports whether name (lower case) is the origin or a name below
+// it, as dns.IsSubDomain does, but without its allocations for the names a
+// query carries: fully qualified, the origin's labels after an unescaped
+// dot (escapes as in RFC 1035 section 5.1). Anything else is left to
+// dns.IsSubDomain.
+func (z *Zone) inZone(name string) bool {
+	if name == z.origin {
+		return true
+	}
+	if n := len(name) - len(z.origin); n > 1 && name[n:] == z.origin && name[n-1] == '.' && !escaped(name, n-1) {
+		return true
+	}
+	return dns.IsSubDomain(z.origin, name)
+}
+
+// escaped reports whether s[i] follows an odd number of backslashes, as in
+// dns.NextLabel.
+func escaped(s string, i int) bool {
+	j := i - 1
+	for j >= 0 && s[j] == '\\' {
+		j--
+	}
+	return (i-j)%2 == 0
 }
 
 // SOA returns the zone's SOA record. It is the snapshot's own: callers
