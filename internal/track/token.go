@@ -1,6 +1,7 @@
-// Package track holds the tracking rules that do no I/O: the token codec,
-// the choice of tracking host for a message, and (rewrite.go) the streaming
-// rewriter of HTML and text parts.
+// Package track holds the tracking rules that do no I/O: the token codec
+// (this file), the choice of tracking host for a message (host.go), and the
+// rewriter of a message's links (rewrite.go): its MIME walk (message.go,
+// transfer.go), its HTML parts (html.go) and its text parts (text.go).
 //
 // A token is what follows /c/, /o/, /u/ or /f/ on a tracking host. It is
 // self-contained, so the edge answers a click with no database read, and
