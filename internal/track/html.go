@@ -2,7 +2,6 @@ package track
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"strings"
 
@@ -27,6 +26,9 @@ func hasPrefixFold(b, prefix []byte) bool {
 func (rw *Rewriter) HTML(w io.Writer, r io.Reader) error {
 	z := html.NewTokenizer(r)
 	z.SetMaxBuf(0)
+	// Buffers reused from token to token: a copy of an <a> tag, the tag
+	// rewritten, and a token with its placeholders replaced.
+	var tag, rewritten, replaced []byte
 	done := false        // pixel written
 	rawOpen := ""        // raw-text element (script, style, …) still open
 	openComment := false // the last token is a comment cut off by the end
@@ -51,24 +53,29 @@ func (rw *Rewriter) HTML(w io.Writer, r io.Reader) error {
 		}
 		switch {
 		case (tt == html.StartTagToken || tt == html.SelfClosingTagToken) && hasPrefixFold(raw, openA) && len(raw) > 2 && !isNameByte(raw[2]):
-			// Copy first: reading attributes lower-cases names in place.
-			tag := append([]byte(nil), raw...)
-			out, err := rw.anchor(z, tag)
-			if err != nil {
+			// Copy first: reading attributes may lower-case names in place.
+			tag = append(tag[:0], raw...)
+			var err error
+			if rewritten, err = rw.anchor(rewritten[:0], z, tag); err != nil {
 				return err
 			}
-			raw = out
+			raw = rewritten
 		case tt == html.EndTagToken && !done && hasPrefixFold(raw, closeBody):
-			if err := rw.pixel(w); err != nil {
+			var err error
+			if replaced, err = rw.appendPixel(replaced[:0]); err != nil {
+				return err
+			}
+			if _, err := w.Write(replaced); err != nil {
 				return err
 			}
 			done = true
 		}
 		if bytes.Contains(raw, curly) {
 			var err error
-			if raw, err = rw.placeholders(raw); err != nil {
+			if replaced, err = rw.appendPlaceholders(replaced[:0], raw); err != nil {
 				return err
 			}
+			raw = replaced
 		}
 		if _, err := w.Write(raw); err != nil {
 			return err
@@ -91,7 +98,12 @@ func (rw *Rewriter) HTML(w io.Writer, r io.Reader) error {
 			return err
 		}
 	}
-	return rw.pixel(w)
+	pixel, err := rw.appendPixel(replaced[:0])
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(pixel)
+	return err
 }
 
 // rawTextNames are the elements whose content the tokenizer reads as text
@@ -120,23 +132,23 @@ func isNameByte(b byte) bool {
 	return b != ' ' && b != '\t' && b != '\n' && b != '\r' && b != '\f' && b != '/' && b != '>'
 }
 
-// pixel writes the hidden honeypot link and the open pixel.
-func (rw *Rewriter) pixel(w io.Writer) error {
-	trap, err := rw.link(Honeypot, "")
+// appendPixel appends the hidden honeypot link and the open pixel to dst.
+func (rw *Rewriter) appendPixel(dst []byte) ([]byte, error) {
+	dst = append(dst, `<a href="`...)
+	dst, err := rw.appendLink(dst, Honeypot, "")
 	if err != nil {
-		return err
+		return dst, err
 	}
-	open, err := rw.link(Open, "")
-	if err != nil {
-		return err
+	dst = append(dst, `" style="display:none !important" aria-hidden="true" tabindex="-1"></a><img src="`...)
+	if dst, err = rw.appendLink(dst, Open, ""); err != nil {
+		return dst, err
 	}
-	_, err = fmt.Fprintf(w, `<a href="%s" style="display:none !important" aria-hidden="true" tabindex="-1"></a>`+
-		`<img src="%s" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">`, trap, open)
-	return err
+	return append(dst, `" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">`...), nil
 }
 
-// anchor rewrites the href of one <a> start tag, given its raw bytes.
-func (rw *Rewriter) anchor(z *html.Tokenizer, tag []byte) ([]byte, error) {
+// anchor appends one <a> start tag, given its raw bytes, to dst with its
+// href rewritten.
+func (rw *Rewriter) anchor(dst []byte, z *html.Tokenizer, tag []byte) ([]byte, error) {
 	var href string
 	var hasHref bool
 	off := false
@@ -156,22 +168,20 @@ func (rw *Rewriter) anchor(z *html.Tokenizer, tag []byte) ([]byte, error) {
 	}
 	dest := strings.TrimSpace(href)
 	if !hasHref || off || !isHTTP(dest) || rw.isOurs(dest) || len(dest) > maxURL {
-		return tag, nil // too long for a token: left as written, untracked
+		return append(dst, tag...), nil // too long for a token: left as written, untracked
 	}
 	start, end, ok := attrValue(tag, "href")
 	if !ok {
-		return tag, nil // cannot splice safely: leave the link as it is
+		return append(dst, tag...), nil // cannot splice safely: leave the link as it is
 	}
-	link, err := rw.link(Click, dest)
+	dst = append(dst, tag[:start]...)
+	dst = append(dst, '"')
+	dst, err := rw.appendLink(dst, Click, dest)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	out := make([]byte, 0, len(tag)+len(link))
-	out = append(out, tag[:start]...)
-	out = append(out, '"')
-	out = append(out, link...)
-	out = append(out, '"')
-	return append(out, tag[end:]...), nil
+	dst = append(dst, '"')
+	return append(dst, tag[end:]...), nil
 }
 
 // attrValue finds the value of the first attribute name in a raw start tag

@@ -9,10 +9,18 @@ import (
 // cluster, message, recipient and key are the minter's.
 type Minter func(kind Kind, url string) (string, error)
 
-// Rewriter turns a message's links into tracking links on one host.
+// Rewriter turns a message's links into tracking links on one host. With
+// an Encoder it is not safe for concurrent use.
 type Rewriter struct {
 	// Host is the tracking host (see Host).
 	Host string
+	// Encoder, if set, mints the links' tokens: each is Token with the
+	// link's kind and URL, appended to the output with no allocation.
+	Encoder *Encoder
+	// Token is what every token carries besides its kind and URL (key id,
+	// issued, cluster, message, recipient), when Encoder is set.
+	Token Token
+	// Mint makes each link's token when Encoder is nil.
 	Mint Minter
 	// Drop, if set, removes the top-level header fields it returns true
 	// for (the X-Waymark-* control headers).
@@ -25,17 +33,34 @@ const (
 	ForwardPlaceholder     = "{{forward}}"
 )
 
+// appendLink appends the tracking URL of a token of the given kind to dst.
+func (rw *Rewriter) appendLink(dst []byte, kind Kind, dest string) ([]byte, error) {
+	path := byte(kind)
+	if kind == Honeypot {
+		path = byte(Click) // a honeypot looks like any click link
+	}
+	dst = append(dst, "https://"...)
+	dst = append(dst, rw.Host...)
+	dst = append(dst, '/', path, '/')
+	if rw.Encoder != nil {
+		t := rw.Token
+		t.Kind, t.URL = kind, dest
+		return rw.Encoder.Append(dst, t)
+	}
+	tok, err := rw.Mint(kind, dest)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, tok...), nil
+}
+
 // link is the tracking URL of a token of the given kind.
 func (rw *Rewriter) link(kind Kind, dest string) (string, error) {
-	tok, err := rw.Mint(kind, dest)
+	b, err := rw.appendLink(nil, kind, dest)
 	if err != nil {
 		return "", err
 	}
-	path := string(kind)
-	if kind == Honeypot {
-		path = "c" // a honeypot looks like any click link
-	}
-	return "https://" + rw.Host + "/" + path + "/" + tok, nil
+	return string(b), nil
 }
 
 // isHTTP reports an absolute http(s) URL.
@@ -55,20 +80,40 @@ func (rw *Rewriter) isOurs(s string) bool {
 	return strings.HasPrefix(strings.ToLower(rest), strings.ToLower(rw.Host)+"/")
 }
 
-// placeholders replaces {{unsubscribe}} and {{forward}} in b.
-func (rw *Rewriter) placeholders(b []byte) ([]byte, error) {
-	for _, p := range []struct {
-		text string
-		kind Kind
-	}{{UnsubscribePlaceholder, Unsubscribe}, {ForwardPlaceholder, Forward}} {
-		if !bytes.Contains(b, []byte(p.text)) {
+// placeholders are the texts appendPlaceholders replaces.
+var placeholders = [...]struct {
+	text []byte
+	kind Kind
+}{{[]byte(UnsubscribePlaceholder), Unsubscribe}, {[]byte(ForwardPlaceholder), Forward}}
+
+// appendPlaceholders appends b to dst with {{unsubscribe}} and {{forward}}
+// replaced by their links, one token of each kind for all its occurrences.
+func (rw *Rewriter) appendPlaceholders(dst, b []byte) ([]byte, error) {
+	var minted [len(placeholders)]struct{ start, end int } // in dst; end 0 until minted
+	for {
+		i := bytes.Index(b, curly)
+		if i < 0 {
+			return append(dst, b...), nil
+		}
+		dst, b = append(dst, b[:i]...), b[i:]
+		p := 0
+		for p < len(placeholders) && !bytes.HasPrefix(b, placeholders[p].text) {
+			p++
+		}
+		if p == len(placeholders) {
+			dst, b = append(dst, b[0]), b[1:] // a brace of something else
 			continue
 		}
-		link, err := rw.link(p.kind, "")
-		if err != nil {
-			return nil, err
+		b = b[len(placeholders[p].text):]
+		if m := minted[p]; m.end > 0 {
+			dst = append(dst, dst[m.start:m.end]...)
+			continue
 		}
-		b = bytes.ReplaceAll(b, []byte(p.text), []byte(link))
+		start := len(dst)
+		var err error
+		if dst, err = rw.appendLink(dst, placeholders[p].kind, ""); err != nil {
+			return dst, err
+		}
+		minted[p].start, minted[p].end = start, len(dst)
 	}
-	return b, nil
 }

@@ -18,7 +18,7 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	var out bytes.Buffer
+	out := make([]byte, 0, len(body)+len(body)/4)
 	last := 0
 	for _, m := range bareURL.FindAllIndex(body, -1) {
 		s, e := m[0], m[1]
@@ -29,19 +29,18 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 		if rw.isOurs(dest) || len(dest) > maxURL {
 			continue
 		}
-		link, err := rw.link(Click, dest)
-		if err != nil {
+		out = append(out, body[last:s]...)
+		if out, err = rw.appendLink(out, Click, dest); err != nil {
 			return err
 		}
-		out.Write(body[last:s])
-		out.WriteString(link)
 		last = e
 	}
-	out.Write(body[last:])
-	b, err := rw.placeholders(out.Bytes())
-	if err != nil {
-		return err
+	out = append(out, body[last:]...)
+	if bytes.Contains(out, curly) {
+		if out, err = rw.appendPlaceholders(nil, out); err != nil {
+			return err
+		}
 	}
-	_, err = w.Write(b)
+	_, err = w.Write(out)
 	return err
 }
