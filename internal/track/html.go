@@ -19,6 +19,24 @@ func hasPrefixFold(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], prefix)
 }
 
+// dataWaymark is the attribute that turns tracking off for one link.
+var dataWaymark = []byte("data-waymark")
+
+// hasDataWaymark reports whether tag contains "data-waymark" in any case,
+// looking only where a '-' is.
+func hasDataWaymark(tag []byte) bool {
+	for off := 0; ; {
+		j := bytes.IndexByte(tag[off:], '-')
+		if j < 0 {
+			return false
+		}
+		if i := off + j; i >= 4 && hasPrefixFold(tag[i-4:], dataWaymark) {
+			return true
+		}
+		off += j + 1
+	}
+}
+
 // HTML rewrites one HTML document from r to w with the x/net/html
 // tokenizer: every token is copied from its raw bytes, except the href
 // value of an <a> that is rewritten, the placeholders, and the pixel and
@@ -152,6 +170,9 @@ func (rw *Rewriter) anchor(dst []byte, z *html.Tokenizer, tag []byte) ([]byte, e
 	var href string
 	var hasHref bool
 	off := false
+	// Each attribute read is copied out of the tokenizer: with no
+	// data-waymark anywhere in the tag, stop at the first href.
+	optOut := hasDataWaymark(tag)
 	for {
 		k, v, more := z.TagAttr()
 		switch string(k) {
@@ -162,7 +183,7 @@ func (rw *Rewriter) anchor(dst []byte, z *html.Tokenizer, tag []byte) ([]byte, e
 		case "data-waymark":
 			off = off || strings.EqualFold(strings.TrimSpace(string(v)), "off")
 		}
-		if !more {
+		if !more || hasHref && !optOut {
 			break
 		}
 	}

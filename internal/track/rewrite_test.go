@@ -373,3 +373,21 @@ func TestLongLinesBecomeQuotedPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestHasDataWaymark(t *testing.T) {
+	for in, want := range map[string]bool{
+		`<a href="x" data-waymark="off">`: true,
+		`<a DATA-WayMark=off href="x">`:   true,
+		`<a data-waymark>`:                true,
+		`<a href="x" data-way="off">`:     false,
+		`<a href="x" style="a-b:c">`:      false,
+		`<a -waymark="off">`:              false,
+		`<a data_waymark="off">`:          false,
+		`-`:                               false,
+		``:                                false,
+	} {
+		if got := hasDataWaymark([]byte(in)); got != want {
+			t.Errorf("hasDataWaymark(%q) = %v", in, got)
+		}
+	}
+}
