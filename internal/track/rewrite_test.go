@@ -391,3 +391,21 @@ func TestHasDataWaymark(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceholders: every occurrence is replaced, by one link of each kind,
+// braces around or between them stay, and other {{…}} are left alone.
+func TestPlaceholders(t *testing.T) {
+	rw := testRewriter()
+	in := "{{{forward}}} {{unsubscribe}} {{unsubscribe}} {{forward}} {{other}} {{"
+	out, err := rw.appendPlaceholders([]byte("> "), []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readable(t, string(out)), "> {[f]} [u] [u] [f] {{other}} {{"; got != want {
+		t.Fatalf("\n got %q\nwant %q", got, want)
+	}
+	links := linkRE.FindAllString(string(out), -1)
+	if len(links) != 4 || links[0] != links[3] || links[1] != links[2] {
+		t.Fatalf("links %q: want one per kind", links)
+	}
+}
