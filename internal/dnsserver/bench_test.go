@@ -21,7 +21,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
-// benchTargets is the zone size of the benchmarks: the SPEC's 100k.
+// benchTargets is the zone size of the benchmarks in docs/BENCHMARKS.md: 100k.
 const benchTargets = 100_000
 
 var benchConfig = Config{

@@ -32,7 +32,7 @@ func (e *HeaderError) Error() string {
 		"verify it first or remove the header", e.Name)
 }
 
-// Host picks the tracking host by the SPEC's order: the header (which must
+// Host picks the tracking host in docs/CONCEPTS.md#tracking-host-order: the header (which must
 // be active), the sending domain's click host, the delivery server's
 // tracking domain, the cluster default, and t.<platform>. The click host and
 // the delivery server's domain count only while active.
