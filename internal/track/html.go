@@ -90,7 +90,7 @@ func (rw *Rewriter) HTML(w io.Writer, r io.Reader) error {
 		}
 		if bytes.Contains(raw, curly) {
 			var err error
-			if replaced, err = rw.appendPlaceholders(replaced[:0], raw); err != nil {
+			if replaced, err = rw.appendPlaceholders(replaced[:0], raw, tt == html.TextToken && rawOpen == ""); err != nil {
 				return err
 			}
 			raw = replaced

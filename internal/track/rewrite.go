@@ -88,8 +88,13 @@ var placeholders = [...]struct {
 
 // appendPlaceholders appends b to dst with {{unsubscribe}} and {{forward}}
 // replaced by their links, one token of each kind for all its occurrences.
-func (rw *Rewriter) appendPlaceholders(dst, b []byte) ([]byte, error) {
+// In HTML text (htmlText), a '<' just before a link is written as "&lt;":
+// followed by the link's letters it would open a tag that swallows the link
+// and the markup after it (WHATWG HTML 13.2.5.6, tag open state). ("</"
+// and a brace are a bogus comment, not text, 13.2.5.7.)
+func (rw *Rewriter) appendPlaceholders(dst, b []byte, htmlText bool) ([]byte, error) {
 	var minted [len(placeholders)]struct{ start, end int } // in dst; end 0 until minted
+	base := len(dst)
 	for {
 		i := bytes.Index(b, curly)
 		if i < 0 {
@@ -105,6 +110,9 @@ func (rw *Rewriter) appendPlaceholders(dst, b []byte) ([]byte, error) {
 			continue
 		}
 		b = b[len(placeholders[p].text):]
+		if htmlText && len(dst) > base && dst[len(dst)-1] == '<' {
+			dst = append(dst[:len(dst)-1], "&lt;"...)
+		}
 		if m := minted[p]; m.end > 0 {
 			dst = append(dst, dst[m.start:m.end]...)
 			continue

@@ -100,6 +100,9 @@ func TestHTML(t *testing.T) {
 		{"already tracked", `<a href="https://track.example.com/c/abc">x</a>`, `<a href="https://track.example.com/c/abc">x</a>` + trailer},
 		{"placeholders", `<a href="{{unsubscribe}}">Unsubscribe</a> {{forward}}</body>`,
 			`<a href="[u]">Unsubscribe</a> [f]` + trailer + `</body>`},
+		{"placeholder after < stays text", `<p>Stop: <{{unsubscribe}}> or </{{forward}}></p><textarea><{{forward}}</textarea></body>`,
+			`<p>Stop: &lt;[u]> or </[f]></p><textarea><[f]</textarea>` + trailer + `</body>`}, // "</{" opens a bogus comment
+		{"placeholder after < in script", `<script>s = "<{{unsubscribe}}"</script></body>`, `<script>s = "<[u]"</script>` + trailer + `</body>`},
 		{"pixel once, before the first </body>", `<body>x</body></body>`, `<body>x` + trailer + `</body></body>`},
 		{"self-closing and no body", `<a href="https://x.example/"/>`, `<a href="[c:https://x.example/]"/>` + trailer},
 		{"utf-8 kept", `<p>Grüße — 日本</p><a href="https://x.example/ü">ü</a>`, `<p>Grüße — 日本</p><a href="[c:https://x.example/ü]">ü</a>` + trailer},
@@ -397,7 +400,7 @@ func TestHasDataWaymark(t *testing.T) {
 func TestPlaceholders(t *testing.T) {
 	rw := testRewriter()
 	in := "{{{forward}}} {{unsubscribe}} {{unsubscribe}} {{forward}} {{other}} {{"
-	out, err := rw.appendPlaceholders([]byte("> "), []byte(in))
+	out, err := rw.appendPlaceholders([]byte("> "), []byte(in), false)
 	if err != nil {
 		t.Fatal(err)
 	}

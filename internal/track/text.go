@@ -37,7 +37,7 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 	}
 	out = append(out, body[last:]...)
 	if bytes.Contains(out, curly) {
-		if out, err = rw.appendPlaceholders(nil, out); err != nil {
+		if out, err = rw.appendPlaceholders(nil, out, false); err != nil {
 			return err
 		}
 	}
