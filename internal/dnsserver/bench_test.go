@@ -71,6 +71,38 @@ func BenchmarkReply(b *testing.B) {
 	}
 }
 
+// BenchmarkReplyNegative is the in-process cost of a negative answer
+// (RFC 2308): NXDOMAIN for a name not in the zone, NODATA for a target
+// asked for a type it has not.
+func BenchmarkReplyNegative(b *testing.B) {
+	names := benchNames(benchTargets)
+	s := NewServer(Build(benchConfig, 1, names, nil), quiet, nil)
+	for _, bc := range []struct {
+		name  string
+		qname func(i int) string
+		qtype uint16
+		rcode int
+	}{
+		{"nxdomain", func(i int) string { return fmt.Sprintf("v-%016x.track.waymark.localhost.", rand.Uint64()) }, dns.TypeA, dns.RcodeNameError},
+		{"nodata", func(i int) string { return names[rand.IntN(len(names))] + "." }, dns.TypeTXT, dns.RcodeSuccess},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			msgs := make([]*dns.Msg, 1024)
+			for i := range msgs {
+				m := new(dns.Msg)
+				m.SetQuestion(bc.qname(i), bc.qtype)
+				msgs[i] = m
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if r := s.Reply(msgs[i%len(msgs)], true); r.Rcode != bc.rcode || len(r.Ns) != 1 {
+					b.Fatalf("rcode %d, %d authority records", r.Rcode, len(r.Ns))
+				}
+			}
+		})
+	}
+}
+
 // queryFile writes a dnsperf input: A queries for random targets, with one
 // in ten for a name that does not exist.
 func queryFile(b *testing.B, names []string) string {

@@ -68,7 +68,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 // Reply builds the answer to req; udp limits its size to what the client
 // can take over UDP, setting TC when records had to be left out. It returns
-// nil for messages that get no answer (responses).
+// nil for messages that get no answer (responses). The authority record of
+// a negative answer is the zone's own, shared by every reply: a caller may
+// pack the message but must not change its records.
 func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 	if req.Response {
 		return nil
@@ -118,10 +120,9 @@ func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 			m.Rcode = dns.RcodeNameError
 		}
 		// RFC 2308 section 3: the SOA goes in the authority section, with
-		// the TTL the negative answer may be cached for.
-		soa := dns.Copy(z.SOA()).(*dns.SOA)
-		soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-		m.Ns = []dns.RR{soa}
+		// the TTL the negative answer may be cached for. The record is the
+		// snapshot's, not a copy: Truncate and Pack only read it.
+		m.Ns = z.negative[:1:1]
 	}
 	m.Authoritative = true
 	if udp {

@@ -2,11 +2,13 @@ package dnsserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +132,52 @@ func TestReplyRcodes(t *testing.T) {
 	resp := msg(func(m *dns.Msg) { m.Response = true })
 	if s.Reply(resp, true) != nil {
 		t.Error("answered a response")
+	}
+}
+
+// TestNegativeShared: every negative answer carries the snapshot's one SOA
+// record, not a copy, so packing must leave it as it was. Replies are built
+// and packed from several goroutines at once (the race detector sees any
+// write), with and without EDNS, over UDP and TCP, and the record is then
+// compared with what Build made.
+func TestNegativeShared(t *testing.T) {
+	z := testZone()
+	s := NewServer(z, quiet, nil)
+	want := z.negative[0].String()
+	if soa := z.negative[0].(*dns.SOA); soa.Hdr.Ttl != 60 || z.SOA().Hdr.Ttl != 3600 {
+		t.Fatalf("negative SOA TTL %d, apex SOA TTL %d; want 60 and 3600", soa.Hdr.Ttl, z.SOA().Hdr.Ttl)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				m := new(dns.Msg)
+				if i%2 == 0 {
+					m.SetQuestion(fmt.Sprintf("v-%016x.track.WAYMARK.localhost.", i), dns.TypeA) // NXDOMAIN
+				} else {
+					m.SetQuestion(target+".", dns.TypeCAA) // NODATA
+				}
+				if g%2 == 0 {
+					m.SetEdns0(1232, true)
+				}
+				r := s.Reply(m, g < 2)
+				if len(r.Ns) != 1 || r.Ns[0] != z.negative[0] {
+					t.Errorf("authority section %v, want the snapshot's SOA", r.Ns)
+					return
+				}
+				if _, err := r.Pack(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := z.negative[0].String(); got != want {
+		t.Fatalf("the shared SOA changed:\n got %s\nwant %s", got, want)
+	}
+	if res, rrs := z.Lookup("WAYMARK.localhost.", dns.TypeSOA); res != Answer || rrs[0].Header().Ttl != 3600 || rrs[0].Header().Name != "WAYMARK.localhost." {
+		t.Fatalf("apex SOA after negative answers: %v %v", res, rrs)
 	}
 }
 

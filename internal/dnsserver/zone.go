@@ -51,6 +51,11 @@ type Zone struct {
 	origin string // lower case, fully qualified (trailing dot)
 	serial uint32
 	soa    *dns.SOA
+	// negative is the authority section of every negative answer: a copy
+	// of the SOA with the TTL a resolver may cache the miss for (RFC 2308
+	// section 3). Replies share it; packing a message only reads its
+	// records.
+	negative []dns.RR
 	// names maps every fully qualified lower-case name that exists to its
 	// records; empty non-terminals map to an empty set (RFC 8020: NODATA,
 	// never NXDOMAIN, above an existing name).
@@ -90,6 +95,9 @@ func Build(c Config, serial uint32, targets []string, extra []Record) *Zone {
 		Minttl: 60,
 	}
 	z.add(origin, z.soa)
+	neg := dns.Copy(z.soa).(*dns.SOA)
+	neg.Hdr.Ttl = min(neg.Hdr.Ttl, neg.Minttl)
+	z.negative = []dns.RR{neg}
 	z.add(origin, &dns.NS{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: ns})
 	nsIPs := c.NSIPs
 	if len(nsIPs) == 0 {
@@ -178,7 +186,7 @@ const (
 // their owner, spelled as asked.
 func (z *Zone) Lookup(qname string, qtype uint16) (Result, []dns.RR) {
 	key := strings.ToLower(qname)
-	if !dns.IsSubDomain(z.origin, key) {
+	if !z.inZone(key) {
 		return Refused, nil
 	}
 	set, ok := z.names[key]
@@ -206,5 +214,31 @@ func (z *Zone) Lookup(qname string, qtype uint16) (Result, []dns.RR) {
 	return Answer, out
 }
 
-// SOA returns the zone's SOA record, for negative answers.
+// inZone reports whether name (lower case) is the origin or a name below
+// it, as dns.IsSubDomain does, but without its allocations for the names a
+// query carries: fully qualified, the origin's labels after an unescaped
+// dot (escapes as in RFC 1035 section 5.1). Anything else is left to
+// dns.IsSubDomain.
+func (z *Zone) inZone(name string) bool {
+	if name == z.origin {
+		return true
+	}
+	if n := len(name) - len(z.origin); n > 1 && name[n:] == z.origin && name[n-1] == '.' && !escaped(name, n-1) {
+		return true
+	}
+	return dns.IsSubDomain(z.origin, name)
+}
+
+// escaped reports whether s[i] follows an odd number of backslashes, as in
+// dns.NextLabel.
+func escaped(s string, i int) bool {
+	j := i - 1
+	for j >= 0 && s[j] == '\\' {
+		j--
+	}
+	return (i-j)%2 == 0
+}
+
+// SOA returns the zone's SOA record. It is the snapshot's own: callers
+// must not change it.
 func (z *Zone) SOA() *dns.SOA { return z.soa }

@@ -14,11 +14,45 @@ import (
 
 const host = "track.example.com"
 
-// testRewriter mints real tokens for cluster A under keyA.
+// testToken is what every token of the test rewriters carries besides its
+// kind and URL.
+var testToken = Token{KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com"}
+
+// testRewriter mints real tokens for cluster A under keyA with an Encoder.
 func testRewriter() *Rewriter {
+	e, err := NewEncoder(keyA)
+	if err != nil {
+		panic(err)
+	}
+	return &Rewriter{Host: host, Encoder: e, Token: testToken}
+}
+
+// mintRewriter mints the same tokens through Mint and Encode.
+func mintRewriter() *Rewriter {
 	return &Rewriter{Host: host, Mint: func(kind Kind, url string) (string, error) {
-		return Encode(Token{Kind: kind, KeyID: 2, ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: url}, keyA)
+		t := testToken
+		t.Kind, t.URL = kind, url
+		return Encode(t, keyA)
 	}}
+}
+
+// TestMintAndEncoderAgree: a rewriter minting through Mint and one with
+// an Encoder write the same bytes.
+func TestMintAndEncoderAgree(t *testing.T) {
+	in := fmt.Sprintf(newsletter, wrapBase64(newsletter25k))
+	var viaMint, viaEncoder bytes.Buffer
+	if err := mintRewriter().Message(&viaMint, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if err := testRewriter().Message(&viaEncoder, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if viaMint.String() != viaEncoder.String() {
+		t.Fatalf("outputs differ:\nMint    %q\nEncoder %q", viaMint.String(), viaEncoder.String())
+	}
+	if n := strings.Count(viaEncoder.String(), "\r\n--inner\r\n"); n != 2 {
+		t.Fatalf("%d inner parts", n)
+	}
 }
 
 var linkRE = regexp.MustCompile(`https://track\.example\.com/([couf])/([A-Za-z0-9_-]+)`)
@@ -66,6 +100,9 @@ func TestHTML(t *testing.T) {
 		{"already tracked", `<a href="https://track.example.com/c/abc">x</a>`, `<a href="https://track.example.com/c/abc">x</a>` + trailer},
 		{"placeholders", `<a href="{{unsubscribe}}">Unsubscribe</a> {{forward}}</body>`,
 			`<a href="[u]">Unsubscribe</a> [f]` + trailer + `</body>`},
+		{"placeholder after < stays text", `<p>Stop: <{{unsubscribe}}> or </{{forward}}></p><textarea><{{forward}}</textarea></body>`,
+			`<p>Stop: &lt;[u]> or </[f]></p><textarea><[f]</textarea>` + trailer + `</body>`}, // "</{" opens a bogus comment
+		{"placeholder after < in script", `<script>s = "<{{unsubscribe}}"</script></body>`, `<script>s = "<[u]"</script>` + trailer + `</body>`},
 		{"pixel once, before the first </body>", `<body>x</body></body>`, `<body>x` + trailer + `</body></body>`},
 		{"self-closing and no body", `<a href="https://x.example/"/>`, `<a href="[c:https://x.example/]"/>` + trailer},
 		{"utf-8 kept", `<p>Grüße — 日本</p><a href="https://x.example/ü">ü</a>`, `<p>Grüße — 日本</p><a href="[c:https://x.example/ü]">ü</a>` + trailer},
@@ -337,5 +374,41 @@ func TestLongLinesBecomeQuotedPrintable(t *testing.T) {
 		if n := strings.Count(text.String(), "https://"+host+"/c/"); n < 12 || strings.Contains(text.String(), "shop.example") {
 			t.Fatalf("%d tracked links after decoding:\n%s", n, text.String())
 		}
+	}
+}
+
+func TestHasDataWaymark(t *testing.T) {
+	for in, want := range map[string]bool{
+		`<a href="x" data-waymark="off">`: true,
+		`<a DATA-WayMark=off href="x">`:   true,
+		`<a data-waymark>`:                true,
+		`<a href="x" data-way="off">`:     false,
+		`<a href="x" style="a-b:c">`:      false,
+		`<a -waymark="off">`:              false,
+		`<a data_waymark="off">`:          false,
+		`-`:                               false,
+		``:                                false,
+	} {
+		if got := hasDataWaymark([]byte(in)); got != want {
+			t.Errorf("hasDataWaymark(%q) = %v", in, got)
+		}
+	}
+}
+
+// TestPlaceholders: every occurrence is replaced, by one link of each kind,
+// braces around or between them stay, and other {{…}} are left alone.
+func TestPlaceholders(t *testing.T) {
+	rw := testRewriter()
+	in := "{{{forward}}} {{unsubscribe}} {{unsubscribe}} {{forward}} {{other}} {{"
+	out, err := rw.appendPlaceholders([]byte("> "), []byte(in), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readable(t, string(out)), "> {[f]} [u] [u] [f] {{other}} {{"; got != want {
+		t.Fatalf("\n got %q\nwant %q", got, want)
+	}
+	links := linkRE.FindAllString(string(out), -1)
+	if len(links) != 4 || links[0] != links[3] || links[1] != links[2] {
+		t.Fatalf("links %q: want one per kind", links)
 	}
 }

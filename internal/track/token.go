@@ -1,6 +1,7 @@
-// Package track holds the tracking rules that do no I/O: the token codec,
-// the choice of tracking host for a message, and (rewrite.go) the streaming
-// rewriter of HTML and text parts.
+// Package track holds the tracking rules that do no I/O: the token codec
+// (this file), the choice of tracking host for a message (host.go), and the
+// rewriter of a message's links (rewrite.go): its MIME walk (message.go,
+// transfer.go), its HTML parts (html.go) and its text parts (text.go).
 //
 // A token is what follows /c/, /o/, /u/ or /f/ on a tracking host. It is
 // self-contained, so the edge answers a click with no database read, and
@@ -24,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 )
@@ -89,6 +91,8 @@ var (
 
 var b64 = base64.RawURLEncoding
 
+var errEmptyKey = errors.New("track: empty key")
+
 // clusterBytes turns cl_<16 hex> into its 8 bytes.
 func clusterBytes(id string) ([8]byte, error) {
 	var out [8]byte
@@ -102,41 +106,92 @@ func clusterBytes(id string) ([8]byte, error) {
 	return out, nil
 }
 
-// Encode makes the token string for t under key.
+// Encode makes the token string for t under key. A message's links are
+// cheaper minted with one Encoder.
 func Encode(t Token, key []byte) (string, error) {
-	if !t.Kind.Valid() {
-		return "", fmt.Errorf("track: unknown kind %q", t.Kind)
+	if len(key) == 0 {
+		return "", errEmptyKey
 	}
-	cl, err := clusterBytes(t.ClusterID)
+	e := Encoder{mac: hmac.New(sha256.New, key)}
+	raw, err := e.sign(t)
 	if err != nil {
 		return "", err
 	}
+	return b64.EncodeToString(raw), nil
+}
+
+// Encoder makes tokens under one key, as Encode does, reusing its keyed
+// HMAC and its buffer from one token to the next: appending a token to a
+// buffer with room allocates nothing. It is not safe for concurrent use.
+type Encoder struct {
+	mac   hash.Hash // HMAC-SHA256 under the key
+	dirty bool      // mac has been written to since it was reset
+	raw   []byte    // the token being made, before base64
+}
+
+// NewEncoder returns an encoder of tokens under key.
+func NewEncoder(key []byte) (*Encoder, error) {
+	if len(key) == 0 {
+		return nil, errEmptyKey
+	}
+	return &Encoder{mac: hmac.New(sha256.New, key)}, nil
+}
+
+// Append appends the token string for t to dst and returns the extended
+// buffer; on error it returns dst as it was.
+func (e *Encoder) Append(dst []byte, t Token) ([]byte, error) {
+	raw, err := e.sign(t)
+	if err != nil {
+		return dst, err
+	}
+	return b64.AppendEncode(dst, raw), nil
+}
+
+// sign checks t and lays it out with its MAC in e's buffer, which it
+// returns (valid until the next call).
+func (e *Encoder) sign(t Token) ([]byte, error) {
+	if !t.Kind.Valid() {
+		return nil, fmt.Errorf("track: unknown kind %q", t.Kind)
+	}
+	cl, err := clusterBytes(t.ClusterID)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case len(t.MessageID) > maxMessage:
-		return "", fmt.Errorf("track: message id longer than %d bytes", maxMessage)
+		return nil, fmt.Errorf("track: message id longer than %d bytes", maxMessage)
 	case len(t.Recipient) > maxRecipient:
-		return "", fmt.Errorf("track: recipient longer than %d bytes", maxRecipient)
+		return nil, fmt.Errorf("track: recipient longer than %d bytes", maxRecipient)
 	case len(t.URL) > maxURL:
-		return "", fmt.Errorf("track: URL longer than %d bytes", maxURL)
+		return nil, fmt.Errorf("track: URL longer than %d bytes", maxURL)
 	case t.Kind == Click && t.URL == "":
-		return "", errors.New("track: a click token needs a URL")
+		return nil, errors.New("track: a click token needs a URL")
 	case t.Kind != Click && t.URL != "":
-		return "", fmt.Errorf("track: only click tokens carry a URL, not %q", t.Kind)
-	case len(key) == 0:
-		return "", errors.New("track: empty key")
+		return nil, fmt.Errorf("track: only click tokens carry a URL, not %q", t.Kind)
 	}
-	buf := make([]byte, 0, 2+binary.MaxVarintLen32+binary.MaxVarintLen64+8+3*binary.MaxVarintLen16+len(t.MessageID)+len(t.Recipient)+len(t.URL)+macLen)
-	buf = append(buf, version, byte(t.Kind))
-	buf = binary.AppendUvarint(buf, uint64(t.KeyID))
-	buf = binary.AppendUvarint(buf, uint64(max(t.Issued.Unix(), 0)))
-	buf = append(buf, cl[:]...)
-	buf = appendString(buf, t.MessageID)
-	buf = appendString(buf, t.Recipient)
+	// Room for the whole HMAC, which Sum appends before it is truncated.
+	if n := 2 + binary.MaxVarintLen32 + binary.MaxVarintLen64 + 8 + 3*binary.MaxVarintLen16 +
+		len(t.MessageID) + len(t.Recipient) + len(t.URL) + sha256.Size; cap(e.raw) < n {
+		e.raw = make([]byte, 0, n)
+	}
+	raw := append(e.raw[:0], version, byte(t.Kind))
+	raw = binary.AppendUvarint(raw, uint64(t.KeyID))
+	raw = binary.AppendUvarint(raw, uint64(max(t.Issued.Unix(), 0)))
+	raw = append(raw, cl[:]...)
+	raw = appendString(raw, t.MessageID)
+	raw = appendString(raw, t.Recipient)
 	if t.Kind == Click {
-		buf = appendString(buf, t.URL)
+		raw = appendString(raw, t.URL)
 	}
-	buf = append(buf, mac(key, buf)...)
-	return b64.EncodeToString(buf), nil
+	if e.dirty {
+		e.mac.Reset() // restores the keyed state saved on the first reset
+	}
+	e.dirty = true
+	e.mac.Write(raw)
+	n := len(raw)
+	raw = e.mac.Sum(raw)[:n+macLen]
+	e.raw = raw
+	return raw, nil
 }
 
 func appendString(buf []byte, s string) []byte {

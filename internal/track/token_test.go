@@ -115,3 +115,55 @@ func TestRefusals(t *testing.T) {
 		t.Error("empty key accepted")
 	}
 }
+
+// TestEncoder: one encoder reused for tokens of every size gives the
+// strings Encode gives, appended after what the buffer held, and a refused
+// token leaves the buffer as it was.
+func TestEncoder(t *testing.T) {
+	e, err := NewEncoder(keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := Token{KeyID: 2, Issued: time.Unix(1_800_000_000, 0), ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com"}
+	var buf []byte
+	for _, kind := range []Kind{Click, Open, Click, Unsubscribe, Forward, Honeypot, Click} {
+		tok := base
+		tok.Kind = kind
+		if kind == Click {
+			tok.URL = "https://example.com/" + strings.Repeat("p", len(buf)%300)
+		}
+		want, err := Encode(tok, keyA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(buf)
+		if buf, err = e.Append(buf, tok); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(buf[before:]); got != want {
+			t.Fatalf("%c: encoder gave %s, Encode %s", kind, got, want)
+		}
+		buf = append(buf, ' ')
+	}
+	held := string(buf)
+	bad := base
+	bad.Kind = Click // without a URL
+	if got, err := e.Append(buf, bad); err == nil || string(got) != held {
+		t.Fatalf("refused token: err %v, buffer %q", err, got)
+	}
+	if _, err := NewEncoder(nil); err == nil {
+		t.Fatal("empty key accepted")
+	}
+}
+
+// TestEncoderAllocs: appending a token to a buffer with room allocates
+// nothing (the point of the encoder).
+func TestEncoderAllocs(t *testing.T) {
+	e, _ := NewEncoder(keyA)
+	tok := Token{Kind: Click, KeyID: 2, Issued: time.Unix(1_800_000_000, 0), ClusterID: "cl_00000000000000aa", MessageID: "msg_1",
+		Recipient: "ann@example.com", URL: "https://shop.example.com/products/1?utm_source=newsletter"}
+	buf := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = e.Append(buf[:0], tok) }); n != 0 {
+		t.Fatalf("%v allocations per token", n)
+	}
+}
