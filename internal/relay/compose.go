@@ -254,10 +254,14 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 		out.WriteString(extra[i] + ": " + extra[i+1] + "\r\n")
 	}
 	if m.Tracking {
-		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Mint: func(kind track.Kind, url string) (string, error) {
-			return track.Encode(track.Token{Kind: kind, KeyID: m.key.ID, Issued: m.issued, ClusterID: clusterID,
-				MessageID: m.ID, Recipient: recipient, URL: url}, m.key.Secret)
-		}}
+		// One encoder per copy: it keeps the keyed HMAC for every link, and
+		// copies may be written at once.
+		enc, err := track.NewEncoder(m.key.Secret)
+		if err != nil {
+			return err
+		}
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc,
+			Token: track.Token{KeyID: m.key.ID, Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)
 		}
