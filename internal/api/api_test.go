@@ -149,7 +149,11 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	out := response{Code: resp.StatusCode, Raw: string(raw)}
-	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	isJSON := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
+	if out.Code >= 400 && path != "/healthz" && !isJSON {
+		e.t.Fatalf("%s %s: error %d is not JSON (Content-Type %q): %s", method, path, out.Code, resp.Header.Get("Content-Type"), raw)
+	}
+	if len(raw) > 0 && isJSON {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
 			e.t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, raw)
 		}
@@ -160,12 +164,70 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	return out
 }
 
-// checkErrorShape asserts the SPEC's error JSON: code and message present.
+// checkErrorShape asserts the error JSON of openapi.json's Error schema:
+// {"error": {"code", "message", "field"}}, nothing beside it, code and
+// message non-empty strings, field a string (empty when no field is at
+// fault).
 func checkErrorShape(t *testing.T, r response) {
 	t.Helper()
-	e, ok := r.Body["error"].(map[string]any)
-	if _, hasField := e["field"]; !ok || e["code"] == "" || e["message"] == "" || !hasField || len(r.Body) != 1 {
-		t.Fatalf("error body has the wrong shape: %s", r.Raw)
+	if problem := errorShapeProblem(r.Body); problem != "" {
+		t.Fatalf("error body has the wrong shape (%s): %s", problem, r.Raw)
+	}
+}
+
+// errorShapeProblem says what is wrong with an error body, or "".
+func errorShapeProblem(body map[string]any) string {
+	if len(body) != 1 {
+		return fmt.Sprintf("%d top-level keys, want only \"error\"", len(body))
+	}
+	e, ok := body["error"].(map[string]any)
+	if !ok {
+		return "\"error\" is not an object"
+	}
+	for _, k := range []string{"code", "message"} {
+		if v, ok := e[k].(string); !ok || v == "" {
+			return fmt.Sprintf("%q is missing, not a string or empty", k)
+		}
+	}
+	if _, ok := e["field"].(string); !ok {
+		return "\"field\" is missing or not a string"
+	}
+	if len(e) != 3 {
+		return fmt.Sprintf("%d keys in \"error\", want code, message and field", len(e))
+	}
+	return ""
+}
+
+// The shape check itself refuses every malformed body, so a passing API
+// test means the errors it met had the documented shape.
+func TestErrorShapeCheck(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want string // "" for a body of the right shape
+	}{
+		{`{"error": {"code": "duplicate", "message": "taken", "field": "name"}}`, ""},
+		{`{"error": {"code": "internal", "message": "failed", "field": ""}}`, ""},
+		{`{"error": {"message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": "", "message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": 409, "message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": "duplicate", "field": "name"}}`, `"message" is missing`},
+		{`{"error": {"code": "duplicate", "message": "", "field": "name"}}`, `"message" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken"}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": null}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": 1}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": "", "hint": "x"}}`, `4 keys in "error"`},
+		{`{"error": "duplicate"}`, `"error" is not an object`},
+		{`{"code": "duplicate", "message": "taken", "field": ""}`, `3 top-level keys`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": ""}, "id": "x"}`, `2 top-level keys`},
+	} {
+		var body map[string]any
+		if err := json.Unmarshal([]byte(tc.raw), &body); err != nil {
+			t.Fatal(err)
+		}
+		got := errorShapeProblem(body)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: problem %q, want %q", tc.raw, got, tc.want)
+		}
 	}
 }
 
@@ -679,11 +741,9 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		{"From: a@x.com\r\nFrom: b@x.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
 		{fmt.Sprintf(msg, ""), "?dry_run=1&sign=0&message_id=%FF", "invalid_query"},
 	} {
-		resp := post(tc.body, tc.query)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode < 400 || !strings.Contains(string(b), tc.code) {
-			t.Errorf("%q%s: %d %s", tc.body, tc.query, resp.StatusCode, b)
+		r := e.do("POST", "/v1/messages"+tc.query, key, tc.body, "Content-Type", "message/rfc822")
+		if r.Code < 400 || r.errCode() != tc.code {
+			t.Errorf("%q%s: %d %s, want %s", tc.body, tc.query, r.Code, r.Raw, tc.code)
 		}
 	}
 
