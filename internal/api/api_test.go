@@ -66,9 +66,23 @@ func newEnv(t *testing.T, backend string) *env {
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
 
+// in is e for a subtest: its failures stop t, not the parent test (whose
+// FailNow from a subtest would be reported as a panic).
+func (e *env) in(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-var testBox, _ = secret.New([]byte("0123456789abcdef0123456789abcdef"))
+var testBox = func() *secret.Box {
+	b, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a box
+	}
+	return b
+}()
 
 // dnsAnswers stands in for the customers' DNS in these tests: name ->
 // result. The verifier itself is tested against Unbound in package verify
@@ -129,7 +143,10 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	case string:
 		rd = strings.NewReader(b)
 	default:
-		buf, _ := json.Marshal(b)
+		buf, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
 		rd = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
@@ -147,7 +164,10 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
 	out := response{Code: resp.StatusCode, Raw: string(raw)}
 	isJSON := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
 	if out.Code >= 400 && path != "/healthz" && !isJSON {
@@ -245,6 +265,16 @@ func (e *env) addDomain(key, name string) response {
 	return e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": name})
 }
 
+// domainID adds a tracking domain that must be accepted, and returns its id.
+func (e *env) domainID(key, name string) string {
+	e.t.Helper()
+	r := e.addDomain(key, name)
+	if r.Code != 201 || r.str("id") == "" {
+		e.t.Fatalf("add %s: %d %s", name, r.Code, r.Raw)
+	}
+	return r.str("id")
+}
+
 func (e *env) activate(clusterID, id string) {
 	e.t.Helper()
 	if _, err := e.store.SetTrackingDomainStatus(context.Background(), clusterID, id, domain.StatusActive); err != nil {
@@ -269,6 +299,7 @@ func TestAuth(t *testing.T) {
 		{"unknown route", "GET", "/v1/nothing", key, nil, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
 			body := any(nil)
 			if tc.method == "POST" {
 				body = map[string]any{"name": "x"}
@@ -404,7 +435,9 @@ func TestPlatformDomainRefused(t *testing.T) {
 	}
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
-	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
+	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Checker: newChecker(s), Tokens: edge.NewKeys(s), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
@@ -419,8 +452,8 @@ func TestPlatformDomainRefused(t *testing.T) {
 func TestDefaultAndDelete(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	clusterID, key := e.cluster("acme")
-	one := e.addDomain(key, "one.example.com").str("id")
-	two := e.addDomain(key, "two.example.com").str("id")
+	one := e.domainID(key, "one.example.com")
+	two := e.domainID(key, "two.example.com")
 	if r := e.do("PUT", "/v1/tracking-domains/"+one+"/default", key, nil); r.Code != 409 || r.errCode() != "not_active" {
 		t.Fatalf("default on pending: %d %s", r.Code, r.Raw)
 	}
@@ -459,9 +492,11 @@ func TestCrossClusterIsolation(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	clusterA, keyA := e.cluster("acme")
 	_, keyB := e.cluster("bravo")
-	a := e.addDomain(keyA, "track.acme.com").str("id")
+	a := e.domainID(keyA, "track.acme.com")
 	e.activate(clusterA, a)
-	e.do("PUT", "/v1/tracking-domains/"+a+"/default", keyA, nil)
+	if r := e.do("PUT", "/v1/tracking-domains/"+a+"/default", keyA, nil); r.Code != 200 {
+		t.Fatalf("set default: %d %s", r.Code, r.Raw)
+	}
 	before := e.do("GET", "/v1/tracking-domains/"+a, keyA, nil).Raw
 
 	tested := 0
@@ -476,6 +511,7 @@ func TestCrossClusterIsolation(t *testing.T) {
 			body = map[string]any{"name": "own.bravo.com"}
 		}
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			e := e.in(t)
 			// B with A's id (or A's name), and B pretending to act in A.
 			r := e.do(rt.method, path, keyB, body)
 			if strings.Contains(rt.path, "{id}") {
@@ -589,7 +625,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	if r := e.do("GET", "/healthz", "", nil); r.Code != 200 || r.str("status") != "ok" || r.str("store") != "sqlite" {
 		t.Fatalf("healthz: %d %s", r.Code, r.Raw)
 	}
-	e.do("GET", "/v1/tracking-domains", "", nil)
+	if r := e.do("GET", "/v1/tracking-domains", "", nil); r.Code != 401 {
+		t.Fatalf("without a key: %d %s", r.Code, r.Raw)
+	}
 	r := e.do("GET", "/metrics", "", nil)
 	if r.Code != 200 || !strings.Contains(r.Raw, `waymark_http_requests_total{code="401",route="GET /v1/tracking-domains"} 1`) {
 		t.Fatalf("metrics: %d %s", r.Code, r.Raw)
@@ -605,6 +643,9 @@ func TestVerifyRoute(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": "track.verify-me.com", "default": true})
+	if r.Code != 201 {
+		t.Fatalf("add: %d %s", r.Code, r.Raw)
+	}
 	id, target := r.str("id"), r.Body["cname"].(map[string]any)["value"].(string)
 	if r.Body["next_check"] == nil {
 		t.Fatalf("a new domain has no first check scheduled: %s", r.Raw)
@@ -636,7 +677,10 @@ func TestVerifyRoute(t *testing.T) {
 func TestBearerSchemeCaseInsensitive(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
-	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/tracking-domains", nil)
+	req, err := http.NewRequest("GET", e.srv.URL+"/v1/tracking-domains", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
@@ -699,7 +743,10 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 	msg := "From: News <news@acme-mail.com>\r\nTo: Ann <ann@example.com>\r\nSubject: Hi\r\n" +
 		"X-Waymark-Tracking-Domain: %s\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/?a=1&amp;b=2\">x</a>\r\n"
 	post := func(body, query string) *http.Response {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages"+query, strings.NewReader(body))
+		req, err := http.NewRequest("POST", e.srv.URL+"/v1/messages"+query, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "message/rfc822")
 		resp, err := http.DefaultClient.Do(req)
@@ -714,11 +761,14 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		t.Fatalf("inactive header domain: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	id := e.addDomain(key, "track.acme-mail.com").str("id")
+	id := e.domainID(key, "track.acme-mail.com")
 	e.activate(clusterID, id)
 	resp = post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&sign=0&message_id=msg_test")
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := string(body)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Waymark-Tracking-Host") != "track.acme-mail.com" || resp.Header.Get("X-Waymark-Message-Id") != "msg_test" ||
 		strings.Contains(out, "X-Waymark") || !strings.Contains(out, "List-Unsubscribe: <https://track.acme-mail.com/u/") ||
@@ -754,7 +804,9 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Millisecond)), ClusterID: clusterID, Type: "click",
 			At: now, MessageID: "msg_test", Recipient: "ann@example.com", URL: "https://shop.example/", Class: "human"})
 	}
-	e.store.InsertEvents(context.Background(), evs)
+	if err := e.store.InsertEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
 	r := e.do("GET", "/v1/events?type=click&limit=3", key, nil)
 	if r.Code != 200 || len(r.Body["items"].([]any)) != 3 || r.str("next_cursor") == "" {
 		t.Fatalf("events page 1: %d %s", r.Code, r.Raw)
@@ -809,7 +861,10 @@ func TestSendingDomainsAPI(t *testing.T) {
 		t.Fatalf("click domain: %d %s", r.Code, r.Raw)
 	}
 	// Keys are sealed at rest.
-	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	keys, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(keys) != 4 || !strings.HasPrefix(keys[0].PrivateKey, "wmseal1:") || strings.Contains(keys[0].PrivateKey, "PRIVATE") {
 		t.Fatalf("keys at rest: %+v", keys)
 	}
@@ -842,11 +897,17 @@ func TestSendingDomainsAPI(t *testing.T) {
 	if dkimState["selector"] != "wm1" || dkimState["next_rotation"] == "" {
 		t.Fatalf("dkim state %v", dkimState)
 	}
-	before, _ := e.store.DKIMKeys(context.Background(), id)
+	before, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/rotate", key, nil); r.Code != 200 {
 		t.Fatalf("rotate: %d %s", r.Code, r.Raw)
 	}
-	after, _ := e.store.DKIMKeys(context.Background(), id)
+	after, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if before[1].TXT == after[1].TXT || before[0].TXT != after[0].TXT {
 		t.Fatal("rotation did not replace only the idle slot's key")
 	}
@@ -865,6 +926,9 @@ func TestDryRunSigns(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com", "algorithms": []string{"ed25519"}})
+	if r.Code != 201 {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
 	id := r.str("id")
 	fakeDNS.mu.Lock()
 	for _, sel := range []string{"wm1", "wm2", "wme1", "wme2"} {
@@ -875,15 +939,21 @@ func TestDryRunSigns(t *testing.T) {
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.str("status") != "active" {
 		t.Fatalf("verify: %s", r.Raw)
 	}
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages?dry_run=1", strings.NewReader(
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/messages?dry_run=1", strings.NewReader(
 		"From: News <news@Signing-Co.com>\r\nTo: ann@example.org\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://x.example/\">x</a>\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, _ := io.ReadAll(resp.Body)
+	signed, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != 200 || strings.Count(string(signed), "DKIM-Signature:") != 2 {
 		t.Fatalf("dry run: %d\n%s", resp.StatusCode, signed)
 	}
@@ -891,7 +961,10 @@ func TestDryRunSigns(t *testing.T) {
 	if h := resp.Header.Get("X-Waymark-Tracking-Host"); h != "clicks.signing-co.com" || !strings.Contains(string(signed), "https://clicks.signing-co.com/c/") {
 		t.Fatalf("tracking host %q:\n%s", h, signed)
 	}
-	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	keys, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	txt := map[string]string{}
 	for _, k := range keys {
 		sel := map[string][2]string{"rsa": {"wm1", "wm2"}, "ed25519": {"wme1", "wme2"}}[k.Algorithm][k.Slot]
@@ -949,21 +1022,31 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 		t.Fatalf("another cluster lists: %s", r.Raw)
 	}
 
-	id := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"}).str("id")
+	r = e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"})
+	if r.Code != 201 {
+		t.Fatalf("create sending domain: %d %s", r.Code, r.Raw)
+	}
+	id := r.str("id")
 	fakeDNS.mu.Lock()
 	for _, sel := range []string{"wm1", "wm2"} {
 		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
 	}
 	fakeDNS.mu.Unlock()
-	e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil)
-	e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now())
+	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.Code != 200 || r.str("status") != "active" {
+		t.Fatalf("verify sending domain: %d %s", r.Code, r.Raw)
+	}
+	if err := e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	msg := "From: news@signing-co.com\r\nTo: Ann <ann@example.org>, gone@example.org\r\nCc: bob@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
 	r = e.do("POST", "/v1/messages", key, msg, "Content-Type", "message/rfc822")
 	if r.Code != 202 {
 		t.Fatalf("queue: %d %s", r.Code, r.Raw)
 	}
 	var res Submitted
-	json.Unmarshal([]byte(r.Raw), &res)
+	if err := json.Unmarshal([]byte(r.Raw), &res); err != nil {
+		t.Fatal(err)
+	}
 	if len(res.Queued) != 2 || res.Queued[0].Recipient != "ann@example.org" || res.Queued[1].Recipient != "bob@example.org" ||
 		len(res.Dropped) != 1 || res.Dropped[0].Recipient != "gone@example.org" {
 		t.Fatalf("queued: %+v", res)
