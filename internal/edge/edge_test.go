@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -325,5 +327,64 @@ func TestForwardLimit(t *testing.T) {
 	}
 	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 429 {
 		t.Fatalf("forward over the limit: %d", resp.StatusCode)
+	}
+}
+
+// TestOutcomeMetric: every answer of /u/ and /f/ is counted under the
+// outcome it had; a refused forward or a failed unsubscribe is not "ok".
+func TestOutcomeMetric(t *testing.T) {
+	f := newFixture(t)
+	count := func(kind, outcome string) float64 {
+		return testutil.ToFloat64(f.edge.requests.WithLabelValues(kind, outcome))
+	}
+	issued := f.clock.Add(-time.Hour)
+	unsub := "/u/" + f.token(clA, track.Unsubscribe, "", issued)
+	fwd := "/f/" + f.token(clA, track.Forward, "", issued)
+	for _, tc := range []struct {
+		name, method, path, form string
+		code                     int
+		outcome                  string
+	}{
+		{"unsubscribe page", "GET", unsub, "", 200, "ok"},
+		{"one-click", "POST", unsub, "List-Unsubscribe=One-Click", 200, "ok"},
+		{"forward form", "GET", fwd, "", 200, "ok"},
+		{"forward without an address", "POST", fwd, "", 422, "bad_address"},
+		{"forward the relay refuses", "POST", fwd, "to=refused%40example.net", 422, "forward_refused"},
+		{"forward", "POST", fwd, "to=friend%40example.net", 200, "ok"},
+	} {
+		kind := tc.path[1:2]
+		before := count(kind, tc.outcome)
+		beforeOK := count(kind, "ok")
+		if resp := f.post(tc.method, "track.a.com", tc.path, chrome, tc.form); resp.StatusCode != tc.code {
+			t.Fatalf("%s: %d, want %d", tc.name, resp.StatusCode, tc.code)
+		}
+		if got := count(kind, tc.outcome) - before; got != 1 {
+			t.Errorf("%s: waymark_edge_requests_total{kind=%q,outcome=%q} rose by %v, want 1", tc.name, kind, tc.outcome, got)
+		}
+		if tc.outcome != "ok" && count(kind, "ok") != beforeOK {
+			t.Errorf("%s: a refusal was counted as ok", tc.name)
+		}
+	}
+	for i := range 4 { // the fixture's relay takes five forwards
+		if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 {
+			t.Fatalf("forward %d: %d", i+2, resp.StatusCode)
+		}
+	}
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 429 || count("f", "forward_limit") != 1 {
+		t.Fatalf("over the limit: %d, forward_limit %v", resp.StatusCode, count("f", "forward_limit"))
+	}
+	// Forwarding not offered: the form says so, and it is not a forward.
+	f.edge.Forward = nil
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 || count("f", "forward_unavailable") != 1 {
+		t.Fatalf("forward unavailable: %d, forward_unavailable %v", resp.StatusCode, count("f", "forward_unavailable"))
+	}
+	// The store is gone: the one-click is a 503, counted as a store error.
+	okBefore := count("u", "ok")
+	f.st.Close()
+	if resp := f.post("POST", "track.a.com", unsub, chrome, "List-Unsubscribe=One-Click"); resp.StatusCode != 503 {
+		t.Fatalf("one-click with the store down: %d", resp.StatusCode)
+	}
+	if count("u", "store_error") != 1 || count("u", "ok") != okBefore {
+		t.Fatalf("one-click with the store down: store_error %v, ok %v (was %v)", count("u", "store_error"), count("u", "ok"), okBefore)
 	}
 }
