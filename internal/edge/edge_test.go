@@ -57,14 +57,21 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 	now := time.Now().UTC()
 	for _, c := range []store.Cluster{{ID: clA, Name: "a", CreatedAt: now}, {ID: clB, Name: "b", CreatedAt: now}} {
-		st.CreateCluster(ctx, c, "h"+c.ID)
+		if err := st.CreateCluster(ctx, c, "h"+c.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, d := range []struct{ cl, id, name string }{{clA, "td_1", "track.a.com"}, {clB, "td_2", "track.b.com"}, {clA, "td_3", "pending.a.com"}} {
-		st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
-			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now})
+		if err := st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
+			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	st.SetTrackingDomainStatus(ctx, clA, "td_1", domain.StatusActive)
-	st.SetTrackingDomainStatus(ctx, clB, "td_2", domain.StatusActive)
+	for _, d := range [][2]string{{clA, "td_1"}, {clB, "td_2"}} {
+		if _, err := st.SetTrackingDomainStatus(ctx, d[0], d[1], domain.StatusActive); err != nil {
+			t.Fatal(err)
+		}
+	}
 	hosts := &Hosts{}
 	if err := hosts.Reload(ctx, st); err != nil {
 		t.Fatal(err)
@@ -113,7 +120,10 @@ func (f *fixture) do(method, host, path, ua string) *http.Response {
 func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	f.t.Helper()
 	f.clock = f.clock.Add(time.Millisecond) // events sort in request order
-	req, _ := http.NewRequest(method, f.srv.URL+path, nil)
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	req.Host = host
 	req.Header.Set("User-Agent", ua)
 	if method == "POST" {
@@ -127,6 +137,16 @@ func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// suppressed reports whether the store has addr on cluster's list.
+func (f *fixture) suppressed(cluster, addr string) bool {
+	f.t.Helper()
+	ok, err := f.st.Suppressed(f.ctx, cluster, addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ok
 }
 
 func (f *fixture) events() []store.Event {
@@ -200,7 +220,7 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 	if resp := f.do("GET", "track.a.com", unsub, chrome); resp.StatusCode != 200 {
 		t.Fatalf("unsubscribe page: %d", resp.StatusCode)
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); ok {
+	if f.suppressed(clA, "ann@example.com") {
 		t.Fatal("a GET unsubscribed")
 	}
 	for range 2 { // one-click POST, idempotent, 200 without a redirect
@@ -208,10 +228,10 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 			t.Fatalf("one-click: %d", resp.StatusCode)
 		}
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); !ok {
+	if !f.suppressed(clA, "ann@example.com") {
 		t.Fatal("POST did not unsubscribe")
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clB, "ann@example.com"); ok {
+	if f.suppressed(clB, "ann@example.com") {
 		t.Fatal("unsubscribed in another cluster")
 	}
 	fwd := "/f/" + f.token(clA, track.Forward, "", issued)
@@ -283,7 +303,10 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 		if i%2 == 1 {
 			cluster, host = clB, "track.a.com" // B's id on A's host
 		}
-		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp := f.do("GET", host, "/c/"+tok, chrome); resp.StatusCode != 404 {
 			t.Fatalf("forged token: %d", resp.StatusCode)
 		}
@@ -295,9 +318,16 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 	// unknown newer key ids do not read again within the refresh time.
 	real := f.token(clA, track.Click, "https://x.example/", f.clock.Add(-time.Hour))
 	for range 20 {
-		f.do("GET", "track.a.com", "/c/"+real, chrome)
-		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
-		f.do("GET", "track.a.com", "/c/"+tok, chrome)
+		if resp := f.do("GET", "track.a.com", "/c/"+real, chrome); resp.StatusCode != 302 {
+			t.Fatalf("real token: %d", resp.StatusCode)
+		}
+		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := f.do("GET", "track.a.com", "/c/"+tok, chrome); resp.StatusCode != 404 {
+			t.Fatalf("unknown key id: %d", resp.StatusCode)
+		}
 	}
 	if n := cs.reads.Load(); n > 2 {
 		t.Fatalf("%d store reads for one cluster's keys", n)
