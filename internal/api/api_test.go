@@ -1064,3 +1064,82 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 		t.Fatalf("no recipient: %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestMessageRecipients: who a message goes to. Queued: each ?recipient=,
+// else every To and Cc address, once each; a dry run: ?recipient=, else
+// the first To address. Refusals name the address and where it came from.
+func TestMessageRecipients(t *testing.T) {
+	resetDNS(t)
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	if r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"name": "mta1", "url": "smtp://127.0.0.1:2500", "default": true}); r.Code != 201 {
+		t.Fatalf("add delivery server: %d %s", r.Code, r.Raw)
+	}
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"})
+	if r.Code != 201 {
+		t.Fatalf("create sending domain: %d %s", r.Code, r.Raw)
+	}
+	fakeDNS.mu.Lock()
+	for _, sel := range []string{"wm1", "wm2"} {
+		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
+	}
+	fakeDNS.mu.Unlock()
+	if r := e.do("POST", "/v1/sending-domains/"+r.str("id")+"/verify", key, nil); r.str("status") != "active" {
+		t.Fatalf("verify sending domain: %d %s", r.Code, r.Raw)
+	}
+	const dryRefusal = "give the recipient as ?recipient=name@example.com or in the To header"
+	for _, tc := range []struct {
+		header, query string
+		queued        string // the queued recipients, or the refusal "field: message"
+		dryRun        string // the dry run's refusal "field: message", "" if it answers
+	}{
+		{"To: Ann <ann@example.org>\r\n", "", "ann@example.org", ""},
+		{"To: ann@example.org, Ann <ann@EXAMPLE.org>\r\nCc: bob@example.org, ann@example.org\r\n", "", "ann@example.org bob@example.org", ""},
+		{"To: \"ann\"@example.org\r\n", "", "ann@example.org", ""},
+		{"To: ann@example.org\r\n", "?recipient=x%40example.net&recipient=Bob+%3Cbob%40example.org%3E", "x@example.net bob@example.org", ""},
+		{"To: \"a b\"@example.org\r\n", "", `To: "a b@example.org" is not an email address`, "recipient: " + dryRefusal},
+		{"To: \"gone@example.org> NOTIFY=NEVER\"@x.example\r\n", "", `To: "gone@example.org> NOTIFY=NEVER@x.example" is not an email address`, "recipient: " + dryRefusal},
+		{"To: ann@example.org\r\nCc: jörg@example.org\r\n", "", `Cc: "jörg@example.org" is not an email address`, ""},
+		{"To: ann@localhost\r\n", "", `To: "ann@localhost" is not an email address`, "recipient: " + dryRefusal},
+		{"To: ann@example.org\r\nCc: bob@\r\n", "", "Cc: the Cc header is not a list of addresses: mail: missing '@' or angle-addr", ""},
+		{"To: ann@example.org\r\n", "?recipient=nobody", `recipient: "nobody" is not an email address`, "recipient: " + dryRefusal},
+		{"To: undisclosed-recipients:;\r\n", "", "recipient: no recipient: give ?recipient=name@example.com or a To header", "recipient: " + dryRefusal},
+		{"", "", "recipient: no recipient: give ?recipient=name@example.com or a To header", "recipient: " + dryRefusal},
+	} {
+		msg := "From: news@signing-co.com\r\n" + tc.header + "Subject: Hi\r\n\r\nHello\r\n"
+		r := e.do("POST", "/v1/messages"+tc.query, key, msg, "Content-Type", "message/rfc822")
+		var got string
+		if r.Code == 202 {
+			var res Submitted
+			if err := json.Unmarshal([]byte(r.Raw), &res); err != nil {
+				t.Fatal(err)
+			}
+			var to []string
+			for _, q := range res.Queued {
+				to = append(to, q.Recipient)
+			}
+			got = strings.Join(to, " ")
+		} else if r.Code == 422 && r.errCode() == "recipient_invalid" {
+			errObj := r.Body["error"].(map[string]any)
+			got = errObj["field"].(string) + ": " + errObj["message"].(string)
+		}
+		if got != tc.queued {
+			t.Errorf("queue %q%s: %d %s\nwant %s", tc.header, tc.query, r.Code, r.Raw, tc.queued)
+		}
+		query := "?dry_run=1&sign=0"
+		if tc.query != "" {
+			query += "&" + tc.query[1:]
+		}
+		r = e.do("POST", "/v1/messages"+query, key, msg, "Content-Type", "message/rfc822")
+		got = ""
+		if r.Code == 422 && r.errCode() == "recipient_invalid" {
+			errObj := r.Body["error"].(map[string]any)
+			got = errObj["field"].(string) + ": " + errObj["message"].(string)
+		} else if r.Code != 200 {
+			got = fmt.Sprintf("%d %s", r.Code, r.Raw)
+		}
+		if got != tc.dryRun {
+			t.Errorf("dry run %q%s: %d %.300s\nwant %s", tc.header, tc.query, r.Code, r.Raw, tc.dryRun)
+		}
+	}
+}
