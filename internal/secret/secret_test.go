@@ -14,7 +14,9 @@ func TestSealOpen(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first load: %v %v", created, err)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", fi.Mode().Perm())
 	}
 	sealed := box.Seal([]byte("-----BEGIN PRIVATE KEY-----"), "sd_1/rsa/0")
@@ -37,19 +39,20 @@ func TestSealOpen(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	other, _, _ := Load(filepath.Join(t.TempDir(), "other.key"))
+	other := newBox(t)
 	if _, err := other.Open(sealed, "sd_1/rsa/0"); !errors.Is(err, ErrOpen) {
 		t.Fatal("opened with another key")
 	}
-	os.WriteFile(path, []byte("not base64!"), 0o600)
+	if err := os.WriteFile(path, []byte("not base64!"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := Load(path); err == nil {
 		t.Fatal("garbage key file accepted")
 	}
 }
 
 func TestCanary(t *testing.T) {
-	a, _, _ := Load(filepath.Join(t.TempDir(), "a.key"))
-	b, _, _ := Load(filepath.Join(t.TempDir(), "b.key"))
+	a, b := newBox(t), newBox(t)
 	c := a.Canary()
 	if err := a.CheckCanary(c); err != nil {
 		t.Fatalf("own canary: %v", err)
@@ -57,4 +60,14 @@ func TestCanary(t *testing.T) {
 	if err := b.CheckCanary(c); !errors.Is(err, ErrOtherKey) {
 		t.Fatalf("another key's canary: %v", err)
 	}
+}
+
+// newBox is a box with a fresh key of its own.
+func newBox(t *testing.T) *Box {
+	t.Helper()
+	box, _, err := Load(filepath.Join(t.TempDir(), "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
 }
