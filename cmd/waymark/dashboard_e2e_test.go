@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,8 +38,13 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	acme, bravo := keyOf("acme"), keyOf("bravo")
 
-	shots, _ := filepath.Abs(filepath.Join("..", "..", "test-artifacts", "dashboard"))
-	os.MkdirAll(shots, 0o755)
+	shots, err := filepath.Abs(filepath.Join("..", "..", "test-artifacts", "dashboard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("screenshots in %s", shots)
 	shot := func(ctx context.Context, name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -117,7 +123,10 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// A click through the edge, then the events page draws it.
 	link := dryRunLink(t, srv, acme)
-	req, _ := http.NewRequest("GET", srv.edge+link, nil)
+	req, err := http.NewRequest("GET", srv.edge+link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Host = "track.acme-mail.com"
 	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36")
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
@@ -166,25 +175,23 @@ func TestDashboardInChromium(t *testing.T) {
 func dryRunLink(t *testing.T, srv *server, key string) string {
 	t.Helper()
 	msg := "From: news@acme-mail.com\r\nTo: ann@example.org\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/\">Shop</a>\r\n"
-	req, _ := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1&sign=0", strings.NewReader(msg))
+	req, err := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1&sign=0", strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`https://track\.acme-mail\.com(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(b.String())
+	m := regexp.MustCompile(`https://track\.acme-mail\.com(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(string(b))
 	if m == nil {
-		t.Fatalf("no click link in the dry run:\n%s", b.String())
+		t.Fatalf("no click link in the dry run:\n%s", b)
 	}
 	return m[1]
 }

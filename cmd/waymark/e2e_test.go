@@ -348,7 +348,10 @@ func TestServeRefusesAnotherSecretKey(t *testing.T) {
 	srv := startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	srv.cmd.Wait()
-	bin, _ := binary()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0",
@@ -407,16 +410,25 @@ type hookReceiver struct {
 
 func (h *hookReceiver) handler(secret string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if err != nil {
+			h.bad = append(h.bad, "reading the delivery: "+err.Error())
+			w.WriteHeader(400)
+			return
+		}
 		if err := webhook.Verify(r.Header.Get(webhook.SignatureHeader), secret, body, time.Now(), time.Minute); err != nil {
 			h.bad = append(h.bad, err.Error())
 			w.WriteHeader(400)
 			return
 		}
 		var ev map[string]any
-		json.Unmarshal(body, &ev)
+		if err := json.Unmarshal(body, &ev); err != nil {
+			h.bad = append(h.bad, "a delivery that is not JSON: "+err.Error())
+			w.WriteHeader(400)
+			return
+		}
 		h.events = append(h.events, ev)
 		w.WriteHeader(204)
 	})
@@ -467,7 +479,10 @@ func TestVerifyThroughUnbound(t *testing.T) {
 	receiver := httptest.NewServer(hooks.handler("0123456789abcdef0123"))
 	defer receiver.Close()
 	body := strings.NewReader(`{"url": "` + receiver.URL + `/hook", "events": ["*"], "secret": "0123456789abcdef0123"}`)
-	req, _ := http.NewRequest("POST", srv.api+"/v1/webhooks", body)
+	req, err := http.NewRequest("POST", srv.api+"/v1/webhooks", body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(acme[1], "WAYMARK_KEY="))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("add webhook: %v %v", resp, err)
@@ -518,14 +533,20 @@ func TestVerifyThroughUnbound(t *testing.T) {
 	}
 	hooks.wait(t, "tracking_domain.deleted", "track.acme-mail.com")
 	// The webhook list shows the last delivery.
-	req, _ = http.NewRequest("GET", srv.api+"/v1/webhooks", nil)
+	req, err = http.NewRequest("GET", srv.api+"/v1/webhooks", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(acme[1], "WAYMARK_KEY="))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(raw), `"status": "delivered"`) {
 		t.Fatalf("webhook list: %s", raw)
 	}
@@ -628,7 +649,10 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 		msg := "From: News <news@" + from + ">\r\nTo: ann@example.org\r\nSubject: Spring\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
 			"Message-ID: <1@" + from + ">\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
 			"<p>Hello  there, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n"
-		req, _ := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1", strings.NewReader(msg))
+		req, err := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1", strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 		req.Header.Set("Content-Type", "message/rfc822")
 		resp, err := http.DefaultClient.Do(req)
@@ -636,7 +660,10 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp.StatusCode != 200 {
 			t.Fatalf("dry run: %d %s", resp.StatusCode, b)
 		}

@@ -20,7 +20,10 @@ import (
 // apiCall sends a JSON (or raw) request to the API with a key.
 func apiCall(t testing.TB, method, url, key, contentType, body string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -30,7 +33,10 @@ func apiCall(t testing.TB, method, url, key, contentType, body string) (int, htt
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
 	return resp.StatusCode, resp.Header, string(b)
 }
 
@@ -38,7 +44,10 @@ var noRedirect = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*ht
 
 // edgeGet requests a tracking path from the edge as if sent to host.
 func edgeGet(edge, host, path string) (int, string, error) {
-	req, _ := http.NewRequest("GET", edge+path, nil)
+	req, err := http.NewRequest("GET", edge+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
 	req.Host = host
 	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0")
 	resp, err := noRedirect.Do(req)
@@ -54,7 +63,10 @@ func edgeGet(edge, host, path string) (int, string, error) {
 // edge with a 302, the event listed and sent to a webhook; another
 // cluster's domain and a tampered token get 404.
 func TestClickThroughServe(t *testing.T) {
-	dnsPort, _ := testenv.FreePort()
+	dnsPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
@@ -99,15 +111,17 @@ func TestClickThroughServe(t *testing.T) {
 	if code, loc, err := edgeGet(srv.edge, "track.acme-mail.com", path); err != nil || code != 302 || loc != "https://shop.example/spring?a=1&b=2" {
 		t.Fatalf("click: %d %q %v", code, loc, err)
 	}
-	if code, _, _ := edgeGet(srv.edge, "track.bravo-mail.com", path); code != 404 {
-		t.Fatalf("cluster A's token on cluster B's domain: %d", code)
+	if code, _, err := edgeGet(srv.edge, "track.bravo-mail.com", path); err != nil || code != 404 {
+		t.Fatalf("cluster A's token on cluster B's domain: %d %v", code, err)
 	}
-	if code, _, _ := edgeGet(srv.edge, "track.acme-mail.com", path[:10]+"A"+path[11:]); code != 404 {
-		t.Fatalf("tampered token: %d", code)
+	if code, _, err := edgeGet(srv.edge, "track.acme-mail.com", path[:10]+"A"+path[11:]); err != nil || code != 404 {
+		t.Fatalf("tampered token: %d %v", code, err)
 	}
 	code, _, body := apiCall(t, "GET", srv.api+"/v1/events?type=click", keyA, "", "")
 	var evs struct{ Items []map[string]any }
-	json.Unmarshal([]byte(body), &evs)
+	if err := json.Unmarshal([]byte(body), &evs); err != nil {
+		t.Fatalf("events: %d %v\n%s", code, err, body)
+	}
 	if code != 200 || len(evs.Items) != 1 || evs.Items[0]["url"] != "https://shop.example/spring?a=1&b=2" || evs.Items[0]["recipient"] != "ann@example.com" {
 		t.Fatalf("events: %d %s", code, body)
 	}

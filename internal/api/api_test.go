@@ -67,9 +67,23 @@ func newEnv(t *testing.T, backend string) *env {
 	return &env{t: t, srv: srv, store: s, admin: admin}
 }
 
+// in is e for a subtest: its failures stop t, not the parent test (whose
+// FailNow from a subtest would be reported as a panic).
+func (e *env) in(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-var testBox, _ = secret.New([]byte("0123456789abcdef0123456789abcdef"))
+var testBox = func() *secret.Box {
+	b, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a box
+	}
+	return b
+}()
 
 // dnsAnswers stands in for the customers' DNS in these tests: name ->
 // result. The verifier itself is tested against Unbound in package verify
@@ -130,7 +144,10 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	case string:
 		rd = strings.NewReader(b)
 	default:
-		buf, _ := json.Marshal(b)
+		buf, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
 		rd = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
@@ -148,9 +165,16 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
 	out := response{Code: resp.StatusCode, Raw: string(raw)}
-	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	isJSON := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
+	if out.Code >= 400 && path != "/healthz" && !isJSON {
+		e.t.Fatalf("%s %s: error %d is not JSON (Content-Type %q): %s", method, path, out.Code, resp.Header.Get("Content-Type"), raw)
+	}
+	if len(raw) > 0 && isJSON {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
 			e.t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, raw)
 		}
@@ -161,12 +185,70 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	return out
 }
 
-// checkErrorShape asserts the error JSON of docs/API.md#errors: code and message present.
+// checkErrorShape asserts the error JSON of openapi.json's Error schema:
+// {"error": {"code", "message", "field"}}, nothing beside it, code and
+// message non-empty strings, field a string (empty when no field is at
+// fault).
 func checkErrorShape(t *testing.T, r response) {
 	t.Helper()
-	e, ok := r.Body["error"].(map[string]any)
-	if _, hasField := e["field"]; !ok || e["code"] == "" || e["message"] == "" || !hasField || len(r.Body) != 1 {
-		t.Fatalf("error body has the wrong shape: %s", r.Raw)
+	if problem := errorShapeProblem(r.Body); problem != "" {
+		t.Fatalf("error body has the wrong shape (%s): %s", problem, r.Raw)
+	}
+}
+
+// errorShapeProblem says what is wrong with an error body, or "".
+func errorShapeProblem(body map[string]any) string {
+	if len(body) != 1 {
+		return fmt.Sprintf("%d top-level keys, want only \"error\"", len(body))
+	}
+	e, ok := body["error"].(map[string]any)
+	if !ok {
+		return "\"error\" is not an object"
+	}
+	for _, k := range []string{"code", "message"} {
+		if v, ok := e[k].(string); !ok || v == "" {
+			return fmt.Sprintf("%q is missing, not a string or empty", k)
+		}
+	}
+	if _, ok := e["field"].(string); !ok {
+		return "\"field\" is missing or not a string"
+	}
+	if len(e) != 3 {
+		return fmt.Sprintf("%d keys in \"error\", want code, message and field", len(e))
+	}
+	return ""
+}
+
+// The shape check itself refuses every malformed body, so a passing API
+// test means the errors it met had the documented shape.
+func TestErrorShapeCheck(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want string // "" for a body of the right shape
+	}{
+		{`{"error": {"code": "duplicate", "message": "taken", "field": "name"}}`, ""},
+		{`{"error": {"code": "internal", "message": "failed", "field": ""}}`, ""},
+		{`{"error": {"message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": "", "message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": 409, "message": "taken", "field": "name"}}`, `"code" is missing`},
+		{`{"error": {"code": "duplicate", "field": "name"}}`, `"message" is missing`},
+		{`{"error": {"code": "duplicate", "message": "", "field": "name"}}`, `"message" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken"}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": null}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": 1}}`, `"field" is missing`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": "", "hint": "x"}}`, `4 keys in "error"`},
+		{`{"error": "duplicate"}`, `"error" is not an object`},
+		{`{"code": "duplicate", "message": "taken", "field": ""}`, `3 top-level keys`},
+		{`{"error": {"code": "duplicate", "message": "taken", "field": ""}, "id": "x"}`, `2 top-level keys`},
+	} {
+		var body map[string]any
+		if err := json.Unmarshal([]byte(tc.raw), &body); err != nil {
+			t.Fatal(err)
+		}
+		got := errorShapeProblem(body)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: problem %q, want %q", tc.raw, got, tc.want)
+		}
 	}
 }
 
@@ -182,6 +264,16 @@ func (e *env) cluster(name string) (id, key string) {
 func (e *env) addDomain(key, name string) response {
 	e.t.Helper()
 	return e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": name})
+}
+
+// domainID adds a tracking domain that must be accepted, and returns its id.
+func (e *env) domainID(key, name string) string {
+	e.t.Helper()
+	r := e.addDomain(key, name)
+	if r.Code != 201 || r.str("id") == "" {
+		e.t.Fatalf("add %s: %d %s", name, r.Code, r.Raw)
+	}
+	return r.str("id")
 }
 
 func (e *env) activate(clusterID, id string) {
@@ -206,6 +298,7 @@ func TestAuth(t *testing.T) {
 		{"unknown route", "GET", "/v1/nothing", key, nil, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
 			body := any(nil)
 			if tc.method == "POST" {
 				body = map[string]any{"name": "x"}
@@ -341,7 +434,9 @@ func TestPlatformDomainRefused(t *testing.T) {
 	}
 	defer s.Close()
 	admin := apikey.New(apikey.AdminPrefix)
-	s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true)
+	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
@@ -356,8 +451,8 @@ func TestPlatformDomainRefused(t *testing.T) {
 func TestDefaultAndDelete(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	clusterID, key := e.cluster("acme")
-	one := e.addDomain(key, "one.example.com").str("id")
-	two := e.addDomain(key, "two.example.com").str("id")
+	one := e.domainID(key, "one.example.com")
+	two := e.domainID(key, "two.example.com")
 	if r := e.do("PUT", "/v1/tracking-domains/"+one+"/default", key, nil); r.Code != 409 || r.errCode() != "not_active" {
 		t.Fatalf("default on pending: %d %s", r.Code, r.Raw)
 	}
@@ -396,9 +491,11 @@ func TestCrossClusterIsolation(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	clusterA, keyA := e.cluster("acme")
 	_, keyB := e.cluster("bravo")
-	a := e.addDomain(keyA, "track.acme.com").str("id")
+	a := e.domainID(keyA, "track.acme.com")
 	e.activate(clusterA, a)
-	e.do("PUT", "/v1/tracking-domains/"+a+"/default", keyA, nil)
+	if r := e.do("PUT", "/v1/tracking-domains/"+a+"/default", keyA, nil); r.Code != 200 {
+		t.Fatalf("set default: %d %s", r.Code, r.Raw)
+	}
 	before := e.do("GET", "/v1/tracking-domains/"+a, keyA, nil).Raw
 
 	tested := 0
@@ -413,6 +510,7 @@ func TestCrossClusterIsolation(t *testing.T) {
 			body = map[string]any{"name": "own.bravo.com"}
 		}
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			e := e.in(t)
 			// B with A's id (or A's name), and B pretending to act in A.
 			r := e.do(rt.method, path, keyB, body)
 			if strings.Contains(rt.path, "{id}") {
@@ -526,7 +624,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	if r := e.do("GET", "/healthz", "", nil); r.Code != 200 || r.str("status") != "ok" || r.str("store") != "sqlite" {
 		t.Fatalf("healthz: %d %s", r.Code, r.Raw)
 	}
-	e.do("GET", "/v1/tracking-domains", "", nil)
+	if r := e.do("GET", "/v1/tracking-domains", "", nil); r.Code != 401 {
+		t.Fatalf("without a key: %d %s", r.Code, r.Raw)
+	}
 	r := e.do("GET", "/metrics", "", nil)
 	if r.Code != 200 || !strings.Contains(r.Raw, `waymark_http_requests_total{code="401",route="GET /v1/tracking-domains"} 1`) {
 		t.Fatalf("metrics: %d %s", r.Code, r.Raw)
@@ -542,6 +642,9 @@ func TestVerifyRoute(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/tracking-domains", key, map[string]any{"name": "track.verify-me.com", "default": true})
+	if r.Code != 201 {
+		t.Fatalf("add: %d %s", r.Code, r.Raw)
+	}
 	id, target := r.str("id"), r.Body["cname"].(map[string]any)["value"].(string)
 	if r.Body["next_check"] == nil {
 		t.Fatalf("a new domain has no first check scheduled: %s", r.Raw)
@@ -573,7 +676,10 @@ func TestVerifyRoute(t *testing.T) {
 func TestBearerSchemeCaseInsensitive(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
-	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/tracking-domains", nil)
+	req, err := http.NewRequest("GET", e.srv.URL+"/v1/tracking-domains", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
@@ -636,7 +742,10 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 	msg := "From: News <news@acme-mail.com>\r\nTo: Ann <ann@example.com>\r\nSubject: Hi\r\n" +
 		"X-Waymark-Tracking-Domain: %s\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/?a=1&amp;b=2\">x</a>\r\n"
 	post := func(body, query string) *http.Response {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages"+query, strings.NewReader(body))
+		req, err := http.NewRequest("POST", e.srv.URL+"/v1/messages"+query, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "message/rfc822")
 		resp, err := http.DefaultClient.Do(req)
@@ -651,11 +760,14 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		t.Fatalf("inactive header domain: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	id := e.addDomain(key, "track.acme-mail.com").str("id")
+	id := e.domainID(key, "track.acme-mail.com")
 	e.activate(clusterID, id)
 	resp = post(fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&sign=0&message_id=msg_test")
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := string(body)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Waymark-Tracking-Host") != "track.acme-mail.com" || resp.Header.Get("X-Waymark-Message-Id") != "msg_test" ||
 		strings.Contains(out, "X-Waymark") || !strings.Contains(out, "List-Unsubscribe: <https://track.acme-mail.com/u/") ||
@@ -678,11 +790,9 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		{"From: a@x.com\r\nFrom: b@x.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
 		{fmt.Sprintf(msg, ""), "?dry_run=1&sign=0&message_id=%FF", "invalid_query"},
 	} {
-		resp := post(tc.body, tc.query)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode < 400 || !strings.Contains(string(b), tc.code) {
-			t.Errorf("%q%s: %d %s", tc.body, tc.query, resp.StatusCode, b)
+		r := e.do("POST", "/v1/messages"+tc.query, key, tc.body, "Content-Type", "message/rfc822")
+		if r.Code < 400 || r.errCode() != tc.code {
+			t.Errorf("%q%s: %d %s, want %s", tc.body, tc.query, r.Code, r.Raw, tc.code)
 		}
 	}
 
@@ -693,7 +803,9 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		evs = append(evs, store.Event{ID: store.NewEventID(now.Add(time.Duration(i) * time.Millisecond)), ClusterID: clusterID, Type: "click",
 			At: now, MessageID: "msg_test", Recipient: "ann@example.com", URL: "https://shop.example/", Class: "human"})
 	}
-	e.store.InsertEvents(context.Background(), evs)
+	if err := e.store.InsertEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
 	r := e.do("GET", "/v1/events?type=click&limit=3", key, nil)
 	if r.Code != 200 || len(r.Body["items"].([]any)) != 3 || r.str("next_cursor") == "" {
 		t.Fatalf("events page 1: %d %s", r.Code, r.Raw)
@@ -748,7 +860,10 @@ func TestSendingDomainsAPI(t *testing.T) {
 		t.Fatalf("click domain: %d %s", r.Code, r.Raw)
 	}
 	// Keys are sealed at rest.
-	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	keys, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(keys) != 4 || !strings.HasPrefix(keys[0].PrivateKey, "wmseal1:") || strings.Contains(keys[0].PrivateKey, "PRIVATE") {
 		t.Fatalf("keys at rest: %+v", keys)
 	}
@@ -781,11 +896,17 @@ func TestSendingDomainsAPI(t *testing.T) {
 	if dkimState["selector"] != "wm1" || dkimState["next_rotation"] == "" {
 		t.Fatalf("dkim state %v", dkimState)
 	}
-	before, _ := e.store.DKIMKeys(context.Background(), id)
+	before, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/rotate", key, nil); r.Code != 200 {
 		t.Fatalf("rotate: %d %s", r.Code, r.Raw)
 	}
-	after, _ := e.store.DKIMKeys(context.Background(), id)
+	after, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if before[1].TXT == after[1].TXT || before[0].TXT != after[0].TXT {
 		t.Fatal("rotation did not replace only the idle slot's key")
 	}
@@ -804,6 +925,9 @@ func TestDryRunSigns(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	_, key := e.cluster("acme")
 	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com", "algorithms": []string{"ed25519"}})
+	if r.Code != 201 {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
 	id := r.str("id")
 	fakeDNS.mu.Lock()
 	for _, sel := range []string{"wm1", "wm2", "wme1", "wme2"} {
@@ -814,15 +938,21 @@ func TestDryRunSigns(t *testing.T) {
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.str("status") != "active" {
 		t.Fatalf("verify: %s", r.Raw)
 	}
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/messages?dry_run=1", strings.NewReader(
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/messages?dry_run=1", strings.NewReader(
 		"From: News <news@Signing-Co.com>\r\nTo: ann@example.org\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://x.example/\">x</a>\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, _ := io.ReadAll(resp.Body)
+	signed, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != 200 || strings.Count(string(signed), "DKIM-Signature:") != 2 {
 		t.Fatalf("dry run: %d\n%s", resp.StatusCode, signed)
 	}
@@ -830,7 +960,10 @@ func TestDryRunSigns(t *testing.T) {
 	if h := resp.Header.Get("X-Waymark-Tracking-Host"); h != "clicks.signing-co.com" || !strings.Contains(string(signed), "https://clicks.signing-co.com/c/") {
 		t.Fatalf("tracking host %q:\n%s", h, signed)
 	}
-	keys, _ := e.store.DKIMKeys(context.Background(), id)
+	keys, err := e.store.DKIMKeys(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	txt := map[string]string{}
 	for _, k := range keys {
 		sel := map[string][2]string{"rsa": {"wm1", "wm2"}, "ed25519": {"wme1", "wme2"}}[k.Algorithm][k.Slot]
@@ -888,21 +1021,31 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 		t.Fatalf("another cluster lists: %s", r.Raw)
 	}
 
-	id := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"}).str("id")
+	r = e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"})
+	if r.Code != 201 {
+		t.Fatalf("create sending domain: %d %s", r.Code, r.Raw)
+	}
+	id := r.str("id")
 	fakeDNS.mu.Lock()
 	for _, sel := range []string{"wm1", "wm2"} {
 		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
 	}
 	fakeDNS.mu.Unlock()
-	e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil)
-	e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now())
+	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.Code != 200 || r.str("status") != "active" {
+		t.Fatalf("verify sending domain: %d %s", r.Code, r.Raw)
+	}
+	if err := e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	msg := "From: news@signing-co.com\r\nTo: Ann <ann@example.org>, gone@example.org\r\nCc: bob@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
 	r = e.do("POST", "/v1/messages", key, msg, "Content-Type", "message/rfc822")
 	if r.Code != 202 {
 		t.Fatalf("queue: %d %s", r.Code, r.Raw)
 	}
 	var res Submitted
-	json.Unmarshal([]byte(r.Raw), &res)
+	if err := json.Unmarshal([]byte(r.Raw), &res); err != nil {
+		t.Fatal(err)
+	}
 	if len(res.Queued) != 2 || res.Queued[0].Recipient != "ann@example.org" || res.Queued[1].Recipient != "bob@example.org" ||
 		len(res.Dropped) != 1 || res.Dropped[0].Recipient != "gone@example.org" {
 		t.Fatalf("queued: %+v", res)
@@ -918,5 +1061,84 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 	}
 	if r := e.do("POST", "/v1/messages", key, "From: news@signing-co.com\r\nSubject: no one\r\n\r\nx\r\n"); r.Code != 422 || r.errCode() != "recipient_invalid" {
 		t.Fatalf("no recipient: %d %s", r.Code, r.Raw)
+	}
+}
+
+// TestMessageRecipients: who a message goes to. Queued: each ?recipient=,
+// else every To and Cc address, once each; a dry run: ?recipient=, else
+// the first To address. Refusals name the address and where it came from.
+func TestMessageRecipients(t *testing.T) {
+	resetDNS(t)
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	if r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"name": "mta1", "url": "smtp://127.0.0.1:2500", "default": true}); r.Code != 201 {
+		t.Fatalf("add delivery server: %d %s", r.Code, r.Raw)
+	}
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "signing-co.com"})
+	if r.Code != 201 {
+		t.Fatalf("create sending domain: %d %s", r.Code, r.Raw)
+	}
+	fakeDNS.mu.Lock()
+	for _, sel := range []string{"wm1", "wm2"} {
+		fakeDNS.results[sel+"._domainkey.signing-co.com"] = verify.Result{Code: verify.OK}
+	}
+	fakeDNS.mu.Unlock()
+	if r := e.do("POST", "/v1/sending-domains/"+r.str("id")+"/verify", key, nil); r.str("status") != "active" {
+		t.Fatalf("verify sending domain: %d %s", r.Code, r.Raw)
+	}
+	const dryRefusal = "give the recipient as ?recipient=name@example.com or in the To header"
+	for _, tc := range []struct {
+		header, query string
+		queued        string // the queued recipients, or the refusal "field: message"
+		dryRun        string // the dry run's refusal "field: message", "" if it answers
+	}{
+		{"To: Ann <ann@example.org>\r\n", "", "ann@example.org", ""},
+		{"To: ann@example.org, Ann <ann@EXAMPLE.org>\r\nCc: bob@example.org, ann@example.org\r\n", "", "ann@example.org bob@example.org", ""},
+		{"To: \"ann\"@example.org\r\n", "", "ann@example.org", ""},
+		{"To: ann@example.org\r\n", "?recipient=x%40example.net&recipient=Bob+%3Cbob%40example.org%3E", "x@example.net bob@example.org", ""},
+		{"To: \"a b\"@example.org\r\n", "", `To: "a b@example.org" is not an email address`, "recipient: " + dryRefusal},
+		{"To: \"gone@example.org> NOTIFY=NEVER\"@x.example\r\n", "", `To: "gone@example.org> NOTIFY=NEVER@x.example" is not an email address`, "recipient: " + dryRefusal},
+		{"To: ann@example.org\r\nCc: jörg@example.org\r\n", "", `Cc: "jörg@example.org" is not an email address`, ""},
+		{"To: ann@localhost\r\n", "", `To: "ann@localhost" is not an email address`, "recipient: " + dryRefusal},
+		{"To: ann@example.org\r\nCc: bob@\r\n", "", "Cc: the Cc header is not a list of addresses: mail: missing '@' or angle-addr", ""},
+		{"To: ann@example.org\r\n", "?recipient=nobody", `recipient: "nobody" is not an email address`, "recipient: " + dryRefusal},
+		{"To: undisclosed-recipients:;\r\n", "", "recipient: no recipient: give ?recipient=name@example.com or a To header", "recipient: " + dryRefusal},
+		{"", "", "recipient: no recipient: give ?recipient=name@example.com or a To header", "recipient: " + dryRefusal},
+	} {
+		msg := "From: news@signing-co.com\r\n" + tc.header + "Subject: Hi\r\n\r\nHello\r\n"
+		r := e.do("POST", "/v1/messages"+tc.query, key, msg, "Content-Type", "message/rfc822")
+		var got string
+		if r.Code == 202 {
+			var res Submitted
+			if err := json.Unmarshal([]byte(r.Raw), &res); err != nil {
+				t.Fatal(err)
+			}
+			var to []string
+			for _, q := range res.Queued {
+				to = append(to, q.Recipient)
+			}
+			got = strings.Join(to, " ")
+		} else if r.Code == 422 && r.errCode() == "recipient_invalid" {
+			errObj := r.Body["error"].(map[string]any)
+			got = errObj["field"].(string) + ": " + errObj["message"].(string)
+		}
+		if got != tc.queued {
+			t.Errorf("queue %q%s: %d %s\nwant %s", tc.header, tc.query, r.Code, r.Raw, tc.queued)
+		}
+		query := "?dry_run=1&sign=0"
+		if tc.query != "" {
+			query += "&" + tc.query[1:]
+		}
+		r = e.do("POST", "/v1/messages"+query, key, msg, "Content-Type", "message/rfc822")
+		got = ""
+		if r.Code == 422 && r.errCode() == "recipient_invalid" {
+			errObj := r.Body["error"].(map[string]any)
+			got = errObj["field"].(string) + ": " + errObj["message"].(string)
+		} else if r.Code != 200 {
+			got = fmt.Sprintf("%d %s", r.Code, r.Raw)
+		}
+		if got != tc.dryRun {
+			t.Errorf("dry run %q%s: %d %.300s\nwant %s", tc.header, tc.query, r.Code, r.Raw, tc.dryRun)
+		}
 	}
 }

@@ -99,6 +99,7 @@ type DroppedAddress struct {
 func (s *Server) queueMessage(w http.ResponseWriter, r *http.Request, p principal, raw []byte, h textproto.Header) {
 	var rcpts []string
 	given := r.URL.Query()["recipient"]
+	var from []string // the header each given address is from, when not ?recipient=
 	if len(given) == 0 {
 		for _, k := range []string{"To", "Cc"} {
 			if v := h.Get(k); v != "" {
@@ -109,14 +110,19 @@ func (s *Server) queueMessage(w http.ResponseWriter, r *http.Request, p principa
 				}
 				for _, a := range list {
 					given = append(given, a.Address)
+					from = append(from, k)
 				}
 			}
 		}
 	}
-	for _, g := range given {
+	for i, g := range given {
 		a, err := relay.ParseRecipient(g)
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", fmt.Sprintf("%q is not an email address", g), "recipient")
+			field := "recipient"
+			if from != nil {
+				field = from[i]
+			}
+			writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", fmt.Sprintf("%q is not an email address", g), field)
 			return
 		}
 		if !slices.Contains(rcpts, a) {

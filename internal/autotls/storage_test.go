@@ -33,8 +33,14 @@ func TestStorage(t *testing.T) {
 	if !s.Exists(ctx, "certificates/ca") || !s.Exists(ctx, "acme/acct.json") || s.Exists(ctx, "certificates/c") {
 		t.Fatal("Exists is wrong for directories or files")
 	}
-	top, _ := s.List(ctx, "certificates/ca", false)
-	all, _ := s.List(ctx, "certificates", true)
+	top, err := s.List(ctx, "certificates/ca", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List(ctx, "certificates", true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if fmt.Sprint(top) != "[certificates/ca/a.com certificates/ca/b.com]" || len(all) != 3 {
 		t.Fatalf("list: %v / %v", top, all)
 	}
@@ -70,7 +76,9 @@ func TestStorage(t *testing.T) {
 	if err := <-released; err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
-	s.Unlock(ctx, "issue_cert_a.com")
+	if err := s.Unlock(ctx, "issue_cert_a.com"); err != nil {
+		t.Fatalf("unlock of the lock taken after release: %v", err)
+	}
 	if err := s.Unlock(ctx, "never"); err == nil {
 		t.Fatal("unlock of a lock not held")
 	}

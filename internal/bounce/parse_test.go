@@ -91,7 +91,10 @@ func TestParseRefuses(t *testing.T) {
 // returns keeps its invariants.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"postfix-dsn.eml", "arf.eml"} {
-		b, _ := os.ReadFile("testdata/" + name)
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b)
 	}
 	f.Add([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n\r\n\r\nFinal-Recipient: x\r\n--b--"))

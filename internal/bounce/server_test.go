@@ -28,7 +28,9 @@ func TestServer(t *testing.T) {
 	}
 	defer st.Close()
 	now := time.Now()
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: now}, "h")
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: now}, "h"); err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{}
 	var mails []store.Mail
 	for _, rcpt := range []string{"nobody@example.org", "ann@example.org", "bob@example.org", "dan@example.org"} {
@@ -70,7 +72,9 @@ func TestServer(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		w.Write([]byte(msg))
+		if _, err := w.Write([]byte(msg)); err != nil {
+			return err
+		}
 		return w.Close()
 	}
 	// Only VERP addresses of mail it sent, on their own bounce host.
@@ -99,7 +103,10 @@ func TestServer(t *testing.T) {
 	if err := send(relay.VERP(ids["dan@example.org"], "bounce.acme-mail.com"), other); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := st.Events(ctx, "cl_a", store.EventQuery{Limit: 10})
+	evs, err := st.Events(ctx, "cl_a", store.EventQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(evs) != 3 || len(hooked) != 3 || evs[2].Class != "soft" || evs[2].Recipient != "dan@example.org" ||
@@ -118,8 +125,8 @@ func TestServer(t *testing.T) {
 		t.Fatalf("complaint: %+v", e)
 	}
 	for rcpt, want := range map[string]bool{"nobody@example.org": true, "ann@example.org": true, "bob@example.org": false, "dan@example.org": false} {
-		if got, _ := st.Suppressed(ctx, "cl_a", rcpt); got != want {
-			t.Errorf("%s suppressed: %v", rcpt, got)
+		if got, err := st.Suppressed(ctx, "cl_a", rcpt); err != nil || got != want {
+			t.Errorf("%s suppressed: %v %v", rcpt, got, err)
 		}
 	}
 }

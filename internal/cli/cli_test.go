@@ -62,7 +62,10 @@ func TestEnvName(t *testing.T) {
 func TestRunAgainstAPI(t *testing.T) {
 	var got []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("%s %s: reading the request body: %v", r.Method, r.URL.Path, err)
+		}
 		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+r.Header.Get("X-Waymark-Cluster")+" "+string(body))
 		w.Header().Set("Content-Type", "application/json")
 		switch {

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"io"
 	"runtime"
@@ -70,7 +69,7 @@ func BenchmarkSignEd25519GoMsgauth(b *testing.B) {
 
 // BenchmarkRawRSA is the floor: one RSA-2048 PKCS#1 v1.5 signature of a hash.
 func BenchmarkRawRSA(b *testing.B) {
-	k, _ := rsa.GenerateKey(rand.Reader, RSABits)
+	k := mustKey(b, RSA)
 	sum := sha256.Sum256([]byte("x"))
 	for b.Loop() {
 		if _, err := k.Sign(rand.Reader, sum[:], crypto.SHA256); err != nil {
@@ -81,7 +80,7 @@ func BenchmarkRawRSA(b *testing.B) {
 
 // BenchmarkRawEd25519 is the floor: one Ed25519 signature of a hash.
 func BenchmarkRawEd25519(b *testing.B) {
-	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	k := mustKey(b, Ed25519).(ed25519.PrivateKey)
 	sum := sha256.Sum256([]byte("x"))
 	for b.Loop() {
 		ed25519.Sign(k, sum[:])
@@ -152,7 +151,7 @@ func BenchmarkOpenDKIM(b *testing.B) {
 			s := openDKIMSession(b, client)
 			sig := openDKIMSign(b, s, header, body)
 			s.Close()
-			txt, _ := TXT(k.Public())
+			txt := mustTXT(b, k.Public())
 			vs, err := msgauth.VerifyWithOptions(strings.NewReader(sig+message25k), &msgauth.VerifyOptions{
 				LookupTXT: func(string) ([]string, error) { return []string{txt}, nil }})
 			if err != nil || len(vs) != 1 || vs[0].Err != nil || !strings.Contains(sig, "c=relaxed/relaxed") {

@@ -45,6 +45,16 @@ func mustKey(t testing.TB, a Algorithm) crypto.Signer {
 	return k
 }
 
+// mustTXT is the TXT record of a public key.
+func mustTXT(t testing.TB, pub crypto.PublicKey) string {
+	t.Helper()
+	txt, err := TXT(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txt
+}
+
 func TestFromDomain(t *testing.T) {
 	for _, tc := range []struct {
 		header string

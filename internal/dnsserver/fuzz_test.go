@@ -26,7 +26,10 @@ func FuzzReply(f *testing.F) {
 		if q.edns {
 			m.SetEdns0(4096, true)
 		}
-		b, _ := m.Pack()
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b, true)
 	}
 	s := NewServer(testZone(), quiet, nil)

@@ -195,7 +195,9 @@ func TestReload(t *testing.T) {
 	if res, _ := s.Zone().Lookup(target+".", dns.TypeA); res != Answer || s.Zone().Serial() != 5 {
 		t.Fatalf("after reload: %v serial %d", res, s.Zone().Serial())
 	}
-	s.Reload(context.Background(), &fakeSource{}, testConfig, 6)
+	if err := s.Reload(context.Background(), &fakeSource{}, testConfig, 6); err != nil {
+		t.Fatal(err)
+	}
 	if res, _ := s.Zone().Lookup(target+".", dns.TypeA); res != NXDomain {
 		t.Fatalf("after second reload: %v", res)
 	}

@@ -259,6 +259,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head := r.Method == http.MethodHead // HEAD never counts
+	outcome := "ok"
 	switch tok.Kind {
 	case track.Click, track.Honeypot:
 		if !head && !e.record(w, r, tok, host, event.Click) {
@@ -281,11 +282,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Expires", "0")
 		w.Write(gif)
 	case track.Unsubscribe:
-		e.unsubscribe(w, r, tok, host)
+		outcome = e.unsubscribe(w, r, tok, host)
 	case track.Forward:
-		e.forward(w, r, tok, host)
+		outcome = e.forward(w, r, tok, host)
 	}
-	e.requests.WithLabelValues(seg, "ok").Inc()
+	if outcome != "" {
+		e.requests.WithLabelValues(seg, outcome).Inc()
+	}
 }
 
 // clientIP is the peer address (proxies in front must not be trusted
@@ -354,29 +357,36 @@ func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
 // unsubscribe: GET shows a confirmation and changes nothing (link scanners
 // follow GETs); POST, from the form or a mailbox's one-click (RFC 8058),
 // puts the recipient on the cluster's suppression list, idempotently.
-func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
+// It returns the outcome to count ("" when record counted it already).
+func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Token, host string) string {
 	if r.Method != http.MethodPost {
 		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": tok.Recipient})
-		return
+		return "ok"
 	}
 	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, event.ReasonUnsubscribe, e.Now().UTC()); err != nil {
 		e.Log.Error("suppress", "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
-		return
+		return "store_error"
 	}
 	if !e.record(w, r, tok, host, event.Unsubscribe) {
-		return
+		return ""
 	}
 	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": tok.Recipient})
+	return "ok"
 }
 
 // forward: GET shows the form; POST sends the message on to the friend
-// through the relay and records the forward.
-func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, host string) {
+// through the relay and records the forward. It returns the outcome to
+// count ("" when record counted it already).
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, host string) string {
 	data := map[string]any{"Title": "Forward", "Available": e.Forwarder != nil}
-	if r.Method != http.MethodPost || e.Forwarder == nil {
+	if r.Method != http.MethodPost {
 		e.page(w, "forward", data)
-		return
+		return "ok"
+	}
+	if e.Forwarder == nil {
+		e.page(w, "forward", data)
+		return "forward_unavailable"
 	}
 	fail := func(code int, msg string) {
 		w.WriteHeader(code)
@@ -386,24 +396,27 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, tok track.Token, 
 	friend, err := domain.Mailbox(r.PostFormValue("to"))
 	if err != nil {
 		fail(http.StatusUnprocessableEntity, "That is not an email address: write it as name@example.com.")
-		return
+		return "bad_address"
 	}
 	if _, err := e.Forwarder.Forward(r.Context(), tok.ClusterID, tok.MessageID, tok.Recipient, friend); err != nil {
 		var refusal *relay.Refusal
 		switch {
 		case errors.Is(err, relay.ErrForwardLimit):
 			fail(http.StatusTooManyRequests, "This email has already been forwarded too many times from your address.")
+			return "forward_limit"
 		case errors.As(err, &refusal):
 			fail(http.StatusUnprocessableEntity, "It could not be forwarded: "+refusal.Message)
+			return "forward_refused"
 		default:
 			e.Log.Error("forward", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
 			fail(http.StatusServiceUnavailable, "It could not be forwarded just now: try again in a moment.")
+			return "forward_error"
 		}
-		return
 	}
 	if !e.record(w, r, tok, host, event.Forward) {
-		return
+		return ""
 	}
 	data["Sent"], data["To"] = true, friend
 	e.page(w, "forward", data)
+	return "ok"
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -57,11 +59,15 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 	now := time.Now().UTC()
 	for _, c := range []store.Cluster{{ID: clA, Name: "a", CreatedAt: now}, {ID: clB, Name: "b", CreatedAt: now}} {
-		st.CreateCluster(ctx, c, "h"+c.ID)
+		if err := st.CreateCluster(ctx, c, "h"+c.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, d := range []struct{ cl, id, name string }{{clA, "td_1", "track.a.com"}, {clB, "td_2", "track.b.com"}, {clA, "td_3", "pending.a.com"}} {
-		st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
-			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now})
+		if err := st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
+			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	storetest.Activate(t, st, clA, "td_1")
 	storetest.Activate(t, st, clB, "td_2")
@@ -113,7 +119,10 @@ func (f *fixture) do(method, host, path, ua string) *http.Response {
 func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	f.t.Helper()
 	f.clock = f.clock.Add(time.Millisecond) // events sort in request order
-	req, _ := http.NewRequest(method, f.srv.URL+path, nil)
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	req.Host = host
 	req.Header.Set("User-Agent", ua)
 	if method == "POST" {
@@ -127,6 +136,16 @@ func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// suppressed reports whether the store has addr on cluster's list.
+func (f *fixture) suppressed(cluster, addr string) bool {
+	f.t.Helper()
+	ok, err := f.st.Suppressed(f.ctx, cluster, addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ok
 }
 
 func (f *fixture) events() []store.Event {
@@ -200,7 +219,7 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 	if resp := f.do("GET", "track.a.com", unsub, chrome); resp.StatusCode != 200 {
 		t.Fatalf("unsubscribe page: %d", resp.StatusCode)
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); ok {
+	if f.suppressed(clA, "ann@example.com") {
 		t.Fatal("a GET unsubscribed")
 	}
 	for range 2 { // one-click POST, idempotent, 200 without a redirect
@@ -208,10 +227,10 @@ func TestOpenHoneypotUnsubscribeForward(t *testing.T) {
 			t.Fatalf("one-click: %d", resp.StatusCode)
 		}
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clA, "ann@example.com"); !ok {
+	if !f.suppressed(clA, "ann@example.com") {
 		t.Fatal("POST did not unsubscribe")
 	}
-	if ok, _ := f.st.Suppressed(f.ctx, clB, "ann@example.com"); ok {
+	if f.suppressed(clB, "ann@example.com") {
 		t.Fatal("unsubscribed in another cluster")
 	}
 	fwd := "/f/" + f.token(clA, track.Forward, "", issued)
@@ -283,7 +302,10 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 		if i%2 == 1 {
 			cluster, host = clB, "track.a.com" // B's id on A's host
 		}
-		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp := f.do("GET", host, "/c/"+tok, chrome); resp.StatusCode != 404 {
 			t.Fatalf("forged token: %d", resp.StatusCode)
 		}
@@ -295,9 +317,16 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 	// unknown newer key ids do not read again within the refresh time.
 	real := f.token(clA, track.Click, "https://x.example/", f.clock.Add(-time.Hour))
 	for range 20 {
-		f.do("GET", "track.a.com", "/c/"+real, chrome)
-		tok, _ := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
-		f.do("GET", "track.a.com", "/c/"+tok, chrome)
+		if resp := f.do("GET", "track.a.com", "/c/"+real, chrome); resp.StatusCode != 302 {
+			t.Fatalf("real token: %d", resp.StatusCode)
+		}
+		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := f.do("GET", "track.a.com", "/c/"+tok, chrome); resp.StatusCode != 404 {
+			t.Fatalf("unknown key id: %d", resp.StatusCode)
+		}
 	}
 	if n := cs.reads.Load(); n > 2 {
 		t.Fatalf("%d store reads for one cluster's keys", n)
@@ -335,4 +364,63 @@ type forwarderFunc func(cluster, message, recipient, friend string) error
 
 func (f forwarderFunc) Forward(_ context.Context, cluster, message, recipient, friend string) (relay.Result, error) {
 	return relay.Result{}, f(cluster, message, recipient, friend)
+}
+
+// TestOutcomeMetric: every answer of /u/ and /f/ is counted under the
+// outcome it had; a refused forward or a failed unsubscribe is not "ok".
+func TestOutcomeMetric(t *testing.T) {
+	f := newFixture(t)
+	count := func(kind, outcome string) float64 {
+		return testutil.ToFloat64(f.edge.requests.WithLabelValues(kind, outcome))
+	}
+	issued := f.clock.Add(-time.Hour)
+	unsub := "/u/" + f.token(clA, track.Unsubscribe, "", issued)
+	fwd := "/f/" + f.token(clA, track.Forward, "", issued)
+	for _, tc := range []struct {
+		name, method, path, form string
+		code                     int
+		outcome                  string
+	}{
+		{"unsubscribe page", "GET", unsub, "", 200, "ok"},
+		{"one-click", "POST", unsub, "List-Unsubscribe=One-Click", 200, "ok"},
+		{"forward form", "GET", fwd, "", 200, "ok"},
+		{"forward without an address", "POST", fwd, "", 422, "bad_address"},
+		{"forward the relay refuses", "POST", fwd, "to=refused%40example.net", 422, "forward_refused"},
+		{"forward", "POST", fwd, "to=friend%40example.net", 200, "ok"},
+	} {
+		kind := tc.path[1:2]
+		before := count(kind, tc.outcome)
+		beforeOK := count(kind, "ok")
+		if resp := f.post(tc.method, "track.a.com", tc.path, chrome, tc.form); resp.StatusCode != tc.code {
+			t.Fatalf("%s: %d, want %d", tc.name, resp.StatusCode, tc.code)
+		}
+		if got := count(kind, tc.outcome) - before; got != 1 {
+			t.Errorf("%s: waymark_edge_requests_total{kind=%q,outcome=%q} rose by %v, want 1", tc.name, kind, tc.outcome, got)
+		}
+		if tc.outcome != "ok" && count(kind, "ok") != beforeOK {
+			t.Errorf("%s: a refusal was counted as ok", tc.name)
+		}
+	}
+	for i := range 4 { // the fixture's relay takes five forwards
+		if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 {
+			t.Fatalf("forward %d: %d", i+2, resp.StatusCode)
+		}
+	}
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 429 || count("f", "forward_limit") != 1 {
+		t.Fatalf("over the limit: %d, forward_limit %v", resp.StatusCode, count("f", "forward_limit"))
+	}
+	// Forwarding not offered: the form says so, and it is not a forward.
+	f.edge.Forwarder = nil
+	if resp := f.post("POST", "track.a.com", fwd, chrome, "to=friend%40example.net"); resp.StatusCode != 200 || count("f", "forward_unavailable") != 1 {
+		t.Fatalf("forward unavailable: %d, forward_unavailable %v", resp.StatusCode, count("f", "forward_unavailable"))
+	}
+	// The store is gone: the one-click is a 503, counted as a store error.
+	okBefore := count("u", "ok")
+	f.st.Close()
+	if resp := f.post("POST", "track.a.com", unsub, chrome, "List-Unsubscribe=One-Click"); resp.StatusCode != 503 {
+		t.Fatalf("one-click with the store down: %d", resp.StatusCode)
+	}
+	if count("u", "store_error") != 1 || count("u", "ok") != okBefore {
+		t.Fatalf("one-click with the store down: store_error %v, ok %v (was %v)", count("u", "store_error"), count("u", "ok"), okBefore)
+	}
 }

@@ -31,9 +31,14 @@ func TestWhoseMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
-	st.CreateCluster(ctx, store.Cluster{ID: cl, Name: "acme", CreatedAt: now}, "h")
+	if err := st.CreateCluster(ctx, store.Cluster{ID: cl, Name: "acme", CreatedAt: now}, "h"); err != nil {
+		t.Fatal(err)
+	}
 	sendingtest.Domain(t, st, box, cl, "sd_1", "l1", "acme-mail.com", domain.StatusActive, []string{"rsa"}, now)
 	raw := func(from string) []byte { return []byte("From: " + from + "\r\nTo: ann@example.org\r\n\r\nhi\r\n") }
 	for _, tc := range []struct {
@@ -48,7 +53,9 @@ func TestWhoseMail(t *testing.T) {
 		{"", cl, "news@other.example", ""},
 	} {
 		ss := &session{s: &Server{Store: st, Cluster: tc.fixed}}
-		ss.MailFrom("news@acme-mail.com", &milter.Modifier{Macros: map[string]string{"{auth_authen}": tc.login}})
+		if resp, err := ss.MailFrom("news@acme-mail.com", &milter.Modifier{Macros: map[string]string{"{auth_authen}": tc.login}}); err != nil || resp != milter.RespContinue {
+			t.Fatalf("MAIL FROM: %v %v", resp, err)
+		}
 		got, err := ss.cluster(ctx, raw(tc.from))
 		if err != nil || got != tc.want {
 			t.Errorf("login %q, --milter-cluster %q, From %s: %q %v; want %q", tc.login, tc.fixed, tc.from, got, err, tc.want)

@@ -69,7 +69,9 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	m := &Monitor{Store: st, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: u.Addr}, Platform: "waymark.localhost"},
 		Policy: DefaultPolicy, Now: clk.Now, Notify: rec.notify, Log: quiet}
 
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h"); err != nil {
+		t.Fatal(err)
+	}
 	d := store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-00000000000000aa.track.waymark.localhost",
 		Status: domain.StatusPending, DefaultOnActive: true, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextCheck: m.FirstCheck(clk.Now())}
 	if err := st.CreateTrackingDomain(ctx, d); err != nil {
@@ -84,7 +86,10 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 		if err != nil || n != wantChecked {
 			t.Fatalf("at +%v: checked %d (%v), want %d", advance, n, err, wantChecked)
 		}
-		got, _ := st.TrackingDomain(ctx, "cl_a", "td_1")
+		got, err := st.TrackingDomain(ctx, "cl_a", "td_1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if got.Status != wantStatus || got.FailedChecks != wantFailed || fmt.Sprint(rec.take()) != fmt.Sprint(wantEvents) {
 			t.Fatalf("at %v: %s failed=%d (last %+v); want %s failed=%d events %v",
 				clk.Now(), got.Status, got.FailedChecks, got.LastCheck, wantStatus, wantFailed, wantEvents)
@@ -143,13 +148,20 @@ func TestTransientNeverCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	port, _ := testenv.FreePort()
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: quiet,
 		Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: fmt.Sprintf("127.0.0.1:%d", port), Timeout: 100 * time.Millisecond}, Platform: "waymark.localhost"}}
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h")
-	st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-1.track.waymark.localhost",
-		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()})
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-1.track.waymark.localhost",
+		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	storetest.Activate(t, st, "cl_a", "td_1")
 	for range 3 {
 		got, err := m.CheckTrackingDomain(ctx, "cl_a", "td_1")

@@ -36,14 +36,26 @@ func TestYearOfRotationThroughTheStore(t *testing.T) {
 		if _, err := m.runSending(ctx); err != nil {
 			t.Fatal(err)
 		}
-		cur, _ := st.SendingDomain(ctx, "cl_a", "sd_1")
-		stored, _ := st.DKIMKeys(ctx, "sd_1")
+		cur, err := st.SendingDomain(ctx, "cl_a", "sd_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := st.DKIMKeys(ctx, "sd_1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		signers, err := sending.SigningKeys(box, cur, stored)
 		if err != nil || len(signers) != 1 {
 			t.Fatalf("hour %d: signing keys %v %v", hour, signers, err)
 		}
-		txt, _ := dkim.TXT(signers[0].Signer.Public())
-		published, _ := st.PublishedDKIM(ctx)
+		txt, err := dkim.TXT(signers[0].Signer.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		published, err := st.PublishedDKIM(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var served string
 		var publishedAt time.Time
 		for _, p := range published {
@@ -83,13 +95,18 @@ func sendingFixture(t *testing.T, algs []string) (store.Store, *Monitor, *testen
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := testenv.NewClock(start)
 	r := dkim.DefaultRotation
 	m := &Monitor{Store: st, Policy: DefaultPolicy, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Box: box, Rotation: r, Platform: "waymark.localhost"}
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h")
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: start}, "h"); err != nil {
+		t.Fatal(err)
+	}
 	sendingtest.Domain(t, st, box, "cl_a", "sd_1", "l1", "example.com", domain.StatusActive, algs, start)
 	return st, m, clk, box
 }

@@ -26,7 +26,10 @@ func TestSignaturesVerifyAcrossRotation(t *testing.T) {
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, m, clk, box := sendingFixture(t, []string{"rsa", "ed25519"})
-	d, _ := st.SendingDomain(ctx, "cl_a", "sd_1")
+	d, err := st.SendingDomain(ctx, "cl_a", "sd_1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	zc := dnsserver.Config{Platform: "waymark.localhost", EdgeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	dnsSrv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), quiet, nil)
 	addr, err := dnsSrv.Listen(ctx, "127.0.0.1:0")
@@ -35,7 +38,10 @@ func TestSignaturesVerifyAcrossRotation(t *testing.T) {
 	}
 	src := sending.ZoneSource{Store: st, Config: sending.ZoneConfig{Platform: "waymark.localhost"}}
 	reload := func() {
-		serial, _ := st.ZoneSerial(ctx)
+		serial, err := st.ZoneSerial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := dnsSrv.Reload(ctx, src, zc, serial); err != nil {
 			t.Fatal(err)
 		}
@@ -53,8 +59,14 @@ func TestSignaturesVerifyAcrossRotation(t *testing.T) {
 	// sign returns the message signed by each current key on its own, so
 	// that OpenDKIM, which reports on a message as a whole, checks each.
 	sign := func() (map[string]string, []string) {
-		cur, _ := st.SendingDomain(ctx, "cl_a", "sd_1")
-		stored, _ := st.DKIMKeys(ctx, "sd_1")
+		cur, err := st.SendingDomain(ctx, "cl_a", "sd_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := st.DKIMKeys(ctx, "sd_1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		ks, err := sending.SigningKeys(box, cur, stored)
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending/sendingtest"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -166,11 +167,19 @@ func newFixture(t testing.TB, server string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
-	st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000aa", Name: "acme", CreatedAt: now}, apikey.Hash(testKey))
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000aa", Name: "acme", CreatedAt: now}, apikey.Hash(testKey)); err != nil {
+		t.Fatal(err)
+	}
 	d := sendingtest.Domain(t, st, box, "cl_00000000000000aa", "sd_1", "l1", "acme-mail.com", domain.StatusActive, []string{"rsa", "ed25519"}, now)
-	stored, _ := st.DKIMKeys(ctx, d.ID)
+	stored, err := st.DKIMKeys(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys := map[string]string{}
 	for _, k := range stored {
 		sel := map[string][2]string{"rsa": {"wm1", "wm2"}, "ed25519": {"wme1", "wme2"}}[k.Algorithm][k.Slot]
@@ -180,6 +189,51 @@ func newFixture(t testing.TB, server string) *fixture {
 		Retry:    RetryPolicy{Base: time.Second, Max: time.Minute, Expire: time.Hour},
 		Composer: &Composer{Store: st, Tokens: track.NewKeys(st), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
 	return &fixture{st: st, relay: r, keys: keys}
+}
+
+// The fixture's store and queue, read or run with errors failing the test.
+
+func (f *fixture) deliver(t testing.TB) int {
+	t.Helper()
+	n, err := f.relay.DeliverDue(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) mail(t testing.TB, id string) store.Mail {
+	t.Helper()
+	m, err := f.st.MailByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (f *fixture) events(t testing.TB, typ string) []store.Event {
+	t.Helper()
+	evs, err := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: event.Type(typ), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func (f *fixture) suppress(t testing.TB, addr, reason string) {
+	t.Helper()
+	if err := f.st.Suppress(ctx, "cl_00000000000000aa", addr, event.Reason(reason), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) suppressed(t testing.TB, addr string) bool {
+	t.Helper()
+	ok, err := f.st.Suppressed(ctx, "cl_00000000000000aa", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 const newsletter = "From: News <news@acme-mail.com>\r\nTo: ann@example.org\r\nSubject: Spring\r\n" +
@@ -202,7 +256,7 @@ func (f *fixture) verify(t *testing.T, data []byte) {
 func TestSubmitAndDeliver(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "smtp://"+k.addr)
-	f.st.Suppress(ctx, "cl_00000000000000aa", "gone@example.org", "unsubscribe", time.Now())
+	f.suppress(t, "gone@example.org", "unsubscribe")
 	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org", "bob@example.org", "Gone@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -232,11 +286,11 @@ func TestSubmitAndDeliver(t *testing.T) {
 	if got[0].data[0] == got[1].data[0] && bytes.Equal(got[0].data, got[1].data) {
 		t.Fatal("both recipients got the same copy: tokens are per recipient")
 	}
-	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "relayed", Limit: 10})
+	evs := f.events(t, "relayed")
 	if len(evs) != 2 || evs[0].MessageID != res.MessageID || evs[0].Reason == "" {
 		t.Fatalf("relayed events: %+v", evs)
 	}
-	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailSent {
+	if m := f.mail(t, res.Queued[0].ID); m.Status != store.MailSent {
 		t.Fatalf("queue row: %+v", m)
 	}
 }
@@ -256,8 +310,8 @@ func TestDeliveryFailures(t *testing.T) {
 	f.relay.Now = clk.Now
 	k.reply = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	id := submit("ann@example.org")
-	f.relay.DeliverDue(ctx, 10)
-	m, _ := f.st.MailByID(ctx, id)
+	f.deliver(t)
+	m := f.mail(t, id)
 	if m.Status != store.MailQueued || m.Attempts != 1 || !strings.Contains(m.LastError, "451 4.3.0 try later") || m.NextAt.Sub(clk.Now()) < 500*time.Millisecond {
 		t.Fatalf("after 451: %+v", m)
 	}
@@ -266,11 +320,11 @@ func TestDeliveryFailures(t *testing.T) {
 	k.reply = nil
 	k.mu.Unlock()
 	clk.Set(m.NextAt.Add(-time.Millisecond))
-	if n, _ := f.relay.DeliverDue(ctx, 10); n != 0 || len(k.received()) != 0 {
+	if n := f.deliver(t); n != 0 || len(k.received()) != 0 {
 		t.Fatalf("before its retry: %d tried, %d received", n, len(k.received()))
 	}
 	clk.Set(m.NextAt)
-	if n, _ := f.relay.DeliverDue(ctx, 10); n != 1 || len(k.received()) != 1 {
+	if n := f.deliver(t); n != 1 || len(k.received()) != 1 {
 		t.Fatalf("retry: %d tried, %d received", n, len(k.received()))
 	}
 	// A permanent refusal bounces, and suppresses the address.
@@ -279,15 +333,15 @@ func TestDeliveryFailures(t *testing.T) {
 	k.mu.Unlock()
 	clk.Set(clk.Now().Add(time.Minute)) // events sort by time
 	id = submit("nobody@example.org")
-	f.relay.DeliverDue(ctx, 10)
-	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
+	f.deliver(t)
+	if m := f.mail(t, id); m.Status != store.MailFailed {
 		t.Fatalf("after 550: %+v", m)
 	}
-	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	evs := f.events(t, "bounce")
 	if len(evs) != 1 || evs[0].Class != "hard" || evs[0].Recipient != "nobody@example.org" || !strings.Contains(evs[0].Reason, "5.1.1 no such user") {
 		t.Fatalf("bounce events: %+v", evs)
 	}
-	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "nobody@example.org"); !s {
+	if !f.suppressed(t, "nobody@example.org") {
 		t.Fatal("hard bounce not suppressed")
 	}
 	// A refusal that is not about the mailbox (a misconfigured delivery
@@ -297,21 +351,24 @@ func TestDeliveryFailures(t *testing.T) {
 	k.mu.Unlock()
 	clk.Set(clk.Now().Add(time.Minute))
 	id = submit("carol@example.org")
-	f.relay.DeliverDue(ctx, 10)
-	if m, _ := f.st.MailByID(ctx, id); m.Status != store.MailFailed {
+	f.deliver(t)
+	if m := f.mail(t, id); m.Status != store.MailFailed {
 		t.Fatalf("after 554 5.7.1: %+v", m)
 	}
-	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "carol@example.org"); s {
+	if f.suppressed(t, "carol@example.org") {
 		t.Fatal("a relay refusal suppressed the recipient")
 	}
-	evs, _ = f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	evs = f.events(t, "bounce")
 	if len(evs) != 2 || evs[1].Class != "failed" {
 		t.Fatalf("bounce events: %+v", evs)
 	}
 }
 
 func TestServerDown(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here
 	f := newFixture(t, "smtp://"+addr)
@@ -322,14 +379,14 @@ func TestServerDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
-	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "refused") {
+	f.deliver(t)
+	if m := f.mail(t, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "refused") {
 		t.Fatalf("server down: %+v", m)
 	}
 	// Retried until its expiry, then it bounces, soft: the address is not
 	// suppressed.
 	for attempts := 1; ; attempts++ {
-		m, _ := f.st.MailByID(ctx, res.Queued[0].ID)
+		m := f.mail(t, res.Queued[0].ID)
 		if m.Status != store.MailQueued {
 			// It gives up at the last attempt before its expiry: the
 			// next would fall after it.
@@ -342,13 +399,13 @@ func TestServerDown(t *testing.T) {
 			t.Fatalf("still queued after %d attempts: %+v", attempts, m)
 		}
 		clk.Set(m.NextAt)
-		f.relay.DeliverDue(ctx, 10)
+		f.deliver(t)
 	}
-	evs, _ := f.st.Events(ctx, "cl_00000000000000aa", store.EventQuery{Type: "bounce", Limit: 10})
+	evs := f.events(t, "bounce")
 	if len(evs) != 1 || evs[0].Class != "soft" || !strings.HasPrefix(evs[0].Reason, "4.4.7") {
 		t.Fatalf("expiry: %+v", evs)
 	}
-	if s, _ := f.st.Suppressed(ctx, "cl_00000000000000aa", "ann@example.org"); s {
+	if f.suppressed(t, "ann@example.org") {
 		t.Fatal("an expired message suppressed its recipient")
 	}
 }
@@ -387,7 +444,7 @@ func TestTrackingOff(t *testing.T) {
 	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte("X-Waymark-Tracking: off\r\n"+newsletter), []string{"ann@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	got := k.received()
 	if len(got) != 1 || !strings.Contains(string(got[0].data), `href="https://shop.example/"`) || strings.Contains(string(got[0].data), "X-Waymark-Tracking:") {
 		t.Fatalf("tracking off:\n%s", got[0].data)
@@ -413,7 +470,7 @@ func TestForward(t *testing.T) {
 	if _, err := f.relay.Forward(ctx, cl, "msg_campaign", "bob@example.org", "friend@example.net"); err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	var fwd string
 	for _, m := range k.received() {
 		if m.rcpt == "friend@example.net" {
@@ -447,7 +504,7 @@ func TestAddsDateAndMessageID(t *testing.T) {
 	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(msg), []string{"ann@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	got := k.received()
 	if len(got) != 1 || !regexp.MustCompile(`(?m)^Date: .+\r\nMessage-ID: <msg_[0-9a-f]+\.[a-z2-7]{16}@acme-mail\.com>\r$`).Match(got[0].data) {
 		t.Fatalf("delivered:\n%s", got[0].data)
@@ -460,21 +517,23 @@ func TestAddsDateAndMessageID(t *testing.T) {
 func TestTenantServerMustBePublic(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "")
-	f.st.CreateDeliveryServer(ctx, store.DeliveryServer{ID: "ds_1", ClusterID: "cl_00000000000000aa", Name: "mine", URL: "smtp://" + k.addr,
-		Default: true, CreatedAt: time.Now()})
+	if err := f.st.CreateDeliveryServer(ctx, store.DeliveryServer{ID: "ds_1", ClusterID: "cl_00000000000000aa", Name: "mine", URL: "smtp://" + k.addr,
+		Default: true, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
-	if m, _ := f.st.MailByID(ctx, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "private address") {
+	f.deliver(t)
+	if m := f.mail(t, res.Queued[0].ID); m.Status != store.MailQueued || !strings.Contains(m.LastError, "private address") {
 		t.Fatalf("private tenant server: %+v", m)
 	}
 	f.relay.AllowPrivate = true
 	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"bob@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "bob@example.org" {
 		t.Fatalf("allowed: %+v", got)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -62,7 +61,7 @@ func TestSMTPSubmission(t *testing.T) {
 	if err := c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
 		t.Fatal(err)
 	}
-	f.st.Suppress(ctx, "cl_00000000000000aa", "gone@example.org", "complaint", time.Now())
+	f.suppress(t, "gone@example.org", "complaint")
 	if err := c.Mail("whatever@client.example", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -81,31 +80,50 @@ func TestSMTPSubmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte(newsletter))
+	if _, err := w.Write([]byte(newsletter)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := w.CloseWithResponse()
 	if err != nil || resp.StatusText[:len("2.0.0 queued as msg_")] != "2.0.0 queued as msg_" {
 		t.Fatalf("DATA: %+v %v", resp, err)
 	}
 	// The From domain must be a verified sending domain of the cluster.
-	c.Mail("x@client.example", nil)
-	c.Rcpt("ann@example.org", nil)
-	w, _ = c.Data()
-	w.Write([]byte(strings.ReplaceAll(newsletter, "news@acme-mail.com", "news@unverified.example")))
+	w = startData(t, c)
+	if _, err := w.Write([]byte(strings.ReplaceAll(newsletter, "news@acme-mail.com", "news@unverified.example"))); err != nil {
+		t.Fatal(err)
+	}
 	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "unverified.example is not a verified sending domain") {
 		t.Fatalf("unverified From: %d %s", code, msg)
 	}
 	// A bare CR (SMTP smuggling's way in) is refused.
-	c.Mail("x@client.example", nil)
-	c.Rcpt("ann@example.org", nil)
-	w, _ = c.Data()
-	w.Write([]byte(strings.Replace(newsletter, "Subject: Spring", "Subject: Spring\r.\rMAIL FROM:<x@y>", 1)))
+	w = startData(t, c)
+	if _, err := w.Write([]byte(strings.Replace(newsletter, "Subject: Spring", "Subject: Spring\r.\rMAIL FROM:<x@y>", 1))); err != nil {
+		t.Fatal(err)
+	}
 	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "CRLF") {
 		t.Fatalf("bare CR: %d %s", code, msg)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "ann@example.org" {
 		t.Fatalf("delivered: %+v", got)
 	}
+}
+
+// startData opens a message to ann@example.org on an authenticated
+// client: MAIL, RCPT and DATA must be accepted.
+func startData(t *testing.T, c *smtp.Client) *smtp.DataCommand {
+	t.Helper()
+	if err := c.Mail("x@client.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("ann@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func TestBareLineBreak(t *testing.T) {
@@ -124,11 +142,15 @@ func TestSMTPRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key))
+	if err := c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Mail("", nil); err != nil {
 		t.Fatal(err)
 	}
-	c.Reset()
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
 	if code, _ := smtpCode(c.Mail("", nil)); code != 450 {
 		t.Fatalf("second message within the rate: %d", code)
 	}
@@ -149,17 +171,14 @@ func TestSMTPSizeLimit(t *testing.T) {
 	if size, ok := c.MaxMessageSize(); !ok || size != 64<<10 {
 		t.Fatalf("SIZE %d %v", size, ok)
 	}
-	c.Mail("x@client.example", nil)
-	c.Rcpt("ann@example.org", nil)
-	w, err := c.Data()
-	if err != nil {
+	w := startData(t, c)
+	if _, err := w.Write([]byte(newsletter + strings.Repeat("<p>padding padding padding padding</p>\r\n", 2000))); err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte(newsletter + strings.Repeat("<p>padding padding padding padding</p>\r\n", 2000)))
 	if code, msg := smtpCode(w.Close()); code != 552 {
 		t.Fatalf("oversized message: %d %s", code, msg)
 	}
-	f.relay.DeliverDue(ctx, 10)
+	f.deliver(t)
 	if n := len(k.received()); n != 0 {
 		t.Fatalf("an oversized message was relayed: %d", n)
 	}

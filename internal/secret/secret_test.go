@@ -18,7 +18,9 @@ func TestSealOpen(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first load: %v %v", created, err)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", fi.Mode().Perm())
 	}
 	sealed := box.Seal([]byte("-----BEGIN PRIVATE KEY-----"), "sd_1/rsa/0")
@@ -41,19 +43,20 @@ func TestSealOpen(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	other, _, _ := Load(filepath.Join(t.TempDir(), "other.key"))
+	other := newBox(t)
 	if _, err := other.Open(sealed, "sd_1/rsa/0"); !errors.Is(err, ErrOpen) {
 		t.Fatal("opened with another key")
 	}
-	os.WriteFile(path, []byte("not base64!"), 0o600)
+	if err := os.WriteFile(path, []byte("not base64!"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := Load(path); err == nil {
 		t.Fatal("garbage key file accepted")
 	}
 }
 
 func TestCanary(t *testing.T) {
-	a, _, _ := Load(filepath.Join(t.TempDir(), "a.key"))
-	b, _, _ := Load(filepath.Join(t.TempDir(), "b.key"))
+	a, b := newBox(t), newBox(t)
 	c := a.Canary()
 	if err := a.Opens(c); err != nil {
 		t.Fatalf("own canary: %v", err)
@@ -82,8 +85,7 @@ func (b blobs) PutBlob(_ context.Context, key string, v []byte, _ time.Time) err
 // TestCheckCanary: the first box marks a new store; the same box passes
 // again; another box is refused and changes nothing.
 func TestCheckCanary(t *testing.T) {
-	a := mustLoad(t, "a.key")
-	b := mustLoad(t, "b.key")
+	a, b := newBox(t), newBox(t)
 	st := blobs{}
 	if err := CheckCanary(t.Context(), st, a); err != nil || len(st[CanaryBlob]) == 0 {
 		t.Fatalf("first start: %v %q", err, st[CanaryBlob])
@@ -100,11 +102,12 @@ func TestCheckCanary(t *testing.T) {
 	}
 }
 
-func mustLoad(t *testing.T, name string) *Box {
+// newBox is a box with a fresh key of its own.
+func newBox(t *testing.T) *Box {
 	t.Helper()
-	b, _, err := Load(filepath.Join(t.TempDir(), name))
+	box, _, err := Load(filepath.Join(t.TempDir(), "secret.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return box
 }

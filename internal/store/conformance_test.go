@@ -116,14 +116,14 @@ func TestSettings(t *testing.T) {
 		if ok, err := s.PutSetting(ctx, "admin", "two", false); ok || err != nil {
 			t.Fatalf("second put without overwrite: stored=%v err=%v", ok, err)
 		}
-		if v, _ := s.Setting(ctx, "admin"); v != "one" {
-			t.Fatalf("value = %q, want one", v)
+		if v, err := s.Setting(ctx, "admin"); err != nil || v != "one" {
+			t.Fatalf("value = %q, want one (err %v)", v, err)
 		}
 		if ok, err := s.PutSetting(ctx, "admin", "three", true); !ok || err != nil {
 			t.Fatalf("overwrite: %v %v", ok, err)
 		}
-		if v, _ := s.Setting(ctx, "admin"); v != "three" {
-			t.Fatalf("value = %q, want three", v)
+		if v, err := s.Setting(ctx, "admin"); err != nil || v != "three" {
+			t.Fatalf("value = %q, want three (err %v)", v, err)
 		}
 	})
 }
@@ -217,8 +217,8 @@ func TestDefaultRules(t *testing.T) {
 				t.Fatalf("activate %s: %+v %v", id, d, err)
 			}
 		}
-		if d, _ := setStatus(ctx, s, "cl_b", "td_9", domain.StatusActive); d.Status != domain.StatusActive {
-			t.Fatal("activate td_9")
+		if d, err := setStatus(ctx, s, "cl_b", "td_9", domain.StatusActive); err != nil || d.Status != domain.StatusActive {
+			t.Fatalf("activate td_9 (err %v)", err)
 		}
 		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_9", true); err != nil {
 			t.Fatal(err)
@@ -243,7 +243,9 @@ func TestDefaultRules(t *testing.T) {
 		}
 
 		// Dropping to pending loses the default flag.
-		s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true)
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_1", true); err != nil {
+			t.Fatal(err)
+		}
 		if d, err := setStatus(ctx, s, "cl_a", "td_1", domain.StatusPending); err != nil || d.Default || d.Status != domain.StatusPending {
 			t.Fatalf("to pending: %+v %v", d, err)
 		}
@@ -251,15 +253,17 @@ func TestDefaultRules(t *testing.T) {
 
 		// Added with the default toggle: becomes default when it turns active,
 		// taking the flag from the current default.
-		s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true); err != nil {
+			t.Fatal(err)
+		}
 		wants := newDomain("cl_a", "td_3", "three.example.com")
 		wants.DefaultOnActive = true
 		if err := s.CreateTrackingDomain(ctx, wants); err != nil {
 			t.Fatal(err)
 		}
 		assertDefaults(t, s, "cl_a", "td_2")
-		if d, _ := setStatus(ctx, s, "cl_a", "td_3", domain.StatusActive); !d.Default || d.DefaultOnActive {
-			t.Fatalf("activated with toggle: %+v", d)
+		if d, err := setStatus(ctx, s, "cl_a", "td_3", domain.StatusActive); err != nil || !d.Default || d.DefaultOnActive {
+			t.Fatalf("activated with toggle: %+v (err %v)", d, err)
 		}
 		assertDefaults(t, s, "cl_a", "td_3")
 
@@ -270,9 +274,11 @@ func TestDefaultRules(t *testing.T) {
 		if err := s.CreateTrackingDomain(ctx, later); err != nil {
 			t.Fatal(err)
 		}
-		s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true)
-		if d, _ := setStatus(ctx, s, "cl_a", "td_4", domain.StatusActive); d.Default || d.DefaultOnActive {
-			t.Fatalf("wish survived an explicit default: %+v", d)
+		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := setStatus(ctx, s, "cl_a", "td_4", domain.StatusActive); err != nil || d.Default || d.DefaultOnActive {
+			t.Fatalf("wish survived an explicit default: %+v (err %v)", d, err)
 		}
 		assertDefaults(t, s, "cl_a", "td_2")
 		if _, err := setStatus(ctx, s, "cl_a", "td_3", "gone"); err == nil {
@@ -360,7 +366,10 @@ func TestConcurrentSetDefault(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		list, _ := s.TrackingDomains(ctx, "cl_a")
+		list, err := s.TrackingDomains(ctx, "cl_a")
+		if err != nil {
+			t.Fatal(err)
+		}
 		defaults := 0
 		for _, d := range list {
 			if d.Default {
@@ -397,7 +406,9 @@ func TestZoneSerialAndTargets(t *testing.T) {
 		if serial() != s1 {
 			t.Fatal("serial moved on a refused add")
 		}
-		setStatus(ctx, s, "cl_a", "td_1", domain.StatusActive)
+		if _, err := setStatus(ctx, s, "cl_a", "td_1", domain.StatusActive); err != nil {
+			t.Fatal(err)
+		}
 		mustDomain(t, s, "cl_a", "td_3", "three.example.com")
 		targets, err := s.VerificationTargets(ctx)
 		if err != nil || len(targets) != 2 || (targets[0] != d.Target && targets[1] != d.Target) {
@@ -410,7 +421,10 @@ func TestZoneSerialAndTargets(t *testing.T) {
 		if serial() <= s2 {
 			t.Fatal("serial did not move on delete")
 		}
-		targets, _ = s.VerificationTargets(ctx)
+		targets, err = s.VerificationTargets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(targets) != 1 || targets[0] == d.Target {
 			t.Fatalf("targets after delete = %v", targets)
 		}
@@ -447,7 +461,9 @@ func TestSQLiteOddPath(t *testing.T) {
 		if err := s.(*sqlStore).db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 			t.Errorf("%q: journal_mode %q %v", name, mode, err)
 		}
-		s.Close()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := os.Stat(filepath.Join(dir, "waymark.db")); err != nil {
 			t.Errorf("%q: database not in the directory: %v", name, err)
 		}
@@ -461,7 +477,9 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCluster(t, s, "cl_a", "acme")
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s, err = OpenSQLite(ctx, dir) // migrations already applied: a no-op
 	if err != nil {
 		t.Fatal(err)
@@ -496,8 +514,8 @@ func TestApplyCheck(t *testing.T) {
 		if err := s.CreateTrackingDomain(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.TrackingDomain(ctx, "cl_a", "td_1"); !got.NextCheck.Equal(d.NextCheck) {
-			t.Fatalf("next check %v, want %v", got.NextCheck, d.NextCheck)
+		if got, err := s.TrackingDomain(ctx, "cl_a", "td_1"); err != nil || !got.NextCheck.Equal(d.NextCheck) {
+			t.Fatalf("next check %v, want %v (err %v)", got.NextCheck, d.NextCheck, err)
 		}
 		at := time.Unix(2000, 0).UTC()
 		pass := Check{At: at, OK: true, Code: "ok", Diagnosis: "fine", Chain: []string{"one.example.com", "v-1"}}
@@ -547,8 +565,8 @@ func TestApplyCheckSerialises(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if got, _ := s.TrackingDomain(ctx, "cl_a", "td_1"); got.FailedChecks != n {
-			t.Fatalf("failed checks %d after %d concurrent increments", got.FailedChecks, n)
+		if got, err := s.TrackingDomain(ctx, "cl_a", "td_1"); err != nil || got.FailedChecks != n {
+			t.Fatalf("failed checks %d after %d concurrent increments (err %v)", got.FailedChecks, n, err)
 		}
 	})
 }
@@ -577,8 +595,8 @@ func TestDueTrackingDomains(t *testing.T) {
 		if err != nil || fmt.Sprint(ids) != "[td_1 td_3 td_0]" {
 			t.Fatalf("due = %v, %v", ids, err)
 		}
-		if due, _ := s.DueTrackingDomains(ctx, time.Unix(300, 0), 2); len(due) != 2 {
-			t.Fatalf("limit: %d", len(due))
+		if due, err := s.DueTrackingDomains(ctx, time.Unix(300, 0), 2); err != nil || len(due) != 2 {
+			t.Fatalf("limit: %d (err %v)", len(due), err)
 		}
 	})
 }
@@ -621,15 +639,21 @@ func TestTryLockAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	unlock, ok, _ := a.TryLock(ctx, "monitor")
+	unlock, ok, err := a.TryLock(ctx, "monitor")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !ok {
 		t.Fatal("a did not get the lock")
 	}
-	if _, ok, _ := b.TryLock(ctx, "monitor"); ok {
-		t.Fatal("b got the lock a holds")
+	if _, ok, err := b.TryLock(ctx, "monitor"); err != nil || ok {
+		t.Fatalf("b got the lock a holds (err %v)", err)
 	}
 	unlock()
-	unlockB, ok, _ := b.TryLock(ctx, "monitor")
+	unlockB, ok, err := b.TryLock(ctx, "monitor")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !ok {
 		t.Fatal("b did not get the released lock")
 	}
@@ -679,8 +703,8 @@ func TestWebhookQueue(t *testing.T) {
 		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.deleted", []byte(`{"x":1}`), now); n != 1 || err != nil {
 			t.Fatalf("enqueue deleted: %d %v", n, err)
 		}
-		if n, _ := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); n != 2 {
-			t.Fatalf("enqueue verified: %d", n)
+		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); err != nil || n != 2 {
+			t.Fatalf("enqueue verified: %d (err %v)", n, err)
 		}
 		got, err := s.ClaimDeliveries(ctx, now, time.Minute, 10)
 		if err != nil || len(got) != 3 {
@@ -692,21 +716,33 @@ func TestWebhookQueue(t *testing.T) {
 			}
 		}
 		// Claimed deliveries are leased: not claimed again before the lease ends.
-		if again, _ := s.ClaimDeliveries(ctx, now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
-			t.Fatalf("claimed twice within the lease: %d", len(again))
+		if again, err := s.ClaimDeliveries(ctx, now.Add(30*time.Second), time.Minute, 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed twice within the lease: %d (err %v)", len(again), err)
 		}
 		// One delivered, one to retry, one failed for good.
-		s.FinishDelivery(ctx, got[0], Attempt{At: now, Status: "delivered", Code: 200}, time.Time{})
-		s.FinishDelivery(ctx, got[1], Attempt{At: now, Status: "retrying", Code: 503, Error: "503 Service Unavailable"}, now.Add(2*time.Minute))
-		s.FinishDelivery(ctx, got[2], Attempt{At: now, Status: "failed", Code: 410}, time.Time{})
-		if again, _ := s.ClaimDeliveries(ctx, now.Add(time.Minute), time.Minute, 10); len(again) != 0 {
-			t.Fatalf("due before the retry time: %d", len(again))
+		if err := s.FinishDelivery(ctx, got[0], Attempt{At: now, Status: "delivered", Code: 200}, time.Time{}); err != nil {
+			t.Fatal(err)
 		}
-		retry, _ := s.ClaimDeliveries(ctx, now.Add(2*time.Minute), time.Minute, 10)
+		if err := s.FinishDelivery(ctx, got[1], Attempt{At: now, Status: "retrying", Code: 503, Error: "503 Service Unavailable"}, now.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishDelivery(ctx, got[2], Attempt{At: now, Status: "failed", Code: 410}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.ClaimDeliveries(ctx, now.Add(time.Minute), time.Minute, 10); err != nil || len(again) != 0 {
+			t.Fatalf("due before the retry time: %d (err %v)", len(again), err)
+		}
+		retry, err := s.ClaimDeliveries(ctx, now.Add(2*time.Minute), time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(retry) != 1 || retry[0].ID != got[1].ID || retry[0].Attempts != 1 || string(retry[0].Payload) != string(got[1].Payload) {
 			t.Fatalf("retry: %+v", retry)
 		}
-		hooks, _ = s.Webhooks(ctx, "cl_a")
+		hooks, err = s.Webhooks(ctx, "cl_a")
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, w := range hooks {
 			if w.Last == nil || w.Last.Status == "" {
 				t.Fatalf("no last delivery on %s", w.ID)
@@ -719,8 +755,8 @@ func TestWebhookQueue(t *testing.T) {
 		if err := s.DeleteWebhook(ctx, "cl_a", retry[0].WebhookID); err != nil {
 			t.Fatal(err)
 		}
-		if left, _ := s.ClaimDeliveries(ctx, now.Add(time.Hour), time.Minute, 10); len(left) != 0 {
-			t.Fatalf("deliveries of a deleted webhook: %d", len(left))
+		if left, err := s.ClaimDeliveries(ctx, now.Add(time.Hour), time.Minute, 10); err != nil || len(left) != 0 {
+			t.Fatalf("deliveries of a deleted webhook: %d (err %v)", len(left), err)
 		}
 	})
 }
@@ -740,8 +776,8 @@ func TestTokenKeysAndActiveHosts(t *testing.T) {
 		if err != nil || len(keys) != 2 || keys[1].ID != 2 || string(keys[1].Secret) != "secret-1\x00\xff" {
 			t.Fatalf("keys: %+v %v", keys, err)
 		}
-		if keys, _ := s.TokenKeys(ctx, "cl_b"); len(keys) != 0 {
-			t.Fatalf("b sees a's keys: %+v", keys)
+		if keys, err := s.TokenKeys(ctx, "cl_b"); err != nil || len(keys) != 0 {
+			t.Fatalf("b sees a's keys: %+v (err %v)", keys, err)
 		}
 
 		mustDomain(t, s, "cl_a", "td_1", "track.a.com")
@@ -749,12 +785,17 @@ func TestTokenKeysAndActiveHosts(t *testing.T) {
 		mustDomain(t, s, "cl_b", "td_3", "track.b.com")
 		mustDomain(t, s, "cl_a", "td_4", "shared.example.com")
 		mustDomain(t, s, "cl_b", "td_5", "shared.example.com")
-		before, _ := s.ZoneSerial(ctx)
-		for _, d := range [][2]string{{"cl_a", "td_1"}, {"cl_b", "td_3"}, {"cl_a", "td_4"}, {"cl_b", "td_5"}} {
-			setStatus(ctx, s, d[0], d[1], domain.StatusActive)
+		before, err := s.ZoneSerial(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if after, _ := s.ZoneSerial(ctx); after < before+4 {
-			t.Fatalf("serial did not move with status changes: %d -> %d", before, after)
+		for _, d := range [][2]string{{"cl_a", "td_1"}, {"cl_b", "td_3"}, {"cl_a", "td_4"}, {"cl_b", "td_5"}} {
+			if _, err := setStatus(ctx, s, d[0], d[1], domain.StatusActive); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if after, err := s.ZoneSerial(ctx); err != nil || after < before+4 {
+			t.Fatalf("serial did not move with status changes: %d -> %d (err %v)", before, after, err)
 		}
 		hosts, err := s.ActiveHosts(ctx)
 		want := map[string]string{"track.a.com": "cl_a", "track.b.com": "cl_b", "shared.example.com": ""}
@@ -803,7 +844,10 @@ func TestEventsAndSuppressions(t *testing.T) {
 		if len(seen) != 1203 || seen[0] != evs[0] || seen[1202].ID != evs[1202].ID {
 			t.Fatalf("paged %d events; first %+v", len(seen), seen[0])
 		}
-		opens, _ := s.Events(ctx, "cl_a", EventQuery{Type: "open", MessageID: "msg_2", Limit: 1000})
+		opens, err := s.Events(ctx, "cl_a", EventQuery{Type: "open", MessageID: "msg_2", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, e := range opens {
 			if e.Type != "open" || e.MessageID != "msg_2" {
 				t.Fatalf("filter leaked %+v", e)
@@ -812,27 +856,30 @@ func TestEventsAndSuppressions(t *testing.T) {
 		if len(opens) != 201 {
 			t.Fatalf("%d opens of msg_2, want 201", len(opens))
 		}
-		since, _ := s.Events(ctx, "cl_a", EventQuery{Since: base.Add(1200 * time.Second)})
+		since, err := s.Events(ctx, "cl_a", EventQuery{Since: base.Add(1200 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(since) != 3 {
 			t.Fatalf("since: %d", len(since))
 		}
-		if b, _ := s.Events(ctx, "cl_b", EventQuery{}); len(b) != 1 || b[0].ID != "ffff" {
-			t.Fatalf("b's events: %+v", b)
+		if b, err := s.Events(ctx, "cl_b", EventQuery{}); err != nil || len(b) != 1 || b[0].ID != "ffff" {
+			t.Fatalf("b's events: %+v (err %v)", b, err)
 		}
 
-		if ok, _ := s.Suppressed(ctx, "cl_a", "ann@example.com"); ok {
-			t.Fatal("suppressed before")
+		if ok, err := s.Suppressed(ctx, "cl_a", "ann@example.com"); err != nil || ok {
+			t.Fatalf("suppressed before (err %v)", err)
 		}
 		for range 2 { // idempotent
 			if err := s.Suppress(ctx, "cl_a", "Ann@Example.com", "unsubscribe", base); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if ok, _ := s.Suppressed(ctx, "cl_a", "ann@example.COM"); !ok {
-			t.Fatal("not suppressed")
+		if ok, err := s.Suppressed(ctx, "cl_a", "ann@example.COM"); err != nil || !ok {
+			t.Fatalf("not suppressed (err %v)", err)
 		}
-		if ok, _ := s.Suppressed(ctx, "cl_b", "ann@example.com"); ok {
-			t.Fatal("suppression leaked to another cluster")
+		if ok, err := s.Suppressed(ctx, "cl_b", "ann@example.com"); err != nil || ok {
+			t.Fatalf("suppression leaked to another cluster (err %v)", err)
 		}
 	})
 }
@@ -871,7 +918,9 @@ func TestBlobs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s.PutBlob(ctx, "certs/a/x.crt", []byte("new"), now.Add(time.Hour))
+		if err := s.PutBlob(ctx, "certs/a/x.crt", []byte("new"), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
 		v, mod, err := s.Blob(ctx, "certs/a/x.crt")
 		if err != nil || string(v) != "new" || !mod.Equal(now.Add(time.Hour)) {
 			t.Fatalf("get: %q %v %v", v, mod, err)
@@ -879,18 +928,21 @@ func TestBlobs(t *testing.T) {
 		if _, _, err := s.Blob(ctx, "certs/none"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("missing: %v", err)
 		}
-		keys, _ := s.BlobKeys(ctx, "certs/a")
+		keys, err := s.BlobKeys(ctx, "certs/a")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if fmt.Sprint(keys) != "[certs/a/x.crt certs/a/x.key]" {
 			t.Fatalf("keys under certs/a: %v (LIKE wildcards must be literal)", keys)
 		}
-		if all, _ := s.BlobKeys(ctx, ""); len(all) != 5 {
-			t.Fatalf("all keys: %v", all)
+		if all, err := s.BlobKeys(ctx, ""); err != nil || len(all) != 5 {
+			t.Fatalf("all keys: %v (err %v)", all, err)
 		}
 		if err := s.DeleteBlobs(ctx, "certs/a"); err != nil {
 			t.Fatal(err)
 		}
-		if keys, _ := s.BlobKeys(ctx, "certs"); fmt.Sprint(keys) != "[certs/a%/z certs/a_b/y.crt]" {
-			t.Fatalf("after delete: %v", keys)
+		if keys, err := s.BlobKeys(ctx, "certs"); err != nil || fmt.Sprint(keys) != "[certs/a%/z certs/a_b/y.crt]" {
+			t.Fatalf("after delete: %v (err %v)", keys, err)
 		}
 	})
 }
@@ -911,12 +963,15 @@ func TestSendingDomains(t *testing.T) {
 			return d, keys, click
 		}
 		d, keys, click := mk("cl_a", "sd_1", "l1", "example.com")
-		serial, _ := s.ZoneSerial(ctx)
+		serial, err := s.ZoneSerial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := s.CreateSendingDomain(ctx, d, keys, click); err != nil {
 			t.Fatal(err)
 		}
-		if after, _ := s.ZoneSerial(ctx); after <= serial {
-			t.Fatal("zone serial did not move")
+		if after, err := s.ZoneSerial(ctx); err != nil || after <= serial {
+			t.Fatalf("zone serial did not move (err %v)", err)
 		}
 		// Same name in the cluster, or a click host already a tracking
 		// domain: duplicate, and nothing half-made is left.
@@ -942,11 +997,11 @@ func TestSendingDomains(t *testing.T) {
 		if _, err := s.SendingDomain(ctx, "cl_b", "sd_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster: %v", err)
 		}
-		if byName, _ := s.SendingDomainByName(ctx, "cl_a", "example.com"); byName.ID != "sd_1" {
-			t.Fatalf("by name: %+v", byName)
+		if byName, err := s.SendingDomainByName(ctx, "cl_a", "example.com"); err != nil || byName.ID != "sd_1" {
+			t.Fatalf("by name: %+v (err %v)", byName, err)
 		}
-		if list, _ := s.SendingDomains(ctx, "cl_a"); len(list) != 1 {
-			t.Fatalf("list: %d", len(list))
+		if list, err := s.SendingDomains(ctx, "cl_a"); err != nil || len(list) != 1 {
+			t.Fatalf("list: %d (err %v)", len(list), err)
 		}
 		// An update under lock with a new key in slot 1.
 		upd, err := s.UpdateSendingDomain(ctx, "cl_a", "sd_1", func(cur SendingDomain) (SendingDomain, []DKIMKey, error) {
@@ -957,16 +1012,22 @@ func TestSendingDomains(t *testing.T) {
 		if err != nil || upd.Status != domain.StatusActive {
 			t.Fatalf("update: %+v %v", upd, err)
 		}
-		ks, _ := s.DKIMKeys(ctx, "sd_1")
+		ks, err := s.DKIMKeys(ctx, "sd_1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(ks) != 2 || ks[1].TXT != "v=DKIM1; p=1b" || ks[1].PrivateKey != "sealed1b" {
 			t.Fatalf("keys: %+v", ks)
 		}
-		pub, _ := s.PublishedDKIM(ctx)
+		pub, err := s.PublishedDKIM(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(pub) != 4 || pub[0].Label != "l1" {
 			t.Fatalf("published: %+v", pub)
 		}
-		if labels, _ := s.SendingLabels(ctx); fmt.Sprint(labels) != "[l1 l3]" {
-			t.Fatalf("labels: %v", labels)
+		if labels, err := s.SendingLabels(ctx); err != nil || fmt.Sprint(labels) != "[l1 l3]" {
+			t.Fatalf("labels: %v (err %v)", labels, err)
 		}
 		if err := s.DeleteSendingDomain(ctx, "cl_b", "sd_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster delete: %v", err)
@@ -977,8 +1038,8 @@ func TestSendingDomains(t *testing.T) {
 		if _, err := s.TrackingDomain(ctx, "cl_a", "td_sd_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatal("click domain survived its sending domain")
 		}
-		if ks, _ := s.DKIMKeys(ctx, "sd_1"); len(ks) != 0 {
-			t.Fatal("keys survived")
+		if ks, err := s.DKIMKeys(ctx, "sd_1"); err != nil || len(ks) != 0 {
+			t.Fatalf("keys survived (err %v)", err)
 		}
 	})
 }

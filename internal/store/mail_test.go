@@ -37,8 +37,8 @@ func TestDeliveryServers(t *testing.T) {
 		if err := s.DeleteDeliveryServer(ctx, "cl_a", "ds_1"); err != nil {
 			t.Fatal(err)
 		}
-		if list, _ := s.DeliveryServers(ctx, "cl_a"); len(list) != 1 {
-			t.Fatalf("after delete: %+v", list)
+		if list, err := s.DeliveryServers(ctx, "cl_a"); err != nil || len(list) != 1 {
+			t.Fatalf("after delete: %+v (err %v)", list, err)
 		}
 	})
 }
@@ -65,8 +65,8 @@ func TestMailQueue(t *testing.T) {
 		if err != nil || len(got) != 2 || !bytes.Equal(got[0].Data, data) || got[0].Status != MailQueued || got[0].Rcpt == "" {
 			t.Fatalf("claim: %+v %v", got, err)
 		}
-		if again, _ := s.ClaimMail(ctx, now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
-			t.Fatalf("claimed twice within the lease: %d", len(again))
+		if again, err := s.ClaimMail(ctx, now.Add(30*time.Second), time.Minute, 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed twice within the lease: %d (err %v)", len(again), err)
 		}
 		ev := &Event{ID: NewEventID(now), ClusterID: "cl_a", Type: "relayed", At: now, MessageID: "msg_1", Recipient: "m1@example.org"}
 		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now, ev); err != nil {
@@ -83,30 +83,35 @@ func TestMailQueue(t *testing.T) {
 		if err := s.FinishMail(ctx, "m1", MailQueued, "late", now, now, nil); err != nil {
 			t.Fatal(err)
 		}
-		if m1, _ := s.MailByID(ctx, "m1"); m1.Status != MailSent {
-			t.Fatalf("finished twice: %+v", m1)
+		if m1, err := s.MailByID(ctx, "m1"); err != nil || m1.Status != MailSent {
+			t.Fatalf("finished twice: %+v (err %v)", m1, err)
 		}
 		// The event came with the outcome, once: finishing again adds none.
 		again := &Event{ID: NewEventID(now.Add(time.Second)), ClusterID: "cl_a", Type: "relayed", At: now, MessageID: "msg_1"}
 		if err := s.FinishMail(ctx, "m1", MailSent, "", time.Time{}, now, again); err != nil {
 			t.Fatal(err)
 		}
-		if evs, _ := s.Events(ctx, "cl_a", EventQuery{Type: "relayed", Limit: 10}); len(evs) != 1 || evs[0].Recipient != "m1@example.org" {
-			t.Fatalf("relayed events: %+v", evs)
+		if evs, err := s.Events(ctx, "cl_a", EventQuery{Type: "relayed", Limit: 10}); err != nil || len(evs) != 1 || evs[0].Recipient != "m1@example.org" {
+			t.Fatalf("relayed events: %+v (err %v)", evs, err)
 		}
-		retry, _ := s.ClaimMail(ctx, now.Add(5*time.Minute), time.Minute, 10)
+		retry, err := s.ClaimMail(ctx, now.Add(5*time.Minute), time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(retry) != 1 || retry[0].ID != "m2" || retry[0].Attempts != 1 || retry[0].LastError != "421 try later" {
 			t.Fatalf("retry: %+v", retry)
 		}
-		s.FinishMail(ctx, "m2", MailFailed, "550 5.1.1 no such user", time.Time{}, now.Add(5*time.Minute), nil)
+		if err := s.FinishMail(ctx, "m2", MailFailed, "550 5.1.1 no such user", time.Time{}, now.Add(5*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
 		if n, err := s.PurgeMail(ctx, now.Add(time.Minute)); n != 1 || err != nil {
 			t.Fatalf("purge (only m1 finished before): %d %v", n, err)
 		}
 		if _, err := s.MailByID(ctx, "m1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("purged mail: %v", err)
 		}
-		if m3, _ := s.MailByID(ctx, "m3"); m3.Status != MailQueued {
-			t.Fatalf("queued mail purged: %+v", m3)
+		if m3, err := s.MailByID(ctx, "m3"); err != nil || m3.Status != MailQueued {
+			t.Fatalf("queued mail purged: %+v (err %v)", m3, err)
 		}
 		// Mail sent another way is stored as sent, never claimed.
 		sent := mail("m5", now)
@@ -114,8 +119,8 @@ func TestMailQueue(t *testing.T) {
 		if err := s.EnqueueMail(ctx, []Mail{sent}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.ClaimMail(ctx, now.Add(time.Hour), time.Minute, 10); len(got) != 1 || got[0].ID != "m3" {
-			t.Fatalf("claimed: %+v", got)
+		if got, err := s.ClaimMail(ctx, now.Add(time.Hour), time.Minute, 10); err != nil || len(got) != 1 || got[0].ID != "m3" {
+			t.Fatalf("claimed: %+v (err %v)", got, err)
 		}
 		if m5, err := s.MailByID(ctx, "m5"); err != nil || m5.Status != MailSent || m5.Rcpt != "m5@example.org" {
 			t.Fatalf("sent row: %+v %v", m5, err)
@@ -238,8 +243,8 @@ func TestForwardsAndMailFor(t *testing.T) {
 		if took != 3 {
 			t.Fatalf("took %d forwards of 3", took)
 		}
-		if ok, _ := s.TakeForward(ctx, "cl_a", "msg_1", "bob@example.org", 3); !ok {
-			t.Fatal("another recipient's forwards are counted apart")
+		if ok, err := s.TakeForward(ctx, "cl_a", "msg_1", "bob@example.org", 3); err != nil || !ok {
+			t.Fatalf("another recipient's forwards are counted apart (err %v)", err)
 		}
 	})
 }

@@ -127,12 +127,15 @@ func TestTransientFailures(t *testing.T) {
 	}
 	timeout := func(*dns.Msg) (*dns.Msg, error) { return nil, errors.New("i/o timeout") }
 	// The first hop answers, the second fails: still transient, not a verdict.
+	hop, err := dns.NewRR("track.example.com. 60 IN CNAME hop.example.net.")
+	if err != nil {
+		t.Fatal(err)
+	}
 	midway := func(m *dns.Msg) (*dns.Msg, error) {
 		if m.Question[0].Name == "track.example.com." {
 			r := new(dns.Msg)
 			r.SetReply(m)
-			rr, _ := dns.NewRR("track.example.com. 60 IN CNAME hop.example.net.")
-			r.Answer = []dns.RR{rr}
+			r.Answer = []dns.RR{hop}
 			return r, nil
 		}
 		return servfail(m)
@@ -176,7 +179,10 @@ func TestDNSResolverRetriesAndFallsBackToTCP(t *testing.T) {
 		t.Fatalf("TCP fallback: %v, truncated=%v answers=%d", err, r != nil && r.Truncated, len(r.Answer))
 	}
 	// Nothing listening: an error after the attempts, not a hang.
-	dead, _ := testenv.FreePort()
+	dead, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := (&DNSResolver{Addr: fmt.Sprintf("127.0.0.1:%d", dead), Timeout: 200e6}).Exchange(ctx, m); err == nil {
 		t.Fatal("no error from a dead resolver")
 	}

@@ -44,10 +44,15 @@ func newDashboard(t *testing.T) *dashboard {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	admin := apikey.New(apikey.AdminPrefix)
-	st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(admin), true)
+	if _, err := st.PutSetting(ctx, api.AdminKeySetting, apikey.Hash(admin), true); err != nil {
+		t.Fatal(err)
+	}
 	mon := &monitor.Monitor{Store: st, Policy: monitor.DefaultPolicy, Log: quiet, Platform: "waymark.localhost", Box: box,
 		Rotation: dkim.DefaultRotation, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: "127.0.0.1:9"}, Platform: "waymark.localhost"}}
 	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Monitor: mon, Tokens: track.NewKeys(st), Box: box})
@@ -57,14 +62,20 @@ func newDashboard(t *testing.T) *dashboard {
 	d := &dashboard{st: st, srv: httptest.NewServer(mux), admin: admin, keys: map[string]string{}}
 	t.Cleanup(d.srv.Close)
 	for _, name := range []string{"acme", "bravo"} {
-		req, _ := http.NewRequest("POST", d.srv.URL+"/v1/clusters", strings.NewReader(`{"name":"`+name+`"}`))
+		req, err := http.NewRequest("POST", d.srv.URL+"/v1/clusters", strings.NewReader(`{"name":"`+name+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+admin)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("create cluster %s: %d %v %s", name, resp.StatusCode, err, b)
+		}
 		d.keys[name] = regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(string(b))
 	}
 	return d
@@ -79,7 +90,10 @@ type browser struct {
 }
 
 func (d *dashboard) browser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &browser{t: t, d: d, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -90,7 +104,10 @@ func (b *browser) get(path string) (int, string, http.Header) {
 		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatalf("%s: reading the page: %v", path, err)
+	}
 	return resp.StatusCode, string(body), resp.Header
 }
 
@@ -101,8 +118,19 @@ func (b *browser) post(path string, form url.Values) (int, string, http.Header) 
 		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatalf("%s: reading the page: %v", path, err)
+	}
 	return resp.StatusCode, string(body), resp.Header
+}
+
+// signIn signs in with key, which must be accepted.
+func (b *browser) signIn(key string) {
+	b.t.Helper()
+	if code, page, _ := b.post("/login", url.Values{"key": {key}}); code != 303 {
+		b.t.Fatalf("sign-in: %d\n%s", code, page)
+	}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]{32})"`)
@@ -165,9 +193,9 @@ func TestSignInAndTrackingDomains(t *testing.T) {
 	}
 	// Another cluster's session sees none of it.
 	other := d.browser(t)
-	other.post("/login", url.Values{"key": {d.keys["bravo"]}})
-	if _, page, _ := other.get("/tracking-domains"); strings.Contains(page, "track.acme-mail.com") {
-		t.Fatal("bravo sees acme's domain")
+	other.signIn(d.keys["bravo"])
+	if code, page, _ := other.get("/tracking-domains"); code != 200 || strings.Contains(page, "track.acme-mail.com") {
+		t.Fatalf("bravo sees acme's domain (or not 200: %d)", code)
 	}
 	if code, _, _ := other.get(detail); code != 404 {
 		t.Fatalf("bravo opens acme's domain: %d", code)
@@ -179,8 +207,8 @@ func TestSignInAndTrackingDomains(t *testing.T) {
 	if code, _, _ := b.post(detail+"/delete", url.Values{"csrf": {token}, "confirm": {"yes"}}); code != 303 {
 		t.Fatalf("delete: %d", code)
 	}
-	if _, page, _ := b.get("/tracking-domains"); strings.Contains(page, "track.acme-mail.com") {
-		t.Fatal("deleted domain still listed")
+	if code, page, _ := b.get("/tracking-domains"); code != 200 || strings.Contains(page, "track.acme-mail.com") {
+		t.Fatalf("deleted domain still listed (or not 200: %d)", code)
 	}
 	if code, _, h := b.post("/logout", url.Values{"csrf": {token}}); code != 303 || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
 		t.Fatalf("sign out: %d %s", code, h.Get("Set-Cookie"))
@@ -193,7 +221,7 @@ func TestSignInAndTrackingDomains(t *testing.T) {
 func TestAdminSwitchesCluster(t *testing.T) {
 	d := newDashboard(t)
 	b := d.browser(t)
-	b.post("/login", url.Values{"key": {d.admin}})
+	b.signIn(d.admin)
 	if code, _, h := b.get("/tracking-domains"); code != 303 || h.Get("Location") != "/clusters" {
 		t.Fatalf("admin without a cluster: %d %s", code, h.Get("Location"))
 	}
@@ -213,7 +241,7 @@ func TestAdminSwitchesCluster(t *testing.T) {
 func TestSendingDomains(t *testing.T) {
 	d := newDashboard(t)
 	b := d.browser(t)
-	b.post("/login", url.Values{"key": {d.keys["acme"]}})
+	b.signIn(d.keys["acme"])
 	_, page, _ := b.get("/sending-domains")
 	token := b.csrf(page)
 	code, page, _ := b.post("/sending-domains", url.Values{"csrf": {token}, "name": {"com"}})
@@ -238,7 +266,7 @@ func TestSendingDomains(t *testing.T) {
 		t.Fatalf("rotate: %d", code)
 	}
 	other := d.browser(t)
-	other.post("/login", url.Values{"key": {d.keys["bravo"]}})
+	other.signIn(d.keys["bravo"])
 	if code, _, _ := other.get(h.Get("Location")); code != 404 {
 		t.Fatalf("bravo opens acme's sending domain: %d", code)
 	}
@@ -247,7 +275,7 @@ func TestSendingDomains(t *testing.T) {
 func TestWebhooks(t *testing.T) {
 	d := newDashboard(t)
 	b := d.browser(t)
-	b.post("/login", url.Values{"key": {d.keys["acme"]}})
+	b.signIn(d.keys["acme"])
 	_, page, _ := b.get("/webhooks")
 	token := b.csrf(page)
 	if code, page, _ := b.post("/webhooks", url.Values{"csrf": {token}, "url": {"ftp://x"}}); code != 422 || !strings.Contains(page, `id="url-error"`) {
@@ -264,8 +292,8 @@ func TestWebhooks(t *testing.T) {
 	if code, _, _ := b.post("/webhooks/"+id[1]+"/delete", url.Values{"csrf": {token}}); code != 303 {
 		t.Fatalf("delete: %d", code)
 	}
-	if _, page, _ := b.get("/webhooks"); strings.Contains(page, "receiver.example.net") {
-		t.Fatal("deleted webhook listed")
+	if code, page, _ := b.get("/webhooks"); code != 200 || strings.Contains(page, "receiver.example.net") {
+		t.Fatalf("deleted webhook listed (or not 200: %d)", code)
 	}
 }
 
@@ -293,20 +321,26 @@ func TestBucketize(t *testing.T) {
 func TestEventsPage(t *testing.T) {
 	d := newDashboard(t)
 	acme := d.browser(t)
-	acme.post("/login", url.Values{"key": {d.keys["acme"]}})
+	acme.signIn(d.keys["acme"])
 	_, page, _ := acme.get("/events")
 	if !strings.Contains(page, "No events.") {
 		t.Fatalf("empty:\n%s", page)
 	}
 	var list struct{ Items []struct{ ID string } }
-	req, _ := http.NewRequest("GET", d.srv.URL+"/v1/clusters", nil)
+	req, err := http.NewRequest("GET", d.srv.URL+"/v1/clusters", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+d.keys["acme"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.NewDecoder(resp.Body).Decode(&list)
+	err = json.NewDecoder(resp.Body).Decode(&list)
 	resp.Body.Close()
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("clusters: %+v %v", list, err)
+	}
 	clusterID := list.Items[0].ID
 	now := time.Now().UTC()
 	var evs []store.Event
@@ -326,9 +360,9 @@ func TestEventsPage(t *testing.T) {
 		t.Fatalf("filtered by type:\n%s", page)
 	}
 	bravo := d.browser(t)
-	bravo.post("/login", url.Values{"key": {d.keys["bravo"]}})
-	if _, page, _ := bravo.get("/events"); strings.Contains(page, "ann@example.org") || strings.Contains(page, "<rect x=") {
-		t.Fatal("bravo sees acme's events")
+	bravo.signIn(d.keys["bravo"])
+	if code, page, _ := bravo.get("/events"); code != 200 || strings.Contains(page, "ann@example.org") || strings.Contains(page, "<rect x=") {
+		t.Fatalf("bravo sees acme's events (or not 200: %d)", code)
 	}
 }
 
@@ -347,7 +381,10 @@ func TestSignInGuards(t *testing.T) {
 		t.Errorf("a local next: %q", h.Get("Location"))
 	}
 	for _, hdr := range [][2]string{{"Origin", "https://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
-		req, _ := http.NewRequest("POST", d.srv.URL+"/login", strings.NewReader(url.Values{"key": {d.keys["bravo"]}}.Encode()))
+		req, err := http.NewRequest("POST", d.srv.URL+"/login", strings.NewReader(url.Values{"key": {d.keys["bravo"]}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set(hdr[0], hdr[1])
 		resp, err := http.DefaultClient.Do(req)

@@ -114,7 +114,10 @@ func TestDeliverSignedAndRetried(t *testing.T) {
 	var bodies [][]byte
 	fail := 2
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("reading the delivery: %v", err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		got, bodies = append(got, r), append(bodies, b)
@@ -162,7 +165,9 @@ func TestGivesUpAfterRetries(t *testing.T) {
 	q := &memQueue{pending: []store.Delivery{{ID: "dl_1", URL: srv.URL, Secret: "s", Payload: []byte("{}")}}}
 	d := &Deliverer{Queue: q, AllowPrivate: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for i := 0; i < 20; i++ {
-		d.RunOnce(context.Background())
+		if _, err := d.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(q.finished) != 9 || q.finished[8].Status != "failed" || !strings.Contains(q.finished[8].Error, "500") {
 		t.Fatalf("%d attempts, last %+v", len(q.finished), q.finished[len(q.finished)-1])
@@ -176,7 +181,9 @@ func TestPrivateAddressRefused(t *testing.T) {
 	defer srv.Close()
 	q := &memQueue{pending: []store.Delivery{{ID: "dl_1", URL: srv.URL, Secret: "s", Payload: []byte("{}")}}}
 	d := &Deliverer{Queue: q, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	d.RunOnce(context.Background())
+	if n, err := d.RunOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("run: %d %v", n, err)
+	}
 	if hit || len(q.finished) != 1 || !strings.Contains(q.finished[0].Error, "not public") {
 		t.Fatalf("hit=%v attempts %+v", hit, q.finished)
 	}
