@@ -52,11 +52,7 @@ const (
 func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	st, err := store.OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t)
 	now := time.Now().UTC()
 	for _, c := range []store.Cluster{{ID: clA, Name: "a", CreatedAt: now}, {ID: clB, Name: "b", CreatedAt: now}} {
 		if err := st.CreateCluster(ctx, c, "h"+c.ID); err != nil {

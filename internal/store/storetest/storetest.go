@@ -23,3 +23,15 @@ func Activate(t testing.TB, st store.TrackingDomains, clusterID, id string) stor
 	}
 	return d
 }
+
+// SQLite opens a new store in a temporary directory, closed when the test
+// ends, or fails the test.
+func SQLite(t testing.TB) store.Store {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
