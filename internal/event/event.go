@@ -51,6 +51,9 @@ const (
 	Failed Class = "failed"
 )
 
+// Classes lists every class; relayed and complaint events have none ("").
+var Classes = []Class{Human, Bot, Proxy, Hard, Soft, Failed}
+
 // Notice names a notification about a domain, as webhooks receive it.
 type Notice string
 
