@@ -23,12 +23,12 @@ const (
 
 var (
 	// docsRouteHeading is a route's section in docs/API.md: "### POST /v1/clusters".
-	docsRouteHeading = regexp.MustCompile("^#{2,4}\\s+([A-Z]+)\\s+(/\\S*)\\s*$")
+	docsRouteHeading = regexp.MustCompile(`^#{2,4}\s+([A-Z]+)\s+(/\S*)\s*$`)
 	// docsRouteRow is a row of the route summary: "| `POST /v1/clusters` | …".
-	docsRouteRow = regexp.MustCompile("^\\|\\s*`([A-Z]+) (/[^`\\s]*)`\\s*\\|")
+	docsRouteRow = regexp.MustCompile(`^\|\s*` + "`" + `([A-Z]+) (/[^` + "`" + `\s]*)` + "`" + `\s*\|`)
 	// docsStatusLine lists the status codes of the route section it is in.
-	docsStatusLine = regexp.MustCompile("^Status:\\s*(.*)$")
-	docsStatusCode = regexp.MustCompile("`(\\d{3})`")
+	docsStatusLine = regexp.MustCompile(`^Status:\s*(.*)$`)
+	docsStatusCode = regexp.MustCompile("`" + `(\d{3})` + "`")
 	docsHeading    = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*$`)
 	// docsCitation is a citation such as docs/CONCEPTS.md#tracking-host-order.
 	docsCitation = regexp.MustCompile(`docs/(CONCEPTS|API)\.md#([A-Za-z0-9_-]+)`)
