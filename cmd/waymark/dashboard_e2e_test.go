@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,12 +23,7 @@ import (
 // test-artifacts/dashboard.
 func TestDashboardInChromium(t *testing.T) {
 	tab := testenv.Chromium(t)
-	dnsPort, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnbound, "acme-mail.com")
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + t.TempDir()})
 	keyOf := func(name string) string {
 		out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", name)
@@ -175,20 +168,7 @@ func TestDashboardInChromium(t *testing.T) {
 func dryRunLink(t *testing.T, srv *server, key string) string {
 	t.Helper()
 	msg := "From: news@acme-mail.com\r\nTo: ann@example.org\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/\">Shop</a>\r\n"
-	req, err := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1&sign=0", strings.NewReader(msg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, b := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1&sign=0", key, "message/rfc822", msg)
 	m := regexp.MustCompile(`https://track\.acme-mail\.com(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(string(b))
 	if m == nil {
 		t.Fatalf("no click link in the dry run:\n%s", b)

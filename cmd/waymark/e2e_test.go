@@ -460,12 +460,7 @@ func (h *hookReceiver) wait(t *testing.T, event, name string) map[string]any {
 // its DNS behind a real Unbound as the resolver, the CLI verifying, webhooks
 // signed and delivered, dig seeing a deleted target vanish.
 func TestVerifyThroughUnbound(t *testing.T) {
-	dnsPort, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnbound, "acme-mail.com", "bravo-mail.com")
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_WEBHOOK_ALLOW_PRIVATE=true"})
 	admin := srv.adminKey(t)
@@ -628,12 +623,7 @@ func TestSendingDomainDNS(t *testing.T) {
 // python3-dkim's dkimverify and OpenDKIM, reading DNS as a receiving server
 // does, verify it; after a forced rotation, mail keeps verifying.
 func TestSendingDomainThroughUnbound(t *testing.T) {
-	dnsPort, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	u := testenv.StartUnboundForLibc(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com", "bravo-mail.com")
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir()})
 	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + srv.adminKey(t)}, "cluster", "create", "acme")
@@ -649,25 +639,11 @@ func TestSendingDomainThroughUnbound(t *testing.T) {
 		msg := "From: News <news@" + from + ">\r\nTo: ann@example.org\r\nSubject: Spring\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
 			"Message-ID: <1@" + from + ">\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
 			"<p>Hello  there, <a href=\"https://shop.example/spring\">see the sale</a>.</p>\r\n"
-		req, err := http.NewRequest("POST", srv.api+"/v1/messages?dry_run=1", strings.NewReader(msg))
-		if err != nil {
-			t.Fatal(err)
+		code, _, b := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1", apiKey, "message/rfc822", msg)
+		if code != 200 {
+			t.Fatalf("dry run: %d %s", code, b)
 		}
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-		req.Header.Set("Content-Type", "message/rfc822")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != 200 {
-			t.Fatalf("dry run: %d %s", resp.StatusCode, b)
-		}
-		return string(b)
+		return b
 	}
 	verified := func(when, msg string, sigs int) {
 		t.Helper()
@@ -731,4 +707,17 @@ func publishSendingDomain(t testing.TB, u *testenv.Unbound, cli []string, name s
 	if !regexp.MustCompile(`STATUS\s+active`).MatchString(o) {
 		t.Fatalf("verify with the records published:\n%s", o)
 	}
+}
+
+// behindUnbound picks a port for waymark's DNS and starts Unbound (with
+// start: StartUnbound or StartUnboundForLibc) serving the customer zones
+// and stubbing the platform zone to that port.
+func behindUnbound(t testing.TB, start func(testing.TB, string, string, ...string) *testenv.Unbound, zones ...string) (string, *testenv.Unbound) {
+	t.Helper()
+	dnsPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	return dnsAddr, start(t, "waymark.localhost", dnsAddr, zones...)
 }

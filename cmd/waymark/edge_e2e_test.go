@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -63,12 +62,7 @@ func edgeGet(edge, host, path string) (int, string, error) {
 // edge with a 302, the event listed and sent to a webhook; another
 // cluster's domain and a tampered token get 404.
 func TestClickThroughServe(t *testing.T) {
-	dnsPort, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	u := testenv.StartUnbound(t, "waymark.localhost", dnsAddr, "acme-mail.com", "bravo-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnbound, "acme-mail.com", "bravo-mail.com")
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_WEBHOOK_ALLOW_PRIVATE=true"})
 	if srv.edge == "" {

@@ -39,12 +39,7 @@ func startRelay(t testing.TB, postfixMain []string, extraEnv ...string) *relaySe
 		testenv.Missing(t, "swaks (apt swaks libnet-ssleay-perl)", err)
 	}
 	pf := testenv.StartPostfix(t, testenv.PostfixOptions{MainCF: postfixMain})
-	dnsPort, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	u := testenv.StartUnboundForLibc(t, "waymark.localhost", dnsAddr, "acme-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com")
 	env := append([]string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_DELIVERY=smtp://" + pf.Addr, "WAYMARK_RELAY_RETRY=1s"}, extraEnv...)
 	srv := startServe(t, env)
