@@ -120,9 +120,10 @@ func newChecker(s store.Store) *monitor.Monitor {
 
 // response is a decoded answer.
 type response struct {
-	Code int
-	Body map[string]any
-	Raw  string
+	Code   int
+	Body   map[string]any
+	Raw    string
+	Header http.Header
 }
 
 func (r response) errCode() string {
@@ -169,7 +170,7 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	if err != nil {
 		e.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
 	}
-	out := response{Code: resp.StatusCode, Raw: string(raw)}
+	out := response{Code: resp.StatusCode, Raw: string(raw), Header: resp.Header}
 	isJSON := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
 	if out.Code >= 400 && path != "/healthz" && !isJSON {
 		e.t.Fatalf("%s %s: error %d is not JSON (Content-Type %q): %s", method, path, out.Code, resp.Header.Get("Content-Type"), raw)
@@ -255,8 +256,8 @@ func TestErrorShapeCheck(t *testing.T) {
 func (e *env) cluster(name string) (id, key string) {
 	e.t.Helper()
 	r := e.do("POST", "/v1/clusters", e.admin, map[string]any{"name": name})
-	if r.Code != 201 {
-		e.t.Fatalf("create cluster: %d %s", r.Code, r.Raw)
+	if r.Code != 201 || r.Header.Get("Location") != "/v1/clusters/"+r.str("id") {
+		e.t.Fatalf("create cluster: %d %s (Location %q)", r.Code, r.Raw, r.Header.Get("Location"))
 	}
 	return r.str("id"), r.str("api_key")
 }
@@ -789,6 +790,9 @@ func TestMessagesDryRunAndEvents(t *testing.T) {
 		{"From: a@x.com, b@y.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
 		{"From: a@x.com\r\nFrom: b@x.com\r\nTo: a@example.org\r\n\r\nbody", "?dry_run=1", "from_multiple"},
 		{fmt.Sprintf(msg, ""), "?dry_run=1&sign=0&message_id=%FF", "invalid_query"},
+		// A misspelt dry run is refused, never sent.
+		{fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=yes&sign=0", "invalid_query"},
+		{fmt.Sprintf(msg, "track.acme-mail.com"), "?dry_run=1&sign=no", "invalid_query"},
 	} {
 		r := e.do("POST", "/v1/messages"+tc.query, key, tc.body, "Content-Type", "message/rfc822")
 		if r.Code < 400 || r.errCode() != tc.code {

@@ -67,6 +67,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request, _ princip
 	s.log.Info("cluster created", "cluster", c.ID, "name", c.Name)
 	out := clusterJSON(c)
 	out.APIKey = key
+	w.Header().Set("Location", "/v1/clusters/"+c.ID)
 	writeJSON(w, http.StatusCreated, out)
 }
 

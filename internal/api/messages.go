@@ -24,7 +24,17 @@ import (
 // sent to one recipient.
 func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p principal) {
 	q := r.URL.Query()
-	dryRun := q.Get("dry_run") == "1" || q.Get("dry_run") == "true"
+	// A misspelt dry run must not send mail: only these values are taken.
+	dryRun, ok := queryBool(q.Get("dry_run"), false)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("dry_run %q must be 1, true, 0 or false", q.Get("dry_run")), "dry_run")
+		return
+	}
+	sign, ok := queryBool(q.Get("sign"), true)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("sign %q must be 1, true, 0 or false", q.Get("sign")), "sign")
+		return
+	}
 	if !dryRun && s.relay == nil {
 		writeError(w, http.StatusUnprocessableEntity, "relay_not_running",
 			"this server only previews messages; use ?dry_run=1", "dry_run")
@@ -61,7 +71,7 @@ func (s *Server) submitMessage(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	m, err := s.composer.Prepare(r.Context(), relay.Submission{ClusterID: p.Cluster.ID, Raw: raw,
-		MessageID: q.Get("message_id"), Sign: q.Get("sign") != "0"})
+		MessageID: q.Get("message_id"), Sign: sign})
 	if err == nil {
 		var out bytes.Buffer
 		if err = m.WriteCopy(&out, p.Cluster.ID, recipient); err == nil {
@@ -235,4 +245,18 @@ func joinTypes(ts []event.Type) string {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")
+}
+
+// queryBool reads a boolean query parameter: 1/true or 0/false, dflt when
+// absent; ok is false for any other value.
+func queryBool(v string, dflt bool) (value, ok bool) {
+	switch v {
+	case "":
+		return dflt, true
+	case "1", "true":
+		return true, true
+	case "0", "false":
+		return false, true
+	}
+	return false, false
 }

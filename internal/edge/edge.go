@@ -245,16 +245,17 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.notFound(w, seg, "wrong_host")
 		return
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost:
-		if tok.Kind != track.Unsubscribe && tok.Kind != track.Forward {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
+	// Only unsubscribe and forward take a POST (RFC 9110 section 15.5.6:
+	// Allow lists what this resource takes).
+	posts := tok.Kind == track.Unsubscribe || tok.Kind == track.Forward
+	switch {
+	case r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodPost && posts:
 	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
+		allow := "GET, HEAD"
+		if posts {
+			allow += ", POST"
+		}
+		w.Header().Set("Allow", allow)
 		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
 		return
 	}

@@ -173,11 +173,15 @@ func TestClicksAndHosts(t *testing.T) {
 		{"unknown route", "GET", "track.a.com", "/x/" + click, 404, ""},
 		{"extra segment", "GET", "track.a.com", "/c/" + click + "/more", 404, ""},
 		{"post a click", "POST", "track.a.com", "/c/" + click, 405, ""},
+		{"put a click", "PUT", "track.a.com", "/c/" + click, 405, ""},
 		{"head never counts", "HEAD", "track.a.com", "/c/" + click, 302, "https://shop.example/sale?a=1&b=2"},
 	} {
 		resp := f.do(tc.method, tc.host, tc.path, chrome)
 		if resp.StatusCode != tc.code || resp.Header.Get("Location") != tc.location {
 			t.Errorf("%s: %d %q, want %d %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), tc.code, tc.location)
+		}
+		if tc.code == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s: Allow %q, want GET, HEAD (a click takes no POST)", tc.name, resp.Header.Get("Allow"))
 		}
 	}
 	evs := f.events()
