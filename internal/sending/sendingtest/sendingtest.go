@@ -18,7 +18,7 @@ import (
 // given, both key slots for each algorithm, the schedule started at start,
 // and its click host clicks.<name> (pending) as a tracking domain. Its
 // label is label, its bounce host bounce.<name>.
-func Domain(t testing.TB, st store.Store, box *secret.Box, clusterID, id, label, name string, status domain.Status, algs []string, start time.Time) store.SendingDomain {
+func Domain(t testing.TB, st store.SendingDomains, box *secret.Box, clusterID, id, label, name string, status domain.Status, algs []string, start time.Time) store.SendingDomain {
 	t.Helper()
 	r := dkim.DefaultRotation
 	d := store.SendingDomain{ID: id, ClusterID: clusterID, Name: name, Label: label, ClickHost: "clicks." + name,
