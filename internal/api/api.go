@@ -143,10 +143,12 @@ var routes = []route{
 	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
 	{"POST", "/v1/delivery-servers", anyKey, (*Server).createDeliveryServer},
 	{"GET", "/v1/delivery-servers", anyKey, (*Server).listDeliveryServers},
+	{"GET", "/v1/delivery-servers/{id}", anyKey, (*Server).getDeliveryServer},
 	{"DELETE", "/v1/delivery-servers/{id}", anyKey, (*Server).deleteDeliveryServer},
 	{"GET", "/v1/events", anyKey, (*Server).listEvents},
 	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
 	{"GET", "/v1/webhooks", anyKey, (*Server).listWebhooks},
+	{"GET", "/v1/webhooks/{id}", anyKey, (*Server).getWebhook},
 	{"DELETE", "/v1/webhooks/{id}", anyKey, (*Server).deleteWebhook},
 }
 

@@ -716,6 +716,13 @@ func TestWebhooksAPI(t *testing.T) {
 	if r.Code != 201 || !strings.HasPrefix(secret, "whsec_") || r.Body["last_delivery"] != nil {
 		t.Fatalf("create: %d %s", r.Code, r.Raw)
 	}
+	// Its Location answers it, to its own cluster only, without the secret.
+	if got := e.do("GET", r.Header.Get("Location"), keyA, nil); got.Code != 200 || got.str("id") != id || strings.Contains(got.Raw, secret) {
+		t.Fatalf("GET %s: %d %s", r.Header.Get("Location"), got.Code, got.Raw)
+	}
+	if got := e.do("GET", "/v1/webhooks/"+id, keyB, nil); got.Code != 404 || got.errCode() != "not_found" {
+		t.Fatalf("B reads A's webhook: %d %s", got.Code, got.Raw)
+	}
 	r = e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/all", "events": []string{"*"}, "secret": "0123456789abcdef"})
 	if r.Code != 201 || r.str("secret") != "0123456789abcdef" {
 		t.Fatalf("create with secret: %d %s", r.Code, r.Raw)
@@ -1015,6 +1022,12 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 		t.Fatalf("add: %d %s", r.Code, r.Raw)
 	}
 	dsID := r.str("id")
+	if got := e.do("GET", r.Header.Get("Location"), key, nil); got.Code != 200 || got.str("id") != dsID || got.str("name") != "mta1" {
+		t.Fatalf("GET %s: %d %s", r.Header.Get("Location"), got.Code, got.Raw)
+	}
+	if got := e.do("GET", "/v1/delivery-servers/"+dsID, otherKey, nil); got.Code != 404 {
+		t.Fatalf("another cluster reads: %d %s", got.Code, got.Raw)
+	}
 	if r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"name": "mta1", "url": "smtp://x:25"}); r.Code != 409 {
 		t.Fatalf("duplicate: %d %s", r.Code, r.Raw)
 	}

@@ -110,3 +110,12 @@ func (s *Server) deleteDeliveryServer(w http.ResponseWriter, r *http.Request, p 
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) getDeliveryServer(w http.ResponseWriter, r *http.Request, p principal) {
+	ds, err := s.store.DeliveryServers(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	answerOne(w, r, "delivery server", ds, func(d store.DeliveryServer) string { return d.ID }, deliveryServerJSON)
+}

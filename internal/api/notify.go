@@ -29,7 +29,7 @@ type Notifier struct {
 type NotificationData struct {
 	TrackingDomain *TrackingDomain `json:"tracking_domain,omitempty"`
 	SendingDomain  *SendingDomain  `json:"sending_domain,omitempty"`
-	Diagnosis      string          `json:"diagnosis,omitempty"`
+	Diagnosis      string          `json:"diagnosis"`
 }
 
 // Data is the webhook data of n.

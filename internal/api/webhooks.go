@@ -109,3 +109,24 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, p princip
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, p principal) {
+	hooks, err := s.store.Webhooks(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	answerOne(w, r, "webhook", hooks, func(h store.Webhook) string { return h.ID }, webhookJSON)
+}
+
+// answerOne answers the object of a cluster's list whose id is the {id}
+// segment, in the API's view, or 404.
+func answerOne[T, V any](w http.ResponseWriter, r *http.Request, what string, all []T, id func(T) string, view func(T) V) {
+	for _, o := range all {
+		if id(o) == r.PathValue("id") {
+			writeJSON(w, http.StatusOK, view(o))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %q not found in this cluster", what, r.PathValue("id")), "")
+}

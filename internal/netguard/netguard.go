@@ -38,15 +38,23 @@ func Public(ip netip.Addr) bool {
 // ErrPrivate is a connection to an address that is not public.
 var ErrPrivate = errors.New("address is not public")
 
+// PrivateError is the refusal of one address; errors.Is(err, ErrPrivate).
+type PrivateError struct{ Addr netip.Addr }
+
+func (e *PrivateError) Error() string { return fmt.Sprintf("%v: %s", ErrPrivate, e.Addr) }
+
+// Is makes a PrivateError an ErrPrivate.
+func (e *PrivateError) Is(target error) bool { return target == ErrPrivate }
+
 // Control is a net.Dialer Control function that refuses every address
-// that is not Public.
+// that is not Public with a *PrivateError.
 func Control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return err
 	}
 	if ip := ap.Addr(); !Public(ip) {
-		return fmt.Errorf("%w: %s", ErrPrivate, ip)
+		return &PrivateError{Addr: ip}
 	}
 	return nil
 }

@@ -31,3 +31,11 @@ func TestControl(t *testing.T) {
 		t.Error("an unparsable address passed")
 	}
 }
+
+func TestPrivateError(t *testing.T) {
+	err := Control("tcp", "127.0.0.1:25", nil)
+	var pe *PrivateError
+	if !errors.As(err, &pe) || pe.Addr != netip.MustParseAddr("127.0.0.1") || err.Error() != "address is not public: 127.0.0.1" {
+		t.Fatalf("Control: %v", err)
+	}
+}

@@ -69,7 +69,10 @@ func (r *Relay) init() {
 		}
 		// The committer lives as long as the process, like the store.
 		r.commits = groupcommit.New(context.Background(), r.Store.EnqueueMail, groupcommit.Options[store.Mail]{
-			MaxItems: maxGroup, MaxBytes: maxGroupBytes, Size: func(m store.Mail) int { return len(m.Data) }, Queue: 256, Log: r.Log})
+			MaxItems: maxGroup, MaxBytes: maxGroupBytes, Size: func(m store.Mail) int { return len(m.Data) }, Queue: 256, Log: r.Log,
+			// As long as an SMTP client waits for its reply to DATA (RFC 5321
+			// section 4.5.3.2.6: 10 minutes); then the client retries anyway.
+			Timeout: 10 * time.Minute})
 	})
 }
 

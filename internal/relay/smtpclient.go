@@ -37,8 +37,11 @@ func (r *Relay) dial(ctx context.Context, serverURL string) (*smtp.Client, error
 		// A tenant's server must be on the Internet: checked on the
 		// address dialled, after DNS, so a name for 127.0.0.1 is caught.
 		d.Control = func(network, address string, c syscall.RawConn) error {
-			if err := netguard.Control(network, address, c); err != nil {
-				return fmt.Errorf("delivery server %s is at a private address (%w; the operator may allow it with --delivery-allow-private)", serverURL, err)
+			var pe *netguard.PrivateError
+			if err := netguard.Control(network, address, c); errors.As(err, &pe) {
+				return fmt.Errorf("delivery server %s is at a private address %s (the operator may allow it with --delivery-allow-private)", serverURL, pe.Addr)
+			} else if err != nil {
+				return err
 			}
 			return nil
 		}

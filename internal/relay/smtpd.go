@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -214,8 +213,7 @@ func (ss *session) Data(r io.Reader) error {
 		ids[i] = q.ID
 	}
 	// go-smtp sends a 250 "error" as the reply to DATA.
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
-		Message: fmt.Sprintf("queued as %s (%s)", res.MessageID, strings.Join(ids, " "))}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: queuedText(res.MessageID, ids)}
 }
 
 func (ss *session) Reset()        { ss.rcpts = nil }
@@ -252,4 +250,30 @@ func bareLineBreak(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// maxReplyText is what a reply line leaves for its text: 512 octets with
+// the code and CRLF (RFC 5321 section 4.5.3.1.5), less "250 2.0.0 ".
+const maxReplyText = 512 - len("250 2.0.0 ") - len("\r\n")
+
+// queuedText is the text of the reply to DATA: the message id and the queue
+// ids of its copies, as many as fit on one reply line, then how many more.
+func queuedText(messageID string, ids []string) string {
+	text := "queued as " + messageID + " ("
+	for i, id := range ids {
+		sep := " "
+		if i == 0 {
+			sep = ""
+		}
+		tail := ")"
+		if rest := len(ids) - i - 1; rest > 0 {
+			tail = fmt.Sprintf(" and %d more)", rest)
+		}
+		if len(text)+len(sep)+len(id)+len(tail) > maxReplyText {
+			// The previous round made room for this.
+			return text + sep + fmt.Sprintf("and %d more)", len(ids)-i)
+		}
+		text += sep + id
+	}
+	return text + ")"
 }

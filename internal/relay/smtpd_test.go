@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -181,5 +182,39 @@ func TestSMTPSizeLimit(t *testing.T) {
 	f.deliver(t)
 	if n := len(k.received()); n != 0 {
 		t.Fatalf("an oversized message was relayed: %d", n)
+	}
+}
+
+// TestQueuedText: the reply to DATA names every copy that fits on one
+// reply line of 512 octets (RFC 5321 section 4.5.3.1.5), then says how
+// many more; a thousand recipients used to make a 17 KB line.
+func TestQueuedText(t *testing.T) {
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%016d", i)
+		}
+		return out
+	}
+	if got := queuedText("msg_1", ids(2)); got != "queued as msg_1 (0000000000000000 0000000000000001)" {
+		t.Fatalf("two copies: %q", got)
+	}
+	for _, n := range []int{0, 1, 26, 27, 28, 1000} {
+		got := queuedText("msg_0123456789abcdef", ids(n))
+		if line := "250 2.0.0 " + got + "\r\n"; len(line) > 512 {
+			t.Errorf("%d copies: a %d-octet reply line", n, len(line))
+		}
+		listed := 0
+		for _, f := range strings.FieldsFunc(got, func(r rune) bool { return r == ' ' || r == '(' || r == ')' }) {
+			if len(f) == 16 {
+				listed++
+			}
+		}
+		if more := strings.Contains(got, " more)"); more != (listed < n) {
+			t.Errorf("%d copies: %d listed, %q", n, listed, got)
+		}
+		if listed < n && !strings.HasSuffix(got, fmt.Sprintf("and %d more)", n-listed)) {
+			t.Errorf("%d copies: %d listed, %q", n, listed, got)
+		}
 	}
 }

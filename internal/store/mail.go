@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,12 +47,14 @@ func scanMail(r scanner, data *[]byte) (Mail, error) {
 }
 
 func (s *sqlStore) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error) {
-	return claim(ctx, s, "claim mail", "mail_queue", "status = 'queued'", mailCols+", data", func(r scanner) (Mail, error) {
+	mails, err := claim(ctx, s, "claim mail", "mail_queue", "status = 'queued'", mailCols+", data", func(r scanner) (Mail, error) {
 		var data []byte
 		m, err := scanMail(r, &data)
 		m.Data = data
 		return m, err
 	}, now, lease, limit)
+	slices.SortFunc(mails, func(a, b Mail) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	return mails, err
 }
 
 func (s *sqlStore) FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error {

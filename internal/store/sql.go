@@ -157,7 +157,8 @@ type queryer interface {
 // end of the lease, so another node, or this one restarted, takes them
 // only after it. On PostgreSQL rows that another node is claiming are
 // skipped (SKIP LOCKED); SQLite has one writer at a time anyway. The most
-// overdue rows are taken first; the claimed rows come back in no order.
+// overdue rows are taken; RETURNING gives them in no order, so callers
+// sort them (oldest first).
 func claim[T any](ctx context.Context, s *sqlStore, what, table, due, returning string, scan func(scanner) (T, error),
 	now time.Time, lease time.Duration, limit int) ([]T, error) {
 	lock := ""

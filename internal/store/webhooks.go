@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -95,7 +96,7 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, now time.Time, lease tim
 	// RETURNING may read other tables only through subqueries (SQLite).
 	const cols = `id, webhook_id, (SELECT url FROM webhooks w WHERE w.id = webhook_id), (SELECT secret FROM webhooks w WHERE w.id = webhook_id),
 		event, payload, attempts, created_at`
-	return claim(ctx, s, "claim deliveries", "webhook_deliveries", "status = 'pending'", cols, func(r scanner) (Delivery, error) {
+	out, err := claim(ctx, s, "claim deliveries", "webhook_deliveries", "status = 'pending'", cols, func(r scanner) (Delivery, error) {
 		var d Delivery
 		var payload string
 		var created int64
@@ -103,6 +104,8 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, now time.Time, lease tim
 		d.Payload, d.CreatedAt = []byte(payload), fromMicros(created)
 		return d, err
 	}, now, lease, limit)
+	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	return out, err
 }
 
 func (s *sqlStore) FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/netguard"
@@ -138,7 +139,12 @@ func (d *Deliverer) client() *http.Client {
 		}
 		dialer := &net.Dialer{Timeout: 5 * time.Second}
 		if !d.AllowPrivate {
-			dialer.Control = netguard.Control
+			dialer.Control = func(network, address string, c syscall.RawConn) error {
+				if err := netguard.Control(network, address, c); err != nil {
+					return fmt.Errorf("webhook: %w", err)
+				}
+				return nil
+			}
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = dialer.DialContext
