@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -268,7 +269,11 @@ func TestSubmitAndDeliver(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("sink got %d messages", len(got))
 	}
-	for i, m := range got {
+	for _, m := range got { // one connection, in the order claimed
+		i := slices.IndexFunc(res.Queued, func(q Queued) bool { return q.Rcpt == m.rcpt })
+		if i < 0 {
+			t.Fatalf("delivered to %s, who was not queued", m.rcpt)
+		}
 		q := res.Queued[i]
 		data := string(m.data)
 		if m.rcpt != q.Rcpt || m.from != VERP(q.ID, "bounce.acme-mail.com") {
