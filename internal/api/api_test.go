@@ -1159,3 +1159,21 @@ func TestMessageRecipients(t *testing.T) {
 		}
 	}
 }
+
+// TestSendingDomainNameThatCannotVerify: a sending domain whose longest
+// record name would pass 253 octets is refused at add, naming the record.
+func TestSendingDomainNameThatCannotVerify(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	name := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + "." + strings.Repeat("d", 51) + ".com" // 238 octets
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": name, "algorithms": []string{"ed25519"}})
+	if r.Code != 422 || r.errCode() != "name_too_long" || !strings.Contains(r.Raw, "._domainkey."+name+" would have to be published, and at 254 characters") {
+		t.Fatalf("238 octets with ed25519: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains", key, nil); strings.Contains(r.Raw, name) {
+		t.Fatalf("a refused add left its click host: %s", r.Raw)
+	}
+	if r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": name}); r.Code != 201 {
+		t.Fatalf("238 octets with RSA only (wm2._domainkey. fits): %d %s", r.Code, r.Raw)
+	}
+}

@@ -161,6 +161,12 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	click := store.TrackingDomain{ID: apikey.NewID("td"), ClusterID: p.Cluster.ID, Name: clickHost, Target: s.target(),
 		Status: domain.StatusPending, TLS: "none", CreatedAt: now, UpdatedAt: now, NextCheck: s.monitor.FirstCheck(now)}
 	d.ClickDomainID = click.ID
+	if long := sending.TooLong(d, s.platform, click.Target); long != "" {
+		writeError(w, http.StatusUnprocessableEntity, domain.CodeTooLong, fmt.Sprintf(
+			"%s would have to be published, and at %d characters it is over the %d a DNS name can have: add a shorter domain, or shorter click_host and bounce_host labels",
+			long, len(long), sending.MaxName), "name")
+		return
+	}
 	rot := map[string]dkim.KeyState{}
 	var keys []store.DKIMKey
 	for _, alg := range algs {

@@ -67,6 +67,24 @@ func CustomerRecords(d store.SendingDomain, platform, clickTarget string) []Reco
 	)
 }
 
+// MaxName is the longest DNS name, in octets (RFC 1035 section 2.3.4).
+const MaxName = 253
+
+// TooLong returns the longest of d's customer records if its name is over
+// MaxName octets (a domain with such a record can never verify), else "".
+func TooLong(d store.SendingDomain, platform, clickTarget string) string {
+	longest := ""
+	for _, r := range CustomerRecords(d, platform, clickTarget) {
+		if len(r.Name) > len(longest) {
+			longest = r.Name
+		}
+	}
+	if len(longest) > MaxName {
+		return longest
+	}
+	return ""
+}
+
 // ZoneConfig is what the served records need beyond the store's data.
 type ZoneConfig struct {
 	Platform string

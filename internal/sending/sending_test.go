@@ -70,3 +70,37 @@ func TestZoneRecords(t *testing.T) {
 		t.Fatalf("unpublished slot: %v", res)
 	}
 }
+
+// TestTooLong: a domain whose longest record (the Ed25519 selectors'
+// wme2._domainkey.<name>, or a long click host) passes 253 octets is found.
+func TestTooLong(t *testing.T) {
+	name := func(n int) string { // n octets: labels of 60 and one of the rest, ending in .com
+		s := ""
+		for len(s)+61 < n-4 {
+			s += strings.Repeat("a", 60) + "."
+		}
+		return s + strings.Repeat("b", n-4-len(s)) + ".com"
+	}
+	for _, tc := range []struct {
+		n       int
+		algs    []string
+		click   string
+		tooLong bool
+	}{
+		{237, []string{"rsa", "ed25519"}, "clicks", false}, // wme2._domainkey. is 16: 253
+		{238, []string{"rsa", "ed25519"}, "clicks", true},
+		{238, []string{"rsa"}, "clicks", false}, // wm2._domainkey. is 15
+		{239, []string{"rsa"}, "clicks", true},
+		{230, []string{"rsa"}, strings.Repeat("c", 30), true}, // the click host is the longest
+	} {
+		n := name(tc.n)
+		if len(n) != tc.n {
+			t.Fatalf("name of %d octets is %d", tc.n, len(n))
+		}
+		d := store.SendingDomain{Name: n, Label: "0123456789abcdef", Algorithms: tc.algs, ClickHost: tc.click + "." + n, BounceHost: "bounce." + n}
+		got := TooLong(d, "waymark.localhost", "v-0000000000000001.track.waymark.localhost")
+		if (got != "") != tc.tooLong || (got != "" && len(got) <= MaxName) {
+			t.Errorf("%d octets, %v, click %s: TooLong = %q", tc.n, tc.algs, tc.click, got)
+		}
+	}
+}
