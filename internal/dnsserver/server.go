@@ -93,7 +93,7 @@ func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
 		return m
-	case len(req.Question) != 1:
+	case len(req.Question) != 1, optCount(req) > 1: // RFC 6891 section 6.1.1: one OPT at most
 		m.Rcode = dns.RcodeFormatError
 		return m
 	}
@@ -115,6 +115,9 @@ func (s *Server) Reply(req *dns.Msg, udp bool) *dns.Msg {
 		return m
 	case Answer:
 		m.Answer = rrs
+		if q.Qtype == dns.TypeANY {
+			m.Answer = oneRRset(rrs)
+		}
 	case NoData, NXDomain:
 		if res == NXDomain {
 			m.Rcode = dns.RcodeNameError
@@ -223,4 +226,35 @@ type Source interface {
 	// ExtraRecords are the zone's other records (sending domains' DKIM,
 	// SPF, MX, DMARC).
 	ExtraRecords(ctx context.Context) ([]Record, error)
+}
+
+// optCount counts the OPT records of a message.
+func optCount(m *dns.Msg) int {
+	n := 0
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
+}
+
+// oneRRset is the minimal answer to an ANY query (RFC 8482 section 4.2):
+// one RRset of the name, the one of the lowest type, so the choice is the
+// same every time. The records are the snapshot's, shared, not copied.
+func oneRRset(rrs []dns.RR) []dns.RR {
+	if len(rrs) == 0 {
+		return rrs
+	}
+	low := rrs[0].Header().Rrtype
+	for _, rr := range rrs {
+		low = min(low, rr.Header().Rrtype)
+	}
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == low {
+			out = append(out, rr)
+		}
+	}
+	return out
 }

@@ -123,6 +123,7 @@ func TestReplyRcodes(t *testing.T) {
 		{"AXFR", msg(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
 		{"CHAOS class", msg(func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
 		{"plain SOA", msg(func(*dns.Msg) {}), dns.RcodeSuccess},
+		{"two OPT records", msg(func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) }), dns.RcodeFormatError},
 	} {
 		r := s.Reply(tc.req, true)
 		if r == nil || r.Rcode != tc.rcode {
@@ -236,6 +237,41 @@ func TestDig(t *testing.T) {
 			if !strings.Contains(out, w) {
 				t.Errorf("dig %v: missing %q in\n%s", tc.args, w, out)
 			}
+		}
+	}
+}
+
+// TestANYMinimal: an ANY query gets one RRset of the name (RFC 8482
+// section 4.2), the same one each time, not everything the name has.
+func TestANYMinimal(t *testing.T) {
+	s := NewServer(testZone(), quiet, nil)
+	for _, name := range []string{"waymark.localhost.", "t.waymark.localhost."} {
+		full, all := s.zone.Load().Lookup(name, dns.TypeANY)
+		types := map[uint16]bool{}
+		for _, rr := range all {
+			types[rr.Header().Rrtype] = true
+		}
+		if full != Answer || len(types) < 2 {
+			t.Fatalf("%s has %d types in the zone; the test needs two or more", name, len(types))
+		}
+		var first uint16
+		for range 5 {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeANY)
+			r := s.Reply(q, true)
+			if r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+				t.Fatalf("ANY %s: %v", name, r)
+			}
+			typ := r.Answer[0].Header().Rrtype
+			for _, rr := range r.Answer {
+				if rr.Header().Rrtype != typ {
+					t.Fatalf("ANY %s: more than one RRset: %v", name, r.Answer)
+				}
+			}
+			if first != 0 && typ != first {
+				t.Fatalf("ANY %s: %s, then %s", name, dns.TypeToString[first], dns.TypeToString[typ])
+			}
+			first = typ
 		}
 	}
 }
