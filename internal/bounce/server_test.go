@@ -96,6 +96,12 @@ func TestServer(t *testing.T) {
 	if err := send(relay.VERP(ids["bob@example.org"], "bounce.acme-mail.com"), "Subject: Out of office\r\n\r\nAway.\r\n"); err != nil {
 		t.Fatalf("an auto-reply is taken (and dropped): %v", err)
 	}
+	// A line longer than the server reads is refused for good (550), not a
+	// 451 the sender would retry for days.
+	var se *smtp.SMTPError
+	if err := send(relay.VERP(ids["bob@example.org"], "bounce.acme-mail.com"), "Subject: Long\r\n\r\n"+strings.Repeat("x", 6000)+"\r\n"); !errors.As(err, &se) || se.Code != 550 {
+		t.Fatalf("a 6000-octet line: %v", err)
+	}
 	// A DSN about another address (dan's mail was auto-forwarded): a soft
 	// bounce for dan, who is not suppressed.
 	other := strings.ReplaceAll(strings.ReplaceAll(string(read(t, "postfix-dsn.eml")), "abcdefghijklmnop", ids["dan@example.org"]),

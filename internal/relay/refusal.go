@@ -144,6 +144,14 @@ var (
 	// goes through (refused as Postfix's smtpd_forbid_bare_newline does).
 	ErrBareLineBreak = &Refusal{Code: "bare_line_break", SMTP: 550, Status: [3]int{5, 6, 0},
 		Message: "the message has a CR or LF that is not part of a CRLF line break: end every line with CRLF"}
+	// ErrLineTooLong: a line of the message is longer than the SMTP server
+	// reads (RFC 5321 section 4.5.3.1.6 allows 998 octets and CRLF).
+	ErrLineTooLong = &Refusal{Code: "line_too_long", SMTP: 550, Status: [3]int{5, 6, 0},
+		Message: "a line of the message is too long: lines may have at most 998 characters (RFC 5321); encode long lines, e.g. as quoted-printable"}
+	// ErrNUL: a NUL octet, which no message may hold (RFC 5322 section 3.5
+	// for bodies, RFC 5321 section 4.1.1.4 for DATA).
+	ErrNUL = &Refusal{Code: "nul_octet", SMTP: 550, Status: [3]int{5, 6, 0},
+		Message: "the message has a NUL character, which mail cannot carry: encode binary content (base64)"}
 	// ErrQueueFailed: the message could not be queued.
 	ErrQueueFailed = &Refusal{Code: "queue_failed", SMTP: 451, Status: [3]int{4, 3, 0},
 		Message: "the message could not be queued: try again"}

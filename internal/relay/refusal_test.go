@@ -10,7 +10,7 @@ var declared = []*Refusal{ErrInvalidMessage, ErrInvalidMessageID, ErrInvalidHead
 	ErrFromMultiple, ErrFromNotVerified, ErrTrackingDomainNotActive, ErrDeliveryServerUnknown, ErrRecipientInvalid,
 	ErrTooManyRecipients, ErrTooLarge, ErrNoDeliveryServer, ErrForwardUnavailable, ErrForwardLimit, ErrAuthMechanism,
 	ErrAuthUnavailable, ErrAuthFailed, ErrAuthRequired, ErrRateLimited, ErrBadAddress, ErrSuppressionCheck, ErrSuppressed,
-	ErrReadFailed, ErrBareLineBreak, ErrQueueFailed}
+	ErrReadFailed, ErrBareLineBreak, ErrLineTooLong, ErrNUL, ErrQueueFailed}
 
 // TestRefusalsDeclared: each refusal has a code and a text, and its reply
 // code and enhanced status code agree on the class (RFC 3463 section 3.1:

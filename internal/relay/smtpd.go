@@ -178,13 +178,17 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 // ReadData reads a DATA body whole. Its error is an SMTP reply: go-smtp's
-// own for a message over the size limit, else 451 4.3.0.
+// own for a message over the size limit, a permanent refusal for a line
+// too long to read (sending it again cannot help), else 451 4.3.0.
 func ReadData(r io.Reader) ([]byte, error) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return nil, se // too large
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			return nil, ErrLineTooLong.SMTPError()
 		}
 		return nil, ErrReadFailed.With("could not read the message: %v", err).SMTPError()
 	}
@@ -198,6 +202,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if bareLineBreak(data) {
 		return ErrBareLineBreak.SMTPError()
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return ErrNUL.SMTPError()
 	}
 	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, data, ss.rcpts, "")
 	var ref *Refusal

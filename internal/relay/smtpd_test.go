@@ -104,6 +104,28 @@ func TestSMTPSubmission(t *testing.T) {
 	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "CRLF") {
 		t.Fatalf("bare CR: %d %s", code, msg)
 	}
+	// A NUL is refused for good, with a sentence.
+	w = startData(t, c)
+	if _, err := w.Write([]byte(strings.Replace(newsletter, "Spring", "Spr\x00ing", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "NUL") {
+		t.Fatalf("NUL: %d %s", code, msg)
+	}
+	// A line longer than the server reads is a permanent refusal, never a
+	// 451 that the client would retry for days (it breaks the session: a
+	// connection of its own).
+	long := dial()
+	if err := long.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
+		t.Fatal(err)
+	}
+	w = startData(t, long)
+	if _, err := w.Write([]byte(strings.Replace(newsletter, "Subject: Spring", "Subject: Spring"+strings.Repeat(" x", 3000), 1))); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := smtpCode(w.Close()); code != 550 || !strings.Contains(msg, "998") {
+		t.Fatalf("a 6000-octet line: %d %s", code, msg)
+	}
 	f.deliver(t)
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "ann@example.org" {
 		t.Fatalf("delivered: %+v", got)
