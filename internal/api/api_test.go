@@ -41,15 +41,19 @@ type env struct {
 	srv   *httptest.Server
 	store store.Store
 	admin string
+	// dir holds the SQLite database ("" on PostgreSQL).
+	dir string
 }
 
 func newEnv(t *testing.T, backend string) *env {
 	t.Helper()
 	var s store.Store
 	var err error
+	dir := ""
 	switch backend {
 	case "sqlite":
-		s, err = store.OpenSQLite(context.Background(), t.TempDir())
+		dir = t.TempDir()
+		s, err = store.OpenSQLite(context.Background(), dir)
 	case "postgres":
 		s, err = store.OpenPostgres(context.Background(), testenv.Postgres(t))
 	}
@@ -64,7 +68,7 @@ func newEnv(t *testing.T, backend string) *env {
 	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s), Box: testBox, Platform: platform}}
 	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox, Relay: rl}))
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, store: s, admin: admin}
+	return &env{t: t, srv: srv, store: s, admin: admin, dir: dir}
 }
 
 // in is e for a subtest: its failures stop t, not the parent test (whose

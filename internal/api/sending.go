@@ -60,7 +60,8 @@ func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDom
 // data): its records need its click host's tracking domain, read from st.
 func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform string, d store.SendingDomain) (SendingDomain, error) {
 	click, err := st.TrackingDomain(ctx, d.ClusterID, d.ClickDomainID)
-	if err != nil {
+	lost := errors.Is(err, store.ErrNotFound) // deleted before deletes checked who uses a domain
+	if err != nil && !lost {
 		return SendingDomain{}, err
 	}
 	out := SendingDomain{ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status), ClickHost: d.ClickHost,
@@ -71,6 +72,9 @@ func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform stri
 		status := string(st.Status)
 		if rec.Name == d.ClickHost {
 			status = string(click.Status)
+			if lost {
+				status, st.Diagnosis = string(domain.StatusPending), "the click host's tracking domain was deleted: delete this sending domain and add it again"
+			}
 		}
 		if status == "" {
 			status = string(domain.StatusPending)
@@ -260,7 +264,11 @@ func (s *Server) deleteSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !ok {
 		return
 	}
-	if err := s.store.DeleteSendingDomain(r.Context(), p.Cluster.ID, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	err := s.store.DeleteSendingDomain(r.Context(), p.Cluster.ID, d.ID)
+	if inUse(w, err) {
+		return
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internal(w, r, err)
 		return
 	}

@@ -204,6 +204,9 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	err := s.store.DeleteTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	if inUse(w, err) {
+		return
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) { // already gone is what was asked
 		s.internal(w, r, err)
 		return
@@ -233,4 +236,22 @@ func (s *Server) verifyTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	writeJSON(w, http.StatusOK, trackingJSON(d))
+}
+
+// inUse answers a delete the store refused because another object uses
+// the one to delete: 409 in_use, naming the user and what to do.
+func inUse(w http.ResponseWriter, err error) bool {
+	var u *store.InUseError
+	if !errors.As(err, &u) {
+		return false
+	}
+	var todo string
+	switch u.Kind {
+	case "sending domain":
+		todo = fmt.Sprintf("delete the sending domain, or change its %s", u.Role)
+	default:
+		todo = fmt.Sprintf("delete the %s %s first", u.Kind, u.UserName)
+	}
+	writeError(w, http.StatusConflict, "in_use", u.Error()+"; "+todo, "")
+	return true
 }

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/waymark-mail/waymark/internal/domain"
@@ -39,7 +40,12 @@ func (m *Monitor) CheckSendingDomain(ctx context.Context, clusterID, id string) 
 		return d, err
 	}
 	click, err := m.CheckTrackingDomain(ctx, clusterID, d.ClickDomainID)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted before deletes checked who uses a domain (an old
+		// database): the rest of the domain is still checked.
+		click = store.TrackingDomain{Name: d.ClickHost, Status: domain.StatusPending,
+			LastCheck: &store.Check{Code: "no_record", Diagnosis: "the click host's tracking domain was deleted: delete this sending domain and add it again"}}
+	} else if err != nil {
 		return d, err
 	}
 	records := sending.CustomerRecords(d, m.Platform, click.Target)

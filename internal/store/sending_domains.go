@@ -201,6 +201,13 @@ func (s *sqlStore) DeleteSendingDomain(ctx context.Context, clusterID, id string
 			clusterID, id).Scan(&click); err != nil {
 			return err
 		}
+		// Its click host goes with it, unless something else uses that.
+		if user, err := s.trackingDomainUser(ctx, tx, clusterID, click, id); err != nil || user != nil {
+			if user != nil {
+				return user
+			}
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM dkim_keys WHERE domain_id = ?`), id); err != nil {
 			return err
 		}

@@ -286,6 +286,12 @@ func (s *sqlStore) DueTrackingDomains(ctx context.Context, now time.Time, limit 
 
 func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if user, err := s.trackingDomainUser(ctx, tx, clusterID, id, ""); err != nil || user != nil {
+			if user != nil {
+				return user
+			}
+			return err
+		}
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM tracking_domains WHERE cluster_id = ? AND id = ?`), clusterID, id)
 		if err != nil {
 			return err

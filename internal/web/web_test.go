@@ -267,6 +267,15 @@ func TestSendingDomains(t *testing.T) {
 	if code, _, _ := other.get(h.Get("Location")); code != 404 {
 		t.Fatalf("bravo opens acme's sending domain: %d", code)
 	}
+	// Its click host cannot be deleted from the tracking pages: the page
+	// says who uses it, and the sending domain stays whole.
+	if code, page, _ := b.post("/tracking-domains/clicks.acme-mail.com/delete", url.Values{"csrf": {token}, "confirm": {"yes"}}); code != 409 ||
+		!strings.Contains(page, "clicks.acme-mail.com is the click host of sending domain acme-mail.com") {
+		t.Fatalf("delete the click host: %d\n%s", code, page)
+	}
+	if code, _, _ := b.get(h.Get("Location")); code != 200 {
+		t.Fatalf("the sending domain after a refused delete of its click host: %d", code)
+	}
 }
 
 func TestWebhooks(t *testing.T) {
