@@ -331,6 +331,12 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--edge-ip", "192.0.2.300"}, `--edge-ip "192.0.2.300" is not an IP address`},
+		// A real platform needs its public addresses and its senders.
+		{[]string{"--platform-domain", "mail.example.net"}, "set --edge-ip"},
+		{[]string{"--platform-domain", "mail.example.net", "--edge-ip", "192.0.2.1"}, "set --sending-ip"},
+		{[]string{"--sending-ip", "nope"}, `--sending-ip "nope" is not an IP address`},
+		{[]string{"--spf-include", "bad name!"}, "--spf-include"},
+		{strings.Fields(strings.Repeat("--spf-include _spf.operator.net ", 10)), "10 DNS lookups"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)
@@ -338,6 +344,39 @@ func TestServeRefusesBadFlags(t *testing.T) {
 			t.Errorf("serve %v: exit %d, stderr %q; want failure mentioning %q", tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// TestSPFListsTheSenders: spf.<platform> lists --sending-ip and
+// --spf-include (from the flags and from WAYMARK_SENDING_IP, comma
+// separated), not the edge's addresses.
+func TestSPFListsTheSenders(t *testing.T) {
+	srv := startServe(t, []string{"WAYMARK_SENDING_IP=192.0.2.25,2001:db8::25"}, "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		"--dns", "127.0.0.1:0", "--edge-ip", "192.0.2.80", "--spf-include", "_spf.Operator.net")
+	m := new(dns.Msg)
+	m.SetQuestion("spf.waymark.localhost.", dns.TypeTXT)
+	r, err := dns.Exchange(m, srv.dns)
+	if err != nil || len(r.Answer) != 1 {
+		t.Fatalf("spf.waymark.localhost TXT: %v %v", r, err)
+	}
+	if got := strings.Join(r.Answer[0].(*dns.TXT).Txt, ""); got != "v=spf1 ip4:192.0.2.25 ip6:2001:db8::25 include:_spf.operator.net -all" {
+		t.Fatalf("spf.waymark.localhost: %q", got)
+	}
+}
+
+// TestServeRefusesAnotherPlatformDomain: the platform domain is pinned at
+// first start; a node started on the database with another one refuses,
+// naming both, instead of answering REFUSED for every customer's target.
+func TestServeRefusesAnotherPlatformDomain(t *testing.T) {
+	data := t.TempDir()
+	srv := startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	_, errOut, code := waymark(t, nil, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0",
+		"--platform-domain", "other.localhost")
+	if code == 0 || !strings.Contains(errOut, "--platform-domain is other.localhost, but this database serves waymark.localhost") {
+		t.Fatalf("serve with another platform domain: exit %d\n%s", code, errOut)
+	}
+	startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
 }
 
 // TestServeRefusesAnotherSecretKey: a node started on a database with a

@@ -139,7 +139,8 @@ func (n *node) startDNS(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--dns: %w", err)
 	}
-	src := sending.ZoneSource{Store: n.st, Config: sending.ZoneConfig{Platform: c.platform, SendingIPs: c.edgeIPList, MXIPs: c.edgeIPList}}
+	src := sending.ZoneSource{Store: n.st, Config: sending.ZoneConfig{Platform: c.platform, SendingIPs: c.sendingIPList,
+		SPFIncludes: c.spfIncludes, MXIPs: c.edgeIPList}}
 	n.reloaders = append(n.reloaders, func(ctx context.Context, serial int64) error { return srv.Reload(ctx, src, zc, serial) })
 	n.line("dns", addr.String()+" udp+tcp, zone "+c.platform+", edge "+joinIPs(c.edgeIPList))
 	return nil

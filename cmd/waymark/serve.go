@@ -27,6 +27,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -39,7 +40,7 @@ type serveConfig struct {
 	resolver, platformDomain                         string
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
 	data, db, roles, adminKey, logLevel              string
-	edgeIPs                                          cli.List
+	edgeIPs, sendingIPs, spfIncludes                 cli.List
 	recheck                                          time.Duration
 	webhookPrivate, deliveryPrivate                  bool
 	acmeChallenges, secretKeyFile                    string
@@ -49,9 +50,10 @@ type serveConfig struct {
 	relayRetry, relayExpire, relayLease              time.Duration
 
 	// Derived by parseServe.
-	roleList   []string
-	platform   string
-	edgeIPList []netip.Addr
+	roleList      []string
+	platform      string
+	edgeIPList    []netip.Addr
+	sendingIPList []netip.Addr
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -64,6 +66,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.bounceSMTP, "bounce-smtp", ":2526", "inbound SMTP for bounce hosts")
 	fs.StringVar(&c.resolver, "resolver", "", "DNS resolver host:port for verification (default: first nameserver in /etc/resolv.conf)")
 	fs.Var(&c.edgeIPs, "edge-ip", "edge address answered for verification targets (repeatable)")
+	fs.Var(&c.sendingIPs, "sending-ip", "address mail leaves from, listed in spf.<platform-domain> (repeatable; default on .localhost: the edge addresses)")
+	fs.Var(&c.spfIncludes, "spf-include", "the operator's own SPF name spf.<platform-domain> includes, e.g. _spf.operator.net (repeatable)")
 	fs.StringVar(&c.platformDomain, "platform-domain", "waymark.localhost", "DNS zone delegated to waymark")
 	fs.StringVar(&c.acmeDirectory, "acme-directory", "", "ACME directory URL")
 	fs.StringVar(&c.acmeEmail, "acme-email", "", "ACME account email")
@@ -135,6 +139,13 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	if err := secret.CheckCanary(ctx, st, box); err != nil {
 		return fmt.Errorf("%s: %w", c.secretKeyFile, err)
+	}
+	// The platform domain is the database's, like its keys: a node with
+	// another would answer REFUSED for every customer's target.
+	if pinned, err := store.Pin(ctx, st, store.PlatformDomainSetting, c.platform); err != nil {
+		return err
+	} else if pinned != c.platform {
+		return fmt.Errorf("--platform-domain is %s, but this database serves %s: start with --platform-domain %s (or another database)", c.platform, pinned, pinned)
 	}
 	n := newNode(ctx, c, st, box, log)
 	n.line("store", where)
@@ -212,8 +223,35 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 	if c.dkimRotation < 4*dkim.DefaultRotation.PrePublish {
 		return c, fmt.Errorf("--dkim-rotation %s is too short: keys are published %s before they sign", c.dkimRotation, dkim.DefaultRotation.PrePublish)
 	}
-	if c.edgeIPList, err = parseIPs(c.edgeIPs); err != nil {
+	local := c.platform == "localhost" || strings.HasSuffix(c.platform, ".localhost")
+	if !local && len(c.edgeIPs) == 0 {
+		return c, fmt.Errorf("--platform-domain %s is not under .localhost: set --edge-ip to the public addresses of the edge (tracking hosts resolve to them)", c.platform)
+	}
+	if c.edgeIPList, err = parseIPs("--edge-ip", c.edgeIPs); err != nil {
 		return c, err
+	}
+	if !local && len(c.sendingIPs) == 0 && len(c.spfIncludes) == 0 {
+		return c, fmt.Errorf("--platform-domain %s is not under .localhost: set --sending-ip to the addresses your delivery servers send from, "+
+			"or --spf-include to your own SPF name (e.g. _spf.operator.net): spf.%s must list who sends the mail", c.platform, c.platform)
+	}
+	c.sendingIPList = c.edgeIPList // a single machine: the edge sends too
+	if len(c.sendingIPs) > 0 {
+		if c.sendingIPList, err = parseIPs("--sending-ip", c.sendingIPs); err != nil {
+			return c, err
+		}
+	} else if len(c.spfIncludes) > 0 {
+		c.sendingIPList = nil
+	}
+	if len(c.spfIncludes) > sending.MaxSPFIncludes {
+		return c, fmt.Errorf("--spf-include names %d records; at most %d fit the 10 DNS lookups SPF allows (RFC 7208 section 4.6.4), one of them spent by the bounce hosts' include of spf.%s",
+			len(c.spfIncludes), sending.MaxSPFIncludes, c.platform)
+	}
+	for i, name := range c.spfIncludes {
+		n, err := domain.DNSName(name)
+		if err != nil {
+			return c, fmt.Errorf("--spf-include %q: %v", name, err)
+		}
+		c.spfIncludes[i] = n
 	}
 	if c.delivery != "" {
 		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {
@@ -291,9 +329,9 @@ func portOf(addr any) int {
 	return n
 }
 
-// parseIPs reads the --edge-ip addresses; none means 127.0.0.1, right for
+// parseIPs reads the addresses of a flag; none means 127.0.0.1, right for
 // a single machine.
-func parseIPs(list []string) ([]netip.Addr, error) {
+func parseIPs(flag string, list []string) ([]netip.Addr, error) {
 	if len(list) == 0 {
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
@@ -301,7 +339,7 @@ func parseIPs(list []string) ([]netip.Addr, error) {
 	for _, s := range list {
 		ip, err := netip.ParseAddr(strings.TrimSpace(s))
 		if err != nil || ip.Zone() != "" {
-			return nil, fmt.Errorf("--edge-ip %q is not an IP address", s)
+			return nil, fmt.Errorf("%s %q is not an IP address", flag, s)
 		}
 		out = append(out, ip.Unmap())
 	}

@@ -448,3 +448,30 @@ func quoteInput(s string) string {
 func nameErr(code, format string, args ...any) *NameError {
 	return &NameError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// DNSName checks a DNS name that need not be a hostname, such as an SPF
+// record's _spf.example.net: letters, digits, hyphens and underscores in
+// labels of 1 to 63 octets (RFC 2181 section 11 allows any octet; these
+// are the ones SPF names use), at most 253 octets in all. It returns the
+// name in lower case, without a trailing dot.
+func DNSName(raw string) (string, error) {
+	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(raw), "."))
+	q := quoteInput(strings.TrimSpace(raw))
+	if name == "" {
+		return "", nameErr(CodeRequired, "the name is empty")
+	}
+	if len(name) > maxName {
+		return "", nameErr(CodeTooLong, "%s is %d characters long; a DNS name can have at most %d", q, len(name), maxName)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return "", nameErr(CodeSyntax, "%s has an empty label or one over 63 characters", q)
+		}
+		for _, r := range label {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+				return "", nameErr(CodeSyntax, "%s contains %q; a DNS name here may have letters, digits, hyphens, underscores and dots", q, r)
+			}
+		}
+	}
+	return name, nil
+}

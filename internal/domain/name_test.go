@@ -338,3 +338,26 @@ func TestIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSName(t *testing.T) {
+	for _, tc := range []struct{ in, want, code string }{
+		{"_spf.operator.net", "_spf.operator.net", ""},
+		{" _SPF.Google.COM. ", "_spf.google.com", ""},
+		{"spf-1.example", "spf-1.example", ""},
+		{"", "", CodeRequired},
+		{"a..example", "", CodeSyntax},
+		{strings.Repeat("a", 64) + ".example", "", CodeSyntax},
+		{"bad name.example", "", CodeSyntax},
+		{"x,y.example", "", CodeSyntax},
+		{strings.Repeat("a.", 127) + "example", "", CodeTooLong},
+	} {
+		got, err := DNSName(tc.in)
+		var ne *NameError
+		switch {
+		case tc.code == "" && (err != nil || got != tc.want):
+			t.Errorf("DNSName(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		case tc.code != "" && (!errors.As(err, &ne) || ne.Code != tc.code):
+			t.Errorf("DNSName(%q) = %q, %v; want code %s", tc.in, got, err, tc.code)
+		}
+	}
+}

@@ -88,8 +88,10 @@ func TooLong(d store.SendingDomain, platform, clickTarget string) string {
 // ZoneConfig is what the served records need beyond the store's data.
 type ZoneConfig struct {
 	Platform string
-	// SendingIPs are the addresses mail leaves from, for SPF.
-	SendingIPs []netip.Addr
+	// SendingIPs are the addresses mail leaves from, and SPFIncludes the
+	// operator's SPF names, for spf.<platform>.
+	SendingIPs  []netip.Addr
+	SPFIncludes []string
 	// MXIPs are the addresses of mx.<platform>, the bounce hosts' MX.
 	MXIPs []netip.Addr
 	// DMARC is the policy served for every domain.
@@ -104,9 +106,17 @@ func txt(name string, ttl uint32, value string) dnsserver.Record {
 		Txt: dkim.SplitTXT(value)}}
 }
 
-// SPF is the record of spf.<platform>: the sending addresses, and nothing
-// else (-all).
-func SPF(ips []netip.Addr) string {
+// MaxSPFIncludes is how many of the operator's SPF names spf.<platform>
+// may include: SPF allows 10 DNS lookups in all (RFC 7208 section 4.6.4),
+// and a bounce host's record spends one on include:spf.<platform>. The
+// names' own records spend more of them; that is the operator's to count.
+const MaxSPFIncludes = 9
+
+// SPF is the record of spf.<platform>: the addresses mail leaves from, the
+// operator's own SPF names, and nothing else (-all). It goes out in
+// 255-octet strings, which receivers join without spaces (RFC 7208
+// section 3.3).
+func SPF(ips []netip.Addr, includes []string) string {
 	var b strings.Builder
 	b.WriteString("v=spf1")
 	for _, ip := range ips {
@@ -115,6 +125,9 @@ func SPF(ips []netip.Addr) string {
 		} else {
 			b.WriteString(" ip6:" + ip.String())
 		}
+	}
+	for _, name := range includes {
+		b.WriteString(" include:" + name)
 	}
 	b.WriteString(" -all")
 	return b.String()
@@ -126,7 +139,7 @@ func SPF(ips []netip.Addr) string {
 func ZoneRecords(c ZoneConfig, keys []store.PublishedKey, labels []string) []dnsserver.Record {
 	p := c.Platform
 	mx := "mx." + p
-	out := []dnsserver.Record{txt("spf."+p, 300, SPF(c.SendingIPs))}
+	out := []dnsserver.Record{txt("spf."+p, 300, SPF(c.SendingIPs, c.SPFIncludes))}
 	for _, ip := range c.MXIPs {
 		if ip.Is4() {
 			out = append(out, dnsserver.Record{Name: mx, RR: &dns.A{Hdr: dns.RR_Header{Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: ip.AsSlice()}})

@@ -104,3 +104,30 @@ func TestTooLong(t *testing.T) {
 		}
 	}
 }
+
+// TestSPF: addresses, then the operator's names, then -all; a long record
+// goes out in strings of at most 255 octets that join back to it.
+func TestSPF(t *testing.T) {
+	ips := []netip.Addr{netip.MustParseAddr("192.0.2.25"), netip.MustParseAddr("2001:db8::25")}
+	if got := SPF(ips, []string{"_spf.operator.net"}); got != "v=spf1 ip4:192.0.2.25 ip6:2001:db8::25 include:_spf.operator.net -all" {
+		t.Fatalf("SPF = %q", got)
+	}
+	if got := SPF(nil, []string{"_spf.a.example", "_spf.b.example"}); got != "v=spf1 include:_spf.a.example include:_spf.b.example -all" {
+		t.Fatalf("includes only: %q", got)
+	}
+	var many []netip.Addr
+	for i := range 40 {
+		many = append(many, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+	}
+	rec := SPF(many, nil)
+	recs := ZoneRecords(ZoneConfig{Platform: "waymark.localhost", SendingIPs: many}, nil, nil)
+	txt := recs[0].RR.(*dns.TXT)
+	if recs[0].Name != "spf.waymark.localhost" || len(txt.Txt) < 2 || strings.Join(txt.Txt, "") != rec {
+		t.Fatalf("a %d-octet record served as %q", len(rec), txt.Txt)
+	}
+	for _, s := range txt.Txt {
+		if len(s) > 255 {
+			t.Fatalf("a string of %d octets", len(s))
+		}
+	}
+}

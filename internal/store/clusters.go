@@ -96,3 +96,17 @@ func (s *sqlStore) PutSetting(ctx context.Context, name, value string, overwrite
 	n, err := res.RowsAffected()
 	return n > 0, s.wrap(err, "put setting "+name)
 }
+
+// PlatformDomainSetting holds the platform domain the database serves,
+// stored on first start.
+const PlatformDomainSetting = "platform_domain"
+
+// Pin stores value under name unless a value is there already, and returns
+// the value that holds: the first node's, which every later one must match.
+func Pin(ctx context.Context, s Settings, name, value string) (string, error) {
+	stored, err := s.PutSetting(ctx, name, value, false)
+	if err != nil || stored {
+		return value, err
+	}
+	return s.Setting(ctx, name)
+}
