@@ -50,8 +50,9 @@ type node struct {
 	lines   [][2]string
 	servers []*http.Server
 	errc    chan error
-	// afterShutdown runs once the HTTP servers have drained, in order.
-	afterShutdown []func()
+	// afterShutdown runs once the HTTP servers have drained, in order,
+	// until the shutdown's deadline.
+	afterShutdown []func(context.Context)
 	// reloaders follow the store's zone serial for this node's DNS and
 	// edge; poke makes them run at once after this node's own changes.
 	reloaders []func(ctx context.Context, serial int64) error
@@ -118,7 +119,9 @@ func (n *node) watchZone(ctx context.Context) {
 	})
 }
 
-// shutdown drains the HTTP servers, then runs what waits for them.
+// shutdown drains the HTTP servers, then runs what waits for them (the
+// event recorder, SMTP sessions and deliveries in flight), all within
+// timeout.
 func (n *node) shutdown(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -126,7 +129,16 @@ func (n *node) shutdown(timeout time.Duration) {
 		_ = srv.Shutdown(ctx)
 	}
 	for _, f := range n.afterShutdown {
-		f()
+		f(ctx)
+	}
+}
+
+// waitFor waits for done, or for ctx to end, and says which.
+func (n *node) waitFor(ctx context.Context, done <-chan struct{}, what string) {
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.log.Warn("shutdown timeout: not waiting any longer", "for", what)
 	}
 }
 
@@ -157,7 +169,7 @@ func (n *node) startEdge(ctx context.Context) error {
 	// The recorder outlives the signal: it commits what the HTTP servers
 	// are still answering while they drain, and stops after them.
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-	n.afterShutdown = append(n.afterShutdown, stopRecorder)
+	n.afterShutdown = append(n.afterShutdown, func(context.Context) { stopRecorder() })
 	rec := edge.NewRecorder(recCtx, n.st, n.log, n.reg)
 	rec.AfterCommit = n.fanout.Events
 	var h http.Handler = edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
@@ -215,7 +227,8 @@ func (n *node) startEdge(ctx context.Context) error {
 // with --milter, the milter.
 func (n *node) startRelay(ctx context.Context) error {
 	c := n.c
-	sub := &relay.SMTPServer{Relay: n.relay, Store: n.st, Hostname: "mx." + c.platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)), Log: n.log}
+	sub := &relay.SMTPServer{Relay: n.relay, Store: n.st, Hostname: "mx." + c.platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)),
+		Log: n.log, ShutdownTimeout: c.shutdownTimeout}
 	if c.smtpTLSCert != "" || c.smtpTLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(c.smtpTLSCert, c.smtpTLSKey)
 		if err != nil {
@@ -227,14 +240,19 @@ func (n *node) startRelay(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--smtp %s: %w", c.smtp, err)
 	}
-	// Deliveries in flight stop with ctx; those cut short are retried
-	// after their lease. The store closes only after the workers.
+	// On shutdown the sessions in flight finish (SMTPServer.Stopped), no
+	// delivery starts, those in flight finish and are recorded, and what
+	// was claimed but not started goes back to the queue. The store
+	// closes only after them.
 	relayDone := make(chan struct{})
 	go func() {
 		n.relay.Run(ctx)
 		close(relayDone)
 	}()
-	n.afterShutdown = append(n.afterShutdown, func() { <-relayDone })
+	n.afterShutdown = append(n.afterShutdown, func(ctx context.Context) {
+		n.waitFor(ctx, sub.Stopped(), "smtp sessions")
+		n.waitFor(ctx, relayDone, "deliveries")
+	})
 	delivery := c.delivery
 	if delivery == "" {
 		delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"

@@ -48,6 +48,7 @@ type serveConfig struct {
 	smtpTLSCert, smtpTLSKey, milterAddr, milterClust string
 	smtpRate                                         float64
 	relayRetry, relayExpire, relayLease              time.Duration
+	shutdownTimeout                                  time.Duration
 
 	// Derived by parseServe.
 	roleList      []string
@@ -82,6 +83,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.relayRetry, "relay-retry", relay.DefaultRetry.Base, "first wait before a temporary delivery failure is retried (doubling up to an hour)")
 	fs.DurationVar(&c.relayExpire, "relay-expire", relay.DefaultRetry.Expire, "how long a message is retried before it bounces")
 	fs.DurationVar(&c.relayLease, "relay-lease", relay.DefaultLease, "how long a node's claim on a message it is delivering lasts; after a crash, others retry it then")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", relay.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long SMTP sessions and deliveries in flight may finish")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
@@ -186,7 +188,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	stopSignals() // a second Ctrl-C kills at once
 	log.Info("shutting down")
-	n.shutdown(10 * time.Second)
+	n.shutdown(c.shutdownTimeout)
 	return nil
 }
 

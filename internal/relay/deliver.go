@@ -100,6 +100,11 @@ func (r *Relay) work(ctx context.Context) {
 
 // DeliverDue claims up to limit due messages, tries each once and records
 // the outcome; it returns how many it tried.
+//
+// When ctx ends (shutdown) no further message is started: what is being
+// sent is finished and its outcome recorded (with a context that is not
+// ctx), and what was claimed but not started goes back to the queue at
+// once, so neither is sent twice nor waits out its lease.
 func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 	r.init()
 	now := r.now()
@@ -107,6 +112,7 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
+	record := context.WithoutCancel(ctx)
 	byServer := map[string][]store.Mail{}
 	var order []string
 	for _, m := range mails {
@@ -119,6 +125,7 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 	// cluster does not hold up the others' mail in the same batch.
 	var mu sync.Mutex
 	var events []store.Event
+	var untried []string
 	var wg sync.WaitGroup
 	for _, u := range order {
 		wg.Add(1)
@@ -126,7 +133,13 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 			defer wg.Done()
 			outcomes := r.send(ctx, u, byServer[u], now.Add(r.Lease/2))
 			for i, m := range byServer[u] {
-				if ev := r.finish(ctx, m, outcomes[i]); ev != nil {
+				if outcomes[i].untried {
+					mu.Lock()
+					untried = append(untried, m.ID)
+					mu.Unlock()
+					continue
+				}
+				if ev := r.finish(record, m, outcomes[i]); ev != nil {
 					mu.Lock()
 					events = append(events, *ev)
 					mu.Unlock()
@@ -135,6 +148,11 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 		}()
 	}
 	wg.Wait()
+	if err := r.Store.ReleaseMail(record, untried, r.now()); err != nil {
+		r.Log.Error("relay: release untried mail", "mails", len(untried), "err", err)
+	} else if len(untried) > 0 {
+		r.Log.Info("relay: shutting down; untried mail back in the queue", "mails", len(untried))
+	}
 	if len(events) > 0 && r.Events != nil {
 		r.Events(events) // committed with their messages' outcome
 	}
@@ -143,6 +161,7 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 
 // outcome is one delivery attempt.
 type outcome struct {
+	untried   bool   // not tried: the node is shutting down; the lease goes back
 	permanent bool   // refused for good (5xx)
 	mailbox   bool   // refused because the mailbox does not exist (or is disabled)
 	err       error  // nil: accepted
@@ -217,6 +236,12 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 // may run out, which would let another worker send it too.
 func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail, stop time.Time) []outcome {
 	out := make([]outcome, len(mails))
+	if ctx.Err() != nil { // shutting down: nothing started
+		for i := range out {
+			out[i] = outcome{untried: true}
+		}
+		return out
+	}
 	c, err := r.dial(ctx, serverURL)
 	if err != nil {
 		// Even a 5xx greeting is the server's state, not the message's:
@@ -228,6 +253,12 @@ func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail, 
 	}
 	defer c.Close()
 	for i, m := range mails {
+		if ctx.Err() != nil { // shutting down: start no other message
+			for j := i; j < len(mails); j++ {
+				out[j] = outcome{untried: true}
+			}
+			break
+		}
 		if r.now().After(stop) {
 			for j := i; j < len(mails); j++ {
 				out[j] = outcome{err: errors.New("not tried: the delivery server was slow with the messages before it")}

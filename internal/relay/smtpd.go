@@ -52,9 +52,13 @@ type SMTPServer struct {
 	// MaxBytes bounds one message (default MaxMessage).
 	MaxBytes int64
 	Log      *slog.Logger
+	// ShutdownTimeout is how long sessions in flight may finish once ctx
+	// ends (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	stopped  chan struct{}
 }
 
 // Listen starts the service on addr and returns its listener address; it
@@ -83,7 +87,11 @@ func (s *SMTPServer) Listen(ctx context.Context, addr string) (net.Addr, error) 
 	srv.MaxRecipients = s.MaxRecipients
 	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
 	srv.EnableSMTPUTF8 = false
-	return Serve(ctx, addr, srv.Serve, srv.Close, smtp.ErrServerClosed, s.Log, "smtp submission")
+	s.stopped = make(chan struct{})
+	return Serve(ctx, addr, srv.Serve, func() error {
+		defer close(s.stopped)
+		return GracefulClose(srv, s.ShutdownTimeout)
+	}, smtp.ErrServerClosed, s.Log, "smtp submission")
 }
 
 // selfSigned makes a certificate for STARTTLS when none is given: mail
@@ -284,3 +292,23 @@ func queuedText(messageID string, ids []string) string {
 	}
 	return text + ")"
 }
+
+// GracefulClose stops srv taking connections and lets the sessions it has
+// finish for up to timeout (a message whose DATA is in flight gets its
+// reply); sessions still open then end with the process.
+func GracefulClose(srv *smtp.Server, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// DefaultShutdownTimeout is how long a stopping node lets SMTP sessions and
+// deliveries in flight finish (--shutdown-timeout).
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Stopped is closed once the service has stopped after its context ended:
+// every session is over.
+func (s *SMTPServer) Stopped() <-chan struct{} { return s.stopped }

@@ -126,6 +126,9 @@ type MailQueue interface {
 	// event, if any, is stored in the same transaction, and only if this
 	// call finished the message.
 	FinishMail(ctx context.Context, id string, status MailStatus, lastError string, next, now time.Time, ev *Event) error
+	// ReleaseMail gives claimed messages that were not tried back to the
+	// queue at once (a node shutting down), without counting an attempt.
+	ReleaseMail(ctx context.Context, ids []string, now time.Time) error
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
 	// MailFor returns the latest copy of a message for a recipient,
@@ -169,4 +172,20 @@ type Mail struct {
 	// SavedMessage names the saved message (SaveMessage) it was made from, if
 	// any: forward to a friend sends that.
 	SavedMessage string
+}
+
+func (s *sqlStore) ReleaseMail(ctx context.Context, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE mail_queue SET next_attempt_at = ? WHERE id = ? AND status = 'queued'`),
+				micros(now), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s.wrap(err, "release mail")
 }

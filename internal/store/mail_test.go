@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -245,6 +246,44 @@ func TestForwardsAndMailFor(t *testing.T) {
 		}
 		if ok, err := s.TakeForward(ctx, "cl_a", "msg_1", "bob@example.org", 3); err != nil || !ok {
 			t.Fatalf("another recipient's forwards are counted apart (err %v)", err)
+		}
+	})
+}
+
+// TestReleaseMail: claimed mail released (a node shutting down before it
+// tried it) is due again at once, with no attempt counted; finished mail
+// is not brought back.
+func TestReleaseMail(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		if err := s.CreateCluster(ctx, Cluster{ID: "cl_a", Name: "acme", CreatedAt: now}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		var mails []Mail
+		for _, id := range []string{"m1", "m2"} {
+			mails = append(mails, Mail{ID: id, ClusterID: "cl_a", MessageID: "msg_1", From: "b-" + id + "@bounce.example.com",
+				Rcpt: id + "@example.org", ServerURL: "smtp://x:25", Data: []byte("x"), Status: MailQueued, NextAt: now, CreatedAt: now})
+		}
+		if err := s.EnqueueMail(ctx, mails); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.ClaimMail(ctx, now, time.Hour, 10)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if err := s.FinishMail(ctx, "m2", MailSent, "", time.Time{}, now, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReleaseMail(ctx, []string{"m1", "m2"}, now.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.ClaimMail(ctx, now.Add(time.Second), time.Hour, 10)
+		if err != nil || len(again) != 1 || again[0].ID != "m1" || again[0].Attempts != 0 {
+			t.Fatalf("after release: %+v %v", again, err)
+		}
+		if m, err := s.MailByID(ctx, "m2"); err != nil || m.Status != MailSent {
+			t.Fatalf("sent mail after release: %+v %v", m, err)
 		}
 	})
 }
