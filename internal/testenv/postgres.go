@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -67,15 +68,34 @@ func PGBin(name string) (string, error) {
 	return matches[0], nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a loopback port that is free for TCP and UDP now, for a
+// peer whose port must be known before it starts. It is taken from below
+// the kernel's ephemeral range (ip_local_port_range, 32768 and up by
+// default), from which every :0 listener and outgoing connection of the
+// tests running beside it draws: a port from there could be handed to one
+// of them between this check and the peer's own bind.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	const low, span = 20000, 12000
+	start := rand.IntN(span)
+	for i := range 500 {
+		p := low + (start+int(portSeq.Add(1))*7919+i)%span
+		tcp, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		udp, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		tcp.Close()
+		if err != nil {
+			continue
+		}
+		udp.Close()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("testenv: no free loopback port below 32000")
 }
+
+// portSeq spreads the ports one process picks.
+var portSeq atomic.Uint32
 
 // startPostgres runs initdb and postgres in a temporary directory. PostgreSQL
 // refuses to run as root, so as root the server runs as the postgres user.
