@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/testenv"
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
@@ -379,6 +382,43 @@ func TestServeRefusesAnotherPlatformDomain(t *testing.T) {
 	startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
 }
 
+// TestFailedStartLeavesNothing: a start that fails (a port in use, a key
+// file missing for a database that has keys) creates no data directory and
+// no key file, and says the cause without ERROR lines from roles that were
+// starting.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, flag := range []string{"--http", "--bounce-smtp", "--smtp", "--milter"} {
+		data := filepath.Join(t.TempDir(), "data")
+		args := []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
+			"--bounce-smtp", "127.0.0.1:0", "--edge-http", "127.0.0.1:0", flag, busy.Addr().String()}
+		_, errOut, code := waymark(t, nil, args...)
+		if code == 0 || !strings.Contains(errOut, "address already in use") || strings.Contains(errOut, "level=ERROR") || strings.Contains(errOut, "level=WARN") {
+			t.Errorf("%s in use: exit %d\n%s", flag, code, errOut)
+		}
+		if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s in use: the failed start left %s (%v)", flag, data, err)
+		}
+	}
+	// A database with keys, and its key file not given: no new file.
+	data := t.TempDir()
+	srv := startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	missing := filepath.Join(t.TempDir(), "missing.key")
+	_, errOut, code := waymark(t, nil, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--secret-key-file", missing)
+	if code == 0 || !strings.Contains(errOut, "restore it from backup") {
+		t.Fatalf("a missing key file: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused start made %s", missing)
+	}
+}
+
 // TestServeRefusesAnotherSecretKey: a node started on a database with a
 // secret key file other than the one that sealed its keys stops at once,
 // saying why, instead of failing to sign later.
@@ -393,8 +433,12 @@ func TestServeRefusesAnotherSecretKey(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	other := filepath.Join(t.TempDir(), "other.key")
+	if _, _, err := secret.Load(other); err != nil { // a key file, but another one
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0",
-		"--secret-key-file", filepath.Join(t.TempDir(), "other.key"))
+		"--secret-key-file", other)
 	cmd.Env = cleanEnv(nil)
 	out, err := cmd.CombinedOutput()
 	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "same --secret-key-file") {

@@ -115,7 +115,7 @@ func serve(args []string, env cli.Env) int {
 // stopSignals restores the default signal handling once shutdown begins.
 var stopSignals = func() {}
 
-func runServe(ctx context.Context, args []string, env cli.Env) error {
+func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	start := time.Now()
 	c, err := parseServe(args, env)
 	if err != nil {
@@ -127,20 +127,38 @@ func runServe(ctx context.Context, args []string, env cli.Env) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 
+	// A start that fails leaves nothing behind: what this start made (the
+	// data directory, the key file) goes again, and the roles that were
+	// starting stop before the store could fail under them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var made []string
+	if c.db == "" && !exists(c.data) {
+		made = append(made, c.data)
+	}
 	st, where, err := openStore(ctx, c)
 	if err != nil {
+		removeAll(made)
 		return err
 	}
-	defer st.Close()
-	box, boxCreated, err := secret.Load(c.secretKeyFile)
+	defer func() {
+		if err != nil {
+			cancel()
+			removeAll(made)
+			return // the process ends now; closing would fail the roles' last reads
+		}
+		st.Close()
+	}()
+	box, save, err := secret.Open(c.secretKeyFile)
 	if err != nil {
 		return err
 	}
-	if boxCreated {
-		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
-	}
-	if err := secret.CheckCanary(ctx, st, box); err != nil {
+	if err := secret.CheckCanary(ctx, st, box, save); err != nil {
 		return fmt.Errorf("%s: %w", c.secretKeyFile, err)
+	}
+	if save != nil {
+		made = append(made, c.secretKeyFile)
+		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
 	}
 	// The platform domain is the database's, like its keys: a node with
 	// another would answer REFUSED for every customer's target.
@@ -377,4 +395,17 @@ func firstNameserver(r io.Reader) string {
 		}
 	}
 	return "127.0.0.1:53"
+}
+
+// exists reports whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// removeAll removes what a failed start made.
+func removeAll(paths []string) {
+	for _, p := range paths {
+		_ = os.RemoveAll(p)
+	}
 }

@@ -91,12 +91,12 @@ const retention = 30 * 24 * time.Hour
 // purge drops what retention no longer needs.
 func (r *Relay) purge(ctx context.Context) {
 	before := r.now().Add(-retention)
-	if n, err := r.Store.PurgeMail(ctx, before); err != nil {
+	if n, err := r.Store.PurgeMail(ctx, before); err != nil && ctx.Err() == nil {
 		r.Log.Error("relay: purge queue", "err", err)
 	} else if n > 0 {
 		r.Log.Info("relay: purged finished mail", "rows", n)
 	}
-	if _, err := r.Store.PurgeMessages(ctx, before); err != nil {
+	if _, err := r.Store.PurgeMessages(ctx, before); err != nil && ctx.Err() == nil {
 		r.Log.Error("relay: purge saved messages", "err", err)
 	}
 }

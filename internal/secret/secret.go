@@ -42,37 +42,51 @@ func New(key []byte) (*Box, error) {
 }
 
 // Load reads the key file at path, making it (0600) when it does not
-// exist. The file holds the key in base64.
-func Load(path string) (*Box, bool, error) {
+// exist; created says it did not. The file holds the key in base64.
+func Load(path string) (box *Box, created bool, err error) {
+	box, save, err := Open(path)
+	if err != nil || save == nil {
+		return box, false, err
+	}
+	return box, true, save()
+}
+
+// Open reads the key file at path. When there is none, it makes a new key
+// in memory and returns save, which writes the file (0600): a caller saves
+// it once it knows the key is wanted (CheckCanary on a new store), so a
+// start that fails leaves no key file behind.
+func Open(path string) (box *Box, save func() error, err error) {
 	b, err := os.ReadFile(path)
-	created := false
 	if errors.Is(err, os.ErrNotExist) {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, false, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		box, err := New(key)
 		if err != nil {
-			return nil, false, fmt.Errorf("secret key file: %w", err)
+			return nil, nil, err
 		}
-		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, false, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, false, err
-		}
-		b, created = []byte(base64.StdEncoding.EncodeToString(key)), true
+		return box, func() error {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("secret key file: %w", err)
+			}
+			if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}, nil
 	} else if err != nil {
-		return nil, false, fmt.Errorf("secret key file: %w", err)
+		return nil, nil, fmt.Errorf("secret key file: %w", err)
 	}
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, false, fmt.Errorf("secret key file %s is not base64: %w", path, err)
+		return nil, nil, fmt.Errorf("secret key file %s is not base64: %w", path, err)
 	}
-	box, err := New(key)
-	return box, created, err
+	box, err = New(key)
+	return box, nil, err
 }
 
 // Seal encrypts plaintext; context binds the value to where it is stored
@@ -128,16 +142,30 @@ type CanaryStore interface {
 	PutBlob(ctx context.Context, key string, value []byte, now time.Time) error
 }
 
+// ErrNoKeyFile is returned by CheckCanary when the key file is missing but
+// the store's keys were sealed with one.
+var ErrNoKeyFile = errors.New("there is no secret key file, but the private keys in this database were sealed with one: " +
+	"restore it from backup (or point --secret-key-file at it)")
+
 // CheckCanary makes sure that box is the one the store's keys are sealed
-// with: on a new store it puts a canary sealed by box; on one that has a
-// canary, a box that cannot open it is ErrOtherKey.
-func CheckCanary(ctx context.Context, st CanaryStore, box *Box) error {
+// with. On a new store it saves the key file (save, from Open, when there
+// was none) and then puts a canary sealed by box; on a store with a
+// canary, a box that cannot open it is ErrOtherKey, and a key file that
+// is missing is ErrNoKeyFile (and none is written).
+func CheckCanary(ctx context.Context, st CanaryStore, box *Box, save func() error) error {
 	canary, _, err := st.Blob(ctx, CanaryBlob)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		if save != nil {
+			if err := save(); err != nil {
+				return err
+			}
+		}
 		return st.PutBlob(ctx, CanaryBlob, box.Canary(), time.Now())
 	case err != nil:
 		return err
+	case save != nil:
+		return ErrNoKeyFile
 	}
 	return box.Opens(canary)
 }

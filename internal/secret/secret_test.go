@@ -87,14 +87,14 @@ func (b blobs) PutBlob(_ context.Context, key string, v []byte, _ time.Time) err
 func TestCheckCanary(t *testing.T) {
 	a, b := newBox(t), newBox(t)
 	st := blobs{}
-	if err := CheckCanary(t.Context(), st, a); err != nil || len(st[CanaryBlob]) == 0 {
+	if err := CheckCanary(t.Context(), st, a, nil); err != nil || len(st[CanaryBlob]) == 0 {
 		t.Fatalf("first start: %v %q", err, st[CanaryBlob])
 	}
 	first := string(st[CanaryBlob])
-	if err := CheckCanary(t.Context(), st, a); err != nil {
+	if err := CheckCanary(t.Context(), st, a, nil); err != nil {
 		t.Fatalf("same key: %v", err)
 	}
-	if err := CheckCanary(t.Context(), st, b); !errors.Is(err, ErrOtherKey) {
+	if err := CheckCanary(t.Context(), st, b, nil); !errors.Is(err, ErrOtherKey) {
 		t.Fatalf("other key: %v", err)
 	}
 	if string(st[CanaryBlob]) != first {
@@ -110,4 +110,35 @@ func newBox(t *testing.T) *Box {
 		t.Fatal(err)
 	}
 	return box
+}
+
+// TestCheckCanaryMissingFile: with no key file, a new store gets one
+// written before its canary; a store that has a canary refuses, and no
+// file is left behind.
+func TestCheckCanaryMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret.key")
+	box, save, err := Open(path)
+	if err != nil || save == nil {
+		t.Fatalf("Open of a missing file: %v, save %v", err, save != nil)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("Open wrote the file")
+	}
+	st := blobs{}
+	if err := CheckCanary(t.Context(), st, box, save); err != nil {
+		t.Fatal(err)
+	}
+	again, save2, err := Open(path)
+	if err != nil || save2 != nil || again.Opens(st[CanaryBlob]) != nil {
+		t.Fatalf("the saved file: %v, save %v", err, save2 != nil)
+	}
+	other := filepath.Join(dir, "other.key")
+	box3, save3, _ := Open(other)
+	if err := CheckCanary(t.Context(), st, box3, save3); !errors.Is(err, ErrNoKeyFile) {
+		t.Fatalf("a store with a canary and no key file: %v", err)
+	}
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused start left a key file behind")
+	}
 }
