@@ -64,7 +64,7 @@ type node struct {
 // queue through it) and the monitor (the API checks through it).
 func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box, log *slog.Logger) *node {
 	n := &node{c: c, st: st, box: box, log: log, reg: prometheus.NewRegistry(), errc: make(chan error, 4),
-		poke: make(chan struct{}, 1), keys: track.NewKeys(st)}
+		poke: make(chan struct{}, 1), keys: track.NewKeys(st, box)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
 	n.rotation = dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
 	n.fanout = webhook.NewFanOut(st, func(e store.Event) any { return api.EventOf(e) }, log)
@@ -187,7 +187,7 @@ func (n *node) startEdge(ctx context.Context) error {
 		if tlsLn, err = net.Listen("tcp", c.edgeHTTPS); err != nil {
 			return fmt.Errorf("--edge-https %s: %w", c.edgeHTTPS, err)
 		}
-		certs, err = autotls.New(autotls.Options{Store: n.st, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
+		certs, err = autotls.New(autotls.Options{Store: n.st, Box: n.box, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
 			CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: n.log,
 			Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + c.platform}})
 		if err != nil {
@@ -305,7 +305,7 @@ func (n *node) startAPI(context.Context) error {
 // webhook deliveries.
 func (n *node) startMonitor(ctx context.Context) error {
 	go n.monitor.Run(ctx, 15*time.Second)
-	hooks := &webhook.Deliverer{Queue: n.st, AllowPrivate: n.c.webhookPrivate, Log: n.log}
+	hooks := &webhook.Deliverer{Queue: n.st, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log}
 	go hooks.Run(ctx, 2*time.Second)
 	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
 	return nil

@@ -160,6 +160,12 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 		made = append(made, c.secretKeyFile)
 		log.Info("made a new secret key file for private keys at rest; back it up with the database", "path", c.secretKeyFile)
 	}
+	// Secrets stored before they were sealed at rest are sealed now.
+	if n, err := secret.SealStored(ctx, st, box); err != nil {
+		return fmt.Errorf("sealing stored secrets: %w", err)
+	} else if n > 0 {
+		log.Info("sealed secrets stored before they were sealed at rest", "secrets", n)
+	}
 	// The platform domain is the database's, like its keys: a node with
 	// another would answer REFUSED for every customer's target.
 	if pinned, err := store.Pin(ctx, st, store.PlatformDomainSetting, c.platform); err != nil {

@@ -65,7 +65,7 @@ type Options struct {
 	Tokens relay.Tokens
 	// Relay queues submitted messages; nil: only dry runs.
 	Relay *relay.Relay
-	// Box seals DKIM private keys.
+	// Box seals DKIM private keys and webhook secrets.
 	Box *secret.Box
 	// Rotation is the DKIM key schedule.
 	Rotation dkim.Rotation

@@ -65,8 +65,8 @@ func newEnv(t *testing.T, backend string) *env {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s), Box: testBox, Platform: platform}}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox, Relay: rl}))
+	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s, testBox), Box: testBox, Platform: platform}}
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s, testBox), Box: testBox, Relay: rl}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin, dir: dir}
 }
@@ -442,7 +442,7 @@ func TestPlatformDomainRefused(t *testing.T) {
 	if _, err := s.PutSetting(context.Background(), AdminKeySetting, apikey.Hash(admin), true); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s), Box: testBox}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: "mail-platform.net", Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s, testBox), Box: testBox}))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: s, admin: admin}
 	_, key := e.cluster("acme")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	secretbox "github.com/waymark-mail/waymark/internal/secret"
+
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -72,7 +74,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	hook := store.Webhook{ID: apikey.NewID("wh"), ClusterID: p.Cluster.ID, URL: u.String(), Events: req.Events,
-		Secret: secret, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		Secret: s.box.Seal([]byte(secret), secretbox.WebhookSecretContext), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.store.CreateWebhook(r.Context(), hook); err != nil {
 		s.internal(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -35,6 +36,9 @@ type Store interface {
 // Options configures a Manager.
 type Options struct {
 	Store Store
+	// Box seals what the store keeps: certificates, their private keys and
+	// the ACME account.
+	Box   *secret.Box
 	Hosts Hosts
 	// Directory is the ACME directory URL (--acme-directory).
 	Directory string
@@ -105,7 +109,7 @@ func New(o Options) (*Manager, error) {
 		Logger:           zap.NewNop(),
 	})
 	cfg = certmagic.New(cache, certmagic.Config{
-		Storage: NewStorage(o.Store),
+		Storage: NewStorage(o.Store, o.Box),
 		Logger:  zap.NewNop(),
 		OnDemand: &certmagic.OnDemandConfig{
 			DecisionFunc: func(_ context.Context, name string) error {

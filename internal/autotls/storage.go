@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -18,7 +19,8 @@ import (
 // the store's named locks (PostgreSQL advisory locks, held by a session,
 // so a node that dies releases its locks).
 type Storage struct {
-	st store.Blobs
+	st  store.Blobs
+	box *secret.Box
 
 	mu    sync.Mutex
 	locks map[string]func()
@@ -27,7 +29,9 @@ type Storage struct {
 var _ certmagic.Storage = (*Storage)(nil)
 
 // NewStorage returns certmagic storage over st.
-func NewStorage(st store.Blobs) *Storage { return &Storage{st: st} }
+// Values are sealed under box (certificates and ACME account keys alike:
+// one rule, no list of which files are private).
+func NewStorage(st store.Blobs, box *secret.Box) *Storage { return &Storage{st: st, box: box} }
 
 // lockPoll is how often Lock retries a lock another node holds.
 const lockPoll = 250 * time.Millisecond
@@ -71,7 +75,7 @@ func (s *Storage) Unlock(_ context.Context, name string) error {
 
 // Store implements certmagic.Storage.
 func (s *Storage) Store(ctx context.Context, key string, value []byte) error {
-	return s.st.PutBlob(ctx, key, value, time.Now().UTC())
+	return s.st.PutBlob(ctx, key, []byte(s.box.Seal(value, secret.BlobContext(key))), time.Now().UTC())
 }
 
 // Load implements certmagic.Storage; a missing key is fs.ErrNotExist.
@@ -80,7 +84,10 @@ func (s *Storage) Load(ctx context.Context, key string) ([]byte, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fs.ErrNotExist
 	}
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	return s.box.OpenStored(v, secret.BlobContext(key))
 }
 
 // Delete implements certmagic.Storage: the key and everything under it.
@@ -127,7 +134,11 @@ func (s *Storage) List(ctx context.Context, path string, recursive bool) ([]stri
 func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, error) {
 	v, modified, err := s.st.Blob(ctx, key)
 	if err == nil {
-		return certmagic.KeyInfo{Key: key, Modified: modified, Size: int64(len(v)), IsTerminal: true}, nil
+		plain, err := s.box.OpenStored(v, secret.BlobContext(key)) // its size, not the sealed one's
+		if err != nil {
+			return certmagic.KeyInfo{}, err
+		}
+		return certmagic.KeyInfo{Key: key, Modified: modified, Size: int64(len(plain)), IsTerminal: true}, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return certmagic.KeyInfo{}, err

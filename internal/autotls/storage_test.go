@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -18,11 +20,40 @@ func TestStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := NewStorage(st)
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStorage(st, box)
 	for _, k := range []string{"certificates/ca/a.com/a.com.crt", "certificates/ca/a.com/a.com.key", "certificates/ca/b.com/b.com.crt", "acme/acct.json"} {
 		if err := s.Store(ctx, k, []byte("data:"+k)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Sealed at rest, bound to its key: the store holds no plaintext, and a
+	// value moved under another key does not open.
+	raw, _, err := st.Blob(ctx, "certificates/ca/a.com/a.com.key")
+	if err != nil || !secret.Sealed(raw) || strings.Contains(string(raw), "data:") {
+		t.Fatalf("stored %q, %v", raw, err)
+	}
+	if err := st.PutBlob(ctx, "certificates/ca/moved.key", raw, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, "certificates/ca/moved.key"); err == nil {
+		t.Fatal("a sealed value opened under another key")
+	}
+	if err := st.DeleteBlobs(ctx, "certificates/ca/moved.key"); err != nil {
+		t.Fatal(err)
+	}
+	// A value stored before blobs were sealed still loads.
+	if err := st.PutBlob(ctx, "acme/legacy.json", []byte("plain"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Load(ctx, "acme/legacy.json"); err != nil || string(v) != "plain" {
+		t.Fatalf("legacy: %q %v", v, err)
+	}
+	if err := st.DeleteBlobs(ctx, "acme/legacy.json"); err != nil {
+		t.Fatal(err)
 	}
 	if v, err := s.Load(ctx, "acme/acct.json"); err != nil || string(v) != "data:acme/acct.json" {
 		t.Fatalf("load: %q %v", v, err)

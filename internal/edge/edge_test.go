@@ -19,6 +19,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -71,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := hosts.Reload(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, st: st, keys: track.NewKeys(st), ctx: ctx, clock: now}
+	f := &fixture{t: t, st: st, keys: track.NewKeys(st, testBox), ctx: ctx, clock: now}
 	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
 		Suppressions: st, Log: quiet, Now: func() time.Time { return f.clock },
 		// The relay's part, faked: it is tested end to end in cmd/waymark.
@@ -294,7 +295,7 @@ func (c *countingStore) TokenKeys(ctx context.Context, clusterID string) ([]stor
 func TestForgedTokensCostNoRead(t *testing.T) {
 	f := newFixture(t)
 	cs := &countingStore{Store: f.st}
-	f.edge.Keys = track.NewKeys(cs).Lookup
+	f.edge.Keys = track.NewKeys(cs, testBox).Lookup
 	key := []byte("0123456789abcdef0123456789abcdef")
 	for i := range 200 {
 		cluster := fmt.Sprintf("cl_%016x", rand.Uint64())
@@ -424,3 +425,12 @@ func TestOutcomeMetric(t *testing.T) {
 		t.Fatalf("one-click with the store down: store_error %v, ok %v (was %v)", count("u", "store_error"), count("u", "ok"), okBefore)
 	}
 }
+
+// testBox seals the fixture's token keys.
+var testBox = func() *secret.Box {
+	b, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()

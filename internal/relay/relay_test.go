@@ -185,7 +185,7 @@ func newFixture(t testing.TB, server string) *fixture {
 	}
 	r := &Relay{Store: st, Hostname: "relay.localhost", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Retry:    RetryPolicy{Base: time.Second, Max: time.Minute, Expire: time.Hour},
-		Composer: &Composer{Store: st, Tokens: track.NewKeys(st), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
+		Composer: &Composer{Store: st, Tokens: track.NewKeys(st, box), Box: box, Platform: "waymark.localhost", DefaultServer: server}}
 	return &fixture{st: st, relay: r, keys: keys}
 }
 

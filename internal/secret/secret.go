@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -168,4 +169,47 @@ func CheckCanary(ctx context.Context, st CanaryStore, box *Box, save func() erro
 		return ErrNoKeyFile
 	}
 	return box.Opens(canary)
+}
+
+// Sealed reports whether v is a value Seal made.
+func Sealed(v []byte) bool { return bytes.HasPrefix(v, []byte(prefix)) }
+
+// OpenStored opens a stored secret: sealed by Seal, or, stored before
+// secrets were sealed at rest and not sealed since, as it is.
+func (b *Box) OpenStored(v []byte, context string) ([]byte, error) {
+	if !Sealed(v) {
+		return v, nil
+	}
+	return b.Open(string(v), context)
+}
+
+// Contexts of the secrets other packages seal, for Seal and OpenStored.
+const (
+	TokenKeyContext      = "token_key"
+	WebhookSecretContext = "webhook_secret"
+)
+
+// BlobContext is the context of a blob's value, bound to its key.
+func BlobContext(key string) string { return "blob:" + key }
+
+// SealStored seals, through st.RewriteSecrets, every secret stored before
+// secrets were sealed at rest (the canary, sealed already, is left); it
+// returns how many it sealed.
+func SealStored(ctx context.Context, st interface {
+	RewriteSecrets(ctx context.Context, rewrite func(kind, id string, value []byte) ([]byte, bool)) (int, error)
+}, box *Box) (int, error) {
+	return st.RewriteSecrets(ctx, func(kind, id string, value []byte) ([]byte, bool) {
+		if Sealed(value) {
+			return nil, false
+		}
+		switch kind {
+		case "token_key":
+			return []byte(box.Seal(value, TokenKeyContext)), true
+		case "webhook_secret":
+			return []byte(box.Seal(value, WebhookSecretContext)), true
+		case "blob":
+			return []byte(box.Seal(value, BlobContext(id))), true
+		}
+		return nil, false
+	})
 }

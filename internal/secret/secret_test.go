@@ -142,3 +142,62 @@ func TestCheckCanaryMissingFile(t *testing.T) {
 		t.Fatal("a refused start left a key file behind")
 	}
 }
+
+// TestSealStored: token keys, webhook secrets and blobs stored before
+// secrets were sealed at rest are sealed by SealStored, once (a second run
+// changes nothing), and open again as they were; the canary is left as it
+// is.
+func TestSealStored(t *testing.T) {
+	ctx := t.Context()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	box := newBox(t)
+	now := time.Now()
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: now}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	plainKey := []byte("0123456789abcdef0123456789abcdef")
+	if _, err := st.AddTokenKey(ctx, "cl_a", plainKey, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateWebhook(ctx, store.Webhook{ID: "wh_1", ClusterID: "cl_a", URL: "https://h.example/", Events: []string{"*"}, Secret: "whsec_plain", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutBlob(ctx, "certificates/x/x.key", []byte("PRIVATE KEY"), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCanary(ctx, st, box, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := SealStored(ctx, st, box); err != nil || n != 3 {
+		t.Fatalf("SealStored: %d %v, want 3", n, err)
+	}
+	if n, err := SealStored(ctx, st, box); err != nil || n != 0 {
+		t.Fatalf("again: %d %v, want 0", n, err)
+	}
+	keys, err := st.TokenKeys(ctx, "cl_a")
+	if err != nil || len(keys) != 1 || !Sealed(keys[0].Secret) {
+		t.Fatalf("token key: %+v %v", keys, err)
+	}
+	if k, err := box.OpenStored(keys[0].Secret, TokenKeyContext); err != nil || string(k) != string(plainKey) {
+		t.Fatalf("token key opens to %q, %v", k, err)
+	}
+	hooks, err := st.Webhooks(ctx, "cl_a")
+	if err != nil || len(hooks) != 1 || !Sealed([]byte(hooks[0].Secret)) {
+		t.Fatalf("webhook: %+v %v", hooks, err)
+	}
+	if s, err := box.OpenStored([]byte(hooks[0].Secret), WebhookSecretContext); err != nil || string(s) != "whsec_plain" {
+		t.Fatalf("webhook secret opens to %q, %v", s, err)
+	}
+	blob, _, err := st.Blob(ctx, "certificates/x/x.key")
+	if v, oerr := box.OpenStored(blob, BlobContext("certificates/x/x.key")); err != nil || !Sealed(blob) || oerr != nil || string(v) != "PRIVATE KEY" {
+		t.Fatalf("blob: %q %v %v", blob, err, oerr)
+	}
+	canary, _, err := st.Blob(ctx, CanaryBlob)
+	if err != nil || box.Opens(canary) != nil {
+		t.Fatalf("the canary after SealStored: %v", err)
+	}
+}

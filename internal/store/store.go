@@ -43,6 +43,7 @@ type Store interface {
 	MailQueue
 	Messages
 	Blobs
+	Secrets
 }
 
 // InUseError is a delete refused because another object uses this one:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -17,6 +19,7 @@ import (
 // forged tokens naming random clusters cannot make each request a read.
 type Keys struct {
 	store store.TokenKeys
+	box   *secret.Box
 	mu    sync.Mutex
 	keys  map[string][]store.TokenKey
 	// read is when a cluster's keys were last read from the store: a miss,
@@ -26,8 +29,8 @@ type Keys struct {
 }
 
 // NewKeys returns an empty cache over st.
-func NewKeys(st store.TokenKeys) *Keys {
-	return &Keys{store: st, keys: map[string][]store.TokenKey{}, read: map[string]time.Time{}}
+func NewKeys(st store.TokenKeys, box *secret.Box) *Keys {
+	return &Keys{store: st, box: box, keys: map[string][]store.TokenKey{}, read: map[string]time.Time{}}
 }
 
 const refreshEvery = 10 * time.Second
@@ -51,6 +54,11 @@ func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.
 	keys, err := k.store.TokenKeys(ctx, clusterID)
 	if err != nil {
 		return nil, err
+	}
+	for i := range keys { // sealed at rest
+		if keys[i].Secret, err = k.box.OpenStored(keys[i].Secret, secret.TokenKeyContext); err != nil {
+			return nil, fmt.Errorf("token key %d of %s: %w", keys[i].ID, clusterID, err)
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -101,9 +109,9 @@ func (k *Keys) Current(ctx context.Context, clusterID string) (store.TokenKey, e
 		return store.TokenKey{}, err
 	}
 	if len(keys) == 0 {
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret)
-		if _, err := k.store.AddTokenKey(ctx, clusterID, secret, time.Now().UTC()); err != nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		if _, err := k.store.AddTokenKey(ctx, clusterID, []byte(k.box.Seal(key, secret.TokenKeyContext)), time.Now().UTC()); err != nil {
 			return store.TokenKey{}, err
 		}
 		k.mu.Lock()

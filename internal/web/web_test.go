@@ -52,7 +52,7 @@ func newDashboard(t *testing.T) *dashboard {
 	}
 	mon := &monitor.Monitor{Store: st, Policy: monitor.DefaultPolicy, Log: quiet, Platform: "waymark.localhost", Box: box,
 		Rotation: dkim.DefaultRotation, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: "127.0.0.1:9"}, Platform: "waymark.localhost"}}
-	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Monitor: mon, Tokens: track.NewKeys(st), Box: box})
+	a := api.New(api.Options{Store: st, PlatformDomain: "waymark.localhost", Logger: quiet, Monitor: mon, Tokens: track.NewKeys(st, box), Box: box})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", a)
 	mux.Handle("/", New(a, box, quiet))

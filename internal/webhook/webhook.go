@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/netguard"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -119,6 +120,8 @@ func Enqueue(ctx context.Context, q Enqueuer, clusterID, event string, data any,
 // Deliverer sends queued deliveries.
 type Deliverer struct {
 	Queue store.WebhookQueue
+	// Box opens the webhooks' secrets, sealed at rest.
+	Box *secret.Box
 	// Client sends the requests; nil means one with a 10 s timeout and the
 	// private-address guard.
 	Client *http.Client
@@ -197,12 +200,16 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	now := d.now()
 	a := store.Attempt{At: now}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Payload))
+	var key []byte
+	if err == nil {
+		key, err = d.Box.OpenStored([]byte(dl.Secret), secret.WebhookSecretContext) // sealed at rest
+	}
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "waymark-webhooks/1")
 		req.Header.Set("Waymark-Event", dl.Event)
 		req.Header.Set("Waymark-Delivery", dl.ID)
-		req.Header.Set(SignatureHeader, Sign(dl.Secret, now, dl.Payload))
+		req.Header.Set(SignatureHeader, Sign(string(key), now, dl.Payload))
 		var resp *http.Response
 		resp, err = d.client().Do(req)
 		if err == nil {
