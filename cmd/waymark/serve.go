@@ -49,6 +49,7 @@ type serveConfig struct {
 	smtpRate                                         float64
 	relayRetry, relayExpire, relayLease              time.Duration
 	shutdownTimeout                                  time.Duration
+	maxSending, maxTracking                          int
 
 	// Derived by parseServe.
 	roleList      []string
@@ -83,6 +84,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.relayRetry, "relay-retry", relay.DefaultRetry.Base, "first wait before a temporary delivery failure is retried (doubling up to an hour)")
 	fs.DurationVar(&c.relayExpire, "relay-expire", relay.DefaultRetry.Expire, "how long a message is retried before it bounces")
 	fs.DurationVar(&c.relayLease, "relay-lease", relay.DefaultLease, "how long a node's claim on a message it is delivering lasts; after a crash, others retry it then")
+	fs.IntVar(&c.maxSending, "max-sending-domains", api.DefaultMaxSendingDomains, "sending domains a cluster may have")
+	fs.IntVar(&c.maxTracking, "max-tracking-domains", api.DefaultMaxTrackingDomains, "tracking domains a cluster may have (click hosts included)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", relay.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long SMTP sessions and deliveries in flight may finish")
 	fs.StringVar(&c.data, "data", "./waymark-data", "data directory for the embedded SQLite database")
 	fs.StringVar(&c.db, "db", "", "postgres://… to use PostgreSQL instead of SQLite")
@@ -239,6 +242,9 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.resolver); err != nil {
 		return c, fmt.Errorf("--resolver %q must be host:port, e.g. 127.0.0.1:53", c.resolver)
+	}
+	if c.maxSending < 1 || c.maxTracking < 1 {
+		return c, fmt.Errorf("--max-sending-domains and --max-tracking-domains must be at least 1")
 	}
 	if c.recheck < time.Minute {
 		return c, fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,7 +70,16 @@ type Options struct {
 	Box *secret.Box
 	// Rotation is the DKIM key schedule.
 	Rotation dkim.Rotation
+	// MaxTrackingDomains and MaxSendingDomains bound what one cluster may
+	// have (--max-tracking-domains, --max-sending-domains; 0: the defaults).
+	MaxTrackingDomains, MaxSendingDomains int
 }
+
+// Default quotas of a cluster.
+const (
+	DefaultMaxTrackingDomains = 1000
+	DefaultMaxSendingDomains  = 100
+)
 
 // Monitor is what the API asks of the monitor: checks and key rotations
 // on request, and the schedule of new domains.
@@ -100,6 +110,8 @@ type Server struct {
 	relay       *relay.Relay
 	box         *secret.Box
 	rotation    dkim.Rotation
+	maxTracking int
+	maxSending  int
 }
 
 // access says which keys may call a route.
@@ -190,6 +202,8 @@ func New(o Options) *Server {
 			Help:    "API request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
 		}, []string{"route"}),
+		maxTracking: cmp.Or(o.MaxTrackingDomains, DefaultMaxTrackingDomains),
+		maxSending:  cmp.Or(o.MaxSendingDomains, DefaultMaxSendingDomains),
 	}
 	o.Registry.MustRegister(s.requests, s.latency)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})

@@ -1181,3 +1181,33 @@ func TestSendingDomainNameThatCannotVerify(t *testing.T) {
 		t.Fatalf("238 octets with RSA only (wm2._domainkey. fits): %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestQuotas: past its quota a cluster's add is 403 quota_exceeded, and a
+// sending domain's click host counts as a tracking domain; another cluster
+// is not held by it.
+func TestQuotas(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	s := httptest.NewServer(New(Options{Store: e.store, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(e.store),
+		Tokens: track.NewKeys(e.store, testBox), Box: testBox, MaxTrackingDomains: 3, MaxSendingDomains: 1}))
+	t.Cleanup(s.Close)
+	e.srv = s
+	_, key := e.cluster("acme")
+	_, other := e.cluster("bravo")
+	for _, name := range []string{"t1.acme-mail.com", "t2.acme-mail.com"} {
+		if r := e.addDomain(key, name); r.Code != 201 {
+			t.Fatalf("add %s: %d %s", name, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "acme-mail.com"}); r.Code != 201 {
+		t.Fatalf("sending domain: %d %s", r.Code, r.Raw) // its click host is the third
+	}
+	if r := e.addDomain(key, "t3.acme-mail.com"); r.Code != 403 || r.errCode() != "quota_exceeded" || !strings.Contains(r.Raw, "--max-tracking-domains") {
+		t.Fatalf("a fourth tracking domain: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "acme-news.com"}); r.Code != 403 || r.errCode() != "quota_exceeded" || !strings.Contains(r.Raw, "--max-sending-domains") {
+		t.Fatalf("a second sending domain: %d %s", r.Code, r.Raw)
+	}
+	if r := e.addDomain(other, "t1.bravo-mail.com"); r.Code != 201 {
+		t.Fatalf("another cluster: %d %s", r.Code, r.Raw)
+	}
+}

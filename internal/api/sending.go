@@ -118,6 +118,13 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !decode(w, r, &req) {
 		return
 	}
+	if s.overQuota(w, r, "sending domains", "--max-sending-domains", s.maxSending, func() (int, error) {
+		all, err := s.store.SendingDomains(r.Context(), p.Cluster.ID)
+		return len(all), err
+	}) || s.overQuota(w, r, "tracking domains (each sending domain's click host is one)", "--max-tracking-domains", s.maxTracking,
+		s.trackingCount(r, p.Cluster.ID)) {
+		return
+	}
 	name, err := domain.SendingName(req.Name, s.platform)
 	var nameErr *domain.NameError
 	if errors.As(err, &nameErr) {

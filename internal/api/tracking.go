@@ -77,6 +77,9 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if !decode(w, r, &req) {
 		return
 	}
+	if s.overQuota(w, r, "tracking domains", "--max-tracking-domains", s.maxTracking, s.trackingCount(r, p.Cluster.ID)) {
+		return
+	}
 	name, err := domain.TrackingName(req.Name, s.platform)
 	var nameErr *domain.NameError
 	if errors.As(err, &nameErr) {
@@ -254,4 +257,30 @@ func inUse(w http.ResponseWriter, err error) bool {
 	}
 	writeError(w, http.StatusConflict, "in_use", u.Error()+"; "+todo, "")
 	return true
+}
+
+// overQuota answers 403 quota_exceeded when the cluster has max objects of
+// a kind already (what is its count, flag the operator's setting). The
+// count is read before the insert: adds made at the same moment may pass
+// it by as many as run at once.
+func (s *Server) overQuota(w http.ResponseWriter, r *http.Request, what, flag string, max int, count func() (int, error)) bool {
+	n, err := count()
+	if err != nil {
+		s.internal(w, r, err)
+		return true
+	}
+	if n < max {
+		return false
+	}
+	writeError(w, http.StatusForbidden, "quota_exceeded",
+		fmt.Sprintf("this cluster has %d %s, the most it may have (%s on this server): delete one first", n, what, flag), "")
+	return true
+}
+
+// trackingCount counts a cluster's tracking domains.
+func (s *Server) trackingCount(r *http.Request, clusterID string) func() (int, error) {
+	return func() (int, error) {
+		all, err := s.store.TrackingDomains(r.Context(), clusterID)
+		return len(all), err
+	}
 }
