@@ -286,7 +286,8 @@ func (n *node) startAPI(context.Context) error {
 	}
 	h := api.New(api.Options{Store: n.st, PlatformDomain: c.platform, Logger: n.log, Registry: n.reg,
 		ZoneChanged: n.zoneChanged, Monitor: n.monitor, Tokens: n.keys, Box: n.box, Relay: n.relay, Rotation: n.rotation,
-		MaxTrackingDomains: c.maxTracking, MaxSendingDomains: c.maxSending})
+		MaxTrackingDomains: c.maxTracking, MaxSendingDomains: c.maxSending,
+		AllowPrivateWebhooks: c.webhookPrivate, AllowPrivateDelivery: c.deliveryPrivate})
 	top := http.NewServeMux()
 	top.Handle("/v1/", h)
 	top.Handle("/healthz", h)

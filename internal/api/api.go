@@ -73,6 +73,10 @@ type Options struct {
 	// MaxTrackingDomains and MaxSendingDomains bound what one cluster may
 	// have (--max-tracking-domains, --max-sending-domains; 0: the defaults).
 	MaxTrackingDomains, MaxSendingDomains int
+	// AllowPrivateWebhooks and AllowPrivateDelivery let clusters' webhooks
+	// and delivery servers be on loopback and private addresses
+	// (--webhook-allow-private, --delivery-allow-private).
+	AllowPrivateWebhooks, AllowPrivateDelivery bool
 }
 
 // Default quotas of a cluster.
@@ -112,6 +116,8 @@ type Server struct {
 	rotation    dkim.Rotation
 	maxTracking int
 	maxSending  int
+	// privateWebhooks, privateDelivery: see Options.
+	privateWebhooks, privateDelivery bool
 }
 
 // access says which keys may call a route.
@@ -202,6 +208,7 @@ func New(o Options) *Server {
 			Help:    "API request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
 		}, []string{"route"}),
+		privateWebhooks: o.AllowPrivateWebhooks, privateDelivery: o.AllowPrivateDelivery,
 		maxTracking: cmp.Or(o.MaxTrackingDomains, DefaultMaxTrackingDomains),
 		maxSending:  cmp.Or(o.MaxSendingDomains, DefaultMaxSendingDomains),
 	}

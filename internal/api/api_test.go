@@ -66,7 +66,8 @@ func newEnv(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	rl := &relay.Relay{Store: s, Log: quiet, Composer: &relay.Composer{Store: s, Tokens: track.NewKeys(s, testBox), Box: testBox, Platform: platform}}
-	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s, testBox), Box: testBox, Relay: rl}))
+	srv := httptest.NewServer(New(Options{Store: s, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(s), Tokens: track.NewKeys(s, testBox), Box: testBox, Relay: rl,
+		AllowPrivateDelivery: true})) // the tests' delivery servers listen on loopback
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: s, admin: admin, dir: dir}
 }
@@ -1209,5 +1210,42 @@ func TestQuotas(t *testing.T) {
 	}
 	if r := e.addDomain(other, "t1.bravo-mail.com"); r.Code != 201 {
 		t.Fatalf("another cluster: %d %s", r.Code, r.Raw)
+	}
+}
+
+// TestURLsChecked: a webhook or delivery server on loopback, a private or
+// link-local address, or with a port out of range is refused at creation
+// (422 url_invalid with the reason), unless the operator allows private
+// addresses.
+func TestURLsChecked(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	s := httptest.NewServer(New(Options{Store: e.store, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(e.store),
+		Tokens: track.NewKeys(e.store, testBox), Box: testBox}))
+	t.Cleanup(s.Close)
+	strict := *e
+	strict.srv = s
+	_, key := e.cluster("acme")
+	for _, tc := range []struct{ path, url, want string }{
+		{"/v1/webhooks", "https://127.0.0.1/w", "not on the public Internet"},
+		{"/v1/webhooks", "http://localhost:8080/w", "not on the public Internet"},
+		{"/v1/webhooks", "https://10.1.2.3/w", "--webhook-allow-private"},
+		{"/v1/webhooks", "https://[fe80::1]/w", "not on the public Internet"},
+		{"/v1/webhooks", "https://hooks.example.net:70000/w", "1 to 65535"},
+		{"/v1/delivery-servers", "smtp://192.168.1.10:25", "--delivery-allow-private"},
+		{"/v1/delivery-servers", "smtp://mta.example.net:0", "1 to 65535"},
+	} {
+		body := map[string]any{"url": tc.url, "events": []string{"*"}}
+		if tc.path == "/v1/delivery-servers" {
+			body = map[string]any{"url": tc.url, "name": "mta"}
+		}
+		if r := strict.do("POST", tc.path, key, body); r.Code != 422 || r.errCode() != "url_invalid" || !strings.Contains(r.Raw, tc.want) {
+			t.Errorf("%s %s: %d %s; want 422 saying %q", tc.path, tc.url, r.Code, r.Raw, tc.want)
+		}
+	}
+	if r := strict.do("POST", "/v1/webhooks", key, map[string]any{"url": "https://93.184.216.34/w", "events": []string{"*"}}); r.Code != 201 {
+		t.Fatalf("a public address: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("POST", "/v1/delivery-servers", key, map[string]any{"url": "smtp://127.0.0.1:2525", "name": "local"}); r.Code != 201 {
+		t.Fatalf("loopback with --delivery-allow-private: %d %s", r.Code, r.Raw)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/netguard"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -52,6 +55,10 @@ func (s *Server) createDeliveryServer(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	u, err := ParseDeliveryURL(req.URL)
+	if err == nil {
+		pu, _ := url.Parse(u)
+		err = publicHost(pu, s.privateDelivery, "--delivery-allow-private")
+	}
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "url_invalid", err.Error(), "url")
 		return
@@ -118,4 +125,26 @@ func (s *Server) getDeliveryServer(w http.ResponseWriter, r *http.Request, p pri
 		return
 	}
 	answerOne(w, r, "delivery server", ds, func(d store.DeliveryServer) string { return d.ID }, deliveryServerJSON)
+}
+
+// publicHost checks, at creation, the host and port of a cluster's URL:
+// a port from 1 to 65535, and, unless allow, not an address or name of
+// loopback, a private network or link-local (netguard's rule; a name is
+// checked again on the address dialled, since its DNS can change), so the
+// cluster hears of it now rather than from five days of failed attempts.
+func publicHost(u *url.URL, allow bool, flag string) error {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+		}
+	}
+	if allow {
+		return nil
+	}
+	host := strings.ToLower(u.Hostname())
+	ip, err := netip.ParseAddr(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (err == nil && !netguard.Public(ip)) {
+		return fmt.Errorf("%s is not on the public Internet (loopback, private or link-local); the operator may allow such addresses with %s", host, flag)
+	}
+	return nil
 }

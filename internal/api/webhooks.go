@@ -53,6 +53,10 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p princip
 			fmt.Sprintf("%q is not an absolute http(s) URL without credentials or fragment, such as https://hooks.example.com/waymark", req.URL), "url")
 		return
 	}
+	if err := publicHost(u, s.privateWebhooks, "--webhook-allow-private"); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "url_invalid", err.Error(), "url")
+		return
+	}
 	if len(req.Events) == 0 {
 		writeError(w, http.StatusUnprocessableEntity, "events_required",
 			`events is required: a list of event names, or ["*"] for all of them: `+strings.Join(event.Names(), ", "), "events")
