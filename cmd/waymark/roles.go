@@ -147,6 +147,7 @@ func (n *node) startDNS(ctx context.Context) error {
 	c := n.c
 	zc := dnsserver.Config{Platform: c.platform, EdgeIPs: c.edgeIPList}
 	srv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), n.log, n.reg)
+	srv.RateLimit(c.dnsRate, 2) // every second answer over the rate goes out truncated
 	addr, err := srv.Listen(ctx, c.dns)
 	if err != nil {
 		return fmt.Errorf("--dns: %w", err)

@@ -46,7 +46,7 @@ type serveConfig struct {
 	acmeChallenges, secretKeyFile                    string
 	dkimRotation                                     time.Duration
 	smtpTLSCert, smtpTLSKey, milterAddr, milterClust string
-	smtpRate                                         float64
+	smtpRate, dnsRate                                float64
 	relayRetry, relayExpire, relayLease              time.Duration
 	shutdownTimeout                                  time.Duration
 	maxSending, maxTracking                          int
@@ -64,6 +64,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.edgeHTTP, "edge-http", ":8081", "edge HTTP listen address (tracking links, ACME HTTP-01)")
 	fs.StringVar(&c.edgeHTTPS, "edge-https", ":8443", "edge HTTPS listen address")
 	fs.StringVar(&c.dns, "dns", ":5353", "authoritative DNS listen address (UDP and TCP)")
+	fs.Float64Var(&c.dnsRate, "dns-rate-limit", 100, "identical DNS answers a second to one client netblock over UDP (response rate limiting; 0: none)")
 	fs.StringVar(&c.smtp, "smtp", ":2525", "SMTP submission listen address")
 	fs.StringVar(&c.bounceSMTP, "bounce-smtp", ":2526", "inbound SMTP for bounce hosts")
 	fs.StringVar(&c.resolver, "resolver", "", "DNS resolver host:port for verification (default: first nameserver in /etc/resolv.conf)")

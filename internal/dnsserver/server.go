@@ -25,7 +25,13 @@ type Server struct {
 	zone    atomic.Pointer[Zone]
 	log     *slog.Logger
 	queries *prometheus.CounterVec
+	limiter *rrl
 }
+
+// RateLimit limits identical UDP answers to one client netblock to
+// perSecond (0: no limit); of those over it, every slip-th is sent
+// truncated so a real client retries over TCP. Set it before Listen.
+func (s *Server) RateLimit(perSecond float64, slip int) { s.limiter = newRRL(perSecond, slip) }
 
 // NewServer returns a server answering from z. Metrics go to reg when it
 // is not nil.
@@ -35,7 +41,7 @@ func NewServer(z *Zone, log *slog.Logger, reg prometheus.Registerer) *Server {
 	}
 	s := &Server{log: log, queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "waymark_dns_queries_total",
-		Help: "DNS queries answered, by response code.",
+		Help: "DNS queries answered, by response code; rate_limited counts answers limited (dropped or sent truncated).",
 	}, []string{"rcode"})}
 	if reg != nil {
 		reg.MustRegister(s.queries)
@@ -59,6 +65,17 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := s.Reply(req, udp)
 	if m == nil {
 		return
+	}
+	if udp && s.limiter != nil {
+		client := w.RemoteAddr().(*net.UDPAddr).AddrPort().Addr()
+		switch s.limiter.check(client, m, time.Now()) {
+		case rrlDrop:
+			s.queries.WithLabelValues("rate_limited").Inc()
+			return
+		case rrlSlip:
+			m.Answer, m.Ns, m.Truncated = nil, nil, true
+			s.queries.WithLabelValues("rate_limited").Inc()
+		}
 	}
 	s.queries.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
 	if err := w.WriteMsg(m); err != nil {
