@@ -36,6 +36,9 @@ type Report struct {
 	// QueueIDs are the X-Waymark-Queue-Id values of the returned message
 	// or its headers, when the report includes them.
 	QueueIDs []string
+	// Reporter names who made the report: the Reporting-MTA (RFC 3464
+	// section 2.2.2, RFC 5965 section 3.2), else an ARF's User-Agent.
+	Reporter string
 }
 
 // Recipient is one recipient's status in a DSN.
@@ -106,7 +109,7 @@ func Parse(msg []byte) (Report, error) {
 		switch pt {
 		case "message/delivery-status", "message/global-delivery-status":
 			if rep.Kind == DSN {
-				if rep.Recipients, err = parseDeliveryStatus(p.Body); err != nil {
+				if rep.Recipients, err = parseDeliveryStatus(p.Body, &rep.Reporter); err != nil {
 					return Report{}, err
 				}
 				seen = true
@@ -137,7 +140,7 @@ func Parse(msg []byte) (Report, error) {
 
 // parseDeliveryStatus reads the per-message block and then one block per
 // recipient (RFC 3464 section 2.1).
-func parseDeliveryStatus(r io.Reader) ([]Recipient, error) {
+func parseDeliveryStatus(r io.Reader, reporter *string) ([]Recipient, error) {
 	br := bufio.NewReader(io.LimitReader(r, 4<<20))
 	var out []Recipient
 	for i := 0; i < maxFieldBlocks; i++ {
@@ -150,6 +153,9 @@ func parseDeliveryStatus(r io.Reader) ([]Recipient, error) {
 			return out, fmt.Errorf("bounce: delivery-status fields: %w", err)
 		}
 		if i == 0 && !h.Has("Final-Recipient") && !h.Has("Original-Recipient") {
+			if reporter != nil {
+				*reporter = typedAddress(h.Get("Reporting-MTA"))
+			}
 			continue // the per-message fields
 		}
 		rc := Recipient{
@@ -181,6 +187,10 @@ func parseFeedback(r io.Reader, rep *Report) error {
 	}
 	rep.FeedbackType = strings.ToLower(firstWord(h.Get("Feedback-Type")))
 	rep.OriginalMailFrom = strings.Trim(strings.TrimSpace(h.Get("Original-Mail-From")), "<>")
+	rep.Reporter = typedAddress(h.Get("Reporting-MTA"))
+	if rep.Reporter == "" {
+		rep.Reporter = strings.TrimSpace(h.Get("User-Agent"))
+	}
 	if rep.FeedbackType == "" {
 		return fmt.Errorf("bounce: feedback-report without Feedback-Type")
 	}

@@ -21,7 +21,7 @@ func TestParseDSN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Kind != DSN || len(rep.Recipients) != 1 || len(rep.QueueIDs) != 1 || rep.QueueIDs[0] != "abcdefghijklmnop" {
+	if rep.Kind != DSN || len(rep.Recipients) != 1 || len(rep.QueueIDs) != 1 || rep.QueueIDs[0] != "abcdefghijklmnop" || rep.Reporter != "mta.localhost" {
 		t.Fatalf("%+v", rep)
 	}
 	r := rep.Recipients[0]
@@ -36,7 +36,7 @@ func TestParseARF(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Kind != ARF || rep.FeedbackType != "abuse" || rep.OriginalMailFrom != "b-abcdefghijklmnop@bounce.acme-mail.com" ||
-		len(rep.QueueIDs) != 1 {
+		len(rep.QueueIDs) != 1 || rep.Reporter != "SomeGenerator/1.0" {
 		t.Fatalf("%+v", rep)
 	}
 }

@@ -21,6 +21,7 @@ import (
 // address, the suppression list and the event log.
 type Store interface {
 	MailByID(ctx context.Context, id string) (store.Mail, error)
+	FirstReport(ctx context.Context, mailID, kind, reporter string, now time.Time) (bool, error)
 	store.Suppressions
 	InsertEvents(ctx context.Context, events []store.Event) error
 }
@@ -106,8 +107,22 @@ func (ss *session) Data(r io.Reader) error {
 	var events []store.Event
 	for _, m := range ss.mails {
 		ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
+		// One event per copy, type and reporter: a replayed report must not
+		// inflate the cluster's bounce or complaint rate.
+		first := func(typ event.Type) (bool, error) {
+			ok, err := ss.s.Store.FirstReport(context.Background(), m.ID, string(typ), rep.Reporter, now)
+			if err == nil && !ok {
+				ss.s.Log.Info("bounce smtp: a report already counted, ignored", "mail", m.ID, "type", typ, "reporter", rep.Reporter)
+			}
+			return ok, err
+		}
 		switch rep.Kind {
 		case ARF:
+			if ok, err := first(event.Complaint); err != nil {
+				return ss.tempfail(err)
+			} else if !ok {
+				continue
+			}
 			ev.Type, ev.Reason = event.Complaint, rep.FeedbackType
 			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonComplaint, now); err != nil {
 				return ss.tempfail(err)
@@ -116,6 +131,11 @@ func (ss *session) Data(r io.Reader) error {
 			rc, own, ok := recipientOf(rep, m.Rcpt)
 			if !ok {
 				continue // a success or delay notice without a failure
+			}
+			if ok, err := first(event.Bounce); err != nil {
+				return ss.tempfail(err)
+			} else if !ok {
+				continue
 			}
 			ev.Type, ev.Class = event.Bounce, event.Soft
 			ev.Reason = strings.TrimSpace(rc.Status + " " + rc.Diagnostic)

@@ -109,6 +109,14 @@ func TestServer(t *testing.T) {
 	if err := send(relay.VERP(ids["dan@example.org"], "bounce.acme-mail.com"), other); err != nil {
 		t.Fatal(err)
 	}
+	// The same reports again (a replay, or a mailbox provider's retry):
+	// taken, and not counted again.
+	if err := send(relay.VERP(ids["nobody@example.org"], "bounce.acme-mail.com"), dsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(relay.VERP(ids["ann@example.org"], "bounce.acme-mail.com"), arf); err != nil {
+		t.Fatal(err)
+	}
 	evs, err := st.Events(ctx, "cl_a", store.EventQuery{Limit: 10})
 	if err != nil {
 		t.Fatal(err)

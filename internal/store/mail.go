@@ -89,6 +89,10 @@ func (s *sqlStore) PurgeMail(ctx context.Context, before time.Time) (int, error)
 	if err != nil {
 		return 0, s.wrap(err, "purge mail")
 	}
+	// Reports of mail that old no longer find it either.
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM reports WHERE created_at < ?`), micros(before)); err != nil {
+		return 0, s.wrap(err, "purge reports")
+	}
 	n, err := res.RowsAffected()
 	return int(n), err
 }
@@ -129,6 +133,10 @@ type MailQueue interface {
 	// ReleaseMail gives claimed messages that were not tried back to the
 	// queue at once (a node shutting down), without counting an attempt.
 	ReleaseMail(ctx context.Context, ids []string, now time.Time) error
+	// FirstReport records a report (a bounce or complaint) about a queued
+	// copy from a reporter, and says whether it is the first of its kind
+	// from that reporter: a replayed report must not be counted again.
+	FirstReport(ctx context.Context, mailID, kind, reporter string, now time.Time) (bool, error)
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
 	// MailFor returns the latest copy of a message for a recipient,
@@ -188,4 +196,14 @@ func (s *sqlStore) ReleaseMail(ctx context.Context, ids []string, now time.Time)
 		return nil
 	})
 	return s.wrap(err, "release mail")
+}
+
+func (s *sqlStore) FirstReport(ctx context.Context, mailID, kind, reporter string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO reports (mail_id, kind, reporter, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mail_id, kind, reporter) DO NOTHING`), mailID, kind, reporter, micros(now))
+	if err != nil {
+		return false, s.wrap(err, "record report")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.wrap(err, "record report")
 }

@@ -287,3 +287,26 @@ func TestReleaseMail(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstReport: the first report of a kind about a copy from a
+// reporter is new; the same again is not; another reporter or kind is.
+func TestFirstReport(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		for _, tc := range []struct {
+			mail, kind, reporter string
+			first                bool
+		}{
+			{"m1", "bounce", "mx.example", true},
+			{"m1", "bounce", "mx.example", false},
+			{"m1", "bounce", "mx2.example", true},
+			{"m1", "complaint", "mx.example", true},
+			{"m2", "bounce", "mx.example", true},
+		} {
+			if got, err := s.FirstReport(ctx, tc.mail, tc.kind, tc.reporter, now); err != nil || got != tc.first {
+				t.Errorf("%+v: %v %v", tc, got, err)
+			}
+		}
+	})
+}

@@ -217,6 +217,16 @@ var migrations = []string{
 		SELECT id, cluster_id, name, url, tracking_domain_id, is_default <> 0, created_at FROM delivery_servers;
 	DROP TABLE delivery_servers;
 	ALTER TABLE delivery_servers_new RENAME TO delivery_servers;`,
+	// 13: the reports (DSNs, ARF complaints) already counted, one per queued
+	// copy, kind and reporter, so a replayed report is not counted again.
+	`CREATE TABLE reports (
+		mail_id    TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		reporter   TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (mail_id, kind, reporter)
+	);
+	CREATE INDEX reports_created ON reports (created_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL
