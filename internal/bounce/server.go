@@ -1,6 +1,7 @@
 package bounce
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,6 +97,9 @@ func (ss *session) Data(r io.Reader) error {
 	data, err := relay.ReadData(r)
 	if err != nil {
 		return err
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return relay.ErrNUL.SMTPError()
 	}
 	rep, err := Parse(data)
 	if err != nil {

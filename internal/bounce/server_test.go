@@ -102,6 +102,9 @@ func TestServer(t *testing.T) {
 	if err := send(relay.VERP(ids["bob@example.org"], "bounce.acme-mail.com"), "Subject: Long\r\n\r\n"+strings.Repeat("x", 6000)+"\r\n"); !errors.As(err, &se) || se.Code != 550 {
 		t.Fatalf("a 6000-octet line: %v", err)
 	}
+	if err := send(relay.VERP(ids["bob@example.org"], "bounce.acme-mail.com"), "Subject: NUL\r\n\r\nx\x00y\r\n"); !errors.As(err, &se) || se.Code != 550 {
+		t.Fatalf("a NUL: %v", err)
+	}
 	// A DSN about another address (dan's mail was auto-forwarded): a soft
 	// bounce for dan, who is not suppressed.
 	other := strings.ReplaceAll(strings.ReplaceAll(string(read(t, "postfix-dsn.eml")), "abcdefghijklmnop", ids["dan@example.org"]),
