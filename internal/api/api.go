@@ -23,6 +23,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/throttle"
 )
 
 // AdminKeySetting names the setting holding the admin key's hash.
@@ -77,6 +78,9 @@ type Options struct {
 	// and delivery servers be on loopback and private addresses
 	// (--webhook-allow-private, --delivery-allow-private).
 	AllowPrivateWebhooks, AllowPrivateDelivery bool
+	// AuthFailures counts requests with a wrong key per client address;
+	// past its limit the client gets 429 (default throttle.Default).
+	AuthFailures *throttle.Failures
 }
 
 // Default quotas of a cluster.
@@ -118,6 +122,7 @@ type Server struct {
 	maxSending  int
 	// privateWebhooks, privateDelivery: see Options.
 	privateWebhooks, privateDelivery bool
+	failures                         *throttle.Failures
 }
 
 // access says which keys may call a route.
@@ -209,6 +214,7 @@ func New(o Options) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
 		}, []string{"route"}),
 		privateWebhooks: o.AllowPrivateWebhooks, privateDelivery: o.AllowPrivateDelivery,
+		failures:    cmp.Or(o.AuthFailures, throttle.Default()),
 		maxTracking: cmp.Or(o.MaxTrackingDomains, DefaultMaxTrackingDomains),
 		maxSending:  cmp.Or(o.MaxSendingDomains, DefaultMaxSendingDomains),
 	}
@@ -305,6 +311,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 		writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send the header Authorization: Bearer <key>", "")
 		return principal{}, false
 	}
+	client := throttle.Host(r.RemoteAddr)
+	if wait, blocked := s.failures.Blocked(client); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too_many_failures",
+			fmt.Sprintf("too many requests with a wrong API key from this address: try again in %d seconds", int(wait.Seconds())+1), "")
+		return principal{}, false
+	}
 	hash := apikey.Hash(h[len(prefix):])
 	if admin, err := s.store.Setting(r.Context(), AdminKeySetting); err == nil && apikey.Equal(admin, hash) {
 		return principal{Admin: true}, true
@@ -314,6 +327,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	c, err := s.store.ClusterByKey(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
+		s.failures.Fail(client)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="waymark", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key", "")
 		return principal{}, false

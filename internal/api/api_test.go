@@ -1249,3 +1249,28 @@ func TestURLsChecked(t *testing.T) {
 		t.Fatalf("loopback with --delivery-allow-private: %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestWrongKeysThrottled: after five requests with a wrong key, a client
+// gets 429 with Retry-After, even with a good key; other clients do not.
+func TestWrongKeysThrottled(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	for i := range 5 {
+		if r := e.do("GET", "/v1/tracking-domains", "wmk_wrong", nil); r.Code != 401 {
+			t.Fatalf("wrong key %d: %d", i+1, r.Code)
+		}
+	}
+	r := e.do("GET", "/v1/tracking-domains", key, nil)
+	if r.Code != 429 || r.errCode() != "too_many_failures" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a good key after five wrong ones: %d %s (Retry-After %q)", r.Code, r.Raw, r.Header.Get("Retry-After"))
+	}
+	// Another client address is not held by this one's failures.
+	req := httptest.NewRequest("GET", "/v1/tracking-domains", nil)
+	req.RemoteAddr = "192.0.2.9:4000"
+	req.Header.Set("Authorization", "Bearer "+key)
+	rec := httptest.NewRecorder()
+	e.srv.Config.Handler.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("another client: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -122,6 +122,13 @@ var (
 	// ErrAuthFailed: the cluster id and key do not match.
 	ErrAuthFailed = &Refusal{Code: "auth_failed", SMTP: 535, Status: [3]int{5, 7, 8},
 		Message: "authentication failed: give your cluster id as the user name and one of its API keys as the password"}
+	// ErrAuthThrottled: too many failed AUTHs from the client or for the
+	// cluster id.
+	ErrAuthThrottled = &Refusal{Code: "auth_throttled", SMTP: 454, Status: [3]int{4, 7, 0},
+		Message: "too many failed authentications: try again later"}
+	// ErrClientThrottled: a client that kept failing AUTH, at connect.
+	ErrClientThrottled = &Refusal{Code: "client_throttled", SMTP: 421, Status: [3]int{4, 7, 0},
+		Message: "too many failed authentications from this address: try again later"}
 	// ErrAuthRequired: MAIL before AUTH.
 	ErrAuthRequired = &Refusal{Code: "auth_required", SMTP: 530, Status: [3]int{5, 7, 0},
 		Message: "authentication required: AUTH PLAIN with your cluster id and an API key (after STARTTLS)"}

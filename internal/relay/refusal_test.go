@@ -9,7 +9,7 @@ import (
 var declared = []*Refusal{ErrInvalidMessage, ErrInvalidMessageID, ErrInvalidHeader, ErrFromInvalid, ErrFromMissing,
 	ErrFromMultiple, ErrFromNotVerified, ErrTrackingDomainNotActive, ErrDeliveryServerUnknown, ErrRecipientInvalid,
 	ErrTooManyRecipients, ErrTooLarge, ErrNoDeliveryServer, ErrForwardUnavailable, ErrForwardLimit, ErrAuthMechanism,
-	ErrAuthUnavailable, ErrAuthFailed, ErrAuthRequired, ErrRateLimited, ErrBadAddress, ErrSuppressionCheck, ErrSuppressed,
+	ErrAuthUnavailable, ErrAuthFailed, ErrAuthThrottled, ErrClientThrottled, ErrAuthRequired, ErrRateLimited, ErrBadAddress, ErrSuppressionCheck, ErrSuppressed,
 	ErrReadFailed, ErrBareLineBreak, ErrLineTooLong, ErrNUL, ErrQueueFailed}
 
 // TestRefusalsDeclared: each refusal has a code and a text, and its reply

@@ -24,6 +24,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/throttle"
 )
 
 // SessionStore is what an SMTP session reads: the cluster an AUTH key
@@ -55,6 +56,9 @@ type SMTPServer struct {
 	// ShutdownTimeout is how long sessions in flight may finish once ctx
 	// ends (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
+	// Failures counts failed AUTHs per client address and cluster id
+	// (default throttle.Default: five in five minutes).
+	Failures *throttle.Failures
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -114,7 +118,12 @@ func selfSigned(host string) (tls.Certificate, error) {
 
 // NewSession implements smtp.Backend.
 func (s *SMTPServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, remote: c.Conn().RemoteAddr().String()}, nil
+	remote := c.Conn().RemoteAddr().String()
+	// A client that kept failing AUTH is turned away at once.
+	if wait, blocked := s.failures().Blocked("ip:" + throttle.Host(remote)); blocked {
+		return nil, ErrClientThrottled.With("too many failed authentications from this address: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
+	}
+	return &session{s: s, conn: c, remote: remote}, nil
 }
 
 func (s *SMTPServer) limiter(clusterID string) *rate.Limiter {
@@ -133,6 +142,7 @@ func (s *SMTPServer) limiter(clusterID string) *rate.Limiter {
 
 type session struct {
 	s       *SMTPServer
+	conn    *smtp.Conn
 	remote  string
 	cluster string
 	rcpts   []string
@@ -145,18 +155,51 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		return nil, ErrAuthMechanism.SMTPError()
 	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
+		client := "ip:" + throttle.Host(ss.remote)
+		for _, key := range []string{client, "cluster:" + username} {
+			if wait, blocked := ss.s.failures().Blocked(key); blocked {
+				// Guessing is slowed and the connection ends after the
+				// reply; the next ones from this client are refused at once.
+				ss.s.Log.Warn("smtp auth throttled", "remote", ss.remote, "user", username, "for", wait.Round(time.Second))
+				time.Sleep(authDelay)
+				ss.closeSoon()
+				return ErrAuthThrottled.With("too many failed authentications: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
+			}
+		}
 		c, err := ss.s.Store.ClusterByKey(context.Background(), apikey.Hash(password))
 		if err != nil || c.ID != username || (identity != "" && identity != username) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				ss.s.Log.Error("smtp auth", "err", err)
 				return ErrAuthUnavailable.SMTPError()
 			}
+			ss.s.failures().Fail(client)
+			ss.s.failures().Fail("cluster:" + username)
 			ss.s.Log.Info("smtp auth refused", "remote", ss.remote, "user", username)
 			return ErrAuthFailed.SMTPError()
 		}
 		ss.cluster = c.ID
 		return nil
 	}), nil
+}
+
+// authDelay is how long a throttled AUTH waits before its answer.
+const authDelay = time.Second
+
+// closeSoon ends the connection once the reply being written is out.
+func (ss *session) closeSoon() {
+	if ss.conn != nil {
+		time.AfterFunc(200*time.Millisecond, func() { ss.conn.Close() })
+	}
+}
+
+// failures is the count of failed AUTHs by client and cluster id.
+func (s *SMTPServer) failures() *throttle.Failures {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Failures == nil {
+		s.Failures = throttle.Default()
+	}
+	return s.Failures
 }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -238,5 +239,49 @@ func TestQueuedText(t *testing.T) {
 		if listed < n && !strings.HasSuffix(got, fmt.Sprintf("and %d more)", n-listed)) {
 			t.Errorf("%d copies: %d listed, %q", n, listed, got)
 		}
+	}
+}
+
+// TestAuthThrottled: after five failed AUTHs in a session, the sixth gets
+// 454 4.7.0 after a delay, even with the right key, and the connection
+// ends; the client's next connections are refused at once (421 4.7.0).
+func TestAuthThrottled(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	addr, key := startSubmission(t, f, 0)
+	dial := func() (*smtp.Client, error) {
+		return smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	}
+	guess := func(c *smtp.Client, n int) {
+		t.Helper()
+		if code, _ := smtpCode(c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", "wmk_wrong"))); code != 535 {
+			t.Fatalf("guess %d: %d", n, code)
+		}
+	}
+	first, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		guess(first, i+1)
+	}
+	first.Close()
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	guess(c, 5)
+	start := time.Now()
+	code, msg := smtpCode(c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)))
+	if code != 454 || !strings.Contains(msg, "try again in") || time.Since(start) < authDelay {
+		t.Fatalf("the right key after five failures: %d %q after %v", code, msg, time.Since(start))
+	}
+	time.Sleep(400 * time.Millisecond) // closeSoon's moment
+	if err := c.Noop(); err == nil {
+		t.Fatal("the connection stayed open")
+	}
+	if _, err := dial(); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("a new connection from the throttled address: %v", err)
 	}
 }

@@ -230,6 +230,7 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 		rd = bytes.NewReader(b)
 	}
 	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
+	req.RemoteAddr = r.RemoteAddr // the API throttles failed keys by client
 	req.Header.Set("Authorization", "Bearer "+sess.key)
 	if sess.cluster != "" {
 		req.Header.Set("X-Waymark-Cluster", sess.cluster)
@@ -295,7 +296,13 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 // HttpOnly, SameSite=Strict, Secure when served over TLS.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
-	if code, _ := s.call(r, session{key: key}, "GET", "/v1/clusters", nil, nil); code != http.StatusOK {
+	code, e := s.call(r, session{key: key}, "GET", "/v1/clusters", nil, nil)
+	if code == http.StatusTooManyRequests { // the API throttles wrong keys by client
+		s.render(w, http.StatusTooManyRequests, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
+			"Error": e.Message})
+		return
+	}
+	if code != http.StatusOK {
 		s.render(w, http.StatusUnauthorized, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
 			"Error": "That key was not accepted: paste a cluster key (wmk_…) or the admin key (wma_…)."})
 		return

@@ -403,3 +403,18 @@ func TestSignInGuards(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInThrottled: after five wrong keys from a client, sign-in says
+// so with 429, even for the right key, until the window ends.
+func TestSignInThrottled(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	for i := range 5 {
+		if code, _, _ := b.post("/login", url.Values{"key": {"wmk_wrong"}}); code != http.StatusUnauthorized {
+			t.Fatalf("wrong key %d: %d", i+1, code)
+		}
+	}
+	if code, page, _ := b.post("/login", url.Values{"key": {d.keys["acme"]}}); code != http.StatusTooManyRequests || !strings.Contains(page, "try again in") {
+		t.Fatalf("the right key after five wrong ones: %d\n%s", code, page)
+	}
+}
