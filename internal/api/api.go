@@ -31,6 +31,7 @@ const AdminKeySetting = "admin_key_sha256"
 
 // Store is what the API reads and changes.
 type Store interface {
+	store.Sessions
 	// Backend names the database ("sqlite" or "postgres"), for /healthz.
 	Backend() string
 	// Ping checks that the database answers.
@@ -150,6 +151,10 @@ var routes = []route{
 	{"POST", "/v1/clusters", adminOnly, (*Server).createCluster},
 	{"GET", "/v1/clusters", clusterWide, (*Server).listClusters},
 	{"GET", "/v1/clusters/{id}", clusterWide, (*Server).getCluster},
+	{"POST", "/v1/sessions", clusterWide, (*Server).createSession},
+	{"GET", "/v1/sessions", clusterWide, (*Server).listSessions},
+	{"GET", "/v1/sessions/{id}", clusterWide, (*Server).getSession},
+	{"DELETE", "/v1/sessions/{id}", clusterWide, (*Server).deleteSession},
 	{"POST", "/v1/tracking-domains", anyKey, (*Server).createTrackingDomain},
 	{"GET", "/v1/tracking-domains", anyKey, (*Server).listTrackingDomains},
 	{"GET", "/v1/tracking-domains/{id}", anyKey, (*Server).getTrackingDomain},
@@ -275,6 +280,8 @@ func (s *Server) observe(pattern string, h http.Handler) http.Handler {
 type principal struct {
 	Admin   bool
 	Cluster store.Cluster
+	// KeyHash is the hash of the key the request came with.
+	KeyHash string
 }
 
 // ClusterHeader lets the admin key act inside one cluster.
@@ -320,7 +327,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	hash := apikey.Hash(h[len(prefix):])
 	if admin, err := s.store.Setting(r.Context(), AdminKeySetting); err == nil && apikey.Equal(admin, hash) {
-		return principal{Admin: true}, true
+		return principal{Admin: true, KeyHash: hash}, true
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internal(w, r, err)
 		return principal{}, false
@@ -336,7 +343,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 		s.internal(w, r, err)
 		return principal{}, false
 	}
-	return principal{Cluster: c}, true
+	return principal{Cluster: c, KeyHash: hash}, true
 }
 
 // scope fixes the cluster a cluster-scoped request acts in. A cluster key

@@ -1274,3 +1274,37 @@ func TestWrongKeysThrottled(t *testing.T) {
 		t.Fatalf("another client: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestSessions: a key starts, lists and ends its own sessions; another
+// key sees none of them and cannot end them; an ended session is gone.
+func TestSessions(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	_, other := e.cluster("bravo")
+	r := e.do("POST", "/v1/sessions", key, nil)
+	id := r.str("id")
+	if r.Code != 201 || !strings.HasPrefix(id, "ses_") || r.Header.Get("Location") != "/v1/sessions/"+id {
+		t.Fatalf("start: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/sessions", key, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 1 {
+		t.Fatalf("list: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/sessions", other, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 0 {
+		t.Fatalf("another key's list: %s", r.Raw)
+	}
+	if r := e.do("GET", "/v1/sessions/"+id, other, nil); r.Code != 404 {
+		t.Fatalf("another key reads it: %d", r.Code)
+	}
+	if r := e.do("DELETE", "/v1/sessions/"+id, other, nil); r.Code != 404 {
+		t.Fatalf("another key ends it: %d", r.Code)
+	}
+	if r := e.do("GET", "/v1/sessions/"+id, key, nil); r.Code != 200 || r.str("id") != id {
+		t.Fatalf("read: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/sessions/"+id, key, nil); r.Code != 204 {
+		t.Fatalf("end: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/sessions/"+id, key, nil); r.Code != 404 {
+		t.Fatalf("an ended session: %d", r.Code)
+	}
+}

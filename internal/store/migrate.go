@@ -227,6 +227,17 @@ var migrations = []string{
 		PRIMARY KEY (mail_id, kind, reporter)
 	);
 	CREATE INDEX reports_created ON reports (created_at);`,
+	// 14: the dashboard's sessions, so that signing out ends one on every
+	// node.
+	`CREATE TABLE sessions (
+		id         TEXT PRIMARY KEY,
+		key_hash   TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		user_agent TEXT NOT NULL DEFAULT '',
+		remote     TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_key ON sessions (key_hash, expires_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,40 @@ func TestRewriteSecrets(t *testing.T) {
 		}
 		if n, err := s.RewriteSecrets(ctx, func(string, string, []byte) ([]byte, bool) { return nil, false }); err != nil || n != 0 {
 			t.Fatalf("a rewrite that changes nothing: %d %v", n, err)
+		}
+	})
+}
+
+// TestSessions: a session is found until it ends or expires; a key lists
+// and ends only its own.
+func TestSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		for _, ss := range []Session{{ID: "ses_1", KeyHash: "ka", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{ID: "ses_2", KeyHash: "ka", CreatedAt: now.Add(time.Second), ExpiresAt: now.Add(time.Hour)},
+			{ID: "ses_3", KeyHash: "kb", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}} {
+			if err := s.CreateSession(ctx, ss); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Sessions(ctx, "ka", now); err != nil || len(got) != 2 || got[0].ID != "ses_2" {
+			t.Fatalf("ka's sessions: %+v %v", got, err)
+		}
+		if err := s.EndSession(ctx, "kb", "ses_1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("kb ends ka's session: %v", err)
+		}
+		if err := s.EndSession(ctx, "ka", "ses_1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, "ses_1", now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an ended session: %v", err)
+		}
+		if _, err := s.Session(ctx, "ses_2", now.Add(2*time.Hour)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an expired session: %v", err)
+		}
+		if got, err := s.Session(ctx, "ses_3", now); err != nil || got.KeyHash != "kb" {
+			t.Fatalf("kb's session: %+v %v", got, err)
 		}
 	})
 }

@@ -44,6 +44,7 @@ type Store interface {
 	Messages
 	Blobs
 	Secrets
+	Sessions
 }
 
 // InUseError is a delete refused because another object uses this one:

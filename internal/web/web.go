@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/secret"
 )
 
@@ -46,7 +47,7 @@ const sessionCookie = "waymark_session"
 const clusterCookie = "waymark_cluster"
 
 // sessionLife is how long a sign-in lasts.
-const sessionLife = 12 * time.Hour
+const sessionLife = api.SessionLife
 
 // New returns the dashboard handler.
 func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
@@ -162,16 +163,18 @@ func (s *Server) style(w http.ResponseWriter, r *http.Request) {
 
 // session is a signed-in user.
 type session struct {
+	id      string // the API's session id: signing out ends it everywhere
 	key     string // the API key
 	token   string // the CSRF token of forms
 	admin   bool
 	cluster string // the cluster an admin acts on
 }
 
-// sealSession makes the cookie value: the key and its expiry, sealed, so
-// any node sharing the secret key file reads it and nobody else can.
-func (s *Server) sealSession(key string, until time.Time) string {
-	return url.QueryEscape(s.Box.Seal([]byte(until.UTC().Format(time.RFC3339)+" "+key), "web session"))
+// sealSession makes the cookie value: the session's expiry, id and key,
+// sealed, so any node sharing the secret key file reads it and nobody else
+// can.
+func (s *Server) sealSession(id, key string, until time.Time) string {
+	return url.QueryEscape(s.Box.Seal([]byte(until.UTC().Format(time.RFC3339)+" "+id+" "+key), "web session"))
 }
 
 func (s *Server) openSession(r *http.Request) (session, bool) {
@@ -187,16 +190,24 @@ func (s *Server) openSession(r *http.Request) (session, bool) {
 	if err != nil {
 		return session{}, false
 	}
-	until, key, ok := strings.Cut(string(plain), " ")
+	fields := strings.SplitN(string(plain), " ", 3)
+	if len(fields) != 3 {
+		return session{}, false
+	}
+	until, id, key := fields[0], fields[1], fields[2]
 	t, err := time.Parse(time.RFC3339, until)
-	if !ok || err != nil || time.Now().After(t) {
+	if err != nil || time.Now().After(t) {
+		return session{}, false
+	}
+	// The session must still be on: signing out ended it for every node.
+	if code, _ := s.call(r, session{key: key}, "GET", "/v1/sessions/"+url.PathEscape(id), nil, nil); code != http.StatusOK {
 		return session{}, false
 	}
 	// The CSRF token is bound to this cookie: a form from another site
 	// cannot know it (and SameSite=Strict keeps the cookie off its posts).
 	mac := hmac.New(sha256.New, []byte(c.Value))
 	mac.Write([]byte("csrf"))
-	sess := session{key: key, token: hex.EncodeToString(mac.Sum(nil))[:32], admin: strings.HasPrefix(key, "wma_")}
+	sess := session{id: id, key: key, token: hex.EncodeToString(mac.Sum(nil))[:32], admin: strings.HasPrefix(key, "wma_")}
 	if c, err := r.Cookie(clusterCookie); err == nil && sess.admin {
 		sess.cluster = c.Value
 	}
@@ -296,19 +307,20 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 // HttpOnly, SameSite=Strict, Secure when served over TLS.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
-	code, e := s.call(r, session{key: key}, "GET", "/v1/clusters", nil, nil)
+	var started api.Session
+	code, e := s.call(r, session{key: key}, "POST", "/v1/sessions", nil, &started)
 	if code == http.StatusTooManyRequests { // the API throttles wrong keys by client
 		s.render(w, http.StatusTooManyRequests, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
 			"Error": e.Message})
 		return
 	}
-	if code != http.StatusOK {
+	if code != http.StatusCreated {
 		s.render(w, http.StatusUnauthorized, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
 			"Error": "That key was not accepted: paste a cluster key (wmk_…) or the admin key (wma_…)."})
 		return
 	}
 	clearCookies(w, r) // a new sign-in starts with no cluster picked
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sealSession(key, time.Now().Add(sessionLife)), Path: "/",
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sealSession(started.ID, key, started.ExpiresAt), Path: "/",
 		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLife.Seconds())})
 	next := r.PostFormValue("next")
 	if !localPath.MatchString(next) {
@@ -321,7 +333,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // digits, dashes and underscores only, so never another site.
 var localPath = regexp.MustCompile(`^(/[A-Za-z0-9_-]+)+$`)
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess session) {
+	// Ended on the server: the cookie, copied or not, opens nothing now.
+	if code, e := s.call(r, sess, "DELETE", "/v1/sessions/"+url.PathEscape(sess.id), nil, nil); code != http.StatusNoContent {
+		s.Log.Warn("dashboard: ending a session", "code", code, "err", e.Message)
+	}
 	clearCookies(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -418,3 +418,25 @@ func TestSignInThrottled(t *testing.T) {
 		t.Fatalf("the right key after five wrong ones: %d\n%s", code, page)
 	}
 }
+
+// TestSignOutEndsTheSession: after signing out, the session cookie from
+// before (as a copied or stolen cookie would be) opens nothing.
+func TestSignOutEndsTheSession(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	u, err := url.Parse(d.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := b.c.Jar.Cookies(u) // the cookie as it was while signed in
+	_, page, _ := b.get("/tracking-domains")
+	if code, _, _ := b.post("/logout", url.Values{"csrf": {b.csrf(page)}}); code != 303 {
+		t.Fatalf("sign out: %d", code)
+	}
+	thief := d.browser(t)
+	thief.c.Jar.SetCookies(u, kept)
+	if code, _, h := thief.get("/tracking-domains"); code != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("the cookie from before sign-out: %d %q", code, h.Get("Location"))
+	}
+}
