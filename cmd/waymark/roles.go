@@ -154,6 +154,15 @@ func (n *node) startDNS(ctx context.Context) error {
 	}
 	src := sending.ZoneSource{Store: n.st, Config: sending.ZoneConfig{Platform: c.platform, SendingIPs: c.sendingIPList,
 		SPFIncludes: c.spfIncludes, MXIPs: c.edgeIPList}}
+	// Ready means answering: the zone is loaded before the banner, not
+	// a moment after it.
+	serial, err := n.st.ZoneSerial(ctx)
+	if err == nil {
+		err = srv.Reload(ctx, src, zc, serial)
+	}
+	if err != nil {
+		return fmt.Errorf("loading the platform zone: %w", err)
+	}
 	n.reloaders = append(n.reloaders, func(ctx context.Context, serial int64) error { return srv.Reload(ctx, src, zc, serial) })
 	n.line("dns", addr.String()+" udp+tcp, zone "+c.platform+", edge "+joinIPs(c.edgeIPList))
 	return nil
