@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/dkim"
@@ -18,9 +19,20 @@ func KeyContext(domainID, alg string, slot int) string {
 	return fmt.Sprintf("dkim/%s/%s/%d", domainID, alg, slot)
 }
 
+// keygen bounds the RSA key generations at once to half the cores, so
+// that one tenant adding sending domains in parallel (each RSA-2048 key is
+// a long burst of CPU) cannot starve the edge's clicks and other tenants'
+// requests on the rest.
+var keygen = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+
+// generate makes a private key; tests replace it.
+var generate = dkim.GenerateKey
+
 // NewKey makes a key of an algorithm for a domain's slot, sealed.
 func NewKey(box *secret.Box, domainID, alg string, slot int, now time.Time) (store.DKIMKey, error) {
-	priv, err := dkim.GenerateKey(dkim.Algorithm(alg))
+	keygen <- struct{}{}
+	priv, err := generate(dkim.Algorithm(alg))
+	<-keygen
 	if err != nil {
 		return store.DKIMKey{}, err
 	}

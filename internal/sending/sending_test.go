@@ -1,13 +1,20 @@
 package sending
 
 import (
+	"crypto"
+	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
+	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -129,5 +136,43 @@ func TestSPF(t *testing.T) {
 		if len(s) > 255 {
 			t.Fatalf("a string of %d octets", len(s))
 		}
+	}
+}
+
+// TestKeygenBounded: however many keys are asked for at once, no more are
+// made at the same time than keygen allows (half the cores).
+func TestKeygenBounded(t *testing.T) {
+	var running, peak atomic.Int32
+	real := generate
+	t.Cleanup(func() { generate = real })
+	generate = func(a dkim.Algorithm) (crypto.Signer, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		running.Add(-1)
+		return real(dkim.Ed25519)
+	}
+	box, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := NewKey(box, fmt.Sprintf("sd_%d", i), "ed25519", 0, time.Now()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := int(peak.Load()); p > cap(keygen) || p < 1 {
+		t.Fatalf("%d keys made at once, bound %d", p, cap(keygen))
 	}
 }
