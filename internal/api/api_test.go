@@ -1233,6 +1233,15 @@ func TestURLsChecked(t *testing.T) {
 		{"/v1/webhooks", "https://hooks.example.net:70000/w", "1 to 65535"},
 		{"/v1/delivery-servers", "smtp://192.168.1.10:25", "--delivery-allow-private"},
 		{"/v1/delivery-servers", "smtp://mta.example.net:0", "1 to 65535"},
+		{"/v1/delivery-servers", "smtp://[fe80::1%25lo]:25", "not smtp://host:port"},
+		{"/v1/webhooks", "http://2130706433/", "neither a hostname nor an IP address"},
+		{"/v1/webhooks", "http://0x7f000001/", "neither a hostname nor an IP address"},
+		{"/v1/webhooks", "http://127.1/", "neither a hostname nor an IP address"},
+		{"/v1/webhooks", "http://0177.0.0.1/", "neither a hostname nor an IP address"},
+		{"/v1/webhooks", "http://127.0.0.1./", "not on the public Internet"},
+		{"/v1/webhooks", "http://localhost./", "not on the public Internet"},
+		{"/v1/webhooks", "http://localhost.localdomain/", "not on the public Internet"},
+		{"/v1/webhooks", "http://[::ffff:0:127.0.0.1]/", "not on the public Internet"},
 	} {
 		body := map[string]any{"url": tc.url, "events": []string{"*"}}
 		if tc.path == "/v1/delivery-servers" {
@@ -1241,6 +1250,9 @@ func TestURLsChecked(t *testing.T) {
 		if r := strict.do("POST", tc.path, key, body); r.Code != 422 || r.errCode() != "url_invalid" || !strings.Contains(r.Raw, tc.want) {
 			t.Errorf("%s %s: %d %s; want 422 saying %q", tc.path, tc.url, r.Code, r.Raw, tc.want)
 		}
+	}
+	if r := strict.do("POST", "/v1/webhooks", key, map[string]any{"url": "https://cafe.example/w", "events": []string{"*"}}); r.Code != 201 {
+		t.Fatalf("a hostname of hex letters: %d %s", r.Code, r.Raw)
 	}
 	if r := strict.do("POST", "/v1/webhooks", key, map[string]any{"url": "https://93.184.216.34/w", "events": []string{"*"}}); r.Code != 201 {
 		t.Fatalf("a public address: %d %s", r.Code, r.Raw)

@@ -56,8 +56,12 @@ func (s *Server) createDeliveryServer(w http.ResponseWriter, r *http.Request, p 
 	}
 	u, err := ParseDeliveryURL(req.URL)
 	if err == nil {
-		pu, _ := url.Parse(u)
-		err = publicHost(pu, s.privateDelivery, "--delivery-allow-private")
+		var pu *url.URL
+		if pu, err = url.Parse(u); err == nil {
+			err = publicHost(pu, s.privateDelivery, "--delivery-allow-private")
+		} else {
+			err = fmt.Errorf("%q is not smtp://host:port (such as smtp://mta1.example.net:25)", req.URL)
+		}
 	}
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "url_invalid", err.Error(), "url")
@@ -141,10 +145,36 @@ func publicHost(u *url.URL, allow bool, flag string) error {
 	if allow {
 		return nil
 	}
-	host := strings.ToLower(u.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	ip, err := netip.ParseAddr(host)
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (err == nil && !netguard.Public(ip)) {
+	if err != nil && inetAton(host) {
+		// Numbers that some resolvers read as an address (2130706433,
+		// 0x7f000001, 127.1): neither a hostname nor an address here.
+		return fmt.Errorf("%s is neither a hostname nor an IP address in the usual notation", host)
+	}
+	switch {
+	case host == "localhost", strings.HasSuffix(host, ".localhost"), host == "localhost.localdomain",
+		host == "ip6-localhost", host == "ip6-loopback", err == nil && !netguard.Public(ip):
 		return fmt.Errorf("%s is not on the public Internet (loopback, private or link-local); the operator may allow such addresses with %s", host, flag)
 	}
 	return nil
+}
+
+// inetAton reports a name that inet_aton(3) reads as an IPv4 address:
+// every label a number, decimal, octal (0…) or hexadecimal (0x…).
+func inetAton(host string) bool {
+	labels := strings.Split(host, ".")
+	if len(labels) > 4 {
+		return false
+	}
+	for _, l := range labels {
+		digits, base := l, "0123456789"
+		if rest, ok := strings.CutPrefix(l, "0x"); ok {
+			digits, base = rest, "0123456789abcdef"
+		}
+		if digits == "" && l != "0x" || strings.Trim(digits, base) != "" {
+			return false
+		}
+	}
+	return true
 }

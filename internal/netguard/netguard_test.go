@@ -12,7 +12,7 @@ func TestPublic(t *testing.T) {
 		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false, "169.254.169.254": false,
 		"100.100.100.200": false, "0.1.2.3": false, "0.0.0.0": false, "198.18.0.1": false, "240.0.0.1": false,
 		"255.255.255.255": false, "::1": false, "::": false, "::ffff:127.0.0.1": false, "64:ff9b::a9fe:a9fe": false,
-		"2002:7f00:1::": false, "::127.0.0.1": false, "fec0::1": false, "fe80::1": false, "fd00::1": false, "ff02::1": false,
+		"2002:7f00:1::": false, "::127.0.0.1": false, "fec0::1": false, "fe80::1": false, "::ffff:0:127.0.0.1": false, "fd00::1": false, "ff02::1": false,
 	} {
 		if got := Public(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("Public(%s) = %v, want %v", ip, got, want)

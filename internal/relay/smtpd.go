@@ -156,21 +156,28 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		client := "ip:" + throttle.Host(ss.remote)
-		for _, key := range []string{client, "cluster:" + username} {
-			if wait, blocked := ss.s.failures().Blocked(key); blocked {
-				// Guessing is slowed and the connection ends after the
-				// reply; the next ones from this client are refused at once.
-				ss.s.Log.Warn("smtp auth throttled", "remote", ss.remote, "user", username, "for", wait.Round(time.Second))
-				time.Sleep(authDelay)
-				ss.closeSoon()
-				return ErrAuthThrottled.With("too many failed authentications: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
-			}
+		throttled := func(wait time.Duration) error {
+			// Guessing is slowed and the connection ends after the reply.
+			ss.s.Log.Warn("smtp auth throttled", "remote", ss.remote, "user", username, "for", wait.Round(time.Second))
+			time.Sleep(authDelay)
+			ss.closeSoon()
+			return ErrAuthThrottled.With("too many failed authentications: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
+		}
+		if wait, blocked := ss.s.failures().Blocked(client); blocked {
+			return throttled(wait)
 		}
 		c, err := ss.s.Store.ClusterByKey(context.Background(), apikey.Hash(password))
 		if err != nil || c.ID != username || (identity != "" && identity != username) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				ss.s.Log.Error("smtp auth", "err", err)
 				return ErrAuthUnavailable.SMTPError()
+			}
+			// A cluster id guessed at from many addresses slows every
+			// wrong key for it; its right key still gets in, so nobody can
+			// lock a cluster out by failing in its name.
+			if wait, blocked := ss.s.failures().Blocked("cluster:" + username); blocked {
+				ss.s.failures().Fail(client)
+				return throttled(wait)
 			}
 			ss.s.failures().Fail(client)
 			ss.s.failures().Fail("cluster:" + username)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -283,5 +284,41 @@ func TestAuthThrottled(t *testing.T) {
 	}
 	if _, err := dial(); err == nil || !strings.Contains(err.Error(), "421") {
 		t.Fatalf("a new connection from the throttled address: %v", err)
+	}
+}
+
+// TestClusterNotLockedOut: five wrong keys for a cluster id from one
+// address slow wrong keys for it from others, but its right key, from
+// another address, still gets in: failing in a cluster's name cannot lock
+// the cluster out.
+func TestClusterNotLockedOut(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	addr, key := startSubmission(t, f, 0)
+	from := func(ip string) *smtp.Client {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := smtp.NewClientStartTLS(conn, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for i := range 5 {
+		c := from("127.0.0.20")
+		if code, _ := smtpCode(c.Auth(sasl.NewPlainClient("", "cl_00000000000000aa", "wmk_wrong"))); code != 535 {
+			t.Fatalf("guess %d: %d", i+1, code)
+		}
+	}
+	if code, _ := smtpCode(from("127.0.0.21").Auth(sasl.NewPlainClient("", "cl_00000000000000aa", "wmk_wrong"))); code != 454 {
+		t.Fatalf("a wrong key for the guessed cluster from elsewhere: %d, want 454", code)
+	}
+	if err := from("127.0.0.22").Auth(sasl.NewPlainClient("", "cl_00000000000000aa", key)); err != nil {
+		t.Fatalf("the cluster's right key from another address: %v", err)
 	}
 }
