@@ -1320,3 +1320,39 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("an ended session: %d", r.Code)
 	}
 }
+
+// TestQuotasConcurrent: adds made at the same moment cannot pass a quota.
+func TestQuotasConcurrent(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	s := httptest.NewServer(New(Options{Store: e.store, PlatformDomain: platform, Logger: quiet, Monitor: newChecker(e.store),
+		Tokens: track.NewKeys(e.store, testBox), Box: testBox, MaxTrackingDomains: 3}))
+	t.Cleanup(s.Close)
+	e.srv = s
+	_, key := e.cluster("acme")
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", s.URL+"/v1/tracking-domains", strings.NewReader(fmt.Sprintf(`{"name":"t%d.acme-mail.com"}`, i)))
+			req.Header.Set("Authorization", "Bearer "+key)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		if c == 201 {
+			created++
+		} else if c != 403 {
+			t.Fatalf("codes %v", codes)
+		}
+	}
+	if created != 3 {
+		t.Fatalf("%d created at once with a quota of 3 (codes %v)", created, codes)
+	}
+}

@@ -88,6 +88,10 @@ func (s *Server) createDeliveryServer(w http.ResponseWriter, r *http.Request, p 
 	if err := s.store.CreateDeliveryServer(r.Context(), d); errors.Is(err, store.ErrDuplicate) {
 		writeError(w, http.StatusConflict, "name_taken", fmt.Sprintf("this cluster already has a delivery server named %s", name), "name")
 		return
+	} else if errors.Is(err, store.ErrNotFound) { // its tracking domain was deleted a moment ago
+		writeError(w, http.StatusUnprocessableEntity, "tracking_domain_unknown",
+			fmt.Sprintf("tracking domain %q is not in this cluster", req.TrackingDomainID), "tracking_domain_id")
+		return
 	} else if err != nil {
 		s.internal(w, r, err)
 		return

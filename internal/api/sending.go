@@ -118,6 +118,7 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !decode(w, r, &req) {
 		return
 	}
+	defer s.lockAdds(p.Cluster.ID)()
 	if s.overQuota(w, r, "sending domains", "--max-sending-domains", s.maxSending, func() (int, error) {
 		all, err := s.store.SendingDomains(r.Context(), p.Cluster.ID)
 		return len(all), err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
@@ -77,6 +78,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if !decode(w, r, &req) {
 		return
 	}
+	defer s.lockAdds(p.Cluster.ID)()
 	if s.overQuota(w, r, "tracking domains", "--max-tracking-domains", s.maxTracking, s.trackingCount(r, p.Cluster.ID)) {
 		return
 	}
@@ -259,10 +261,18 @@ func inUse(w http.ResponseWriter, err error) bool {
 	return true
 }
 
+// lockAdds serialises one cluster's adds of domains on this node, so its
+// quotas hold against adds made at the same moment (nodes sharing a
+// database may each let one more through). It returns the unlock.
+func (s *Server) lockAdds(clusterID string) func() {
+	m, _ := s.adds.LoadOrStore(clusterID, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
 // overQuota answers 403 quota_exceeded when the cluster has max objects of
-// a kind already (what is its count, flag the operator's setting). The
-// count is read before the insert: adds made at the same moment may pass
-// it by as many as run at once.
+// a kind already (what is its count, flag the operator's setting).
 func (s *Server) overQuota(w http.ResponseWriter, r *http.Request, what, flag string, max int, count func() (int, error)) bool {
 	n, err := count()
 	if err != nil {

@@ -33,6 +33,16 @@ type DeliveryServer struct {
 
 func (s *sqlStore) CreateDeliveryServer(ctx context.Context, d DeliveryServer) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Its tracking domain must exist, checked under the row's lock: a
+		// delete of the domain at the same moment either waits for this
+		// and refuses (it is in use), or has gone and this is ErrNotFound.
+		if d.TrackingDomainID != "" {
+			var id string
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM tracking_domains WHERE cluster_id = ? AND id = ?`)+s.d.forUpdate,
+				d.ClusterID, d.TrackingDomainID).Scan(&id); err != nil {
+				return err
+			}
+		}
 		if d.Default {
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE delivery_servers SET is_default = FALSE WHERE cluster_id = ?`), d.ClusterID); err != nil {
 				return err

@@ -15,6 +15,12 @@ func TestDeliveryServers(t *testing.T) {
 		mustCluster(t, s, "cl_a", "acme")
 		mustCluster(t, s, "cl_b", "bravo")
 		now := time.Unix(1_000_000, 0).UTC()
+		// A tracking domain it names must exist (in its cluster).
+		if err := s.CreateDeliveryServer(ctx, DeliveryServer{ID: "ds_0", ClusterID: "cl_a", Name: "mta0", URL: "smtp://x:25",
+			TrackingDomainID: "td_1", CreatedAt: now}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a delivery server on a tracking domain that does not exist: %v", err)
+		}
+		mustDomain(t, s, "cl_a", "td_1", "track.acme.example")
 		for _, d := range []DeliveryServer{
 			{ID: "ds_1", ClusterID: "cl_a", Name: "mta1", URL: "smtp://127.0.0.1:25", Default: true, CreatedAt: now},
 			{ID: "ds_2", ClusterID: "cl_a", Name: "mta2", URL: "smtp://127.0.0.1:26", TrackingDomainID: "td_1", Default: true, CreatedAt: now},

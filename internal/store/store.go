@@ -65,6 +65,13 @@ func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 // sending domain it is the click host of, a delivery server it is the
 // tracking domain of), except the sending domain exceptSending; nil if none.
 func (s *sqlStore) trackingDomainUser(ctx context.Context, tx *sql.Tx, clusterID, id, exceptSending string) (*InUseError, error) {
+	// The domain's row is locked first, as a new user locks it to check it
+	// exists (CreateDeliveryServer): one of the two waits for the other.
+	var locked string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM tracking_domains WHERE cluster_id = ? AND id = ?`)+s.d.forUpdate,
+		clusterID, id).Scan(&locked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
 	var name, user string
 	err := tx.QueryRowContext(ctx, s.q(`SELECT t.name, d.name FROM sending_domains d JOIN tracking_domains t ON t.id = d.click_domain_id
 		WHERE d.cluster_id = ? AND d.click_domain_id = ? AND d.id <> ?`), clusterID, id, exceptSending).Scan(&name, &user)
