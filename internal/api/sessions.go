@@ -3,12 +3,12 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/store"
-	"github.com/waymark-mail/waymark/internal/throttle"
 )
 
 // SessionLife is how long a dashboard session lasts.
@@ -37,7 +37,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request, p princip
 		ua = ua[:200]
 	}
 	ss := store.Session{ID: apikey.NewID("ses"), KeyHash: p.KeyHash, CreatedAt: now, ExpiresAt: now.Add(SessionLife),
-		UserAgent: ua, Remote: throttle.Host(r.RemoteAddr)}
+		UserAgent: ua, Remote: remoteHost(r.RemoteAddr)}
 	if err := s.store.CreateSession(r.Context(), ss); err != nil {
 		s.internal(w, r, err)
 		return
@@ -86,4 +86,12 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// remoteHost is the address of host:port, for people to read.
+func remoteHost(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }

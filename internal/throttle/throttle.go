@@ -6,6 +6,7 @@ package throttle
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -77,10 +78,18 @@ func (f *Failures) Fail(key string) {
 	e.n++
 }
 
-// Host is the address part of a host:port, the key of a client.
+// Host is the key of a client at host:port: its address, or for IPv6 its
+// /64, which one subscriber usually holds whole (else every address of it
+// would get its own tries).
 func Host(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
 	}
-	return hostport
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Unmap().Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return h
 }

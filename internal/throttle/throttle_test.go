@@ -32,7 +32,12 @@ func TestFailures(t *testing.T) {
 	if _, blocked := f.Blocked("a"); blocked {
 		t.Fatal("one failure in a new window blocks")
 	}
-	if Host("192.0.2.1:5000") != "192.0.2.1" || Host("[2001:db8::1]:25") != "2001:db8::1" || Host("x") != "x" {
-		t.Fatal("Host")
+	for in, want := range map[string]string{
+		"192.0.2.1:5000": "192.0.2.1", "[2001:db8::1]:25": "2001:db8::/64", "[2001:db8::ffff:1]:25": "2001:db8::/64",
+		"[::ffff:192.0.2.1]:25": "::ffff:192.0.2.1", "x": "x",
+	} {
+		if got := Host(in); got != want {
+			t.Errorf("Host(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
