@@ -207,6 +207,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 		fmt.Fprintf(out, "  %-10s %s\n", l[0], l[1])
 	}
 	out.Flush()
+	made = nil // started: from here on the data is the operator's, whatever fails
 	log.Info("serving", "roles", strings.Join(c.roleList, ","), "store", st.Backend(), "resolver", c.resolver)
 
 	select {
