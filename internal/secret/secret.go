@@ -196,9 +196,9 @@ func BlobContext(key string) string { return "blob:" + key }
 // secrets were sealed at rest (the canary, sealed already, is left); it
 // returns how many it sealed.
 func SealStored(ctx context.Context, st interface {
-	RewriteSecrets(ctx context.Context, rewrite func(kind, id string, value []byte) ([]byte, bool)) (int, error)
+	RewriteSecrets(ctx context.Context, skip []byte, rewrite func(kind, id string, value []byte) ([]byte, bool)) (int, error)
 }, box *Box) (int, error) {
-	return st.RewriteSecrets(ctx, func(kind, id string, value []byte) ([]byte, bool) {
+	return st.RewriteSecrets(ctx, []byte(prefix), func(kind, id string, value []byte) ([]byte, bool) {
 		if Sealed(value) {
 			return nil, false
 		}

@@ -27,7 +27,7 @@ func TestRewriteSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := map[string]string{}
-		n, err := s.RewriteSecrets(ctx, func(kind, id string, v []byte) ([]byte, bool) {
+		n, err := s.RewriteSecrets(ctx, []byte("sealed:"), func(kind, id string, v []byte) ([]byte, bool) {
 			seen[kind+" "+id] = string(v)
 			return []byte("sealed:" + string(v)), true
 		})
@@ -48,8 +48,13 @@ func TestRewriteSecrets(t *testing.T) {
 				t.Errorf("not stored: %q", got)
 			}
 		}
-		if n, err := s.RewriteSecrets(ctx, func(string, string, []byte) ([]byte, bool) { return nil, false }); err != nil || n != 0 {
+		if n, err := s.RewriteSecrets(ctx, nil, func(string, string, []byte) ([]byte, bool) { return nil, false }); err != nil || n != 0 {
 			t.Fatalf("a rewrite that changes nothing: %d %v", n, err)
+		}
+		// Values already marked are not offered again.
+		offered := 0
+		if _, err := s.RewriteSecrets(ctx, []byte("sealed:"), func(string, string, []byte) ([]byte, bool) { offered++; return nil, false }); err != nil || offered != 0 {
+			t.Fatalf("sealed values offered %d times: %v", offered, err)
 		}
 	})
 }
