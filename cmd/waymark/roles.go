@@ -268,11 +268,12 @@ func (n *node) startRelay(ctx context.Context) error {
 		delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
 	}
 	n.line("smtp", addr.String()+" submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery "+delivery)
-	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events}
+	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events, ShutdownTimeout: c.shutdownTimeout}
 	baddr, err := bs.Listen(ctx, c.bounceSMTP)
 	if err != nil {
 		return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)
 	}
+	n.afterShutdown = append(n.afterShutdown, func(ctx context.Context) { n.waitFor(ctx, bs.Stopped(), "bounce smtp sessions") })
 	n.line("bounces", baddr.String()+" inbound SMTP for the VERP addresses of relayed mail (DSN, ARF)")
 	if c.milterAddr != "" {
 		ms := &milter.Server{Composer: n.relay.Composer, Store: n.st, Log: n.log, Cluster: c.milterClust}

@@ -37,7 +37,16 @@ type Server struct {
 	Log      *slog.Logger
 	// Events, if set, is told about committed events (webhooks).
 	Events func([]store.Event)
+	// ShutdownTimeout is how long sessions in flight may finish once ctx
+	// ends (default relay.DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+
+	stopped chan struct{}
 }
+
+// Stopped is closed once the service has stopped after its context ended:
+// every session is over.
+func (s *Server) Stopped() <-chan struct{} { return s.stopped }
 
 // maxReport bounds a bounce message: reports carry the original message,
 // but nothing needs more.
@@ -53,7 +62,11 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 	srv.MaxMessageBytes = maxReport
 	srv.MaxRecipients = 100
 	srv.ReadTimeout, srv.WriteTimeout = 2*time.Minute, 2*time.Minute
-	return relay.Serve(ctx, addr, srv.Serve, srv.Close, smtp.ErrServerClosed, s.Log, "bounce smtp")
+	s.stopped = make(chan struct{})
+	return relay.Serve(ctx, addr, srv.Serve, func() error {
+		defer close(s.stopped)
+		return relay.GracefulClose(srv, s.ShutdownTimeout)
+	}, smtp.ErrServerClosed, s.Log, "bounce smtp")
 }
 
 // NewSession implements smtp.Backend.
