@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,6 +100,37 @@ func TestRelayThroughPostfix(t *testing.T) {
 	for name, err := range r.unbound.VerifyDKIM(t, msg) {
 		if err != nil {
 			t.Fatalf("%s refuses the delivered message: %v\n%s", name, err, msg)
+		}
+	}
+	// No link tells who got the mail, which message it was or where it
+	// goes, and the unsubscribe page masks the address.
+	msgID := regexp.MustCompile(`msg_[0-9a-f]+`).FindString(out)
+	links := regexp.MustCompile(`https://clicks\.acme-mail\.com/([couf])/([A-Za-z0-9_-]+)`).FindAllStringSubmatch(msg, -1)
+	if len(links) < 4 {
+		t.Fatalf("%d tracking links:\n%s", len(links), msg)
+	}
+	for _, l := range links {
+		raw, err := base64.RawURLEncoding.DecodeString(l[2])
+		if err != nil {
+			t.Fatalf("token %s: %v", l[2], err)
+		}
+		for _, field := range []string{"ann@example.org", "example.org", msgID, "shop.example"} {
+			if bytes.Contains(raw, []byte(field)) {
+				t.Fatalf("%q can be read in the token of %s", field, l[0])
+			}
+		}
+		if l[1] == "u" {
+			req, _ := http.NewRequest("GET", r.srv.edge+"/u/"+l[2], nil)
+			req.Host = "clicks.acme-mail.com"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(page), "a•••@example.org") || strings.Contains(string(page), "ann@") {
+				t.Fatalf("unsubscribe page: %d\n%s", resp.StatusCode, page)
+			}
 		}
 	}
 	// The relayed event, for the message and recipient.

@@ -221,7 +221,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The key is looked up only for a cluster this host may serve, so a
 	// forged token naming random clusters costs no database read.
 	platformHost := host == "t."+e.Platform
-	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) ([]byte, bool) {
+	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) (*track.Key, bool) {
 		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
 			return nil, false
 		}
@@ -355,13 +355,26 @@ func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
 	}
 }
 
+// MaskAddress is how the edge's pages name a recipient: the first character
+// of the local part and the domain (ann@example.com is a•••@example.com), so
+// whoever opens a link from a forwarded mail does not learn the address,
+// while its owner still recognises it.
+func MaskAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "•••"
+	}
+	first, _ := utf8.DecodeRuneInString(addr)
+	return string(first) + "•••" + addr[at:]
+}
+
 // unsubscribe: GET shows a confirmation and changes nothing (link scanners
 // follow GETs); POST, from the form or a mailbox's one-click (RFC 8058),
 // puts the recipient on the cluster's suppression list, idempotently.
 // It returns the outcome to count ("" when record counted it already).
 func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Token, host string) string {
 	if r.Method != http.MethodPost {
-		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": tok.Recipient})
+		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": MaskAddress(tok.Recipient)})
 		return "ok"
 	}
 	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, event.ReasonUnsubscribe, e.Now().UTC()); err != nil {
@@ -372,7 +385,7 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 	if !e.record(w, r, tok, host, event.Unsubscribe) {
 		return ""
 	}
-	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": tok.Recipient})
+	e.page(w, "unsubscribed", map[string]any{"Title": "Unsubscribed", "Recipient": MaskAddress(tok.Recipient)})
 	return "ok"
 }
 

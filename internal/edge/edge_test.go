@@ -1,8 +1,14 @@
 package edge
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -99,8 +105,8 @@ func (f *fixture) token(cluster string, kind track.Kind, url string, issued time
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	s, err := track.Encode(track.Token{Kind: kind, KeyID: key.ID, Issued: issued, ClusterID: cluster, MessageID: "msg_1",
-		Recipient: "ann@example.com", URL: url}, key.Secret)
+	s, err := track.Encode(track.Token{Kind: kind, Issued: issued, ClusterID: cluster, MessageID: "msg_1",
+		Recipient: "ann@example.com", URL: url}, key)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -131,7 +137,12 @@ func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	body, err := io.ReadAll(resp.Body) // read whole, so callers may look
 	resp.Body.Close()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp
 }
 
@@ -296,14 +307,18 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 	f := newFixture(t)
 	cs := &countingStore{Store: f.st}
 	f.edge.Keys = track.NewKeys(cs, testBox).Lookup
-	key := []byte("0123456789abcdef0123456789abcdef")
+	secret := []byte("0123456789abcdef0123456789abcdef")
 	for i := range 200 {
 		cluster := fmt.Sprintf("cl_%016x", rand.Uint64())
 		host := "t.waymark.localhost"
 		if i%2 == 1 {
 			cluster, host = clB, "track.a.com" // B's id on A's host
 		}
-		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: uint32(i), ClusterID: cluster, URL: "https://x.example/"}, key)
+		key, err := track.NewKey(uint32(i), secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := track.Encode(track.Token{Kind: track.Click, ClusterID: cluster, URL: "https://x.example/"}, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +336,11 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 		if resp := f.do("GET", "track.a.com", "/c/"+real, chrome); resp.StatusCode != 302 {
 			t.Fatalf("real token: %d", resp.StatusCode)
 		}
-		tok, err := track.Encode(track.Token{Kind: track.Click, KeyID: 1 << 30, ClusterID: clA, URL: "https://x.example/"}, key)
+		key, err := track.NewKey(1<<30, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := track.Encode(track.Token{Kind: track.Click, ClusterID: clA, URL: "https://x.example/"}, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -434,3 +453,79 @@ var testBox = func() *secret.Box {
 	}
 	return b
 }()
+
+// TestVersion1LinksStillWork: links in mail sent before tokens were
+// encrypted (version 1: fields in the clear, an HMAC under the cluster's
+// key) still redirect, record and unsubscribe. The token is made here by
+// hand, from the layout, with the key the store holds.
+func TestVersion1LinksStillWork(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.keys.Current(f.ctx, clA); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.st.TokenKeys(f.ctx, clA)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("keys: %v %v", stored, err)
+	}
+	key, err := testBox.OpenStored(stored[0].Secret, secret.TokenKeyContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := func(kind track.Kind, url string) string {
+		cl, _ := hex.DecodeString(strings.TrimPrefix(clA, "cl_"))
+		b := []byte{1, byte(kind)}
+		b = binary.AppendUvarint(b, uint64(stored[0].ID))
+		b = binary.AppendUvarint(b, uint64(f.clock.Add(-time.Hour).Unix()))
+		b = append(b, cl...)
+		for _, s := range []string{"msg_old", "ann@example.com", url} {
+			if s == "" {
+				continue
+			}
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+		h := hmac.New(sha256.New, key)
+		h.Write(b)
+		return base64.RawURLEncoding.EncodeToString(h.Sum(b)[:len(b)+16])
+	}
+	resp := f.do("GET", "track.a.com", "/c/"+v1(track.Click, "https://shop.example/old"), chrome)
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop.example/old" {
+		t.Fatalf("version-1 click: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if ev := f.events(); len(ev) != 1 || ev[0].Recipient != "ann@example.com" || ev[0].MessageID != "msg_old" {
+		t.Fatalf("events: %+v", ev)
+	}
+	unsub := "/u/" + v1(track.Unsubscribe, "")
+	resp = f.do("GET", "track.a.com", unsub, chrome)
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "a•••@example.com") || strings.Contains(string(page), "ann@") {
+		t.Fatalf("unsubscribe page: %d\n%s", resp.StatusCode, page)
+	}
+	if resp := f.do("POST", "track.a.com", unsub, ""); resp.StatusCode != 200 || !f.suppressed(clA, "ann@example.com") {
+		t.Fatalf("version-1 one-click: %d", resp.StatusCode)
+	}
+	// Today's tokens of the same links show neither address nor URL.
+	for _, s := range []string{f.token(clA, track.Click, "https://shop.example/old", f.clock), f.token(clA, track.Unsubscribe, "", f.clock)} {
+		raw, _ := base64.RawURLEncoding.DecodeString(s)
+		if bytes.Contains(raw, []byte("ann@example.com")) || bytes.Contains(raw, []byte("shop.example")) || bytes.Contains(raw, []byte("msg_1")) {
+			t.Fatalf("token %s can be read: %q", s, raw)
+		}
+	}
+}
+
+func TestMaskAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"ann@example.com":     "a•••@example.com",
+		"a@example.com":       "a•••@example.com",
+		"Éloïse@例え.jp":        "É•••@例え.jp",
+		"\"a@b\"@example.com": "\"•••@example.com",
+		"":                    "•••",
+		"@example.com":        "•••",
+		"no-at-sign":          "•••",
+		"x@":                  "x•••@",
+	} {
+		if got := MaskAddress(in); got != want {
+			t.Errorf("MaskAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -45,7 +45,7 @@ const MaxMessage = 25 << 20
 
 // Tokens gives the key a cluster's new tokens are signed with.
 type Tokens interface {
-	Current(ctx context.Context, clusterID string) (store.TokenKey, error)
+	Current(ctx context.Context, clusterID string) (*track.Key, error)
 }
 
 // ComposerStore is what composing reads: a cluster's sending domains and
@@ -90,7 +90,7 @@ type Message struct {
 	Keys     []dkim.Key           // the keys that sign, one per algorithm
 	Tracking bool                 // links and pixel rewritten
 	Server   string               // the X-Waymark-Delivery-Server header
-	key      store.TokenKey       // signs the tokens
+	key      *track.Key           // signs the tokens
 	issued   time.Time
 }
 
@@ -256,12 +256,12 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 	if m.Tracking {
 		// One encoder per copy: it keeps the keyed HMAC for every link, and
 		// copies may be written at once.
-		enc, err := track.NewEncoder(m.key.Secret)
+		enc, err := track.NewEncoder(m.key)
 		if err != nil {
 			return err
 		}
 		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc,
-			Token: track.Token{KeyID: m.key.ID, Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
+			Token: track.Token{Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)
 		}

@@ -93,3 +93,18 @@ func TestNewsletterSize(t *testing.T) {
 		t.Fatalf("benchmark newsletter: %d bytes, %d links", n, strings.Count(newsletter25k, "<a href=\"https://"))
 	}
 }
+
+// BenchmarkDecode decodes and authenticates the click token, as the edge
+// does for every request.
+func BenchmarkDecode(b *testing.B) {
+	s, err := Encode(benchToken, keyA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(s, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

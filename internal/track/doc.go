@@ -6,15 +6,19 @@
 // store for the edge, the relay and the API.
 //
 // A token is what follows /c/, /o/, /u/ or /f/ on a tracking host. It is
-// self-contained, so the edge answers a click with no database read, and
-// authenticated with HMAC-SHA256 under a per-cluster key, so nobody can
-// forge one or change its destination:
+// self-contained, so the edge answers a click with no database read;
+// authenticated, so nobody can forge one or change its destination; and
+// encrypted, so it shows nobody the recipient, the message or the URL
+// (docs/CONCEPTS.md#tracking-links):
 //
-//	base64url( version | kind | key id | issued | cluster | message | recipient | url | mac )
+//	base64url( 2 | cluster | key id | siv | AES-256-CTR(siv, kind | issued | message | recipient | url) )
 //
-// version, kind: one byte each; key id, issued (Unix seconds): uvarint; cluster: the 8 bytes of
-// cl_<16 hex>; message, recipient, url: uvarint length and bytes (url only
-// for clicks); mac: the first 16 bytes of HMAC-SHA256(key, everything
-// before it). Keys have ids so a cluster's key can rotate while mail sent
-// under the old one keeps working.
+// cluster: the 8 bytes of cl_<16 hex>; key id, issued (Unix seconds):
+// uvarint; message, recipient, url: uvarint length and bytes (url only for
+// clicks); siv: the first 16 bytes of HMAC-SHA256 over everything else in
+// the clear, the fields included (the SIV construction of RFC 5297). Both
+// keys come from the cluster's key by HKDF-SHA256 (Key). Keys have ids so
+// a cluster's key can rotate while mail sent under the old one keeps
+// working; version-1 tokens (fields in the clear, an HMAC after them)
+// still decode.
 package track

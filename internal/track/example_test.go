@@ -10,18 +10,20 @@ import (
 	"github.com/waymark-mail/waymark/internal/track"
 )
 
-// key is a cluster's key number 2 (32 random bytes in real use).
-var key = []byte("0123456789abcdef0123456789abcdef")
+// key is a cluster's key number 2 (its secret is 32 random bytes in real
+// use).
+var key, _ = track.NewKey(2, []byte("0123456789abcdef0123456789abcdef"))
 
 // keys is what the edge gives Decode: the cluster's keys by id.
-func keys(clusterID string, keyID uint32) ([]byte, bool) {
+func keys(clusterID string, keyID uint32) (*track.Key, bool) {
 	return key, clusterID == "cl_00000000000000aa" && keyID == 2
 }
 
 // A click token carries everything the edge needs to answer the click: no
-// database read, and no way to change the destination without the key. The
-// output pins the token layout: links in mail already sent must keep
-// decoding.
+// database read, no way to change the destination without the key, and
+// nothing readable but the cluster and the key id: not the recipient, not
+// the destination. The output pins the token layout: links in mail already
+// sent must keep decoding, as the version-1 link at the end still does.
 func ExampleEncode() {
 	tok, err := track.Encode(track.Token{
 		Kind:      track.Click,
@@ -40,12 +42,19 @@ func ExampleEncode() {
 	t, err := track.Decode(tok, keys)
 	fmt.Println(t.Recipient, t.URL, t.Issued, err)
 
-	_, err = track.Decode(strings.Replace(tok, "c2FsZ", "c2FsY", 1), keys) // the URL now ends in /sala
+	altered := []byte(tok)
+	altered[40] ^= 1
+	_, err = track.Decode(string(altered), keys)
 	fmt.Println(err)
+
+	// The same click as version 1 minted it, its fields in the clear.
+	t, err = track.Decode("AWMCgKSn2gYAAAAAAAAAqgVtc2dfMQ9hbm5AZXhhbXBsZS5jb20ZaHR0cHM6Ly9zaG9wLmV4YW1wbGUvc2FsZWz4d-X8QUCfPfWHPcbjeac", keys)
+	fmt.Println(t.Recipient, t.URL, t.Issued, err)
 	// Output:
-	// https://track.example.com/c/AWMCgKSn2gYAAAAAAAAAqgVtc2dfMQ9hbm5AZXhhbXBsZS5jb20ZaHR0cHM6Ly9zaG9wLmV4YW1wbGUvc2FsZWz4d-X8QUCfPfWHPcbjeac
+	// https://track.example.com/c/AgAAAAAAAACqAhO0lWv8UYx-JFxIo_cNjl8OTvJBqw-CsCjhkULtgBd0oBElxtd2wVE7o0znYn5lxidyK65BL0Jxm3n3AAYqbp-fxNlVJ1g
 	// ann@example.com https://shop.example/sale 2027-01-15 08:00:00 +0000 UTC <nil>
 	// track: token does not authenticate
+	// ann@example.com https://shop.example/sale 2027-01-15 08:00:00 +0000 UTC <nil>
 }
 
 // One Encoder mints all of a message's tokens, appending each where the
@@ -68,8 +77,8 @@ func ExampleEncoder() {
 	}
 	fmt.Print(string(line))
 	// Output:
-	// https://track.example.com/o/AW8CAAAAAAAAAACqBW1zZ18xD2FubkBleGFtcGxlLmNvbU8t5g5QtchZp4pMWDNd5TI
-	// https://track.example.com/u/AXUCAAAAAAAAAACqBW1zZ18xD2FubkBleGFtcGxlLmNvbXx1UE4fRNFPsHLj17O-2bY
+	// https://track.example.com/o/AgAAAAAAAACqAlQ-IHRzofVzTdenoHEc29rix1fElOsvdM--jo_ElFn_krDzd0y-6bc
+	// https://track.example.com/u/AgAAAAAAAACqAr4jvJp8i57OHuqucAG1wLbTCrx8R6rfksnLO3SpGqBfz2CkhXX9KCQ
 }
 
 // The relay rewrites each recipient's copy: links become tracking links,

@@ -1,6 +1,7 @@
 package track
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,7 +12,8 @@ import (
 
 // FuzzDecode: no input panics, and whatever decodes re-encodes to exactly
 // the same string (one token, one spelling), by Encode and by an Encoder
-// reused from one input to the next.
+// reused from one input to the next; a version-1 token, which is no longer
+// made, re-encodes to a version-2 token of the same fields.
 func FuzzDecode(f *testing.F) {
 	for _, tok := range []Token{
 		{Kind: Click, KeyID: 2, Issued: time.Unix(1_800_000_000, 0), ClusterID: "cl_00000000000000aa", MessageID: "msg_1", Recipient: "ann@example.com", URL: "https://example.com/"},
@@ -21,7 +23,10 @@ func FuzzDecode(f *testing.F) {
 		s, _ := Encode(tok, key)
 		f.Add(s)
 	}
-	encoders := map[string]*Encoder{}
+	for _, g := range goldenV1 {
+		f.Add(g.token)
+	}
+	encoders := map[*Key]*Encoder{}
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := Decode(s, keys)
 		if err != nil {
@@ -29,13 +34,22 @@ func FuzzDecode(f *testing.F) {
 		}
 		key, _ := keys(tok.ClusterID, tok.KeyID)
 		again, err := Encode(tok, key)
-		if err != nil || again != s {
-			t.Fatalf("decoded %q to %+v, which encodes to %q (%v)", s, tok, again, err)
+		if err != nil {
+			t.Fatalf("decoded %q to %+v, which does not encode: %v", s, tok, err)
 		}
-		e := encoders[string(key)]
+		if raw, _ := b64.DecodeString(s); raw[0] == version1 {
+			if back, err := Decode(again, keys); err != nil || back != tok {
+				t.Fatalf("version-1 %q: %+v re-encoded as %q, which decodes to %+v (%v)", s, tok, again, back, err)
+			}
+			return
+		}
+		if again != s {
+			t.Fatalf("decoded %q to %+v, which encodes to %q", s, tok, again)
+		}
+		e := encoders[key]
 		if e == nil {
 			e, _ = NewEncoder(key)
-			encoders[string(key)] = e
+			encoders[key] = e
 		}
 		if b, err := e.Append([]byte("x"), tok); err != nil || string(b) != "x"+s {
 			t.Fatalf("decoded %q to %+v, which an encoder appends as %q (%v)", s, tok, b, err)
@@ -44,17 +58,27 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzAltered: changing any one byte of a valid token never yields a token
-// that decodes, whatever the fields were.
+// that decodes, whatever the fields were, and no field of eight bytes or
+// more can be read in the token's bytes.
 func FuzzAltered(f *testing.F) {
 	f.Add(byte(Click), "msg_1", "ann@example.com", "https://example.com/", uint(5), byte(1))
 	f.Add(byte(Open), "", "", "", uint(0), byte(0x80))
 	f.Fuzz(func(t *testing.T, kind byte, msg, rcpt, url string, pos uint, xor byte) {
-		tok := Token{Kind: Kind(kind), KeyID: 2, Issued: time.Unix(int64(pos), 0), ClusterID: "cl_00000000000000aa", MessageID: msg, Recipient: rcpt}
+		tok := Token{Kind: Kind(kind), Issued: time.Unix(int64(pos), 0), ClusterID: "cl_00000000000000aa", MessageID: msg, Recipient: rcpt}
 		if tok.Kind == Click {
 			tok.URL = url
 		}
 		s, err := Encode(tok, keyA)
-		if err != nil || xor == 0 {
+		if err != nil {
+			return
+		}
+		raw, _ := b64.DecodeString(s)
+		for _, field := range []string{msg, rcpt, tok.URL} {
+			if len(field) >= 8 && bytes.Contains(raw, []byte(field)) {
+				t.Fatalf("%q can be read in the token of %+v", field, tok)
+			}
+		}
+		if xor == 0 {
 			return
 		}
 		b := []byte(s)

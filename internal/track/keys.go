@@ -21,7 +21,7 @@ type Keys struct {
 	store store.TokenKeys
 	box   *secret.Box
 	mu    sync.Mutex
-	keys  map[string][]store.TokenKey
+	keys  map[string][]*Key
 	// read is when a cluster's keys were last read from the store: a miss,
 	// or a token naming a key id newer than the cached ones, reads again
 	// at most once per refreshEvery.
@@ -30,7 +30,7 @@ type Keys struct {
 
 // NewKeys returns an empty cache over st.
 func NewKeys(st store.TokenKeys, box *secret.Box) *Keys {
-	return &Keys{store: st, box: box, keys: map[string][]store.TokenKey{}, read: map[string]time.Time{}}
+	return &Keys{store: st, box: box, keys: map[string][]*Key{}, read: map[string]time.Time{}}
 }
 
 const refreshEvery = 10 * time.Second
@@ -38,7 +38,7 @@ const refreshEvery = 10 * time.Second
 // maxRead bounds the read-time map (clusters with no keys yet).
 const maxRead = 100_000
 
-func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.TokenKey, error) {
+func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]*Key, error) {
 	k.mu.Lock()
 	keys, ok := k.keys[clusterID]
 	last, readBefore := k.read[clusterID]
@@ -51,13 +51,18 @@ func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.
 	}
 	// The store is read without the lock held: one slow read must not
 	// stall every other cluster's lookups.
-	keys, err := k.store.TokenKeys(ctx, clusterID)
+	stored, err := k.store.TokenKeys(ctx, clusterID)
 	if err != nil {
 		return nil, err
 	}
-	for i := range keys { // sealed at rest
-		if keys[i].Secret, err = k.box.OpenStored(keys[i].Secret, secret.TokenKeyContext); err != nil {
-			return nil, fmt.Errorf("token key %d of %s: %w", keys[i].ID, clusterID, err)
+	keys = make([]*Key, len(stored))
+	for i, sk := range stored {
+		plain, err := k.box.OpenStored(sk.Secret, secret.TokenKeyContext) // sealed at rest
+		if err != nil {
+			return nil, fmt.Errorf("token key %d of %s: %w", sk.ID, clusterID, err)
+		}
+		if keys[i], err = NewKey(sk.ID, plain); err != nil {
+			return nil, fmt.Errorf("token key %d of %s: %w", sk.ID, clusterID, err)
 		}
 	}
 	k.mu.Lock()
@@ -81,7 +86,7 @@ func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]store.
 
 // Lookup returns a cluster's key by id (a KeyFunc). A key id newer
 // than the cached ones (made on another node) reloads the cluster once.
-func (k *Keys) Lookup(clusterID string, id uint32) ([]byte, bool) {
+func (k *Keys) Lookup(clusterID string, id uint32) (*Key, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	keys, err := k.load(ctx, clusterID, false)
@@ -95,7 +100,7 @@ func (k *Keys) Lookup(clusterID string, id uint32) ([]byte, bool) {
 	}
 	for _, key := range keys {
 		if key.ID == id {
-			return key.Secret, true
+			return key, true
 		}
 	}
 	return nil, false
@@ -103,25 +108,25 @@ func (k *Keys) Lookup(clusterID string, id uint32) ([]byte, bool) {
 
 // Current returns the key new tokens of a cluster are signed with, making
 // the cluster's first key if it has none.
-func (k *Keys) Current(ctx context.Context, clusterID string) (store.TokenKey, error) {
+func (k *Keys) Current(ctx context.Context, clusterID string) (*Key, error) {
 	keys, err := k.load(ctx, clusterID, false)
 	if err != nil {
-		return store.TokenKey{}, err
+		return nil, err
 	}
 	if len(keys) == 0 {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
 		if _, err := k.store.AddTokenKey(ctx, clusterID, []byte(k.box.Seal(key, secret.TokenKeyContext)), time.Now().UTC()); err != nil {
-			return store.TokenKey{}, err
+			return nil, err
 		}
 		k.mu.Lock()
 		delete(k.read, clusterID) // read the new key now
 		k.mu.Unlock()
 		if keys, err = k.load(ctx, clusterID, true); err != nil {
-			return store.TokenKey{}, err
+			return nil, err
 		}
 		if len(keys) == 0 {
-			return store.TokenKey{}, errors.New("track: token key not found after adding it")
+			return nil, errors.New("track: token key not found after adding it")
 		}
 	}
 	return keys[len(keys)-1], nil
