@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,7 +124,6 @@ type Server struct {
 	// privateWebhooks, privateDelivery: see Options.
 	privateWebhooks, privateDelivery bool
 	failures                         *throttle.Failures
-	adds                             sync.Map // cluster id -> *sync.Mutex (lockAdds)
 }
 
 // access says which keys may call a route.

@@ -108,6 +108,10 @@ func hostLabel(v, dflt, field string) (string, *ErrorDetail) {
 	return v, nil
 }
 
+// clickHostCounts says why adding a sending domain counts against the
+// tracking-domain quota.
+const clickHostCounts = " (each sending domain's click host is one)"
+
 func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
 	var req struct {
 		Name       string   `json:"name"`
@@ -118,12 +122,10 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 	if !decode(w, r, &req) {
 		return
 	}
-	defer s.lockAdds(p.Cluster.ID)()
-	if s.overQuota(w, r, "sending domains", "--max-sending-domains", s.maxSending, func() (int, error) {
+	if s.overQuota(w, r, "sending domains", s.maxSending, func() (int, error) {
 		all, err := s.store.SendingDomains(r.Context(), p.Cluster.ID)
 		return len(all), err
-	}) || s.overQuota(w, r, "tracking domains (each sending domain's click host is one)", "--max-tracking-domains", s.maxTracking,
-		s.trackingCount(r, p.Cluster.ID)) {
+	}) || s.overQuota(w, r, "tracking domains"+clickHostCounts, s.maxTracking, s.trackingCount(r, p.Cluster.ID)) {
 		return
 	}
 	name, err := domain.SendingName(req.Name, s.platform)
@@ -196,7 +198,10 @@ func (s *Server) createSendingDomain(w http.ResponseWriter, r *http.Request, p p
 		s.internal(w, r, err)
 		return
 	}
-	err = s.store.CreateSendingDomain(r.Context(), d, keys, click)
+	err = s.store.CreateSendingDomain(r.Context(), d, keys, click, s.limits())
+	if writeQuota(w, err, clickHostCounts) {
+		return
+	}
 	if errors.Is(err, store.ErrDuplicate) {
 		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("%s is already a sending domain of this cluster", name), "name")
 		return

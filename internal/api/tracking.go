@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
@@ -78,8 +77,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if !decode(w, r, &req) {
 		return
 	}
-	defer s.lockAdds(p.Cluster.ID)()
-	if s.overQuota(w, r, "tracking domains", "--max-tracking-domains", s.maxTracking, s.trackingCount(r, p.Cluster.ID)) {
+	if s.overQuota(w, r, "tracking domains", s.maxTracking, s.trackingCount(r, p.Cluster.ID)) {
 		return
 	}
 	name, err := domain.TrackingName(req.Name, s.platform)
@@ -102,7 +100,7 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	// of 2^-64, the random target: then draw another.
 	for attempt := 0; ; attempt++ {
 		d.Target = s.target()
-		err = s.store.CreateTrackingDomain(r.Context(), d)
+		err = s.store.CreateTrackingDomain(r.Context(), d, s.limits())
 		if !errors.Is(err, store.ErrDuplicate) {
 			break
 		}
@@ -114,6 +112,9 @@ func (s *Server) createTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 		if attempt == 3 {
 			break
 		}
+	}
+	if writeQuota(w, err, "") {
+		return
 	}
 	if err != nil {
 		s.internal(w, r, err)
@@ -261,19 +262,17 @@ func inUse(w http.ResponseWriter, err error) bool {
 	return true
 }
 
-// lockAdds serialises one cluster's adds of domains on this node, so its
-// quotas hold against adds made at the same moment (nodes sharing a
-// database may each let one more through). It returns the unlock.
-func (s *Server) lockAdds(clusterID string) func() {
-	m, _ := s.adds.LoadOrStore(clusterID, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+// limits are the quotas the store enforces on each add (under a lock on
+// the cluster, so nodes sharing a database cannot pass them together).
+func (s *Server) limits() store.Limits {
+	return store.Limits{TrackingDomains: s.maxTracking, SendingDomains: s.maxSending}
 }
 
 // overQuota answers 403 quota_exceeded when the cluster has max objects of
-// a kind already (what is its count, flag the operator's setting).
-func (s *Server) overQuota(w http.ResponseWriter, r *http.Request, what, flag string, max int, count func() (int, error)) bool {
+// a kind already (what is its count). It is the early answer, before work
+// such as key generation; the store's check at the add is the one that
+// holds against adds at the same moment.
+func (s *Server) overQuota(w http.ResponseWriter, r *http.Request, what string, max int, count func() (int, error)) bool {
 	n, err := count()
 	if err != nil {
 		s.internal(w, r, err)
@@ -282,8 +281,26 @@ func (s *Server) overQuota(w http.ResponseWriter, r *http.Request, what, flag st
 	if n < max {
 		return false
 	}
+	writeQuota(w, &store.QuotaError{What: what, Count: n}, "")
+	return true
+}
+
+// writeQuota answers 403 quota_exceeded for err if it is a
+// *store.QuotaError, naming the flag that sets the quota; hint follows the
+// kind (why an add of another kind counts).
+func writeQuota(w http.ResponseWriter, err error, hint string) bool {
+	var qe *store.QuotaError
+	if !errors.As(err, &qe) {
+		return false
+	}
+	flag := "--max-tracking-domains"
+	if qe.What == "sending domains" {
+		flag = "--max-sending-domains"
+	} else {
+		qe.What += hint
+	}
 	writeError(w, http.StatusForbidden, "quota_exceeded",
-		fmt.Sprintf("this cluster has %d %s, the most it may have (%s on this server): delete one first", n, what, flag), "")
+		fmt.Sprintf("this cluster has %d %s, the most it may have (%s on this server): delete one first", qe.Count, qe.What, flag), "")
 	return true
 }
 

@@ -68,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	for _, d := range []struct{ cl, id, name string }{{clA, "td_1", "track.a.com"}, {clB, "td_2", "track.b.com"}, {clA, "td_3", "pending.a.com"}} {
 		if err := st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: d.id, ClusterID: d.cl, Name: d.name, Target: "v-" + d.id,
-			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now}); err != nil {
+			Status: domain.StatusPending, CreatedAt: now, UpdatedAt: now}, store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -74,7 +74,7 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	}
 	d := store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-00000000000000aa.track.waymark.localhost",
 		Status: domain.StatusPending, DefaultOnActive: true, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextCheck: m.FirstCheck(clk.Now())}
-	if err := st.CreateTrackingDomain(ctx, d); err != nil {
+	if err := st.CreateTrackingDomain(ctx, d, store.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	poke <- struct{}{}
@@ -159,7 +159,7 @@ func TestTransientNeverCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.CreateTrackingDomain(ctx, store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-1.track.waymark.localhost",
-		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}); err != nil {
+		Status: domain.StatusPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}, store.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	storetest.Activate(t, st, "cl_a", "td_1")

@@ -20,7 +20,7 @@ func seedBench(b *testing.B, s Store) {
 		b.Fatal(err)
 	}
 	for i := range benchDomains {
-		if err := s.CreateTrackingDomain(ctx, newDomain("cl_bench", fmt.Sprintf("td_%d", i), fmt.Sprintf("t%d.example.com", i))); err != nil {
+		if err := s.CreateTrackingDomain(ctx, newDomain("cl_bench", fmt.Sprintf("td_%d", i), fmt.Sprintf("t%d.example.com", i)), Limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +50,7 @@ func BenchmarkStore(b *testing.B) {
 			})
 			b.Run("CreateTrackingDomain", func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
-					if err := s.CreateTrackingDomain(ctx, newDomain("cl_bench", fmt.Sprintf("td_b%d", i), fmt.Sprintf("b%d.example.com", i))); err != nil {
+					if err := s.CreateTrackingDomain(ctx, newDomain("cl_bench", fmt.Sprintf("td_b%d", i), fmt.Sprintf("b%d.example.com", i)), Limits{}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func newDomain(clusterID, id, name string) TrackingDomain {
 func mustDomain(t *testing.T, s Store, clusterID, id, name string) TrackingDomain {
 	t.Helper()
 	d := newDomain(clusterID, id, name)
-	if err := s.CreateTrackingDomain(ctx, d); err != nil {
+	if err := s.CreateTrackingDomain(ctx, d, Limits{}); err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
 	return d
@@ -136,14 +137,14 @@ func TestTrackingDomainsCRUD(t *testing.T) {
 		d.TLS = "none"
 
 		// Same name in the same cluster: duplicate. In another cluster: fine.
-		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "track.example.com")); !errors.Is(err, ErrDuplicate) {
+		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "track.example.com"), Limits{}); !errors.Is(err, ErrDuplicate) {
 			t.Fatalf("duplicate name: err = %v", err)
 		}
 		mustDomain(t, s, "cl_b", "td_3", "track.example.com")
 		// A target can be issued only once, whatever the cluster.
 		dup := newDomain("cl_b", "td_4", "links.example.com")
 		dup.Target = d.Target
-		if err := s.CreateTrackingDomain(ctx, dup); !errors.Is(err, ErrDuplicate) {
+		if err := s.CreateTrackingDomain(ctx, dup, Limits{}); !errors.Is(err, ErrDuplicate) {
 			t.Fatalf("duplicate target: err = %v", err)
 		}
 
@@ -258,7 +259,7 @@ func TestDefaultRules(t *testing.T) {
 		}
 		wants := newDomain("cl_a", "td_3", "three.example.com")
 		wants.DefaultOnActive = true
-		if err := s.CreateTrackingDomain(ctx, wants); err != nil {
+		if err := s.CreateTrackingDomain(ctx, wants, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		assertDefaults(t, s, "cl_a", "td_2")
@@ -271,7 +272,7 @@ func TestDefaultRules(t *testing.T) {
 		// td_4 verifying later does not take the flag back.
 		later := newDomain("cl_a", "td_4", "four.example.com")
 		later.DefaultOnActive = true
-		if err := s.CreateTrackingDomain(ctx, later); err != nil {
+		if err := s.CreateTrackingDomain(ctx, later, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.SetTrackingDomainDefault(ctx, "cl_a", "td_2", true); err != nil {
@@ -320,7 +321,7 @@ func TestConcurrentAddSameName(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					errs[i] = s.CreateTrackingDomain(ctx, newDomain("cl_a", fmt.Sprintf("td_%d_%d", round, i), name))
+					errs[i] = s.CreateTrackingDomain(ctx, newDomain("cl_a", fmt.Sprintf("td_%d_%d", round, i), name), Limits{})
 				}()
 			}
 			close(start)
@@ -400,7 +401,7 @@ func TestZoneSerialAndTargets(t *testing.T) {
 		if s1 <= s0 {
 			t.Fatalf("serial did not move on add: %d -> %d", s0, s1)
 		}
-		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "one.example.com")); !errors.Is(err, ErrDuplicate) {
+		if err := s.CreateTrackingDomain(ctx, newDomain("cl_a", "td_2", "one.example.com"), Limits{}); !errors.Is(err, ErrDuplicate) {
 			t.Fatal(err)
 		}
 		if serial() != s1 {
@@ -437,7 +438,7 @@ func TestLastCheckRoundTrip(t *testing.T) {
 		d := newDomain("cl_a", "td_1", "track.example.com")
 		d.LastCheck = &Check{At: time.Unix(1700000000, 0).UTC(), OK: false, Diagnosis: "no CNAME", Chain: []string{"track.example.com"}}
 		d.FailedChecks = 1
-		if err := s.CreateTrackingDomain(ctx, d); err != nil {
+		if err := s.CreateTrackingDomain(ctx, d, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.TrackingDomain(ctx, "cl_a", "td_1")
@@ -511,7 +512,7 @@ func TestApplyCheck(t *testing.T) {
 		d := newDomain("cl_a", "td_1", "one.example.com")
 		d.DefaultOnActive = true
 		d.NextCheck = time.Unix(1000, 0).UTC()
-		if err := s.CreateTrackingDomain(ctx, d); err != nil {
+		if err := s.CreateTrackingDomain(ctx, d, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.TrackingDomain(ctx, "cl_a", "td_1"); err != nil || !got.NextCheck.Equal(d.NextCheck) {
@@ -583,7 +584,7 @@ func TestDueTrackingDomains(t *testing.T) {
 			if c.next > 0 {
 				d.NextCheck = time.Unix(c.next, 0)
 			}
-			if err := s.CreateTrackingDomain(ctx, d); err != nil {
+			if err := s.CreateTrackingDomain(ctx, d, Limits{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -967,7 +968,7 @@ func TestSendingDomains(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateSendingDomain(ctx, d, keys, click); err != nil {
+		if err := s.CreateSendingDomain(ctx, d, keys, click, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		if after, err := s.ZoneSerial(ctx); err != nil || after <= serial {
@@ -976,7 +977,7 @@ func TestSendingDomains(t *testing.T) {
 		// Same name in the cluster, or a click host already a tracking
 		// domain: duplicate, and nothing half-made is left.
 		d2, k2, c2 := mk("cl_a", "sd_2", "l2", "example.com")
-		if err := s.CreateSendingDomain(ctx, d2, k2, c2); !errors.Is(err, ErrDuplicate) {
+		if err := s.CreateSendingDomain(ctx, d2, k2, c2, Limits{}); !errors.Is(err, ErrDuplicate) {
 			t.Fatalf("duplicate: %v", err)
 		}
 		if _, err := s.TrackingDomain(ctx, "cl_a", "td_sd_2"); !errors.Is(err, ErrNotFound) {
@@ -984,7 +985,7 @@ func TestSendingDomains(t *testing.T) {
 		}
 		d3, k3, c3 := mk("cl_b", "sd_3", "l3", "example.com") // other cluster: fine
 		d3.Status = domain.StatusActive
-		if err := s.CreateSendingDomain(ctx, d3, k3, c3); err != nil {
+		if err := s.CreateSendingDomain(ctx, d3, k3, c3, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.SendingDomainByName(ctx, "cl_b", "example.com"); err != nil || got.ID != "sd_3" || got.Status != domain.StatusActive {
@@ -1051,4 +1052,81 @@ func setStatus(ctx context.Context, s Store, clusterID, id string, st domain.Sta
 		return CheckUpdate{Check: Check{At: d.UpdatedAt, OK: st == domain.StatusActive, Code: "set"},
 			Status: st, FailedChecks: d.FailedChecks, NextCheck: d.NextCheck}
 	})
+}
+
+// TestLimitsAcrossNodes: two nodes (two handles on one database) adding at
+// once to one cluster never take it past its limits: exactly the limit
+// lands, every other add is a *QuotaError, and another cluster is not
+// held by it.
+func TestLimitsAcrossNodes(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var a, b Store
+			var err error
+			if backend == "sqlite" {
+				dir := t.TempDir()
+				if a, err = OpenSQLite(ctx, dir); err == nil {
+					b, err = OpenSQLite(ctx, dir)
+				}
+			} else {
+				url := testenv.Postgres(t)
+				if a, err = OpenPostgres(ctx, url); err == nil {
+					b, err = OpenPostgres(ctx, url)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			defer b.Close()
+			mustCluster(t, a, "cl_a", "acme")
+			mustCluster(t, a, "cl_b", "bravo")
+			lim := Limits{TrackingDomains: 7, SendingDomains: 3}
+			now := time.Unix(1_800_000_000, 0).UTC()
+			var wg sync.WaitGroup
+			var landed, refused atomic.Int32
+			errs := make(chan error, 40)
+			for i := range 20 {
+				node := []Store{a, b}[i%2]
+				wg.Go(func() {
+					var err error
+					if i%4 < 2 { // a sending domain: itself and its click host
+						id := fmt.Sprintf("sd_%d", i)
+						name := fmt.Sprintf("s%d.example", i)
+						d := SendingDomain{ID: id, ClusterID: "cl_a", Name: name, Label: fmt.Sprintf("l%d", i), ClickHost: "clicks." + name,
+							BounceHost: "bounce." + name, ClickDomainID: "td_" + id, Algorithms: []string{"rsa"}, Status: domain.StatusPending,
+							Rotation: []byte(`{}`), CreatedAt: now, UpdatedAt: now}
+						err = node.CreateSendingDomain(ctx, d, nil, newDomain("cl_a", "td_"+id, "clicks."+name), lim)
+					} else {
+						err = node.CreateTrackingDomain(ctx, newDomain("cl_a", fmt.Sprintf("td_%d", i), fmt.Sprintf("t%d.example", i)), lim)
+					}
+					var qe *QuotaError
+					switch {
+					case err == nil:
+						landed.Add(1)
+					case errors.As(err, &qe) && errors.Is(err, ErrQuota) && (qe.What == "tracking domains" || qe.What == "sending domains"):
+						refused.Add(1)
+					default:
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			tracking, _ := a.TrackingDomains(ctx, "cl_a")
+			sending, _ := a.SendingDomains(ctx, "cl_a")
+			if len(tracking) > lim.TrackingDomains || len(sending) > lim.SendingDomains || landed.Load()+refused.Load() != 20 {
+				t.Fatalf("%d tracking and %d sending domains (limits %+v); %d landed, %d refused", len(tracking), len(sending), lim, landed.Load(), refused.Load())
+			}
+			if len(tracking) != lim.TrackingDomains {
+				t.Fatalf("%d tracking domains, want the limit %d", len(tracking), lim.TrackingDomains)
+			}
+			if err := b.CreateTrackingDomain(ctx, newDomain("cl_b", "td_b", "t.bravo.example"), lim); err != nil {
+				t.Fatalf("another cluster: %v", err)
+			}
+		})
+	}
 }

@@ -24,7 +24,7 @@ func TestDeleteInUse(t *testing.T) {
 		sd := SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "example.com", Label: "l1", ClickHost: click.Name,
 			BounceHost: "bounce.example.com", ClickDomainID: click.ID, Algorithms: []string{"rsa"}, Status: domain.StatusPending,
 			Records: map[string]RecordState{}, Rotation: []byte(`{}`), CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateSendingDomain(ctx, sd, nil, click); err != nil {
+		if err := s.CreateSendingDomain(ctx, sd, nil, click, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		links := mustDomain(t, s, "cl_a", "td_links", "links.example.com")

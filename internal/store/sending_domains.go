@@ -15,8 +15,9 @@ type SendingDomains interface {
 	// CreateSendingDomain stores a sending domain, its DKIM keys and the
 	// tracking domain of its click host in one transaction. A name taken in
 	// the cluster (sending domain, or click host as a tracking domain) is
-	// ErrDuplicate.
-	CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain) error
+	// ErrDuplicate; past lim (the click host counts as a tracking domain)
+	// is a *QuotaError.
+	CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain, lim Limits) error
 	// SendingDomain returns one sending domain of a cluster.
 	SendingDomain(ctx context.Context, clusterID, id string) (SendingDomain, error)
 	// SendingDomainByName returns a cluster's sending domain by name.
@@ -156,12 +157,15 @@ func (s *sqlStore) putKeys(ctx context.Context, tx *sql.Tx, keys []DKIMKey) erro
 	return nil
 }
 
-func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain) error {
+func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, keys []DKIMKey, click TrackingDomain, lim Limits) error {
 	args, err := sendingArgs(d)
 	if err != nil {
 		return err
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkLimits(ctx, tx, d.ClusterID, lim, 1, 1); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sending_domains (`+sendingCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
 			return err

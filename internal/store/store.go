@@ -17,7 +17,59 @@ var (
 	// ErrInUse means another object uses the one to delete (an *InUseError
 	// says which).
 	ErrInUse = errors.New("store: in use")
+	// ErrQuota means an add would take a cluster past its Limits (a
+	// *QuotaError says which).
+	ErrQuota = errors.New("store: quota exceeded")
 )
+
+// Limits bounds what one cluster may hold, checked by the add itself under
+// a lock on the cluster, so adds on many nodes at once cannot pass it
+// together. Zero is no bound.
+type Limits struct {
+	TrackingDomains, SendingDomains int
+}
+
+// QuotaError is an add refused by Limits: the cluster has Count objects
+// of the kind What, the most it may have.
+type QuotaError struct {
+	What  string // "tracking domains" or "sending domains"
+	Count int
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("the cluster has %d %s, the most it may have", e.Count, e.What)
+}
+
+// Is makes a QuotaError an ErrQuota.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
+// checkLimits locks the cluster's row and refuses (a *QuotaError) when
+// adding tracking tracking domains and sending sending domains would pass
+// lim. On SQLite the write transaction already holds the database.
+func (s *sqlStore) checkLimits(ctx context.Context, tx *sql.Tx, clusterID string, lim Limits, tracking, sending int) error {
+	if lim == (Limits{}) {
+		return nil
+	}
+	if err := s.lockCluster(ctx, tx, clusterID); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		what, table string
+		max, adds   int
+	}{{"sending domains", "sending_domains", lim.SendingDomains, sending}, {"tracking domains", "tracking_domains", lim.TrackingDomains, tracking}} {
+		if c.max <= 0 || c.adds == 0 {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM `+c.table+` WHERE cluster_id = ?`), clusterID).Scan(&n); err != nil {
+			return err
+		}
+		if n+c.adds > c.max {
+			return &QuotaError{What: c.what, Count: n}
+		}
+	}
+	return nil
+}
 
 // Store is every role at once, for wiring: one SQL implementation serves
 // them all. Consumers take the roles they use, not Store.

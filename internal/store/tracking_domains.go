@@ -15,8 +15,9 @@ import (
 // their checks.
 type TrackingDomains interface {
 	// CreateTrackingDomain stores a new tracking domain. A name already in
-	// the cluster, or a target already issued, is ErrDuplicate.
-	CreateTrackingDomain(ctx context.Context, d TrackingDomain) error
+	// the cluster, or a target already issued, is ErrDuplicate; one past
+	// lim is a *QuotaError.
+	CreateTrackingDomain(ctx context.Context, d TrackingDomain, lim Limits) error
 	// TrackingDomain returns one tracking domain of a cluster.
 	TrackingDomain(ctx context.Context, clusterID, id string) (TrackingDomain, error)
 	// TrackingDomainByName returns a cluster's tracking domain by its
@@ -125,8 +126,11 @@ func checkJSON(c *Check) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: err == nil}, err
 }
 
-func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain) error {
+func (s *sqlStore) CreateTrackingDomain(ctx context.Context, d TrackingDomain, lim Limits) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkLimits(ctx, tx, d.ClusterID, lim, 1, 0); err != nil {
+			return err
+		}
 		if err := s.insertTrackingDomain(ctx, tx, d); err != nil {
 			return err
 		}

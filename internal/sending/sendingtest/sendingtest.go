@@ -41,7 +41,7 @@ func Domain(t testing.TB, st store.SendingDomains, box *secret.Box, clusterID, i
 	}
 	click := store.TrackingDomain{ID: d.ClickDomainID, ClusterID: clusterID, Name: d.ClickHost, Target: "v-" + label,
 		Status: domain.StatusPending, CreatedAt: start, UpdatedAt: start}
-	if err := st.CreateSendingDomain(context.Background(), d, keys, click); err != nil {
+	if err := st.CreateSendingDomain(context.Background(), d, keys, click, store.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return d
