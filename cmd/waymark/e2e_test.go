@@ -804,3 +804,47 @@ func behindUnbound(t testing.TB, start func(testing.TB, string, string, ...strin
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	return dnsAddr, start(t, "waymark.localhost", dnsAddr, zones...)
 }
+
+// TestTrustedProxy: behind the operator's proxy (--trusted-proxy, here the
+// loopback address the test connects from) the API throttles wrong keys by
+// the client X-Forwarded-For names, so one client guessing does not lock
+// out the others; a client that adds its own X-Forwarded-For cannot pick
+// another address; without the flag the header is not read at all.
+func TestTrustedProxy(t *testing.T) {
+	get := func(srv *server, key string, xff ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.api+"/v1/tracking-domains?cluster=none", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		for _, v := range xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	srv := startServe(t, []string{"WAYMARK_TRUSTED_PROXY=127.0.0.1,::1"}, "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		"--dns", "127.0.0.1:0", "--roles", "api")
+	admin := srv.adminKey(t)
+	for i := range 5 {
+		if resp := get(srv, "wma_wrong", "203.0.113.5"); resp.StatusCode != 401 {
+			t.Fatalf("wrong key %d: %d", i, resp.StatusCode)
+		}
+	}
+	if resp := get(srv, admin, "198.51.100.1, 203.0.113.5"); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the guessing client, naming another address before its own: %d", resp.StatusCode)
+	}
+	if resp := get(srv, admin, "203.0.113.6"); resp.StatusCode == 429 || resp.StatusCode == 401 {
+		t.Fatalf("another client behind the same proxy: %d", resp.StatusCode)
+	}
+
+	plain := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--roles", "api")
+	for i := range 5 {
+		get(plain, "wma_wrong", fmt.Sprintf("203.0.113.%d", i))
+	}
+	if resp := get(plain, plain.adminKey(t), "203.0.113.99"); resp.StatusCode != 429 {
+		t.Fatalf("without --trusted-proxy, X-Forwarded-For changed the client: %d", resp.StatusCode)
+	}
+}

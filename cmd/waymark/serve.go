@@ -25,6 +25,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/realip"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
@@ -40,7 +41,7 @@ type serveConfig struct {
 	resolver, platformDomain                         string
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
 	data, db, roles, adminKey, logLevel              string
-	edgeIPs, sendingIPs, spfIncludes                 cli.List
+	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
 	recheck                                          time.Duration
 	webhookPrivate, deliveryPrivate                  bool
 	acmeChallenges, secretKeyFile                    string
@@ -56,6 +57,7 @@ type serveConfig struct {
 	platform      string
 	edgeIPList    []netip.Addr
 	sendingIPList []netip.Addr
+	proxies       realip.Proxies
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -95,6 +97,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key that seals private keys at rest (default: <data>/secret.key, made on first start)")
 	fs.DurationVar(&c.dkimRotation, "dkim-rotation", dkim.DefaultRotation.Period, "how long one DKIM key signs before the next takes over")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "address or CIDR of your own reverse proxy or load balancer in front of the API, dashboard or edge: its X-Forwarded-For names the client (repeatable)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.BoolVar(&c.deliveryPrivate, "delivery-allow-private", false, "let clusters' own delivery servers be on loopback and private addresses (--delivery always may)")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
@@ -286,6 +289,9 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 			return c, fmt.Errorf("--spf-include %q: %v", name, err)
 		}
 		c.spfIncludes[i] = n
+	}
+	if c.proxies, err = realip.Parse(c.trustedProxies); err != nil {
+		return c, err
 	}
 	if c.delivery != "" {
 		if c.delivery, err = api.ParseDeliveryURL(c.delivery); err != nil {

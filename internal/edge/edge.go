@@ -292,8 +292,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// clientIP is the peer address (proxies in front must not be trusted
-// blindly; X-Forwarded-For is not read).
+// clientIP is the peer address: behind the operator's own proxies
+// (--trusted-proxy), realip has already put the client's there; the edge
+// itself never reads X-Forwarded-For.
 func clientIP(r *http.Request) string {
 	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return h
