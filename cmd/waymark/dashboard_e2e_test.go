@@ -130,6 +130,10 @@ func TestDashboardInChromium(t *testing.T) {
 	do(tab, "events", chromedp.Navigate(srv.api+"/events"), chromedp.WaitVisible("svg.chart rect"), shot(tab, "acme-09-events"))
 
 	do(tab, "webhooks", chromedp.Navigate(srv.api+"/webhooks"), chromedp.WaitVisible("#url"), shot(tab, "acme-10-webhooks"))
+	do(tab, "sessions", chromedp.Navigate(srv.api+"/sessions"), chromedp.WaitVisible("main table"), shot(tab, "acme-10b-sessions"))
+	if s := text(tab, "main table"); !strings.Contains(s, "(this session)") || !strings.Contains(s, "127.0.0.1") {
+		t.Fatalf("sessions page:\n%s", s)
+	}
 
 	// Delete asks for the confirmation (the browser refuses the form
 	// without it), then the domain is gone.

@@ -69,6 +69,8 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /webhooks", s.signedIn(s.listed(s.webhookPage)))
 	s.mux.HandleFunc("POST /webhooks", s.signedIn(s.webhookAdd))
 	s.mux.HandleFunc("POST /webhooks/{id}/delete", s.signedIn(s.webhookDelete))
+	s.mux.HandleFunc("GET /sessions", s.signedIn(s.sessionsShow))
+	s.mux.HandleFunc("POST /sessions/{id}/end", s.signedIn(s.sessionEnd))
 	s.mux.HandleFunc("GET /tracking-domains", s.signedIn(s.listed(s.trackingPage)))
 	s.mux.HandleFunc("POST /tracking-domains", s.signedIn(s.trackingAdd))
 	s.mux.HandleFunc("GET /tracking-domains/{id}", s.signedIn(s.trackingShow))
@@ -242,6 +244,7 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 	}
 	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
 	req.RemoteAddr = r.RemoteAddr // the API throttles failed keys by client
+	req.Header.Set("User-Agent", r.UserAgent()) // a session records its browser
 	req.Header.Set("Authorization", "Bearer "+sess.key)
 	if sess.cluster != "" {
 		req.Header.Set("X-Waymark-Cluster", sess.cluster)

@@ -440,3 +440,60 @@ func TestSignOutEndsTheSession(t *testing.T) {
 		t.Fatalf("the cookie from before sign-out: %d %q", code, h.Get("Location"))
 	}
 }
+
+// TestSessionsPage: a key's sign-ins are listed, the current one marked;
+// ending another signs that browser out at once and leaves this one in;
+// ending this one signs out; another key's sessions are not shown.
+func TestSessionsPage(t *testing.T) {
+	d := newDashboard(t)
+	laptop, phone, other := d.browser(t), d.browser(t), d.browser(t)
+	laptop.signIn(d.keys["acme"])
+	phone.signIn(d.keys["acme"])
+	other.signIn(d.keys["bravo"])
+	code, page, _ := laptop.get("/sessions")
+	if code != 200 || strings.Count(page, `action="/sessions/ses_`) != 2 || strings.Count(page, "(this session)") != 1 ||
+		!strings.Contains(page, "Go-http-client") {
+		t.Fatalf("sessions page: %d\n%s", code, page)
+	}
+	// The phone's session is the row without the mark.
+	ids := regexp.MustCompile(`action="/sessions/(ses_[0-9a-z]+)/end"[^>]*>.*?>(Sign out|End)<`).FindAllStringSubmatch(page, -1)
+	var phoneID string
+	for _, m := range ids {
+		if m[2] == "End" {
+			phoneID = m[1]
+		}
+	}
+	if len(ids) != 2 || phoneID == "" {
+		t.Fatalf("rows %v\n%s", ids, page)
+	}
+	if code, _, h := laptop.post("/sessions/"+phoneID+"/end", url.Values{"csrf": {laptop.csrf(page)}}); code != 303 || h.Get("Location") != "/sessions" {
+		t.Fatalf("end the phone's session: %d %q", code, h.Get("Location"))
+	}
+	if code, _, h := phone.get("/tracking-domains"); code != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("the phone after its session ended: %d %q", code, h.Get("Location"))
+	}
+	code, page, _ = laptop.get("/sessions")
+	if code != 200 || strings.Count(page, `action="/sessions/ses_`) != 1 {
+		t.Fatalf("after ending one: %d\n%s", code, page)
+	}
+	_, otherPage, _ := other.get("/sessions")
+	if strings.Count(otherPage, `action="/sessions/ses_`) != 1 {
+		t.Fatalf("bravo sees:\n%s", otherPage)
+	}
+	// A session of another key cannot be ended from here.
+	bravoID := regexp.MustCompile(`/sessions/(ses_[0-9a-z]+)/end`).FindStringSubmatch(otherPage)[1]
+	if code, _, _ := laptop.post("/sessions/"+bravoID+"/end", url.Values{"csrf": {laptop.csrf(page)}}); code != 404 {
+		t.Fatalf("ending another key's session: %d", code)
+	}
+	if code, _, _ := other.get("/tracking-domains"); code != 200 {
+		t.Fatalf("bravo was signed out by acme: %d", code)
+	}
+	// Ending this session is signing out.
+	mine := regexp.MustCompile(`/sessions/(ses_[0-9a-z]+)/end`).FindStringSubmatch(page)[1]
+	if code, _, h := laptop.post("/sessions/"+mine+"/end", url.Values{"csrf": {laptop.csrf(page)}}); code != 303 || h.Get("Location") != "/login" {
+		t.Fatalf("end this session: %d %q", code, h.Get("Location"))
+	}
+	if code, _, _ := laptop.get("/sessions"); code != 303 {
+		t.Fatalf("after ending its own session: %d", code)
+	}
+}
