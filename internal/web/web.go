@@ -243,7 +243,7 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 		rd = bytes.NewReader(b)
 	}
 	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
-	req.RemoteAddr = r.RemoteAddr // the API throttles failed keys by client
+	req.RemoteAddr = r.RemoteAddr               // the API throttles failed keys by client
 	req.Header.Set("User-Agent", r.UserAgent()) // a session records its browser
 	req.Header.Set("Authorization", "Bearer "+sess.key)
 	if sess.cluster != "" {
