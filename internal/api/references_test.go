@@ -83,7 +83,7 @@ func TestDeletesLeaveNoDangling(t *testing.T) {
 	add("webhooks", wh)
 	readAll("setup")
 
-	refused("the click host", "/v1/tracking-domains/"+click, "click host of sending domain acme-mail.com; delete the sending domain")
+	refused("the click host", "/v1/tracking-domains/"+click, "click host of sending domain acme-mail.com; delete the sending domain acme-mail.com, which removes its click host with it")
 	refused("the click host by name", "/v1/tracking-domains/clicks.acme-mail.com", "click host of sending domain acme-mail.com")
 	refused("a delivery server's tracking domain", "/v1/tracking-domains/"+links, "tracking domain of delivery server mta1; delete the delivery server mta1 first")
 	deleted("the delivery server", "/v1/delivery-servers/"+ds)

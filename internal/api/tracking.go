@@ -254,7 +254,7 @@ func inUse(w http.ResponseWriter, err error) bool {
 	var todo string
 	switch u.Kind {
 	case "sending domain":
-		todo = fmt.Sprintf("delete the sending domain, or change its %s", u.Role)
+		todo = fmt.Sprintf("delete the sending domain %s, which removes its %s with it", u.UserName, u.Role)
 	default:
 		todo = fmt.Sprintf("delete the %s %s first", u.Kind, u.UserName)
 	}
@@ -299,8 +299,12 @@ func writeQuota(w http.ResponseWriter, err error, hint string) bool {
 	} else {
 		qe.What += hint
 	}
+	what := qe.What
+	if qe.Count == 1 {
+		what = strings.Replace(what, "domains", "domain", 1)
+	}
 	writeError(w, http.StatusForbidden, "quota_exceeded",
-		fmt.Sprintf("this cluster has %d %s, the most it may have (%s on this server): delete one first", qe.Count, qe.What, flag), "")
+		fmt.Sprintf("this cluster has %d %s, the most it may have (%s on this server): delete one first", qe.Count, what, flag), "")
 	return true
 }
 

@@ -10,6 +10,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/store"
 )
 
 func TestParse(t *testing.T) {
@@ -105,5 +109,23 @@ func TestRunAgainstAPI(t *testing.T) {
 	}
 	if _, errOut, code := run("show"); code != 2 || !strings.Contains(errOut, "usage: waymark tracking-domain show NAME|ID") {
 		t.Fatalf("missing arg: %d %q", code, errOut)
+	}
+}
+
+// TestLastCheck: a transient result is shown as not counted, not failed.
+func TestLastCheck(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		check *store.Check
+		want  string
+	}{
+		{nil, "never"},
+		{&store.Check{At: at, OK: true, Code: "ok"}, "2026-12-01 10:00:00 ok"},
+		{&store.Check{At: at, Code: "no_record", Diagnosis: "no CNAME"}, "2026-12-01 10:00:00 failed: no CNAME"},
+		{&store.Check{At: at, Code: "transient", Diagnosis: "the resolver timed out"}, "2026-12-01 10:00:00 not counted: the resolver timed out"},
+	} {
+		if got := lastCheck(api.TrackingDomain{LastCheck: tc.check}); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.check, got, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/verify"
 )
 
 // DefaultAPI is where the CLI looks for the API without --api.
@@ -305,8 +306,11 @@ func lastCheck(d api.TrackingDomain) string {
 		return "never"
 	}
 	result := "failed: " + d.LastCheck.Diagnosis
-	if d.LastCheck.OK {
+	switch {
+	case d.LastCheck.OK:
 		result = "ok"
+	case d.LastCheck.Code == string(verify.Transient): // the resolver, not the record: not a strike
+		result = "not counted: " + d.LastCheck.Diagnosis
 	}
 	return d.LastCheck.At.Format(time.DateTime) + " " + result
 }

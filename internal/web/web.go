@@ -259,6 +259,7 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 			Error apiError `json:"error"`
 		}
 		json.Unmarshal(rec.Body.Bytes(), &e)
+		e.Error.retryAfter = rec.Header().Get("Retry-After")
 		return rec.Code, e.Error
 	}
 	if out != nil {
@@ -274,6 +275,9 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field"`
+	// retryAfter is the answer's Retry-After header, passed on to the
+	// browser with a 429.
+	retryAfter string
 }
 
 // render writes a page; data gets the session's CSRF token.
@@ -313,6 +317,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var started api.Session
 	code, e := s.call(r, session{key: key}, "POST", "/v1/sessions", nil, &started)
 	if code == http.StatusTooManyRequests { // the API throttles wrong keys by client
+		w.Header().Set("Retry-After", e.retryAfter)
 		s.render(w, http.StatusTooManyRequests, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
 			"Error": e.Message})
 		return

@@ -414,8 +414,9 @@ func TestSignInThrottled(t *testing.T) {
 			t.Fatalf("wrong key %d: %d", i+1, code)
 		}
 	}
-	if code, page, _ := b.post("/login", url.Values{"key": {d.keys["acme"]}}); code != http.StatusTooManyRequests || !strings.Contains(page, "try again in") {
-		t.Fatalf("the right key after five wrong ones: %d\n%s", code, page)
+	if code, page, h := b.post("/login", url.Values{"key": {d.keys["acme"]}}); code != http.StatusTooManyRequests || !strings.Contains(page, "try again in") ||
+		h.Get("Retry-After") == "" || !strings.Contains(page, "try again in "+h.Get("Retry-After")+" seconds") {
+		t.Fatalf("the right key after five wrong ones: %d %v\n%s", code, h, page)
 	}
 }
 
