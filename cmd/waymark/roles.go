@@ -217,7 +217,7 @@ func (n *node) startEdge(ctx context.Context) error {
 	if certs != nil {
 		certs.Sync(ctx, hosts.Names())
 	}
-	h = c.proxies.Handler(h)
+	h = c.proxies.Handler(n.log, h)
 	newServer := func() *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
@@ -305,7 +305,7 @@ func (n *node) startAPI(context.Context) error {
 	top.Handle("/healthz", h)
 	top.Handle("/metrics", h)
 	top.Handle("/", web.New(h, n.box, n.log))
-	n.serveHTTP(&http.Server{Handler: c.proxies.Handler(top), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	n.serveHTTP(&http.Server{Handler: c.proxies.Handler(n.log, top), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}, ln)
 	base := "http://" + ln.Addr().String()

@@ -308,6 +308,18 @@ func (s *Server) authorize(rt route) http.Handler {
 	})
 }
 
+type sessionKey struct{}
+
+// FromSession marks a request the dashboard makes in process with the key
+// of a signed-in session: that key was accepted at sign-in and comes from a
+// cookie only the server can seal, not from what a client typed, so it is
+// neither held back nor counted by the failed-key throttle. (A key replaced
+// since, in a browser's old cookie, must sign that browser out, not lock
+// its address out of the API.)
+func FromSession(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sessionKey{}, true)
+}
+
 // authenticate resolves the bearer key to a principal, or answers 401.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	const prefix = "Bearer "
@@ -319,7 +331,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 		return principal{}, false
 	}
 	client := throttle.Host(r.RemoteAddr)
-	if wait, blocked := s.failures.Blocked(client); blocked {
+	fromSession := r.Context().Value(sessionKey{}) != nil
+	if wait, blocked := s.failures.Blocked(client); blocked && !fromSession {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		writeError(w, http.StatusTooManyRequests, "too_many_failures",
 			fmt.Sprintf("too many requests with a wrong API key from this address: try again in %d seconds", int(wait.Seconds())+1), "")
@@ -334,7 +347,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	c, err := s.store.ClusterByKey(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.failures.Fail(client)
+		if !fromSession {
+			s.failures.Fail(client)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="waymark", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key", "")
 		return principal{}, false

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	msgauth "github.com/emersion/go-msgauth/dkim"
 
@@ -1354,5 +1355,26 @@ func TestQuotasConcurrent(t *testing.T) {
 	}
 	if created != 3 {
 		t.Fatalf("%d created at once with a quota of 3 (codes %v)", created, codes)
+	}
+}
+
+// TestSessionOddUserAgent: a User-Agent that is not UTF-8, or that 200
+// bytes would cut inside a character, is stored cleaned, on both
+// databases (PostgreSQL refuses invalid UTF-8), and the sign-in works.
+func TestSessionOddUserAgent(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, backend)
+			_, key := e.cluster("acme")
+			for _, ua := range []string{strings.Repeat("a", 199) + "é", "Moz\xff"} {
+				r := e.do("POST", "/v1/sessions", key, nil, "User-Agent", ua)
+				if r.Code != 201 {
+					t.Fatalf("User-Agent %q: %d %s", ua, r.Code, r.Raw)
+				}
+				if got := r.str("user_agent"); !utf8.ValidString(got) || len(got) > 200 {
+					t.Fatalf("stored User-Agent %q", got)
+				}
+			}
+		})
 	}
 }

@@ -32,10 +32,7 @@ func sessionJSON(s store.Session) Session {
 // sign-in): 201 with its id, which the dashboard keeps in its cookie.
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request, p principal) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	ua := r.UserAgent()
-	if len(ua) > 200 {
-		ua = ua[:200]
-	}
+	ua := store.Text(r.UserAgent(), 200)
 	ss := store.Session{ID: apikey.NewID("ses"), KeyHash: p.KeyHash, CreatedAt: now, ExpiresAt: now.Add(SessionLife),
 		UserAgent: ua, Remote: remoteHost(r.RemoteAddr)}
 	if err := s.store.CreateSession(r.Context(), ss); err != nil {

@@ -313,8 +313,8 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 	class, reason := Classify(Request{Kind: tok.Kind, UserAgent: r.UserAgent(), Issued: tok.Issued, At: now,
 		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
 	err := e.Recorder.Record(r.Context(), store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
-		MessageID: clean(tok.MessageID, 128), Recipient: clean(tok.Recipient, 320), URL: clean(tok.URL, 4096), Host: clean(host, 253),
-		ClientIP: clientIP(r), UserAgent: clean(r.UserAgent(), 512), Class: class, Reason: clean(reason, 200)})
+		MessageID: store.Text(tok.MessageID, 128), Recipient: store.Text(tok.Recipient, 320), URL: store.Text(tok.URL, 4096), Host: store.Text(host, 253),
+		ClientIP: clientIP(r), UserAgent: store.Text(r.UserAgent(), 512), Class: class, Reason: store.Text(reason, 200)})
 	if err != nil {
 		e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
 		e.requests.WithLabelValues(string(tok.Kind), "store_error").Inc()
@@ -323,20 +323,6 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 		return false
 	}
 	return true
-}
-
-// clean makes a request-supplied string safe to store: valid UTF-8 (one
-// bad byte must not fail a PostgreSQL batch of other people's events), at
-// most n bytes, cut on a character boundary.
-func clean(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 var pages = template.Must(template.New("").Parse(`

@@ -353,18 +353,6 @@ func TestForgedTokensCostNoRead(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
-	for in, want := range map[string]string{"ok": "ok", "x\xff": "x\uFFFD", "日本語": "日本"} {
-		n := 512
-		if in == "日本語" {
-			n = 7 // mid-character: cut back to a boundary
-		}
-		if got := clean(in, n); got != want {
-			t.Errorf("clean(%q, %d) = %q, want %q", in, n, got, want)
-		}
-	}
-}
-
 // TestForwardLimit: the relay's limit answers 429.
 func TestForwardLimit(t *testing.T) {
 	f := newFixture(t)

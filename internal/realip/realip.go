@@ -2,10 +2,12 @@ package realip
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 )
 
 // Proxies are the networks whose requests are trusted to name their client.
@@ -31,6 +33,9 @@ func Parse(values []string) (Proxies, error) {
 				prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 			}
 			if prefix.Addr().Is4In6() {
+				if prefix.Bits() < 96 {
+					return nil, fmt.Errorf("--trusted-proxy %q covers more than the IPv4-mapped addresses: write the IPv4 prefix, such as 10.0.0.0/8", s)
+				}
 				prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
 			}
 			p = append(p, prefix.Masked())
@@ -55,41 +60,75 @@ func (p Proxies) trusted(a netip.Addr) bool {
 // that is not an address stops the walk at the last trusted hop, which is
 // then the answer.
 func (p Proxies) Client(r *http.Request) netip.Addr {
+	a, _ := p.client(r)
+	return a
+}
+
+// client is Client, also returning the entry that stopped the walk, if any.
+func (p Proxies) client(r *http.Request) (netip.Addr, string) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return netip.Addr{}
+		return netip.Addr{}, ""
 	}
 	client := peer.Addr().Unmap()
 	if len(p) == 0 || !p.trusted(client) {
-		return client
+		return client, ""
 	}
 	hops := r.Header.Values("X-Forwarded-For")
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := strings.Split(hops[i], ",")
 		for j := len(list) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(list[j]))
-			if err != nil || a.Zone() != "" {
-				return client
+			a, ok := hop(list[j])
+			if !ok {
+				return client, list[j]
 			}
-			client = a.Unmap()
+			client = a
 			if !p.trusted(client) {
-				return client
+				return client, ""
 			}
 		}
 	}
-	return client
+	return client, ""
+}
+
+// hop reads one X-Forwarded-For entry: an address, which some proxies
+// write with a port (1.2.3.4:80, [2001:db8::1]:443) or in brackets
+// ([2001:db8::1]).
+func hop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Zone() == "" {
+		return ap.Addr().Unmap(), true
+	}
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			if a, err := netip.ParseAddr(inner); err == nil && a.Is6() && a.Zone() == "" {
+				return a.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // Handler sets each request's RemoteAddr to its client (port 0 when it came
 // from X-Forwarded-For), so everything after it, throttles and event
-// records alike, sees the client and not the proxy.
-func (p Proxies) Handler(next http.Handler) http.Handler {
+// records alike, sees the client and not the proxy. The first entry it
+// cannot read is logged, once: such a proxy's clients all count as it.
+func (p Proxies) Handler(log *slog.Logger, next http.Handler) http.Handler {
 	if len(p) == 0 {
 		return next
 	}
+	var warned atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
-		if c := p.Client(r); err == nil && c.IsValid() && c != peer.Addr().Unmap() {
+		c, bad := p.client(r)
+		if bad != "" && log != nil && !warned.Swap(true) {
+			log.Warn("trusted proxy's X-Forwarded-For has an entry that is not an address: its requests count as the proxy's own (logged once)",
+				"proxy", r.RemoteAddr, "entry", bad)
+		}
+		if err == nil && c.IsValid() && c != peer.Addr().Unmap() {
 			r2 := *r
 			r2.RemoteAddr = net.JoinHostPort(c.String(), "0")
 			r = &r2

@@ -1,8 +1,11 @@
 package realip
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +33,12 @@ func TestClient(t *testing.T) {
 		{"mapped peer", "[::ffff:10.1.2.3]:4000", []string{"2001:db9::5"}, "2001:db9::5"},
 		{"zone refused", "10.1.2.3:4000", []string{"fe80::1%eth0"}, "10.1.2.3"},
 		{"spaces", "10.1.2.3:4000", []string{"  203.0.113.5 ,  "}, "10.1.2.3"},
+		{"with a port", "10.1.2.3:4000", []string{"203.0.113.5:5555"}, "203.0.113.5"},
+		{"IPv6 in brackets", "10.1.2.3:4000", []string{"[2001:db9::5]"}, "2001:db9::5"},
+		{"IPv6 with a port", "10.1.2.3:4000", []string{"[2001:db9::5]:443"}, "2001:db9::5"},
+		{"a proxy's hop with a port", "10.1.2.3:4000", []string{"203.0.113.5, 10.9.9.9:80"}, "203.0.113.5"},
+		{"quoted", "10.1.2.3:4000", []string{`"203.0.113.5"`}, "10.1.2.3"},
+		{"brackets around IPv4", "10.1.2.3:4000", []string{"[203.0.113.5]"}, "10.1.2.3"},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = tc.peer
@@ -50,7 +59,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	for _, bad := range []string{"nope", "10.0.0.0/33", "fe80::1%eth0", "10.0.0.1:80"} {
+	for _, bad := range []string{"nope", "10.0.0.0/33", "fe80::1%eth0", "10.0.0.1:80", "::ffff:0:0/95", "::ffff:10.0.0.0/8"} {
 		if _, err := Parse([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -64,7 +73,8 @@ func TestParse(t *testing.T) {
 func TestHandler(t *testing.T) {
 	proxies, _ := Parse([]string{"127.0.0.1"})
 	var seen string
-	h := proxies.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.RemoteAddr }))
+	var logged bytes.Buffer
+	h := proxies.Handler(slog.New(slog.NewTextHandler(&logged, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.RemoteAddr }))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "127.0.0.1:5000"
 	r.Header.Set("X-Forwarded-For", "203.0.113.5")
@@ -76,5 +86,12 @@ func TestHandler(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	if seen != "127.0.0.1:5000" {
 		t.Fatalf("without the header: %s", seen)
+	}
+	for range 2 {
+		r.Header.Set("X-Forwarded-For", "unknown")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if n := strings.Count(logged.String(), "not an address"); n != 1 || !strings.Contains(logged.String(), "entry=unknown") {
+		t.Fatalf("log of an unreadable entry (%d lines):\n%s", n, logged.String())
 	}
 }

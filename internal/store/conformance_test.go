@@ -1059,7 +1059,9 @@ func setStatus(ctx context.Context, s Store, clusterID, id string, st domain.Sta
 // lands, every other add is a *QuotaError, and another cluster is not
 // held by it.
 func TestLimitsAcrossNodes(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
+	// postgres-serializable: the operator's database defaults to another
+	// isolation level; the store's transactions must not turn into errors.
+	for _, backend := range []string{"sqlite", "postgres", "postgres-serializable"} {
 		t.Run(backend, func(t *testing.T) {
 			var a, b Store
 			var err error
@@ -1070,6 +1072,20 @@ func TestLimitsAcrossNodes(t *testing.T) {
 				}
 			} else {
 				url := testenv.Postgres(t)
+				if backend == "postgres-serializable" {
+					db, err := sql.Open("pgx", url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var name string
+					if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := db.Exec(`ALTER DATABASE "` + name + `" SET default_transaction_isolation = 'serializable'`); err != nil {
+						t.Fatal(err)
+					}
+					db.Close()
+				}
 				if a, err = OpenPostgres(ctx, url); err == nil {
 					b, err = OpenPostgres(ctx, url)
 				}

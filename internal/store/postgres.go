@@ -37,6 +37,9 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		isUnique:       isPostgresUnique,
 		lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockID),
 		tryLock:        pgTryLock,
+		// An operator's default_transaction_isolation of repeatable read
+		// or serializable would turn waits on row locks into errors.
+		txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 	})
 	if err := s.migrate(ctx); err != nil {
 		db.Close()

@@ -32,6 +32,9 @@ type dialect struct {
 	lockMigrations string
 	// tryLock takes a named lock shared by all nodes of the database.
 	tryLock func(ctx context.Context, db *sql.DB, name string) (func(), bool, error)
+	// txOptions are every transaction's: the row locks and counts inside
+	// them are written for READ COMMITTED, whatever the database's default.
+	txOptions *sql.TxOptions
 }
 
 // sqlStore implements Store over database/sql for either dialect.
@@ -100,7 +103,7 @@ func (s *sqlStore) wrap(err error, what string) error {
 
 // tx runs fn in a transaction and commits it when fn returns nil.
 func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return err
 	}

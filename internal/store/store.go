@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 var (
@@ -69,6 +71,20 @@ func (s *sqlStore) checkLimits(ctx context.Context, tx *sql.Tx, clusterID string
 		}
 	}
 	return nil
+}
+
+// Text makes a string from a request safe to store: valid UTF-8 (one bad
+// byte must not fail a PostgreSQL batch of other people's rows; SQLite
+// would keep it), at most n bytes, cut on a character boundary.
+func Text(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Store is every role at once, for wiring: one SQL implementation serves

@@ -202,7 +202,7 @@ func (s *Server) openSession(r *http.Request) (session, bool) {
 		return session{}, false
 	}
 	// The session must still be on: signing out ended it for every node.
-	if code, _ := s.call(r, session{key: key}, "GET", "/v1/sessions/"+url.PathEscape(id), nil, nil); code != http.StatusOK {
+	if code, _ := s.call(r, session{id: id, key: key}, "GET", "/v1/sessions/"+url.PathEscape(id), nil, nil); code != http.StatusOK {
 		return session{}, false
 	}
 	// The CSRF token is bound to this cookie: a form from another site
@@ -222,6 +222,9 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := s.openSession(r)
 		if !ok {
+			if _, err := r.Cookie(sessionCookie); err == nil {
+				clearCookies(w, r) // an ended or stale session is forgotten
+			}
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
@@ -242,7 +245,11 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
+	ctx := r.Context()
+	if sess.id != "" {
+		ctx = api.FromSession(ctx) // a signed-in session's key, not a guess
+	}
+	req := httptest.NewRequestWithContext(ctx, method, path, rd)
 	req.RemoteAddr = r.RemoteAddr               // the API throttles failed keys by client
 	req.Header.Set("User-Agent", r.UserAgent()) // a session records its browser
 	req.Header.Set("Authorization", "Bearer "+sess.key)
@@ -320,6 +327,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", e.retryAfter)
 		s.render(w, http.StatusTooManyRequests, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
 			"Error": e.Message})
+		return
+	}
+	if code >= 500 {
+		s.render(w, http.StatusServiceUnavailable, "login.html", session{}, map[string]any{"Title": "Sign in", "Next": r.PostFormValue("next"),
+			"Error": "The server could not sign you in just now (the key was not the problem): try again in a moment; the server's log has the cause."})
 		return
 	}
 	if code != http.StatusCreated {

@@ -498,3 +498,54 @@ func TestSessionsPage(t *testing.T) {
 		t.Fatalf("after ending its own session: %d", code)
 	}
 }
+
+// TestStaleCookieLocksNobodyOut: a browser still holding a session of a
+// key that was replaced (the admin key set anew with --admin-key) is
+// signed out, its cookie cleared, and its page loads are not counted as
+// wrong keys: the new key still signs in and the API still answers from
+// the same address.
+func TestStaleCookieLocksNobodyOut(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.admin)
+	u, _ := url.Parse(d.srv.URL)
+	kept := b.c.Jar.Cookies(u) // as other open tabs keep sending it
+	fresh := apikey.New(apikey.AdminPrefix)
+	if _, err := d.st.PutSetting(context.Background(), api.AdminKeySetting, apikey.Hash(fresh), true); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		b.c.Jar.SetCookies(u, kept)
+		code, _, h := b.get("/clusters")
+		if code != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+			t.Fatalf("page %d with the old key's cookie: %d %q", i, code, h.Get("Location"))
+		}
+		if !strings.Contains(strings.Join(h.Values("Set-Cookie"), "\n"), "Max-Age=0") {
+			t.Fatalf("the stale cookie was not cleared: %v", h.Values("Set-Cookie"))
+		}
+	}
+	req, _ := http.NewRequest("GET", d.srv.URL+"/v1/clusters", nil)
+	req.Header.Set("Authorization", "Bearer "+fresh)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the new admin key from the same address: %d", resp.StatusCode)
+	}
+	if code, page, _ := d.browser(t).post("/login", url.Values{"key": {fresh}}); code != 303 {
+		t.Fatalf("signing in with the new key: %d\n%s", code, page)
+	}
+}
+
+// TestSignInServerError: when the store fails, sign-in says the server
+// failed, not that the key was wrong.
+func TestSignInServerError(t *testing.T) {
+	d := newDashboard(t)
+	d.st.Close()
+	if code, page, _ := d.browser(t).post("/login", url.Values{"key": {d.keys["acme"]}}); code != http.StatusServiceUnavailable ||
+		!strings.Contains(page, "the key was not the problem") {
+		t.Fatalf("sign-in with the store closed: %d\n%s", code, page)
+	}
+}
