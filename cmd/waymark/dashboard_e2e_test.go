@@ -134,6 +134,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if s := text(tab, "main table"); !strings.Contains(s, "(this session)") || !strings.Contains(s, "127.0.0.1") {
 		t.Fatalf("sessions page:\n%s", s)
 	}
+	do(tab, "settings", chromedp.Navigate(srv.api+"/settings"), chromedp.WaitVisible(`input[value="relay"]`),
+		chromedp.Click(`input[value="relay"]`), chromedp.Click(`form[action="/settings"] button`), chromedp.WaitVisible(`p.ok`),
+		shot(tab, "acme-10c-settings"))
 
 	// Delete asks for the confirmation (the browser refuses the form
 	// without it), then the domain is gone.

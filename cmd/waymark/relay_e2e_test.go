@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -526,6 +527,74 @@ func TestMilterInPostfix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s refuses: %v\n%s", name, err, m)
 			}
+		}
+	}
+}
+
+// TestUnsignedMailThroughPostfix: a cluster whose delivery servers sign
+// for themselves. Mail from a domain that is not one of its sending
+// domains is refused until the cluster sets unsigned_mail to relay (with
+// the CLI); then swaks submits it through waymark, and Postfix delivers it
+// without a DKIM signature, with the envelope sender swaks gave, and with
+// its links on the delivery server's tracking domain; the relayed event
+// says it went unsigned.
+func TestUnsignedMailThroughPostfix(t *testing.T) {
+	r := startRelay(t, nil, "WAYMARK_DELIVERY_ALLOW_PRIVATE=true")
+	msg := strings.ReplaceAll(fmt.Sprintf(relayMessage, "u1"), "news@acme-mail.com", "news@partner.example")
+	if out, code := r.swaks(t, "ann@example.org", msg); code == 0 || !strings.Contains(out, "550 5.7.1") || !strings.Contains(out, "unsigned_mail") {
+		t.Fatalf("before the setting: exit %d\n%s", code, out)
+	}
+	if out := mustRun(t, r.cli, "cluster", "set", r.cluster, "--unsigned-mail", "relay"); !regexp.MustCompile(`UNSIGNED MAIL\s+relay`).MatchString(out) {
+		t.Fatalf("cluster set:\n%s", out)
+	}
+	// The delivery server's own tracking domain, verified in the
+	// customer's DNS.
+	var td struct {
+		ID    string
+		CNAME struct{ Value string }
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, r.cli, "tracking-domain", "add", "links.acme-mail.com", "--json")), &td); err != nil {
+		t.Fatal(err)
+	}
+	r.unbound.Set("links.acme-mail.com. 300 IN CNAME " + td.CNAME.Value + ".")
+	if out := mustRun(t, r.cli, "tracking-domain", "verify", "links.acme-mail.com"); !regexp.MustCompile(`STATUS\s+active`).MatchString(out) {
+		t.Fatalf("verify the tracking domain:\n%s", out)
+	}
+	body, _ := json.Marshal(map[string]any{"name": "postfix", "url": "smtp://" + r.postfix.Addr, "tracking_domain_id": td.ID, "default": true})
+	req, _ := http.NewRequest("POST", r.srv.api+"/v1/delivery-servers", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("delivery server: %d %s", resp.StatusCode, b)
+	}
+
+	out, code := r.swaks(t, "ann@example.org", msg, "--from", "bounces@partner.example")
+	if code != 0 || !strings.Contains(out, "250 2.0.0 queued as msg_") {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	got := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	if !regexp.MustCompile(`(?m)^Return-Path: <bounces@partner\.example>\r?$`).MatchString(got) || strings.Contains(got, "DKIM-Signature") ||
+		!strings.Contains(got, `href="https://links.acme-mail.com/c/`) || strings.Contains(got, "https://shop.example/spring") ||
+		!strings.Contains(got, "List-Unsubscribe: <https://links.acme-mail.com/u/") {
+		t.Fatalf("delivered:\n%s", got)
+	}
+	r.waitEvent(t, "relayed", `unsigned (its From domain is not a verified sending domain of the cluster)`)
+	if !strings.Contains(r.srv.stderr.String(), "relay: queued unsigned") {
+		t.Fatalf("no log line for the unsigned message:\n%s", r.srv.stderr)
+	}
+	// Mail from the verified sending domain is still signed, with VERP.
+	if out, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "s1")); code != 0 {
+		t.Fatalf("signed: exit %d\n%s", code, out)
+	}
+	for _, m := range r.postfix.WaitDelivered(2, 30*time.Second) {
+		if s := string(m); strings.Contains(s, "Delivered-To: bob@example.org") &&
+			(!strings.Contains(s, "DKIM-Signature") || !regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(s)) {
+			t.Fatalf("the signed message:\n%s", s)
 		}
 	}
 }

@@ -151,6 +151,7 @@ var routes = []route{
 	{"POST", "/v1/clusters", adminOnly, (*Server).createCluster},
 	{"GET", "/v1/clusters", clusterWide, (*Server).listClusters},
 	{"GET", "/v1/clusters/{id}", clusterWide, (*Server).getCluster},
+	{"PATCH", "/v1/clusters/{id}", clusterWide, (*Server).patchCluster},
 	{"POST", "/v1/sessions", clusterWide, (*Server).createSession},
 	{"GET", "/v1/sessions", clusterWide, (*Server).listSessions},
 	{"GET", "/v1/sessions/{id}", clusterWide, (*Server).getSession},

@@ -1378,3 +1378,40 @@ func TestSessionOddUserAgent(t *testing.T) {
 		})
 	}
 }
+
+// TestPatchCluster: a cluster key changes its own cluster's unsigned_mail,
+// never another's; the admin key changes any; bad values and fields are
+// refused with what is wrong, changing nothing.
+func TestPatchCluster(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	acme, key := e.cluster("acme")
+	bravo, _ := e.cluster("bravo")
+	if r := e.do("GET", "/v1/clusters/"+acme, key, nil); r.Code != 200 || r.str("unsigned_mail") != "refuse" {
+		t.Fatalf("the default: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"unsigned_mail": "relay"}); r.Code != 200 || r.str("unsigned_mail") != "relay" {
+		t.Fatalf("own cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+bravo, key, map[string]any{"unsigned_mail": "relay"}); r.Code != 404 {
+		t.Fatalf("another cluster with a cluster key: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"unsigned_mail": "always"}); r.Code != 422 || r.errCode() != "unsigned_mail_invalid" ||
+		!strings.Contains(r.Raw, `\"refuse\" or \"relay\"`) {
+		t.Fatalf("a bad value: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"name": "renamed"}); r.Code != 400 {
+		t.Fatalf("a field that cannot be changed: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{}); r.Code != 200 || r.str("unsigned_mail") != "relay" || r.str("name") != "acme" {
+		t.Fatalf("nothing to change: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+bravo, e.admin, map[string]any{"unsigned_mail": "relay"}); r.Code != 200 || r.str("id") != bravo {
+		t.Fatalf("the admin: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/cl_0000000000000000", e.admin, map[string]any{"unsigned_mail": "relay"}); r.Code != 404 {
+		t.Fatalf("a missing cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/clusters", e.admin, nil); r.Code != 200 || strings.Count(r.Raw, `"unsigned_mail": "relay"`) != 2 {
+		t.Fatalf("list: %s", r.Raw)
+	}
+}

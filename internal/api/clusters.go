@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 )
 
@@ -20,10 +22,13 @@ type Cluster struct {
 	Name      string    `json:"name"`
 	APIKey    string    `json:"api_key,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// UnsignedMail: what the relay does with mail whose From domain is not
+	// a verified sending domain of the cluster, refuse or relay (unsigned).
+	UnsignedMail string `json:"unsigned_mail"`
 }
 
 func clusterJSON(c store.Cluster) Cluster {
-	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt}
+	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, UnsignedMail: cmp.Or(c.UnsignedMail, string(relay.UnsignedRefuse))}
 }
 
 // clusterName checks a cluster's display name.
@@ -108,6 +113,46 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, p principal)
 		s.internal(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, clusterJSON(c))
+}
+
+// patchCluster changes a cluster's settings: its own key or the admin key
+// may. Fields left out keep their value.
+func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principal) {
+	id := r.PathValue("id")
+	if !p.Admin && id != p.Cluster.ID {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", id), "")
+		return
+	}
+	var req struct {
+		UnsignedMail *string `json:"unsigned_mail"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var policy relay.UnsignedMail
+	if req.UnsignedMail != nil {
+		var err error
+		if policy, err = relay.ParseUnsignedMail(*req.UnsignedMail); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "unsigned_mail_invalid", err.Error(), "unsigned_mail")
+			return
+		}
+	}
+	c, err := s.store.UpdateCluster(r.Context(), id, func(c store.Cluster) (store.Cluster, error) {
+		if policy != "" {
+			c.UnsignedMail = string(policy)
+		}
+		return c, nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", id), "")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("cluster changed", "cluster", c.ID, "unsigned_mail", c.UnsignedMail)
 	writeJSON(w, http.StatusOK, clusterJSON(c))
 }
 

@@ -143,7 +143,7 @@ func (s *Server) queueMessage(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, http.StatusUnprocessableEntity, "recipient_invalid", "no recipient: give ?recipient=name@example.com or a To header", "recipient")
 		return
 	}
-	res, err := s.relay.Submit(r.Context(), p.Cluster.ID, raw, rcpts, r.URL.Query().Get("message_id"))
+	res, err := s.relay.Submit(r.Context(), p.Cluster.ID, "", raw, rcpts, r.URL.Query().Get("message_id"))
 	if err != nil {
 		s.refused(w, r, err)
 		return

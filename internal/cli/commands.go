@@ -38,12 +38,15 @@ type opts struct {
 	dflt                  bool
 	clickHost, bounceHost string
 	ed25519               bool
+	unsignedMail          string
 }
 
 var commands = map[string]map[string]command{
 	"cluster": {
 		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
 		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
+		"show":   {"ID", "show a cluster and its settings", 1, clusterShow},
+		"set":    {"ID --unsigned-mail refuse|relay", "change a cluster's settings (its own key or the admin key)", 1, clusterSet},
 	},
 	"tracking-domain": {
 		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
@@ -84,7 +87,7 @@ func Usage(w io.Writer, group string) {
 }
 
 var order = map[string][]string{
-	"cluster":         {"create", "list"},
+	"cluster":         {"create", "list", "show", "set"},
 	"tracking-domain": {"add", "list", "show", "verify", "set-default", "unset-default", "delete"},
 	"sending-domain":  {"add", "list", "show", "verify", "rotate", "delete"},
 }
@@ -115,6 +118,9 @@ func Run(group string, args []string, env Env) int {
 	fs.BoolVar(&o.json, "json", false, "print JSON")
 	if group == "tracking-domain" && args[0] == "add" {
 		fs.BoolVar(&o.dflt, "default", false, "make it the default once verified")
+	}
+	if group == "cluster" && args[0] == "set" {
+		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
 	}
 	if group == "sending-domain" && args[0] == "add" {
 		fs.StringVar(&o.clickHost, "click-host", "", "label of the click host (default clicks)")
@@ -181,6 +187,36 @@ func clusterList(c *Client, out io.Writer, _ []string, o opts) error {
 	for _, cl := range l.Items {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime))
 	}
+	return tw.Flush()
+}
+
+func clusterShow(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), nil)
+	return printCluster(out, raw, err, o)
+}
+
+func clusterSet(c *Client, out io.Writer, args []string, o opts) error {
+	body := map[string]any{}
+	if o.unsignedMail != "" {
+		body["unsigned_mail"] = o.unsignedMail
+	}
+	if len(body) == 0 {
+		return errors.New("nothing to set: give --unsigned-mail refuse|relay")
+	}
+	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), body)
+	return printCluster(out, raw, err, o)
+}
+
+func printCluster(out io.Writer, raw []byte, err error, o opts) error {
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var cl api.Cluster
+	if err := json.Unmarshal(raw, &cl); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime), cl.UnsignedMail)
 	return tw.Flush()
 }
 

@@ -92,6 +92,16 @@ var (
 // lower case. DMARC aligns on this domain, so it is the one that signs
 // (RFC 7489 section 3.1); exactly one From with one address is required.
 func FromDomain(h textproto.Header) (string, error) {
+	addr, err := FromAddress(h)
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[strings.LastIndexByte(addr, '@')+1:], ".")), nil
+}
+
+// FromAddress returns the message's one RFC 5322.From address, as
+// written.
+func FromAddress(h textproto.Header) (string, error) {
 	froms := h.Values("From")
 	switch {
 	case len(froms) == 0:
@@ -106,11 +116,10 @@ func FromDomain(h textproto.Header) (string, error) {
 	if len(addrs) != 1 {
 		return "", ErrManyAddresses
 	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	if at < 0 {
+	if strings.LastIndexByte(addrs[0].Address, '@') < 0 {
 		return "", ErrBadFrom
 	}
-	return strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], ".")), nil
+	return addrs[0].Address, nil
 }
 
 // signedHeaders are signed, and oversigned: each is listed once more than

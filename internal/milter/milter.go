@@ -159,7 +159,11 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 		ss.s.Log.Error("milter: modify", "err", err)
 		return milter.RespTempFail, nil
 	}
-	if rcpt != "" {
+	if msg.Domain == nil {
+		// Unsigned (the cluster's unsigned_mail is relay): the client's
+		// envelope sender stays, and its bounces go there.
+		ss.s.Log.Info("milter: unsigned", "cluster", cluster, "from_domain", msg.FromDomain, "message", msg.ID)
+	} else if rcpt != "" {
 		// The VERP envelope sender, with the row a bounce finds it by.
 		id := relay.NewMailID()
 		now := time.Now()
@@ -179,7 +183,8 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 // cluster finds whose mail this is: the cluster the client logged in as
 // (a SASL login that is a cluster id), else --milter-cluster for a client
 // that did not log in. Empty: nobody's, passed untouched. The From domain
-// must then be an active sending domain of that cluster (Prepare).
+// must then be an active sending domain of that cluster, unless its
+// unsigned_mail is relay (Prepare).
 func (ss *session) cluster(ctx context.Context, raw []byte) (string, error) {
 	if ss.login != "" {
 		if !strings.HasPrefix(ss.login, "cl_") {
@@ -196,7 +201,8 @@ func (ss *session) cluster(ctx context.Context, raw []byte) (string, error) {
 	if ss.s.Cluster == "" {
 		return "", nil
 	}
-	// Only mail from one of the cluster's sending domains is its mail.
+	// Only mail from one of the cluster's sending domains is its mail,
+	// unless the cluster relays unsigned mail: then all of it is.
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
 		return "", nil
@@ -206,10 +212,16 @@ func (ss *session) cluster(ctx context.Context, raw []byte) (string, error) {
 		return "", nil
 	}
 	if _, err := ss.s.Store.SendingDomainByName(ctx, ss.s.Cluster, from); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		c, err := ss.s.Store.Cluster(ctx, ss.s.Cluster)
+		if err != nil {
+			return "", err
+		}
+		if relay.UnsignedMail(c.UnsignedMail) != relay.UnsignedRelay {
 			return "", nil
 		}
-		return "", err
 	}
 	return ss.s.Cluster, nil
 }

@@ -21,7 +21,8 @@ const cl = "cl_00000000000000aa"
 // TestWhoseMail: a client that logged in as a cluster owns its mail (the
 // login comes with MAIL FROM, before later stages' macros replace it);
 // another login, or none, owns nothing unless --milter-cluster names the
-// cluster, and then only mail from one of its sending domains. The whole
+// cluster, and then only mail from one of its sending domains (any mail,
+// if the cluster relays unsigned mail). The whole
 // milter runs against Postfix in cmd/waymark (go-milter's client cannot
 // talk to its own server: it wants protocol 6, the server offers 2).
 func TestWhoseMail(t *testing.T) {
@@ -60,5 +61,16 @@ func TestWhoseMail(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("login %q, --milter-cluster %q, From %s: %q %v; want %q", tc.login, tc.fixed, tc.from, got, err, tc.want)
 		}
+	}
+	// A cluster that relays unsigned mail owns all of --milter-cluster's.
+	if _, err := st.UpdateCluster(ctx, cl, func(c store.Cluster) (store.Cluster, error) {
+		c.UnsignedMail = "relay"
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ss := &session{s: &Server{Store: st, Cluster: cl}}
+	if got, err := ss.cluster(ctx, raw("news@other.example")); err != nil || got != cl {
+		t.Errorf("unsigned_mail relay, --milter-cluster, another From: %q %v", got, err)
 	}
 }

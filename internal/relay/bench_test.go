@@ -31,7 +31,7 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter25k), []string{"reader@example.org"}, ""); err != nil {
+			if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter25k), []string{"reader@example.org"}, ""); err != nil {
 				b.Error(err)
 				return
 			}

@@ -48,9 +48,10 @@ type Tokens interface {
 	Current(ctx context.Context, clusterID string) (*track.Key, error)
 }
 
-// ComposerStore is what composing reads: a cluster's sending domains and
-// their keys, its delivery servers and its tracking domains.
+// ComposerStore is what composing reads: a cluster's settings, its sending
+// domains and their keys, its delivery servers and its tracking domains.
 type ComposerStore interface {
+	Cluster(ctx context.Context, id string) (store.Cluster, error)
 	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
 	DKIMKeys(ctx context.Context, domainID string) ([]store.DKIMKey, error)
 	DeliveryServers(ctx context.Context, clusterID string) ([]store.DeliveryServer, error)
@@ -77,21 +78,27 @@ type Submission struct {
 	// Sign false previews the tracking without a verified From domain
 	// (dry runs only).
 	Sign bool
+	// EnvelopeFrom is the client's envelope sender, kept for unsigned mail
+	// (empty: the From address).
+	EnvelopeFrom string
 }
 
 // Message is a submission checked and ready to be written for each
 // recipient.
 type Message struct {
-	ID       string
-	Header   textproto.Header
-	Raw      []byte
-	Host     string               // the tracking host
-	Domain   *store.SendingDomain // the From address's sending domain; nil unsigned
-	Keys     []dkim.Key           // the keys that sign, one per algorithm
-	Tracking bool                 // links and pixel rewritten
-	Server   string               // the X-Waymark-Delivery-Server header
-	key      *track.Key           // signs the tokens
-	issued   time.Time
+	ID     string
+	Header textproto.Header
+	Raw    []byte
+	Host   string               // the tracking host
+	Domain *store.SendingDomain // the From address's sending domain; nil unsigned
+	// FromDomain is the From address's domain; Sender the envelope sender
+	// of unsigned copies.
+	FromDomain, Sender string
+	Keys               []dkim.Key // the keys that sign, one per algorithm
+	Tracking           bool       // links and pixel rewritten
+	Server             string     // the X-Waymark-Delivery-Server header
+	key                *track.Key // signs the tokens
+	issued             time.Time
 }
 
 // Prepare checks a submission: a message with one From address of a
@@ -141,12 +148,16 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 			}
 			return nil, kind.With("%s; the message needs exactly one From address", strings.TrimPrefix(fromErr.Error(), "dkim: "))
 		}
+		m.FromDomain = fromDomain
+		idDomain := fromDomain
 		if sd == nil || sd.Status != domain.StatusActive {
-			return nil, ErrFromNotVerified.With(
-				"%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it",
-				fromDomain, fromDomain)
+			if err := c.unsigned(ctx, s, m); err != nil {
+				return nil, err
+			}
+			sd = nil // a pending domain's click host carries no links
+		} else {
+			m.Domain, idDomain = sd, sd.Name
 		}
-		m.Domain = sd
 		// An MSA adds what a message lacks (RFC 6409 section 8): signed
 		// here, rather than added unsigned further on.
 		var add []byte
@@ -154,7 +165,7 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 			add = append(add, "Date: "+time.Now().UTC().Format(time.RFC1123Z)+"\r\n"...)
 		}
 		if !h.Has("Message-Id") {
-			add = append(add, "Message-ID: <"+m.ID+"."+NewMailID()+"@"+sd.Name+">\r\n"...)
+			add = append(add, "Message-ID: <"+m.ID+"."+NewMailID()+"@"+idDomain+">\r\n"...)
 		}
 		if len(add) > 0 {
 			m.Raw = append(add, m.Raw...)
@@ -162,12 +173,14 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 				return nil, err
 			}
 		}
-		stored, err := c.Store.DKIMKeys(ctx, m.Domain.ID)
-		if err != nil {
-			return nil, err
-		}
-		if m.Keys, err = sending.SigningKeys(c.Box, *m.Domain, stored); err != nil {
-			return nil, err
+		if m.Domain != nil {
+			stored, err := c.Store.DKIMKeys(ctx, m.Domain.ID)
+			if err != nil {
+				return nil, err
+			}
+			if m.Keys, err = sending.SigningKeys(c.Box, *m.Domain, stored); err != nil {
+				return nil, err
+			}
 		}
 	}
 	server, serverTracking, err := c.deliveryServer(ctx, s.ClusterID, h.Get(DeliveryServerHeader))
@@ -190,6 +203,38 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 		return nil, err
 	}
 	return m, nil
+}
+
+// unsigned decides for mail whose From domain is not a verified sending
+// domain of the cluster, by the cluster's unsigned_mail: refuse it, or let
+// it through unsigned, keeping the client's envelope sender (no bounce
+// host of ours can take its bounces).
+func (c *Composer) unsigned(ctx context.Context, s Submission, m *Message) error {
+	cl, err := c.Store.Cluster(ctx, s.ClusterID)
+	if err != nil {
+		return err
+	}
+	if UnsignedMail(cl.UnsignedMail) != UnsignedRelay {
+		return ErrFromNotVerified.With(
+			"%s is not a verified sending domain of this cluster: add it (waymark sending-domain add %s), publish its records and verify it; "+
+				"or, if your delivery servers sign, let the cluster relay such mail unsigned (PATCH /v1/clusters/%s {\"unsigned_mail\": \"relay\"})",
+			m.FromDomain, m.FromDomain, s.ClusterID)
+	}
+	m.Sender = s.EnvelopeFrom
+	if m.Sender == "" {
+		m.Sender, _ = dkim.FromAddress(m.Header)
+	}
+	return nil
+}
+
+// EnvelopeFrom is the envelope sender of the copy queued as id: its VERP
+// address on the sending domain's bounce host, or, unsigned, the sender
+// the client gave.
+func (m *Message) EnvelopeFrom(id string) string {
+	if m.Domain == nil {
+		return m.Sender
+	}
+	return VERP(id, m.Domain.BounceHost)
 }
 
 // deliveryServer picks where a message goes: the server the header names

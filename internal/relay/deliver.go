@@ -197,6 +197,9 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	switch {
 	case o.err == nil:
 		status, ev.Type, ev.Reason = store.MailSent, event.Relayed, o.reply
+		if _, verp := ParseVERP(m.From); !verp {
+			ev.Reason = UnsignedReason + o.reply // the cluster's unsigned_mail let it through unsigned
+		}
 	case o.permanent:
 		// The suppression first: if it fails, the message stays queued and
 		// this is tried again, rather than losing both.

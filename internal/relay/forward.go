@@ -43,7 +43,7 @@ func (r *Relay) Forward(ctx context.Context, clusterID, messageID, recipient, fr
 	if err != nil {
 		return Result{}, ErrInvalidMessage.With("the message could not be forwarded: %v", err)
 	}
-	return r.Submit(ctx, clusterID, raw, []string{friend}, "")
+	return r.Submit(ctx, clusterID, "", raw, []string{friend}, "")
 }
 
 // readdress makes To the friend and drops Cc and Bcc.

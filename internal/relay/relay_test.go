@@ -255,7 +255,7 @@ func TestSubmitAndDeliver(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "smtp://"+k.addr)
 	f.suppress(t, "gone@example.org", "unsubscribe")
-	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org", "bob@example.org", "Gone@example.org"}, "")
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter), []string{"ann@example.org", "bob@example.org", "Gone@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestDeliveryFailures(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "smtp://"+k.addr)
 	submit := func(rcpt string) string {
-		res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{rcpt}, "")
+		res, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter), []string{rcpt}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +377,7 @@ func TestServerDown(t *testing.T) {
 	clk := testenv.NewClock(time.Now())
 	f.relay.Now = clk.Now
 	f.relay.Retry = RetryPolicy{Base: time.Minute, Max: time.Hour, Expire: 5 * time.Hour}
-	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter), []string{"ann@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestSubmitRefusals(t *testing.T) {
 				rcpts = append(rcpts, fmt.Sprintf("r%d@example.org", i))
 			}
 		}
-		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(tc.msg), rcpts, "")
+		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(tc.msg), rcpts, "")
 		var ref *Refusal
 		if !errors.As(err, &ref) || ref.Code != tc.code || ref.SMTP != tc.smtp || ref.Message == "" {
 			t.Errorf("%.40q: %v; want %s", tc.msg, err, tc.code)
@@ -443,7 +443,7 @@ func TestSubmitRefusals(t *testing.T) {
 func TestTrackingOff(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "smtp://"+k.addr)
-	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte("X-Waymark-Tracking: off\r\n"+newsletter), []string{"ann@example.org"}, ""); err != nil {
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte("X-Waymark-Tracking: off\r\n"+newsletter), []string{"ann@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.deliver(t)
@@ -465,7 +465,7 @@ func TestForward(t *testing.T) {
 		return []byte(strings.Replace(newsletter, "<p>", "<p>Dear "+who+", <a href=\"{{forward}}\">forward</a> ", 1))
 	}
 	for _, who := range []string{"ann", "bob"} {
-		if _, err := f.relay.Submit(ctx, cl, personal(who), []string{who + "@example.org"}, "msg_campaign"); err != nil {
+		if _, err := f.relay.Submit(ctx, cl, "", personal(who), []string{who + "@example.org"}, "msg_campaign"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -503,7 +503,7 @@ func TestAddsDateAndMessageID(t *testing.T) {
 	k := startSink(t)
 	f := newFixture(t, "smtp://"+k.addr)
 	msg := "From: news@acme-mail.com\r\nTo: ann@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
-	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(msg), []string{"ann@example.org"}, ""); err != nil {
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(msg), []string{"ann@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.deliver(t)
@@ -523,7 +523,7 @@ func TestTenantServerMustBePublic(t *testing.T) {
 		Default: true, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"ann@example.org"}, "")
+	res, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter), []string{"ann@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,11 +532,77 @@ func TestTenantServerMustBePublic(t *testing.T) {
 		t.Fatalf("private tenant server: %+v", m)
 	}
 	f.relay.AllowPrivate = true
-	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", []byte(newsletter), []string{"bob@example.org"}, ""); err != nil {
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(newsletter), []string{"bob@example.org"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.deliver(t)
 	if got := k.received(); len(got) != 1 || got[0].rcpt != "bob@example.org" {
 		t.Fatalf("allowed: %+v", got)
+	}
+}
+
+// TestUnsignedMail: mail from a domain that is not a verified sending
+// domain is refused by default, naming the setting that would let it
+// through; with unsigned_mail relay it is rewritten for tracking, sent
+// without a signature and with the client's envelope sender (the From
+// address when none was given), and its relayed event says so. Mail from
+// the verified domain is still signed, with its VERP sender.
+func TestUnsignedMail(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	other := strings.ReplaceAll(newsletter, "news@acme-mail.com", "news@partner.example")
+	_, err := f.relay.Submit(ctx, "cl_00000000000000aa", "bounces@partner.example", []byte(other), []string{"ann@example.org"}, "")
+	if !errors.Is(err, ErrFromNotVerified) || !strings.Contains(err.Error(), `"unsigned_mail": "relay"`) {
+		t.Fatalf("refused by default: %v", err)
+	}
+	if _, err := f.st.UpdateCluster(ctx, "cl_00000000000000aa", func(c store.Cluster) (store.Cluster, error) {
+		c.UnsignedMail = string(UnsignedRelay)
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	withSender, err := f.relay.Submit(ctx, "cl_00000000000000aa", "bounces@partner.example", []byte(other), []string{"ann@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noSender, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(strings.Replace(other, "Message-ID: <1@acme-mail.com>\r\n", "", 1)), []string{"bob@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := f.relay.Submit(ctx, "cl_00000000000000aa", "ignored@acme-mail.com", []byte(newsletter), []string{"cy@example.org"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.deliver(t); n != 3 {
+		t.Fatalf("%d delivered", n)
+	}
+	byRcpt := map[string]received{}
+	for _, m := range k.received() {
+		byRcpt[m.rcpt] = m
+	}
+	for rcpt, from := range map[string]string{"ann@example.org": "bounces@partner.example", "bob@example.org": "news@partner.example"} {
+		m := byRcpt[rcpt]
+		data := string(m.data)
+		if m.from != from || strings.Contains(data, "DKIM-Signature") || !strings.Contains(data, "https://t.waymark.localhost/c/") ||
+			strings.Contains(data, `href="https://shop.example/"`) || !strings.Contains(data, "List-Unsubscribe: <https://t.waymark.localhost/u/") {
+			t.Fatalf("unsigned copy to %s from %s:\n%s", rcpt, m.from, data)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^Message-ID: <msg_[0-9a-z]+\.[a-z2-7]+@partner\.example>\r$`).MatchString(string(byRcpt["bob@example.org"].data)) {
+		t.Fatalf("no Message-ID added on the From domain:\n%s", byRcpt["bob@example.org"].data)
+	}
+	cy := byRcpt["cy@example.org"]
+	if cy.from != VERP(signed.Queued[0].ID, "bounce.acme-mail.com") {
+		t.Fatalf("signed copy's sender: %s", cy.from)
+	}
+	f.verify(t, cy.data)
+	evs := f.events(t, "relayed")
+	reasons := map[string]string{}
+	for _, e := range evs {
+		reasons[e.MessageID] = e.Reason
+	}
+	if !strings.HasPrefix(reasons[withSender.MessageID], UnsignedReason) || !strings.HasPrefix(reasons[noSender.MessageID], UnsignedReason) ||
+		strings.HasPrefix(reasons[signed.MessageID], UnsignedReason) {
+		t.Fatalf("relayed reasons: %q", reasons)
 	}
 }

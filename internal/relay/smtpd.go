@@ -145,6 +145,7 @@ type session struct {
 	conn    *smtp.Conn
 	remote  string
 	cluster string
+	from    string // the envelope sender, kept only for unsigned mail
 	rcpts   []string
 }
 
@@ -216,7 +217,8 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.s.Rate > 0 && !ss.s.limiter(ss.cluster).Allow() {
 		return ErrRateLimited.With("this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate).SMTPError()
 	}
-	return nil // the envelope sender is replaced by a VERP address
+	ss.from = from // signed mail gets a VERP address instead
+	return nil
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -264,7 +266,7 @@ func (ss *session) Data(r io.Reader) error {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return ErrNUL.SMTPError()
 	}
-	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, data, ss.rcpts, "")
+	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, ss.from, data, ss.rcpts, "")
 	var ref *Refusal
 	switch {
 	case errors.As(err, &ref):
@@ -281,7 +283,7 @@ func (ss *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: queuedText(res.MessageID, ids)}
 }
 
-func (ss *session) Reset()        { ss.rcpts = nil }
+func (ss *session) Reset()        { ss.from, ss.rcpts = "", nil }
 func (ss *session) Logout() error { return nil }
 
 // Serve listens on addr and runs serve on the listener until ctx ends,

@@ -32,7 +32,9 @@ type Result struct {
 // Submit composes a copy of the message for each recipient and queues
 // them all in one transaction: when it returns without error, every copy
 // is durable. Suppressed recipients are dropped, each with its reason.
-func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts []string, messageID string) (Result, error) {
+// from is the client's envelope sender (empty: none given), which only
+// unsigned mail keeps: signed copies get their VERP address.
+func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, rcpts []string, messageID string) (Result, error) {
 	if len(rcpts) > MaxRecipients {
 		return Result{}, ErrTooManyRecipients.With(
 			"at most %d recipients a message: send the rest as another message", MaxRecipients)
@@ -43,7 +45,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 		return Result{}, ErrTooLarge.With(
 			"a %d-byte message can go to at most %d recipients at once: send it in smaller batches", len(raw), maxCopies/len(raw))
 	}
-	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true})
+	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, Sign: true, EnvelopeFrom: from})
 	if err != nil {
 		return Result{}, err
 	}
@@ -79,12 +81,16 @@ func (r *Relay) Submit(ctx context.Context, clusterID string, raw []byte, rcpts 
 		if err := m.WriteCopy(&data, clusterID, rcpt, QueueIDHeader, id); err != nil {
 			return Result{}, err
 		}
-		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: VERP(id, m.Domain.BounceHost),
+		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: m.EnvelopeFrom(id),
 			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, SavedMessage: rawKey})
 		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
 	}
 	if err := r.enqueue(ctx, mails); err != nil {
 		return Result{}, err
+	}
+	if m.Domain == nil && len(mails) > 0 {
+		r.Log.Info("relay: queued unsigned", "cluster", clusterID, "message", m.ID, "from_domain", m.FromDomain, "copies", len(mails),
+			"why", "not a verified sending domain of the cluster; its unsigned_mail is relay")
 	}
 	r.wake()
 	return res, nil

@@ -17,6 +17,10 @@ type Clusters interface {
 	Clusters(ctx context.Context) ([]Cluster, error)
 	// ClusterByKey returns the cluster owning the API key with this hash.
 	ClusterByKey(ctx context.Context, keyHash string) (Cluster, error)
+	// UpdateCluster changes a cluster's settings under a row lock: change
+	// gets the current state and returns the new one (its id, name and
+	// creation time are kept).
+	UpdateCluster(ctx context.Context, id string, change func(Cluster) (Cluster, error)) (Cluster, error)
 }
 
 // Settings holds node-wide values that every node agrees on.
@@ -34,14 +38,18 @@ type Cluster struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+	// UnsignedMail is what the relay does with mail whose From domain is
+	// not one of the cluster's verified sending domains: "refuse" (the
+	// default) or "relay" it unsigned (relay.UnsignedMail).
+	UnsignedMail string
 }
 
-const clusterCols = `id, name, created_at`
+const clusterCols = `id, name, created_at, unsigned_mail`
 
 func scanCluster(row scanner) (Cluster, error) {
 	var c Cluster
 	var created int64
-	if err := row.Scan(&c.ID, &c.Name, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &created, &c.UnsignedMail); err != nil {
 		return Cluster{}, err
 	}
 	c.CreatedAt = fromMicros(created)
@@ -50,8 +58,11 @@ func scanCluster(row scanner) (Cluster, error) {
 
 func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, name, created_at) VALUES (?, ?, ?)`),
-			c.ID, c.Name, micros(c.CreatedAt)); err != nil {
+		if c.UnsignedMail == "" {
+			c.UnsignedMail = "refuse"
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?)`),
+			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
@@ -73,9 +84,30 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) ClusterByKey(ctx context.Context, keyHash string) (Cluster, error) {
-	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at
+	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at, c.unsigned_mail
 		FROM api_keys k JOIN clusters c ON c.id = k.cluster_id WHERE k.hash = ?`), keyHash))
 	return c, s.wrap(err, "cluster by key")
+}
+
+func (s *sqlStore) UpdateCluster(ctx context.Context, id string, change func(Cluster) (Cluster, error)) (Cluster, error) {
+	var out Cluster
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		c, err := scanCluster(tx.QueryRowContext(ctx, s.q(`SELECT `+clusterCols+` FROM clusters WHERE id = ?`)+s.d.forUpdate, id))
+		if err != nil {
+			return err
+		}
+		next, err := change(c)
+		if err != nil {
+			return err
+		}
+		next.ID, next.Name, next.CreatedAt = c.ID, c.Name, c.CreatedAt
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET unsigned_mail = ? WHERE id = ?`), next.UnsignedMail, id); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	return out, s.wrap(err, "update cluster "+id)
 }
 
 func (s *sqlStore) Setting(ctx context.Context, name string) (string, error) {

@@ -55,7 +55,7 @@ var ctx = context.Background()
 
 func mustCluster(t *testing.T, s Store, id, name string) Cluster {
 	t.Helper()
-	c := Cluster{ID: id, Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	c := Cluster{ID: id, Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), UnsignedMail: "refuse"}
 	if err := s.CreateCluster(ctx, c, "hash-"+id); err != nil {
 		t.Fatalf("create cluster %s: %v", id, err)
 	}
@@ -102,6 +102,30 @@ func TestClusters(t *testing.T) {
 		all, err := s.Clusters(ctx)
 		if err != nil || len(all) != 2 {
 			t.Fatalf("Clusters = %v, %v", all, err)
+		}
+		// Settings change under the row lock; id, name and creation stay.
+		up, err := s.UpdateCluster(ctx, "cl_a", func(c Cluster) (Cluster, error) {
+			c.UnsignedMail, c.Name = "relay", "renamed"
+			return c, nil
+		})
+		if err != nil || up.UnsignedMail != "relay" || up.Name != "acme" {
+			t.Fatalf("UpdateCluster = %+v, %v", up, err)
+		}
+		if got, err := s.ClusterByKey(ctx, "hash-cl_a"); err != nil || got.UnsignedMail != "relay" {
+			t.Fatalf("after the update, by key: %+v %v", got, err)
+		}
+		refused := errors.New("no")
+		if _, err := s.UpdateCluster(ctx, "cl_a", func(c Cluster) (Cluster, error) {
+			c.UnsignedMail = "refuse"
+			return c, refused
+		}); !errors.Is(err, refused) {
+			t.Fatalf("a refused change: %v", err)
+		}
+		if got, _ := s.Cluster(ctx, "cl_a"); got.UnsignedMail != "relay" {
+			t.Fatalf("a refused change was stored: %+v", got)
+		}
+		if _, err := s.UpdateCluster(ctx, "cl_zz", func(c Cluster) (Cluster, error) { return c, nil }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update of a missing cluster: %v", err)
 		}
 	})
 }

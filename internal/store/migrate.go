@@ -238,6 +238,9 @@ var migrations = []string{
 		remote     TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX sessions_key ON sessions (key_hash, expires_at);`,
+	// 15: what the relay does with a cluster's mail whose From domain is
+	// not a verified sending domain: refuse it, or relay it unsigned.
+	`ALTER TABLE clusters ADD COLUMN unsigned_mail TEXT NOT NULL DEFAULT 'refuse';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -69,6 +69,8 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /webhooks", s.signedIn(s.listed(s.webhookPage)))
 	s.mux.HandleFunc("POST /webhooks", s.signedIn(s.webhookAdd))
 	s.mux.HandleFunc("POST /webhooks/{id}/delete", s.signedIn(s.webhookDelete))
+	s.mux.HandleFunc("GET /settings", s.signedIn(s.listed(s.settingsPage)))
+	s.mux.HandleFunc("POST /settings", s.signedIn(s.settingsSave))
 	s.mux.HandleFunc("GET /sessions", s.signedIn(s.sessionsShow))
 	s.mux.HandleFunc("POST /sessions/{id}/end", s.signedIn(s.sessionEnd))
 	s.mux.HandleFunc("GET /tracking-domains", s.signedIn(s.listed(s.trackingPage)))

@@ -549,3 +549,50 @@ func TestSignInServerError(t *testing.T) {
 		t.Fatalf("sign-in with the store closed: %d\n%s", code, page)
 	}
 }
+
+// TestSettingsPage: a cluster key sees its cluster's unsigned_mail and
+// changes it; a value the API refuses is shown with its reason; the
+// admin changes the cluster it picked, and only that one.
+func TestSettingsPage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	code, page, _ := b.get("/settings")
+	if code != 200 || !regexp.MustCompile(`value="refuse"\s+checked`).MatchString(page) {
+		t.Fatalf("settings: %d\n%s", code, page)
+	}
+	code, page, _ = b.post("/settings", url.Values{"csrf": {b.csrf(page)}, "unsigned_mail": {"relay"}})
+	if code != 200 || !strings.Contains(page, "Saved.") || !regexp.MustCompile(`value="relay"\s+checked`).MatchString(page) {
+		t.Fatalf("save: %d\n%s", code, page)
+	}
+	acme, err := d.st.ClusterByKey(context.Background(), apikey.Hash(d.keys["acme"]))
+	if err != nil || acme.UnsignedMail != "relay" {
+		t.Fatalf("stored: %+v %v", acme, err)
+	}
+	if code, page, _ := b.post("/settings", url.Values{"csrf": {b.csrf(page)}, "unsigned_mail": {"sometimes"}}); code != 422 || !strings.Contains(page, "unsigned_mail must be") {
+		t.Fatalf("a bad value: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/settings", url.Values{"unsigned_mail": {"refuse"}}); code != 403 {
+		t.Fatalf("without the form's token: %d", code)
+	}
+	admin := d.browser(t)
+	admin.signIn(d.admin)
+	if code, _, h := admin.get("/settings"); code != 303 || h.Get("Location") != "/clusters" {
+		t.Fatalf("admin without a cluster: %d %q", code, h.Get("Location"))
+	}
+	bravo, _ := d.st.ClusterByKey(context.Background(), apikey.Hash(d.keys["bravo"]))
+	_, page, _ = admin.get("/clusters")
+	if code, _, _ := admin.post("/clusters/use", url.Values{"csrf": {admin.csrf(page)}, "cluster": {bravo.ID}}); code != 303 {
+		t.Fatalf("use bravo: %d", code)
+	}
+	_, page, _ = admin.get("/settings")
+	if !strings.Contains(page, bravo.ID) {
+		t.Fatalf("admin's settings page is not bravo's:\n%s", page)
+	}
+	if code, _, _ := admin.post("/settings", url.Values{"csrf": {admin.csrf(page)}, "unsigned_mail": {"relay"}}); code != 200 {
+		t.Fatalf("admin saves: %d", code)
+	}
+	if got, _ := d.st.Cluster(context.Background(), bravo.ID); got.UnsignedMail != "relay" {
+		t.Fatalf("bravo: %+v", got)
+	}
+}

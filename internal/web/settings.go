@@ -1,0 +1,51 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/waymark-mail/waymark/internal/api"
+)
+
+// clusterID is the cluster a session acts in: the one an admin picked, or
+// a cluster key's own.
+func (s *Server) clusterID(w http.ResponseWriter, r *http.Request, sess session) (string, bool) {
+	if sess.admin {
+		return sess.cluster, true
+	}
+	var l struct{ Items []api.Cluster }
+	if code, e := s.call(r, sess, "GET", "/v1/clusters", nil, &l); code != http.StatusOK || len(l.Items) != 1 {
+		s.apiFailed(w, r, code, e)
+		return "", false
+	}
+	return l.Items[0].ID, true
+}
+
+// settingsPage shows the cluster's settings in a form.
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	id, ok := s.clusterID(w, r, sess)
+	if !ok {
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	detailPage(s, w, r, sess, status, data, "/v1/clusters/"+url.PathEscape(id), "settings.html",
+		func(api.Cluster) string { return "Settings" })
+}
+
+func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request, sess session) {
+	if needCluster(w, r, sess) {
+		return
+	}
+	id, ok := s.clusterID(w, r, sess)
+	if !ok {
+		return
+	}
+	code, e := s.call(r, sess, "PATCH", "/v1/clusters/"+url.PathEscape(id), map[string]any{"unsigned_mail": r.PostFormValue("unsigned_mail")}, nil)
+	if code != http.StatusOK {
+		s.settingsPage(w, r, sess, code, map[string]any{"Error": e.Message})
+		return
+	}
+	s.settingsPage(w, r, sess, http.StatusOK, map[string]any{"Saved": true})
+}
