@@ -1085,6 +1085,28 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 	if r := e.do("POST", "/v1/messages", key, "From: news@signing-co.com\r\nSubject: no one\r\n\r\nx\r\n"); r.Code != 422 || r.errCode() != "recipient_invalid" {
 		t.Fatalf("no recipient: %d %s", r.Code, r.Raw)
 	}
+	// Mail from a domain that is not a sending domain: 422 naming the
+	// setting, then, with unsigned_mail relay, queued with its From
+	// address as the envelope sender.
+	unsigned := strings.Replace(msg, "news@signing-co.com", "News <news@partner.example>", 1)
+	if r := e.do("POST", "/v1/messages", key, unsigned, "Content-Type", "message/rfc822"); r.Code != 422 || r.errCode() != "from_domain_not_verified" ||
+		!strings.Contains(r.Raw, "unsigned_mail") {
+		t.Fatalf("unsigned, refused: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+aID, key, map[string]any{"unsigned_mail": "relay"}); r.Code != 200 {
+		t.Fatalf("patch: %d %s", r.Code, r.Raw)
+	}
+	r = e.do("POST", "/v1/messages", key, unsigned, "Content-Type", "message/rfc822")
+	if r.Code != 202 {
+		t.Fatalf("unsigned, relayed: %d %s", r.Code, r.Raw)
+	}
+	if err := json.Unmarshal([]byte(r.Raw), &res); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := e.store.MailByID(context.Background(), res.Queued[0].QueueID); err != nil || m.From != "news@partner.example" ||
+		bytes.Contains(m.Data, []byte("DKIM-Signature")) {
+		t.Fatalf("unsigned queue row: %+v %v", m.From, err)
+	}
 }
 
 // TestMessageRecipients: who a message goes to. Queued: each ?recipient=,
