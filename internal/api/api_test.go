@@ -1436,4 +1436,25 @@ func TestPatchCluster(t *testing.T) {
 	if r := e.do("GET", "/v1/clusters", e.admin, nil); r.Code != 200 || strings.Count(r.Raw, `"unsigned_mail": "relay"`) != 2 {
 		t.Fatalf("list: %s", r.Raw)
 	}
+	// Notice addresses: checked, display names dropped, kept apart per
+	// cluster, cleared with [].
+	r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"notify_email": []string{"Ops <ops@acme.example>", "ann@acme.example"}})
+	if r.Code != 200 || !strings.Contains(r.Raw, `"notify_email": [
+    "ops@acme.example",
+    "ann@acme.example"
+  ]`) || r.str("unsigned_mail") != "relay" {
+		t.Fatalf("notify_email: %d %s", r.Code, r.Raw)
+	}
+	for _, bad := range [][]string{{"not an address"}, {"a@b@c"}, {"ops@acme.example", "OPS@acme.example"}, {"x@-bad-.example"},
+		{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example", "f@x.example", "g@x.example", "h@x.example", "i@x.example", "j@x.example", "k@x.example"}} {
+		if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"notify_email": bad}); r.Code != 422 || r.errCode() != "notify_email_invalid" {
+			t.Errorf("notify_email %q: %d %s", bad, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("GET", "/v1/clusters/"+bravo, e.admin, nil); !strings.Contains(r.Raw, `"notify_email": []`) {
+		t.Fatalf("bravo: %s", r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"notify_email": []string{}}); r.Code != 200 || !strings.Contains(r.Raw, `"notify_email": []`) {
+		t.Fatalf("cleared: %d %s", r.Code, r.Raw)
+	}
 }

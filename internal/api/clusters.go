@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -25,10 +28,39 @@ type Cluster struct {
 	// UnsignedMail: what the relay does with mail whose From domain is not
 	// a verified sending domain of the cluster, refuse or relay (unsigned).
 	UnsignedMail string `json:"unsigned_mail"`
+	// NotifyEmail: the addresses that get the cluster's notices by email.
+	NotifyEmail []string `json:"notify_email"`
 }
 
 func clusterJSON(c store.Cluster) Cluster {
-	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, UnsignedMail: cmp.Or(c.UnsignedMail, string(relay.UnsignedRefuse))}
+	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, UnsignedMail: cmp.Or(c.UnsignedMail, string(relay.UnsignedRefuse)),
+		NotifyEmail: append([]string{}, c.NotifyEmail...)}
+}
+
+// MaxNotifyEmail bounds a cluster's notice addresses.
+const MaxNotifyEmail = 10
+
+// notifyAddresses checks notify_email: at most MaxNotifyEmail plain
+// addresses (a display name is dropped), each once.
+func notifyAddresses(in []string) ([]string, error) {
+	if len(in) > MaxNotifyEmail {
+		return nil, fmt.Errorf("notify_email has %d addresses; at most %d", len(in), MaxNotifyEmail)
+	}
+	out := []string{}
+	for _, raw := range in {
+		a, err := mail.ParseAddress(strings.TrimSpace(raw))
+		if err != nil || strings.ContainsAny(a.Address, ", \t\r\n\"") || len(a.Address) > 254 {
+			return nil, fmt.Errorf("notify_email: %q is not an email address such as ops@example.com", raw)
+		}
+		if _, err := domain.Normalize(a.Address[strings.LastIndexByte(a.Address, '@')+1:]); err != nil {
+			return nil, fmt.Errorf("notify_email: %q: the domain is not a hostname: %v", raw, err)
+		}
+		if slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, a.Address) }) {
+			return nil, fmt.Errorf("notify_email: %s is listed twice", a.Address)
+		}
+		out = append(out, a.Address)
+	}
+	return out, nil
 }
 
 // clusterName checks a cluster's display name.
@@ -125,10 +157,19 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 		return
 	}
 	var req struct {
-		UnsignedMail *string `json:"unsigned_mail"`
+		UnsignedMail *string   `json:"unsigned_mail"`
+		NotifyEmail  *[]string `json:"notify_email"`
 	}
 	if !decode(w, r, &req) {
 		return
+	}
+	var notify []string
+	if req.NotifyEmail != nil {
+		var err error
+		if notify, err = notifyAddresses(*req.NotifyEmail); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "notify_email_invalid", err.Error(), "notify_email")
+			return
+		}
 	}
 	var policy relay.UnsignedMail
 	if req.UnsignedMail != nil {
@@ -142,6 +183,9 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 		if policy != "" {
 			c.UnsignedMail = string(policy)
 		}
+		if req.NotifyEmail != nil {
+			c.NotifyEmail = notify
+		}
 		return c, nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -152,7 +196,7 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 		s.internal(w, r, err)
 		return
 	}
-	s.log.Info("cluster changed", "cluster", c.ID, "unsigned_mail", c.UnsignedMail)
+	s.log.Info("cluster changed", "cluster", c.ID, "unsigned_mail", c.UnsignedMail, "notify_email", strings.Join(c.NotifyEmail, ","))
 	writeJSON(w, http.StatusOK, clusterJSON(c))
 }
 

@@ -39,6 +39,7 @@ type opts struct {
 	clickHost, bounceHost string
 	ed25519               bool
 	unsignedMail          string
+	notifyEmail           *string // set: --notify-email was given ("" clears)
 }
 
 var commands = map[string]map[string]command{
@@ -46,7 +47,7 @@ var commands = map[string]map[string]command{
 		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
 		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
 		"show":   {"ID", "show a cluster and its settings", 1, clusterShow},
-		"set":    {"ID --unsigned-mail refuse|relay", "change a cluster's settings (its own key or the admin key)", 1, clusterSet},
+		"set":    {"ID [--unsigned-mail refuse|relay] [--notify-email A,B]", "change a cluster's settings (its own key or the admin key)", 1, clusterSet},
 	},
 	"tracking-domain": {
 		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
@@ -121,6 +122,10 @@ func Run(group string, args []string, env Env) int {
 	}
 	if group == "cluster" && args[0] == "set" {
 		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
+		fs.Func("notify-email", "addresses that get the cluster's notices by email, comma-separated (\"\" for none)", func(v string) error {
+			o.notifyEmail = &v
+			return nil
+		})
 	}
 	if group == "sending-domain" && args[0] == "add" {
 		fs.StringVar(&o.clickHost, "click-host", "", "label of the click host (default clicks)")
@@ -200,8 +205,11 @@ func clusterSet(c *Client, out io.Writer, args []string, o opts) error {
 	if o.unsignedMail != "" {
 		body["unsigned_mail"] = o.unsignedMail
 	}
+	if o.notifyEmail != nil {
+		body["notify_email"] = splitList(*o.notifyEmail)
+	}
 	if len(body) == 0 {
-		return errors.New("nothing to set: give --unsigned-mail refuse|relay")
+		return errors.New("nothing to set: give --unsigned-mail refuse|relay or --notify-email ADDRESSES")
 	}
 	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), body)
 	return printCluster(out, raw, err, o)
@@ -216,8 +224,24 @@ func printCluster(out io.Writer, raw []byte, err error, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime), cl.UnsignedMail)
+	notify := strings.Join(cl.NotifyEmail, ", ")
+	if notify == "" {
+		notify = "none"
+	}
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\nNOTIFY EMAIL\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime),
+		cl.UnsignedMail, notify)
 	return tw.Flush()
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // domainPath is the API path of a tracking domain given by id or name.

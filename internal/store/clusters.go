@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -42,17 +43,25 @@ type Cluster struct {
 	// not one of the cluster's verified sending domains: "refuse" (the
 	// default) or "relay" it unsigned (relay.UnsignedMail).
 	UnsignedMail string
+	// NotifyEmail are the addresses that get the cluster's notices by
+	// email (a domain's failed check, its deactivation, a certificate that
+	// could not be obtained).
+	NotifyEmail []string
 }
 
-const clusterCols = `id, name, created_at, unsigned_mail`
+const clusterCols = `id, name, created_at, unsigned_mail, notify_email`
 
 func scanCluster(row scanner) (Cluster, error) {
 	var c Cluster
 	var created int64
-	if err := row.Scan(&c.ID, &c.Name, &created, &c.UnsignedMail); err != nil {
+	var notify string
+	if err := row.Scan(&c.ID, &c.Name, &created, &c.UnsignedMail, &notify); err != nil {
 		return Cluster{}, err
 	}
 	c.CreatedAt = fromMicros(created)
+	if notify != "" {
+		c.NotifyEmail = strings.Split(notify, ",") // addresses the API checked: no commas in them
+	}
 	return c, nil
 }
 
@@ -61,8 +70,8 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string)
 		if c.UnsignedMail == "" {
 			c.UnsignedMail = "refuse"
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?)`),
-			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?)`),
+			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail, strings.Join(c.NotifyEmail, ",")); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
@@ -84,7 +93,7 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) ClusterByKey(ctx context.Context, keyHash string) (Cluster, error) {
-	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at, c.unsigned_mail
+	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at, c.unsigned_mail, c.notify_email
 		FROM api_keys k JOIN clusters c ON c.id = k.cluster_id WHERE k.hash = ?`), keyHash))
 	return c, s.wrap(err, "cluster by key")
 }
@@ -101,7 +110,8 @@ func (s *sqlStore) UpdateCluster(ctx context.Context, id string, change func(Clu
 			return err
 		}
 		next.ID, next.Name, next.CreatedAt = c.ID, c.Name, c.CreatedAt
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET unsigned_mail = ? WHERE id = ?`), next.UnsignedMail, id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET unsigned_mail = ?, notify_email = ? WHERE id = ?`),
+			next.UnsignedMail, strings.Join(next.NotifyEmail, ","), id); err != nil {
 			return err
 		}
 		out = next

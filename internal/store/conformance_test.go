@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,7 +91,7 @@ func TestClusters(t *testing.T) {
 			t.Fatalf("key of refused cluster: err = %v, want ErrNotFound", err)
 		}
 		got, err := s.Cluster(ctx, "cl_a")
-		if err != nil || got != a {
+		if err != nil || !reflect.DeepEqual(got, a) {
 			t.Fatalf("Cluster = %+v, %v; want %+v", got, err, a)
 		}
 		if _, err := s.Cluster(ctx, "cl_zz"); !errors.Is(err, ErrNotFound) {
@@ -106,13 +108,18 @@ func TestClusters(t *testing.T) {
 		// Settings change under the row lock; id, name and creation stay.
 		up, err := s.UpdateCluster(ctx, "cl_a", func(c Cluster) (Cluster, error) {
 			c.UnsignedMail, c.Name = "relay", "renamed"
+			c.NotifyEmail = []string{"ops@acme.example", "Ann.Lee@acme.example"}
 			return c, nil
 		})
 		if err != nil || up.UnsignedMail != "relay" || up.Name != "acme" {
 			t.Fatalf("UpdateCluster = %+v, %v", up, err)
 		}
-		if got, err := s.ClusterByKey(ctx, "hash-cl_a"); err != nil || got.UnsignedMail != "relay" {
+		if got, err := s.ClusterByKey(ctx, "hash-cl_a"); err != nil || got.UnsignedMail != "relay" ||
+			!slices.Equal(got.NotifyEmail, []string{"ops@acme.example", "Ann.Lee@acme.example"}) {
 			t.Fatalf("after the update, by key: %+v %v", got, err)
+		}
+		if got, _ := s.Cluster(ctx, "cl_b"); got.NotifyEmail != nil {
+			t.Fatalf("another cluster's addresses: %q", got.NotifyEmail)
 		}
 		refused := errors.New("no")
 		if _, err := s.UpdateCluster(ctx, "cl_a", func(c Cluster) (Cluster, error) {
@@ -1014,6 +1021,13 @@ func TestSendingDomains(t *testing.T) {
 		}
 		if got, err := s.SendingDomainByName(ctx, "cl_b", "example.com"); err != nil || got.ID != "sd_3" || got.Status != domain.StatusActive {
 			t.Fatalf("the other cluster's example.com: %+v %v", got, err)
+		}
+		// The active one of any cluster (cl_a's is pending).
+		if got, err := s.ActiveSendingDomainByName(ctx, "example.com"); err != nil || got.ID != "sd_3" {
+			t.Fatalf("the active example.com: %+v %v", got, err)
+		}
+		if _, err := s.ActiveSendingDomainByName(ctx, "other.example"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("no such active domain: %v", err)
 		}
 		got, err := s.SendingDomain(ctx, "cl_a", "sd_1")
 		if err != nil || got.Label != "l1" || got.Records["wm1._domainkey.example.com"].Status != domain.StatusPending || string(got.Rotation) != `{"rsa":{}}` {

@@ -241,6 +241,9 @@ var migrations = []string{
 	// 15: what the relay does with a cluster's mail whose From domain is
 	// not a verified sending domain: refuse it, or relay it unsigned.
 	`ALTER TABLE clusters ADD COLUMN unsigned_mail TEXT NOT NULL DEFAULT 'refuse';`,
+	// 16: the addresses that get a cluster's notices by email, comma
+	// separated.
+	`ALTER TABLE clusters ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -24,6 +24,10 @@ type SendingDomains interface {
 	SendingDomainByName(ctx context.Context, clusterID, name string) (SendingDomain, error)
 	// SendingDomains lists a cluster's sending domains, oldest first.
 	SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error)
+	// ActiveSendingDomainByName finds an active sending domain of that name
+	// in any cluster (the oldest): the platform's own, which signs its
+	// notices. Only the domain's owner can have verified it.
+	ActiveSendingDomainByName(ctx context.Context, name string) (SendingDomain, error)
 	// DeleteSendingDomain removes a sending domain, its keys and its click
 	// host's tracking domain.
 	DeleteSendingDomain(ctx context.Context, clusterID, id string) error
@@ -191,6 +195,12 @@ func (s *sqlStore) SendingDomainByName(ctx context.Context, clusterID, name stri
 	d, err := scanSendingDomain(s.db.QueryRowContext(ctx,
 		s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE cluster_id = ? AND name = ?`), clusterID, name))
 	return d, s.wrap(err, "sending domain "+name)
+}
+
+func (s *sqlStore) ActiveSendingDomainByName(ctx context.Context, name string) (SendingDomain, error) {
+	d, err := scanSendingDomain(s.db.QueryRowContext(ctx,
+		s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE name = ? AND status = 'active' ORDER BY created_at, id LIMIT 1`), name))
+	return d, s.wrap(err, "active sending domain "+name)
 }
 
 func (s *sqlStore) SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error) {

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/waymark-mail/waymark/internal/api"
 )
@@ -42,9 +43,16 @@ func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request, sess sessi
 	if !ok {
 		return
 	}
-	code, e := s.call(r, sess, "PATCH", "/v1/clusters/"+url.PathEscape(id), map[string]any{"unsigned_mail": r.PostFormValue("unsigned_mail")}, nil)
+	notify := []string{}
+	for _, a := range strings.Split(r.PostFormValue("notify_email"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			notify = append(notify, a)
+		}
+	}
+	code, e := s.call(r, sess, "PATCH", "/v1/clusters/"+url.PathEscape(id),
+		map[string]any{"unsigned_mail": r.PostFormValue("unsigned_mail"), "notify_email": notify}, nil)
 	if code != http.StatusOK {
-		s.settingsPage(w, r, sess, code, map[string]any{"Error": e.Message})
+		s.settingsPage(w, r, sess, code, map[string]any{"Error": e.Message, "Field": e.Field, "NotifyInput": r.PostFormValue("notify_email")})
 		return
 	}
 	s.settingsPage(w, r, sess, http.StatusOK, map[string]any{"Saved": true})

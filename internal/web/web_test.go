@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -571,6 +572,17 @@ func TestSettingsPage(t *testing.T) {
 	}
 	if code, page, _ := b.post("/settings", url.Values{"csrf": {b.csrf(page)}, "unsigned_mail": {"sometimes"}}); code != 422 || !strings.Contains(page, "unsigned_mail must be") {
 		t.Fatalf("a bad value: %d\n%s", code, page)
+	}
+	code, page, _ = b.post("/settings", url.Values{"csrf": {b.csrf(page)}, "unsigned_mail": {"relay"}, "notify_email": {"ops@acme.example, Ann <ann@acme.example>"}})
+	if code != 200 || !strings.Contains(page, `value="ops@acme.example, ann@acme.example"`) {
+		t.Fatalf("notice addresses: %d\n%s", code, page)
+	}
+	if got, _ := d.st.Cluster(context.Background(), acme.ID); !slices.Equal(got.NotifyEmail, []string{"ops@acme.example", "ann@acme.example"}) {
+		t.Fatalf("stored addresses: %q", got.NotifyEmail)
+	}
+	if code, page, _ := b.post("/settings", url.Values{"csrf": {b.csrf(page)}, "unsigned_mail": {"relay"}, "notify_email": {"ops@acme.example, nope"}}); code != 422 ||
+		!strings.Contains(page, `&#34;nope&#34; is not an email address`) || !strings.Contains(page, `value="ops@acme.example, nope"`) {
+		t.Fatalf("a bad address: %d\n%s", code, page)
 	}
 	if code, _, _ := b.post("/settings", url.Values{"unsigned_mail": {"refuse"}}); code != 403 {
 		t.Fatalf("without the form's token: %d", code)
