@@ -340,6 +340,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--sending-ip", "nope"}, `--sending-ip "nope" is not an IP address`},
 		{[]string{"--spf-include", "bad name!"}, "--spf-include"},
 		{strings.Fields(strings.Repeat("--spf-include _spf.operator.net ", 10)), "10 DNS lookups"},
+		{[]string{"--notify-from", "not an address", "--delivery", "smtp://127.0.0.1:25"}, `--notify-from "not an address" is not an email address`},
+		{[]string{"--notify-from", "notices@waymark.localhost"}, "--notify-from needs --delivery"},
+		{[]string{"--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
@@ -596,5 +598,136 @@ func TestUnsignedMailThroughPostfix(t *testing.T) {
 			(!strings.Contains(s, "DKIM-Signature") || !regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(s)) {
 			t.Fatalf("the signed message:\n%s", s)
 		}
+	}
+}
+
+// readNotice parses a delivered notice: its subject and its parts' text
+// by content type.
+func readNotice(t *testing.T, msg string) (string, map[string]string) {
+	t.Helper()
+	r, err := gomail.CreateReader(strings.NewReader(msg))
+	if err != nil {
+		t.Fatalf("notice does not parse: %v\n%s", err, msg)
+	}
+	subject, _ := r.Header.Subject()
+	parts := map[string]string{}
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := p.Header.(*gomail.InlineHeader)
+		if !ok {
+			continue
+		}
+		ct, _, _ := h.ContentType()
+		b, _ := io.ReadAll(p.Body)
+		parts[ct] = string(b)
+	}
+	return subject, parts
+}
+
+// notices returns the notices Postfix has delivered, oldest first.
+func (r *relaySetup) notices() []string {
+	var out []string
+	for _, m := range r.postfix.Delivered() {
+		if strings.Contains(string(m), "X-Waymark-Notice: ") {
+			out = append(out, string(m))
+		}
+	}
+	return out
+}
+
+// waitNotices waits until Postfix has n notices, and a moment more for
+// any that should not come.
+func (r *relaySetup) waitNotices(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(r.notices()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notices arrived; Postfix log:\n%s\nwaymark:\n%s", len(r.notices()), n, r.postfix.Log(), r.srv.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a notice is queued before verify answers: time for an extra one to arrive
+	got := r.notices()
+	if len(got) != n {
+		t.Fatalf("%d notices, want %d:\n%s", len(got), n, strings.Join(got, "\n-----\n"))
+	}
+	return got
+}
+
+// TestNoticesByEmail: with --notify-from on the platform's own sending
+// domain and the cluster's notify_email set, a tracking domain's two
+// strikes against Unbound make exactly two emails at Postfix (the
+// warning, then the deactivation), each naming the record to publish,
+// signed by the platform's domain (python3-dkim and OpenDKIM verify them);
+// a check that passes in between makes none.
+func TestNoticesByEmail(t *testing.T) {
+	r := startRelay(t, nil, "WAYMARK_NOTIFY_FROM=notices@acme-mail.com")
+	if out := mustRun(t, r.cli, "cluster", "set", r.cluster, "--notify-email", "ops@example.org"); !regexp.MustCompile(`NOTIFY EMAIL\s+ops@example\.org`).MatchString(out) {
+		t.Fatalf("cluster set:\n%s", out)
+	}
+	add := func(name string) string {
+		var td struct{ CNAME struct{ Value string } }
+		if err := json.Unmarshal([]byte(mustRun(t, r.cli, "tracking-domain", "add", name, "--json")), &td); err != nil {
+			t.Fatal(err)
+		}
+		r.unbound.Set(name + ". 300 IN CNAME " + td.CNAME.Value + ".")
+		if out := mustRun(t, r.cli, "tracking-domain", "verify", name); !regexp.MustCompile(`STATUS\s+active`).MatchString(out) {
+			t.Fatalf("verify %s:\n%s", name, out)
+		}
+		return td.CNAME.Value
+	}
+	verify := func(name, want string) {
+		t.Helper()
+		o, _, _ := waymark(t, r.cli, "tracking-domain", "verify", name)
+		if !regexp.MustCompile(`STATUS\s+` + want).MatchString(o) {
+			t.Fatalf("verify %s: want %s\n%s", name, want, o)
+		}
+	}
+	target := add("links.acme-mail.com")
+	r.waitNotices(t, 0) // becoming active is no notice
+
+	r.unbound.Remove("links.acme-mail.com")
+	verify("links.acme-mail.com", "active") // the first strike
+	warning := r.waitNotices(t, 1)[0]
+	verify("links.acme-mail.com", "pending") // the second
+	got := r.waitNotices(t, 2)
+	deactivated := got[1]
+	for _, tc := range []struct{ msg, subject, says string }{
+		{warning, "Action needed: the tracking domain links.acme-mail.com failed a check", "If the next check fails too, it is deactivated"},
+		{deactivated, "Deactivated: the tracking domain links.acme-mail.com", "failed two checks in a row"},
+	} {
+		subject, parts := readNotice(t, tc.msg)
+		text := parts["text/plain"]
+		if subject != tc.subject || !strings.Contains(tc.msg, "To: <ops@example.org>") ||
+			!strings.Contains(text, "Value: "+target) || !strings.Contains(text, "Name:  links.acme-mail.com") ||
+			!strings.Contains(text, "links.acme-mail.com does not exist in DNS") || !strings.Contains(text, tc.says) ||
+			!strings.Contains(parts["text/html"], "<code>"+target+"</code>") ||
+			!regexp.MustCompile(`(?m)^Return-Path: <b-[a-z2-7]{16}@bounce\.acme-mail\.com>`).MatchString(tc.msg) {
+			t.Fatalf("notice %q:\n%s\n%s", subject, text, tc.msg)
+		}
+		for name, err := range r.unbound.VerifyDKIM(t, tc.msg) {
+			if err != nil {
+				t.Fatalf("%s refuses the notice: %v\n%s", name, err, tc.msg)
+			}
+		}
+	}
+
+	// Another domain fails once, then passes: the pass sends nothing.
+	target = add("pass.acme-mail.com")
+	r.unbound.Remove("pass.acme-mail.com")
+	verify("pass.acme-mail.com", "active")
+	r.waitNotices(t, 3)
+	r.unbound.Set("pass.acme-mail.com. 300 IN CNAME " + target + ".")
+	verify("pass.acme-mail.com", "active")
+	verify("pass.acme-mail.com", "active")
+	r.waitNotices(t, 3)
+	if strings.Contains(r.events(t, "relayed"), "ops@example.org") {
+		t.Fatal("notices are in the cluster's relayed events")
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/edge"
 	"github.com/waymark-mail/waymark/internal/milter"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/notice"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
@@ -46,6 +47,8 @@ type node struct {
 	relay    *relay.Relay
 	monitor  *monitor.Monitor
 	rotation dkim.Rotation
+	// notices mails the clusters' notices (nil without --notify-from).
+	notices *notice.Mailer
 
 	lines   [][2]string
 	servers []*http.Server
@@ -74,6 +77,10 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
 		Composer:     &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery}}
 	notifier := &api.Notifier{Store: st, Platform: c.platform, Log: log}
+	if c.notifyFrom != "" {
+		n.notices = &notice.Mailer{Clusters: st, Queue: n.relay, From: c.notifyFrom, Platform: c.platform, Log: log}
+		notifier.Mail = n.notices.Send
+	}
 	n.monitor = &monitor.Monitor{
 		Store:    st,
 		Platform: c.platform,
@@ -86,6 +93,26 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		Notify: notifier.Notify,
 	}
 	return n
+}
+
+// certFailed mails the cluster of a tracking domain whose certificate the
+// CA would not issue (nil without --notify-from).
+func (n *node) certFailed(hosts *edge.Hosts) func(ctx context.Context, name string, err error) {
+	if n.notices == nil {
+		return nil
+	}
+	return func(ctx context.Context, name string, err error) {
+		cluster := hosts.Cluster(name)
+		if cluster == "" {
+			return // the platform's own host, or no longer active
+		}
+		d, lookErr := n.st.TrackingDomainByName(ctx, cluster, name)
+		if lookErr != nil {
+			n.log.Error("notice: certificate failure of an unknown domain", "name", name, "err", lookErr)
+			return
+		}
+		n.notices.CertFailed(ctx, d, err)
+	}
 }
 
 // line adds a line to the start banner.
@@ -199,7 +226,8 @@ func (n *node) startEdge(ctx context.Context) error {
 		}
 		certs, err = autotls.New(autotls.Options{Store: n.st, Box: n.box, Hosts: hosts, Directory: c.acmeDirectory, Email: c.acmeEmail,
 			CARoot: c.acmeCARoot, HTTPPort: portOf(httpLn.Addr()), TLSPort: portOf(tlsLn.Addr()), Log: n.log,
-			Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + c.platform}})
+			Challenges: strings.Split(strings.ReplaceAll(c.acmeChallenges, " ", ""), ","), Always: []string{"t." + c.platform},
+			Failed: n.certFailed(hosts)})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -40,6 +41,7 @@ type serveConfig struct {
 	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
 	resolver, platformDomain                         string
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
+	notifyFrom                                       string
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
 	recheck                                          time.Duration
@@ -79,6 +81,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.StringVar(&c.notifyFrom, "notify-from", "", "address the clusters' email notices come from (they go through the queue to --delivery); empty: no email notices")
 	fs.StringVar(&c.milterAddr, "milter", "", "milter listen address (host:port) for Postfix's smtpd_milters; empty: no milter")
 	fs.StringVar(&c.milterClust, "milter-cluster", "", "cluster id that owns milter mail whose client did not log in with SASL as a cluster (a Postfix sending for one cluster)")
 	fs.StringVar(&c.smtpTLSCert, "smtp-tls-cert", "", "PEM certificate for STARTTLS on --smtp (default: a self-signed one)")
@@ -289,6 +292,16 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 			return c, fmt.Errorf("--spf-include %q: %v", name, err)
 		}
 		c.spfIncludes[i] = n
+	}
+	if c.notifyFrom != "" {
+		a, err := mail.ParseAddress(c.notifyFrom)
+		if err != nil || strings.ContainsAny(a.Address, " \t\r\n") {
+			return c, fmt.Errorf("--notify-from %q is not an email address such as notices@%s", c.notifyFrom, c.platform)
+		}
+		if c.delivery == "" {
+			return c, fmt.Errorf("--notify-from needs --delivery: notices go through the relay's queue to that server")
+		}
+		c.notifyFrom = a.Address
 	}
 	if c.proxies, err = realip.Parse(c.trustedProxies); err != nil {
 		return c, err

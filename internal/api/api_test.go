@@ -22,7 +22,9 @@ import (
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/notice"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -1456,5 +1458,29 @@ func TestPatchCluster(t *testing.T) {
 	}
 	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"notify_email": []string{}}); r.Code != 200 || !strings.Contains(r.Raw, `"notify_email": []`) {
 		t.Fatalf("cleared: %d %s", r.Code, r.Raw)
+	}
+}
+
+// TestNoticeOf: a sending domain's warning names the records whose check
+// failed, with what was found; a deactivation is one; a tracking domain's
+// fix is its CNAME.
+func TestNoticeOf(t *testing.T) {
+	at := time.Unix(1_800_000_000, 0).UTC()
+	sd := &SendingDomain{Name: "acme-mail.com", Records: []SendingRecord{
+		{Name: "wm1._domainkey.acme-mail.com", Type: "CNAME", Value: "wm1.l1.dkim.waymark.localhost", Status: "pending", Diagnosis: "no CNAME record"},
+		{Name: "bounce.acme-mail.com", Type: "CNAME", Value: "l1.bounce.waymark.localhost", Status: "active"},
+	}}
+	n := NoticeOf(monitor.Notification{Event: event.SendingCheckFailed, At: at, Diagnosis: "DKIM record missing"}, NotificationData{SendingDomain: sd})
+	if n.Kind != notice.Warning || n.What != "sending domain" || n.Name != "acme-mail.com" || len(n.Fix()) != 1 ||
+		n.Fix()[0].Problem != "no CNAME record" || n.Fix()[0].Value != "wm1.l1.dkim.waymark.localhost" {
+		t.Fatalf("sending warning: %+v", n)
+	}
+	if n := NoticeOf(monitor.Notification{Event: event.SendingDeactivated, At: at}, NotificationData{SendingDomain: sd}); n.Kind != notice.Deactivated {
+		t.Fatalf("sending deactivation: %+v", n)
+	}
+	td := &TrackingDomain{Name: "track.acme.example", CNAME: Record{Name: "track.acme.example", Type: "CNAME", Value: "v-1.track.waymark.localhost"}}
+	n = NoticeOf(monitor.Notification{Event: event.TrackingDeactivated, At: at, Diagnosis: "NXDOMAIN"}, NotificationData{TrackingDomain: td})
+	if n.Kind != notice.Deactivated || n.What != "tracking domain" || len(n.Fix()) != 1 || n.Fix()[0].Value != "v-1.track.waymark.localhost" || n.Fix()[0].Problem != "NXDOMAIN" {
+		t.Fatalf("tracking deactivation: %+v", n)
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,7 +9,9 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
+	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/monitor"
+	"github.com/waymark-mail/waymark/internal/notice"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
@@ -23,6 +26,9 @@ type Notifier struct {
 	}
 	Platform string
 	Log      *slog.Logger
+	// Mail, if set, also mails the warnings and deactivations to the
+	// cluster's notify_email (notice.Mailer.Send).
+	Mail func(ctx context.Context, clusterID string, n notice.Notice)
 }
 
 // NotificationData is the data of a notification's webhook event.
@@ -48,7 +54,8 @@ func (nt *Notifier) Data(ctx context.Context, n monitor.Notification) (string, N
 	return n.Domain.ClusterID, data, nil
 }
 
-// Notify queues n for the cluster's webhooks (monitor.Monitor.Notify).
+// Notify queues n for the cluster's webhooks (monitor.Monitor.Notify),
+// and mails it if it is a warning or a deactivation.
 func (nt *Notifier) Notify(ctx context.Context, n monitor.Notification) {
 	cluster, data, err := nt.Data(ctx, n)
 	if err == nil {
@@ -56,7 +63,35 @@ func (nt *Notifier) Notify(ctx context.Context, n monitor.Notification) {
 	}
 	if err != nil {
 		nt.Log.Error("queueing a webhook event", "event", n.Event, "err", err)
+		return
 	}
+	if nt.Mail != nil && n.Event.Failure() {
+		nt.Mail(ctx, cluster, NoticeOf(n, data))
+	}
+}
+
+// NoticeOf is the email notice of a warning or deactivation: what was
+// found, and the records to publish with what each check found wrong.
+func NoticeOf(n monitor.Notification, data NotificationData) notice.Notice {
+	out := notice.Notice{Kind: notice.Warning, At: n.At, Diagnosis: n.Diagnosis}
+	if strings.HasSuffix(string(n.Event), ".deactivated") {
+		out.Kind = notice.Deactivated
+	}
+	if d := data.SendingDomain; d != nil {
+		out.What, out.Name = "sending domain", d.Name
+		for _, r := range d.Records {
+			rec := notice.Record{Name: r.Name, Type: r.Type, Value: r.Value}
+			if r.Status != string(domain.StatusActive) {
+				rec.Problem = cmp.Or(r.Diagnosis, "not verified")
+			}
+			out.Records = append(out.Records, rec)
+		}
+		return out
+	}
+	d := data.TrackingDomain
+	out.What, out.Name = "tracking domain", d.Name
+	out.Records = []notice.Record{{Name: d.CNAME.Name, Type: d.CNAME.Type, Value: d.CNAME.Value, Problem: n.Diagnosis}}
+	return out
 }
 
 // EnsureAdminKey stores the hash of given (--admin-key), or on first start

@@ -57,6 +57,9 @@ type Options struct {
 	// tracking host t.<platform-domain>.
 	Always []string
 	Log    *slog.Logger
+	// Failed, if set, hears of each certificate the CA would not issue
+	// (every failed attempt: certmagic retries on its own).
+	Failed func(ctx context.Context, name string, err error)
 }
 
 // Manager obtains, renews and serves certificates.
@@ -67,6 +70,7 @@ type Manager struct {
 	hosts  Hosts
 	always []string
 	log    *slog.Logger
+	failed func(ctx context.Context, name string, err error)
 
 	mu       sync.Mutex
 	managed  map[string]bool
@@ -102,7 +106,7 @@ func New(o Options) (*Manager, error) {
 		}
 	}
 	use := func(c string) bool { return len(o.Challenges) == 0 || slices.Contains(o.Challenges, c) }
-	m := &Manager{hosts: o.Hosts, always: o.Always, log: o.Log, managed: map[string]bool{}, inflight: map[string]bool{}}
+	m := &Manager{hosts: o.Hosts, always: o.Always, log: o.Log, failed: o.Failed, managed: map[string]bool{}, inflight: map[string]bool{}}
 	var cfg *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
@@ -155,6 +159,10 @@ func (m *Manager) onEvent(st Store) func(ctx context.Context, event string, data
 		case "cert_failed":
 			m.log.Warn("certificate not obtained", "name", name, "err", data["error"])
 			_ = st.SetTLSStatus(ctx, name, "failed")
+			if m.failed != nil {
+				err, _ := data["error"].(error)
+				m.failed(ctx, name, err)
+			}
 		case "cert_obtaining":
 			// Also before each retry: a name that stopped being active
 			// (deleted, deactivated) is not ordered again.

@@ -49,10 +49,12 @@ type Tokens interface {
 }
 
 // ComposerStore is what composing reads: a cluster's settings, its sending
-// domains and their keys, its delivery servers and its tracking domains.
+// domains and their keys, its delivery servers and its tracking domains;
+// and the platform's own sending domain, which signs its notices.
 type ComposerStore interface {
 	Cluster(ctx context.Context, id string) (store.Cluster, error)
 	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
+	ActiveSendingDomainByName(ctx context.Context, name string) (store.SendingDomain, error)
 	DKIMKeys(ctx context.Context, domainID string) ([]store.DKIMKey, error)
 	DeliveryServers(ctx context.Context, clusterID string) ([]store.DeliveryServer, error)
 	TrackingDomains(ctx context.Context, clusterID string) ([]store.TrackingDomain, error)

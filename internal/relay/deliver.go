@@ -226,6 +226,16 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 		lastError = fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
 		ev.Type, ev.Class, ev.Reason = event.Bounce, event.Soft, lastError
 	}
+	if IsNotice(m) {
+		// The platform's own mail: its outcome is logged, not the
+		// cluster's event.
+		if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, nil); err != nil {
+			r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
+		} else {
+			r.Log.Info("relay: notice "+string(ev.Type), "mail", m.ID, "cluster", m.ClusterID, "rcpt", m.Rcpt, "reply", ev.Reason)
+		}
+		return nil
+	}
 	if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, &ev); err != nil {
 		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
 		return nil

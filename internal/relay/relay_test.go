@@ -606,3 +606,52 @@ func TestUnsignedMail(t *testing.T) {
 		t.Fatalf("relayed reasons: %q", reasons)
 	}
 }
+
+// TestQueueNotice: a notice from the platform's own active sending domain
+// is signed by it with a VERP sender; from another domain it goes
+// unsigned from its address; suppressed addresses are left out; its
+// delivery makes no relayed event; without --delivery it is refused.
+func TestQueueNotice(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	f.suppress(t, "gone@example.org", "bounce")
+	raw := []byte("From: notices@acme-mail.com\r\nTo: ops@example.org\r\nSubject: x\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <n1@waymark.localhost>\r\n\r\nhello\r\n")
+	ids, err := f.relay.QueueNotice(ctx, "cl_00000000000000aa", NewNoticeID(), "notices@acme-mail.com", raw, []string{"ops@example.org", "gone@example.org"})
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("queue: %v %v", ids, err)
+	}
+	other := bytes.Replace(raw, []byte("notices@acme-mail.com"), []byte("notices@elsewhere.example"), 1)
+	if _, err := f.relay.QueueNotice(ctx, "cl_00000000000000aa", NewNoticeID(), "notices@elsewhere.example", other, []string{"ann@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.deliver(t); n != 2 {
+		t.Fatalf("%d delivered", n)
+	}
+	for _, m := range k.received() {
+		switch m.rcpt {
+		case "ops@example.org":
+			if m.from != VERP(ids[0], "bounce.acme-mail.com") {
+				t.Fatalf("signed notice's sender %s", m.from)
+			}
+			vs, err := msgauth.VerifyWithOptions(bytes.NewReader(m.data), &msgauth.VerifyOptions{LookupTXT: func(d string) ([]string, error) {
+				return []string{f.keys[d]}, nil
+			}})
+			if err != nil || len(vs) != 2 || vs[0].Err != nil {
+				t.Fatalf("notice signatures: %v %+v", err, vs)
+			}
+		case "ann@example.org":
+			if m.from != "notices@elsewhere.example" || bytes.Contains(m.data, []byte("DKIM-Signature")) {
+				t.Fatalf("unsigned notice from %s:\n%s", m.from, m.data)
+			}
+		default:
+			t.Fatalf("delivered to %s", m.rcpt)
+		}
+	}
+	if evs := f.events(t, "relayed"); len(evs) != 0 {
+		t.Fatalf("notices made relayed events: %+v", evs)
+	}
+	f.relay.Composer.DefaultServer = ""
+	if _, err := f.relay.QueueNotice(ctx, "cl_00000000000000aa", NewNoticeID(), "notices@acme-mail.com", raw, []string{"ops@example.org"}); !errors.Is(err, ErrNoNoticeServer) {
+		t.Fatalf("without --delivery: %v", err)
+	}
+}
