@@ -47,7 +47,7 @@ func testACME(t *testing.T, challenge string) {
 	srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPort), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPort),
 		"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA, "WAYMARK_ACME_EMAIL=ops@waymark.test",
-		"WAYMARK_ACME_CHALLENGES=" + challenge})
+		"WAYMARK_ACME_CHALLENGES=" + challenge, "WAYMARK_ABUSE_CONTACT=abuse@waymark.test"})
 	if !strings.Contains(srv.banner, fmt.Sprintf("https://127.0.0.1:%d", httpsPort)) {
 		t.Fatalf("banner shows no HTTPS edge:\n%s", srv.banner)
 	}
@@ -130,6 +130,32 @@ func testACME(t *testing.T, challenge string) {
 		"--resolve", fmt.Sprintf("track.acme-mail.com:%d:127.0.0.1", httpsPort), link).CombinedOutput()
 	if err != nil || string(cout) != "302 https://shop.example/tls" {
 		t.Fatalf("curl over HTTPS: %v %s", err, cout)
+	}
+	// The front door over HTTPS: the page, robots.txt, and the home URL
+	// once set.
+	front := func(path string) string {
+		t.Helper()
+		out, err := exec.Command(curl, "-sS", "-w", "\n%{http_code} %{redirect_url}", "--cacert", root,
+			"--resolve", fmt.Sprintf("track.acme-mail.com:%d:127.0.0.1", httpsPort), fmt.Sprintf("https://track.acme-mail.com:%d%s", httpsPort, path)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v %s", path, err, out)
+		}
+		return string(out)
+	}
+	if out := front("/"); !strings.Contains(out, "carries the links in email sent by <strong>acme</strong>") ||
+		!strings.Contains(out, "mailto:abuse@waymark.test") || !strings.HasSuffix(out, "\n200 ") {
+		t.Fatalf("front page over HTTPS:\n%s", out)
+	}
+	if out := front("/robots.txt"); out != "User-agent: *\nDisallow: /\n\n200 " {
+		t.Fatalf("robots.txt over HTTPS: %q", out)
+	}
+	mustRun(t, cli, "tracking-domain", "set", "track.acme-mail.com", "--home-url", "https://www.acme-mail.com/")
+	deadline = time.Now().Add(5 * time.Second)
+	for out := front("/"); !strings.HasSuffix(out, "302 https://www.acme-mail.com/"); out = front("/") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the front door does not redirect to the home URL:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// The chain verifies for the name, by Go's verifier as well.
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: "track.acme-mail.com", RootCAs: pool})

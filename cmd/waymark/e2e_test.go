@@ -343,6 +343,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--notify-from", "not an address", "--delivery", "smtp://127.0.0.1:25"}, `--notify-from "not an address" is not an email address`},
 		{[]string{"--notify-from", "notices@waymark.localhost"}, "--notify-from needs --delivery"},
 		{[]string{"--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
+		{[]string{"--abuse-contact", "http://abuse.example"}, "--abuse-contact"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)

@@ -41,7 +41,7 @@ type serveConfig struct {
 	http, edgeHTTP, edgeHTTPS, dns, smtp, bounceSMTP string
 	resolver, platformDomain                         string
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
-	notifyFrom                                       string
+	notifyFrom, abuseContact                         string
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
 	recheck                                          time.Duration
@@ -81,6 +81,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.StringVar(&c.abuseContact, "abuse-contact", "", "where to report abuse, an email address or an https URL: on every tracking host's front page and security.txt")
 	fs.StringVar(&c.notifyFrom, "notify-from", "", "address the clusters' email notices come from (they go through the queue to --delivery); empty: no email notices")
 	fs.StringVar(&c.milterAddr, "milter", "", "milter listen address (host:port) for Postfix's smtpd_milters; empty: no milter")
 	fs.StringVar(&c.milterClust, "milter-cluster", "", "cluster id that owns milter mail whose client did not log in with SASL as a cluster (a Postfix sending for one cluster)")
@@ -302,6 +303,13 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 			return c, fmt.Errorf("--notify-from needs --delivery: notices go through the relay's queue to that server")
 		}
 		c.notifyFrom = a.Address
+	}
+	if c.abuseContact != "" {
+		u, uerr := url.Parse(c.abuseContact)
+		_, merr := mail.ParseAddress(c.abuseContact)
+		if (uerr != nil || u.Scheme != "https" || u.Host == "") && (merr != nil || strings.Contains(c.abuseContact, "<")) {
+			return c, fmt.Errorf("--abuse-contact %q is neither an email address (abuse@%s) nor an https URL", c.abuseContact, c.platform)
+		}
 	}
 	if c.proxies, err = realip.Parse(c.trustedProxies); err != nil {
 		return c, err

@@ -159,6 +159,7 @@ var routes = []route{
 	{"POST", "/v1/tracking-domains", anyKey, (*Server).createTrackingDomain},
 	{"GET", "/v1/tracking-domains", anyKey, (*Server).listTrackingDomains},
 	{"GET", "/v1/tracking-domains/{id}", anyKey, (*Server).getTrackingDomain},
+	{"PATCH", "/v1/tracking-domains/{id}", anyKey, (*Server).patchTrackingDomain},
 	{"PUT", "/v1/tracking-domains/{id}/default", anyKey, (*Server).setDefault},
 	{"DELETE", "/v1/tracking-domains/{id}/default", anyKey, (*Server).unsetDefault},
 	{"DELETE", "/v1/tracking-domains/{id}", anyKey, (*Server).deleteTrackingDomain},

@@ -1484,3 +1484,40 @@ func TestNoticeOf(t *testing.T) {
 		t.Fatalf("tracking deactivation: %+v", n)
 	}
 }
+
+// TestPatchTrackingDomain: home_url is set by id or hostname, cleared
+// with "", checked (422 home_url_invalid with the reason), and another
+// cluster's domain is a 404.
+func TestPatchTrackingDomain(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	_, other := e.cluster("bravo")
+	id := e.addDomain(key, "track.acme-mail.com").str("id")
+	if r := e.do("GET", "/v1/tracking-domains/"+id, key, nil); r.str("home_url") != "" {
+		t.Fatalf("default home_url: %s", r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/tracking-domains/track.acme-mail.com", key, map[string]any{"home_url": "https://www.acme-mail.com/hello"}); r.Code != 200 ||
+		r.str("home_url") != "https://www.acme-mail.com/hello" {
+		t.Fatalf("set: %d %s", r.Code, r.Raw)
+	}
+	for bad, why := range map[string]string{
+		"ftp://x.example/":           "absolute http or https URL",
+		"/relative":                  "absolute http or https URL",
+		"https://user:pw@x.example/": "user name or password",
+		"https://x.example/\x01":     "is not a URL",
+		"https://x.example/" + strings.Repeat("a", 2048): "the limit is 2048",
+	} {
+		if r := e.do("PATCH", "/v1/tracking-domains/"+id, key, map[string]any{"home_url": bad}); r.Code != 422 || r.errCode() != "home_url_invalid" || !strings.Contains(r.Raw, why) {
+			t.Errorf("home_url %.40q: %d %s", bad, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("PATCH", "/v1/tracking-domains/"+id, other, map[string]any{"home_url": "https://evil.example/"}); r.Code != 404 {
+		t.Fatalf("another cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/tracking-domains/"+id, key, map[string]any{"home_url": ""}); r.Code != 200 || r.str("home_url") != "" {
+		t.Fatalf("clear: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/tracking-domains/"+id, key, map[string]any{"default": true}); r.Code != 400 {
+		t.Fatalf("a field PATCH does not take: %d %s", r.Code, r.Raw)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
@@ -27,7 +29,10 @@ type TrackingDomain struct {
 	// NextCheck is when the monitor checks next; null: only on request.
 	NextCheck *time.Time `json:"next_check"`
 	TLS       TLS        `json:"tls"`
-	CreatedAt time.Time  `json:"created_at"`
+	// HomeURL is where the domain's front door (/) sends visitors; "":
+	// the edge's own page.
+	HomeURL   string    `json:"home_url"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Record is a DNS record the customer must publish.
@@ -52,7 +57,7 @@ func trackingJSON(d store.TrackingDomain) TrackingDomain {
 		Default: d.Default, DefaultOnActive: d.DefaultOnActive,
 		CNAME:        Record{Name: d.Name, Type: "CNAME", Value: d.Target},
 		FailedChecks: d.FailedChecks, LastCheck: d.LastCheck,
-		TLS: TLS{Status: d.TLS}, CreatedAt: d.CreatedAt,
+		TLS: TLS{Status: d.TLS}, HomeURL: d.HomeURL, CreatedAt: d.CreatedAt,
 		NextCheck: timeOrNil(d.NextCheck),
 	}
 }
@@ -201,6 +206,61 @@ func (s *Server) changeDefault(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	s.log.Info("tracking domain default changed", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "default", on)
+	writeJSON(w, http.StatusOK, trackingJSON(d))
+}
+
+// MaxHomeURL bounds a tracking domain's home URL.
+const MaxHomeURL = 2048
+
+// homeURL checks a home_url: an absolute http(s) URL with a host and no
+// user information, or "" for none.
+func homeURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case len(raw) > MaxHomeURL:
+		return "", fmt.Errorf("home_url is %d bytes long; the limit is %d", len(raw), MaxHomeURL)
+	case err != nil || strings.IndexFunc(raw, unicode.IsControl) >= 0:
+		return "", fmt.Errorf("home_url %q is not a URL", raw)
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("home_url %q must be an absolute http or https URL, such as https://www.example.com/", raw)
+	case u.User != nil:
+		return "", fmt.Errorf("home_url %q must not carry a user name or password", raw)
+	}
+	return u.String(), nil
+}
+
+// patchTrackingDomain changes a tracking domain's settings: home_url.
+func (s *Server) patchTrackingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookup(w, r, p)
+	if !ok {
+		return
+	}
+	var req struct {
+		HomeURL *string `json:"home_url"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.HomeURL != nil {
+		home, err := homeURL(*req.HomeURL)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "home_url_invalid", err.Error(), "home_url")
+			return
+		}
+		if d, err = s.store.SetHomeURL(r.Context(), p.Cluster.ID, d.ID, home); errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("tracking domain %q not found in this cluster", r.PathValue("id")), "")
+			return
+		} else if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		s.changedZone()
+		s.log.Info("tracking domain changed", "cluster", d.ClusterID, "id", d.ID, "name", d.Name, "home_url", d.HomeURL)
+	}
 	writeJSON(w, http.StatusOK, trackingJSON(d))
 }
 

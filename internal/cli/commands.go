@@ -40,6 +40,7 @@ type opts struct {
 	ed25519               bool
 	unsignedMail          string
 	notifyEmail           *string // set: --notify-email was given ("" clears)
+	homeURL               *string // set: --home-url was given ("" clears)
 }
 
 var commands = map[string]map[string]command{
@@ -54,6 +55,7 @@ var commands = map[string]map[string]command{
 		"list":          {"", "list the cluster's tracking domains", 0, trackingList},
 		"show":          {"NAME|ID", "show one tracking domain and its CNAME record", 1, trackingShow},
 		"verify":        {"NAME|ID", "check the CNAME now (exit 1 if it does not verify)", 1, trackingVerify},
+		"set":           {"NAME|ID --home-url URL", "change a tracking domain's settings: where its front door (/) redirects (\"\" for the edge's own page)", 1, trackingSet},
 		"set-default":   {"NAME|ID", "make an active tracking domain the cluster's default", 1, trackingSetDefault},
 		"unset-default": {"NAME|ID", "stop using a tracking domain as the default", 1, trackingUnsetDefault},
 		"delete":        {"NAME|ID", "delete a tracking domain at once (links in delivered mail stop working)", 1, trackingDelete},
@@ -89,7 +91,7 @@ func Usage(w io.Writer, group string) {
 
 var order = map[string][]string{
 	"cluster":         {"create", "list", "show", "set"},
-	"tracking-domain": {"add", "list", "show", "verify", "set-default", "unset-default", "delete"},
+	"tracking-domain": {"add", "list", "show", "verify", "set", "set-default", "unset-default", "delete"},
 	"sending-domain":  {"add", "list", "show", "verify", "rotate", "delete"},
 }
 
@@ -119,6 +121,12 @@ func Run(group string, args []string, env Env) int {
 	fs.BoolVar(&o.json, "json", false, "print JSON")
 	if group == "tracking-domain" && args[0] == "add" {
 		fs.BoolVar(&o.dflt, "default", false, "make it the default once verified")
+	}
+	if group == "tracking-domain" && args[0] == "set" {
+		fs.Func("home-url", "where the domain's front door (/) redirects; \"\" for the edge's own page", func(v string) error {
+			o.homeURL = &v
+			return nil
+		})
 	}
 	if group == "cluster" && args[0] == "set" {
 		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
@@ -244,6 +252,14 @@ func splitList(s string) []string {
 	return out
 }
 
+func trackingSet(c *Client, out io.Writer, args []string, o opts) error {
+	if o.homeURL == nil {
+		return errors.New("nothing to set: give --home-url URL (or --home-url \"\" for the edge's own page)")
+	}
+	raw, err := c.Do("PATCH", domainPath(args[0], ""), map[string]any{"home_url": *o.homeURL})
+	return printDomain(out, raw, err, o, false)
+}
+
 // domainPath is the API path of a tracking domain given by id or name.
 func domainPath(ref string, suffix string) string {
 	return "/v1/tracking-domains/" + url.PathEscape(strings.TrimSpace(ref)) + suffix
@@ -343,7 +359,11 @@ func printDomain(out io.Writer, raw []byte, err error, o opts, withRecord bool) 
 	if d.NextCheck != nil {
 		next = d.NextCheck.Format(time.DateTime)
 	}
-	fmt.Fprintf(tw, "NEXT CHECK\t%s\nCREATED\t%s\n", next, d.CreatedAt.Format(time.RFC3339))
+	home := d.HomeURL
+	if home == "" {
+		home = "none (the edge's own page)"
+	}
+	fmt.Fprintf(tw, "NEXT CHECK\t%s\nHOME URL\t%s\nCREATED\t%s\n", next, home, d.CreatedAt.Format(time.RFC3339))
 	tw.Flush()
 	if !withRecord {
 		return nil

@@ -3,7 +3,9 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,18 +29,24 @@ import (
 type Hosts struct {
 	m        atomic.Pointer[map[string]string]
 	clusters atomic.Pointer[map[string]bool]
+	doors    atomic.Pointer[map[string]store.FrontDoor]
 }
 
-// HostSource is what Hosts reads: the active tracking domains and the
-// clusters.
+// HostSource is what Hosts reads: the active tracking domains, their front
+// doors and the clusters.
 type HostSource interface {
 	ActiveHosts(ctx context.Context) (map[string]string, error)
+	FrontDoors(ctx context.Context) (map[string]store.FrontDoor, error)
 	Clusters(ctx context.Context) ([]store.Cluster, error)
 }
 
 // Reload replaces the snapshot from the store (store.Watch calls it).
 func (h *Hosts) Reload(ctx context.Context, st HostSource) error {
 	m, err := st.ActiveHosts(ctx)
+	if err != nil {
+		return err
+	}
+	doors, err := st.FrontDoors(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,8 +59,18 @@ func (h *Hosts) Reload(ctx context.Context, st HostSource) error {
 		known[c.ID] = true
 	}
 	h.m.Store(&m)
+	h.doors.Store(&doors)
 	h.clusters.Store(&known)
 	return nil
+}
+
+// FrontDoor returns what an active host's front door shows.
+func (h *Hosts) FrontDoor(host string) (store.FrontDoor, bool) {
+	if m := h.doors.Load(); m != nil {
+		d, ok := (*m)[host]
+		return d, ok
+	}
+	return store.FrontDoor{}, false
 }
 
 // KnownCluster reports whether a cluster existed at the last reload.
@@ -112,6 +130,9 @@ type Options struct {
 	// is not available. relay.ErrForwardLimit answers 429; the text of
 	// another relay.Refusal is shown to the visitor.
 	Forwarder Forwarder
+	// AbuseContact is where to report abuse (--abuse-contact): an email
+	// address or a URL, shown on the front doors and in security.txt.
+	AbuseContact string
 }
 
 // Forwarder sends a message one recipient got on to a friend.
@@ -210,6 +231,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && r.TLS.ServerName != "" && !strings.EqualFold(r.TLS.ServerName, host) {
 		e.requests.WithLabelValues("", "misdirected").Inc()
 		http.Error(w, "421 misdirected request: Host does not match the TLS server name", http.StatusMisdirectedRequest)
+		return
+	}
+	switch r.URL.Path {
+	case "/", "/robots.txt", "/.well-known/security.txt":
+		e.frontDoor(w, r, host)
 		return
 	}
 	seg, tokStr, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -325,8 +351,65 @@ func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, h
 	return true
 }
 
+// frontDoor answers the paths of a tracking host that are not links (see
+// docs/CONCEPTS.md#front-door): / redirects to the domain's home URL or
+// shows who sends mail with links on it and where to report abuse;
+// robots.txt keeps crawlers off every link (RFC 9309); security.txt
+// names the abuse contact (RFC 9116). Only active hosts and the platform
+// host answer: anything else is a 404, as it is for links.
+func (e *Edge) frontDoor(w http.ResponseWriter, r *http.Request, host string) {
+	platform := host == "t."+e.Platform
+	door, ok := e.Hosts.FrontDoor(host)
+	if !platform && (!ok || e.Hosts.Cluster(host) == "") {
+		e.notFound(w, "front", "unknown_host")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	e.requests.WithLabelValues("front", strings.TrimPrefix(r.URL.Path, "/")).Inc()
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	switch r.URL.Path {
+	case "/robots.txt":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "User-agent: *\nDisallow: /\n")
+	case "/.well-known/security.txt":
+		if e.AbuseContact == "" {
+			e.notFound(w, "front", "no_security_txt")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// Expires is required and at most a year away (RFC 9116 §2.5.5).
+		fmt.Fprintf(w, "Contact: %s\nExpires: %s\nPreferred-Languages: en\n", contactURI(e.AbuseContact),
+			e.Now().UTC().Truncate(24*time.Hour).AddDate(0, 6, 0).Format(time.RFC3339))
+	default:
+		if door.HomeURL != "" {
+			http.Redirect(w, r, door.HomeURL, http.StatusFound)
+			return
+		}
+		title := "Tracking links of " + host
+		if platform {
+			title = "The shared tracking host of " + e.Platform
+		}
+		e.page(w, "front", map[string]any{"Title": title, "Host": host, "Platform": platform, "Door": door,
+			"Abuse": e.AbuseContact, "AbuseURI": template.URL(contactURI(e.AbuseContact))})
+	}
+}
+
+// contactURI is an abuse contact as a URI: an email address becomes a
+// mailto: URI; a URL stays.
+func contactURI(c string) string {
+	if c != "" && !strings.Contains(c, "://") && strings.Contains(c, "@") && !strings.HasPrefix(c, "mailto:") {
+		return "mailto:" + c
+	}
+	return c
+}
+
 var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
+{{define "front"}}{{template "head" .}}<h1>{{.Title}}</h1>{{if .Platform}}<p>This host carries the tracking links in email sent through {{.Platform}} by senders who have no tracking domain of their own.</p>{{else}}<p>This host carries the links in email sent by <strong>{{.Door.Cluster}}</strong>{{with .Door.SendingDomains}} from {{range $i, $d := .}}{{if $i}}, {{end}}<strong>{{$d}}</strong>{{end}}{{end}}: a link takes you on to its destination once your visit is counted.</p>{{end}}<p>{{if .Abuse}}If you received unwanted email with links on this host, report it to <a href="{{.AbuseURI}}">{{.Abuse}}</a>.{{else}}To report unwanted email with links on this host, write to the postmaster of {{.Host}}.{{end}}</p></body></html>{{end}}
 {{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
 {{define "unsubscribed"}}{{template "head" .}}<h1>Unsubscribed</h1><p><strong>{{.Recipient}}</strong> will not receive these emails any more.</p></body></html>{{end}}
 {{define "forward"}}{{template "head" .}}<h1>Forward to a friend</h1>{{if .Sent}}<p>Sent to <strong>{{.To}}</strong>. Thank you.</p>{{else if .Available}}{{if .Error}}<p role="alert"><strong>{{.Error}}</strong></p>{{end}}<form method="post"><label for="to">Friend's email address</label><br><input id="to" name="to" type="email" required autocomplete="email"><p><button type="submit">Forward</button></p></form>{{else}}<p>Forwarding is not available for this email.</p>{{end}}</body></html>{{end}}

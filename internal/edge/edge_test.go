@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,5 +516,65 @@ func TestMaskAddress(t *testing.T) {
 		if got := MaskAddress(in); got != want {
 			t.Errorf("MaskAddress(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestFrontDoor: an active tracking host's / shows who sends mail with
+// links on it and where to report abuse, or redirects to its home URL;
+// robots.txt disallows everything; security.txt names the abuse contact
+// and expires within a year. Pending and unknown hosts are 404, and
+// nothing is recorded as an event.
+func TestFrontDoor(t *testing.T) {
+	f := newFixture(t)
+	f.edge.AbuseContact = "abuse@waymark.localhost"
+	get := func(method, host, path string) (*http.Response, string) {
+		resp := f.do(method, host, path, chrome)
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, page := get("GET", "track.b.com", "/")
+	if resp.StatusCode != 200 || !strings.Contains(page, "sent by <strong>b</strong>") ||
+		!strings.Contains(page, `<a href="mailto:abuse@waymark.localhost">abuse@waymark.localhost</a>`) {
+		t.Fatalf("front page: %d\n%s", resp.StatusCode, page)
+	}
+	if _, err := f.st.SetHomeURL(f.ctx, clA, "td_1", "https://www.a.com/welcome"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.edge.Hosts.Reload(f.ctx, f.st); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get("GET", "track.a.com", "/"); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://www.a.com/welcome" {
+		t.Fatalf("home URL: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := get("GET", "track.a.com", "/robots.txt"); resp.StatusCode != 200 || body != "User-agent: *\nDisallow: /\n" {
+		t.Fatalf("robots.txt: %d %q", resp.StatusCode, body)
+	}
+	resp, body := get("GET", "track.a.com", "/.well-known/security.txt")
+	m := regexp.MustCompile(`(?m)^Expires: (\S+)$`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Contact: mailto:abuse@waymark.localhost\n") || m == nil {
+		t.Fatalf("security.txt: %d %q", resp.StatusCode, body)
+	}
+	if exp, err := time.Parse(time.RFC3339, m[1]); err != nil || exp.Before(f.clock) || exp.After(f.clock.AddDate(1, 0, 0)) {
+		t.Fatalf("Expires %q %v", m[1], err)
+	}
+	if resp, page := get("GET", "t.waymark.localhost", "/"); resp.StatusCode != 200 || !strings.Contains(page, "shared tracking host of waymark.localhost") {
+		t.Fatalf("the platform host: %d\n%s", resp.StatusCode, page)
+	}
+	for _, host := range []string{"pending.a.com", "unknown.example"} {
+		for _, path := range []string{"/", "/robots.txt", "/.well-known/security.txt"} {
+			if resp, _ := get("GET", host, path); resp.StatusCode != 404 {
+				t.Errorf("%s%s: %d", host, path, resp.StatusCode)
+			}
+		}
+	}
+	if resp, _ := get("POST", "track.a.com", "/"); resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST /: %d %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	f.edge.AbuseContact = ""
+	if resp, _ := get("GET", "track.a.com", "/.well-known/security.txt"); resp.StatusCode != 404 {
+		t.Fatalf("security.txt without a contact: %d", resp.StatusCode)
+	}
+	if ev := f.events(); len(ev) != 0 {
+		t.Fatalf("front door visits recorded: %+v", ev)
 	}
 }

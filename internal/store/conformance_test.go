@@ -834,6 +834,31 @@ func TestTokenKeysAndActiveHosts(t *testing.T) {
 		if err != nil || fmt.Sprint(hosts) != fmt.Sprint(want) {
 			t.Fatalf("active hosts %v %v, want %v", hosts, err, want)
 		}
+		// Front doors: the home URL (its change moves the serial), the
+		// cluster's name and active sending domains; a shared name has none.
+		serial, _ := s.ZoneSerial(ctx)
+		if d, err := s.SetHomeURL(ctx, "cl_a", "td_1", "https://www.a.com/"); err != nil || d.HomeURL != "https://www.a.com/" {
+			t.Fatalf("home URL: %+v %v", d, err)
+		}
+		if after, _ := s.ZoneSerial(ctx); after <= serial {
+			t.Fatal("the serial did not move with the home URL")
+		}
+		if _, err := s.SetHomeURL(ctx, "cl_b", "td_1", "https://x/"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("another cluster's domain: %v", err)
+		}
+		sd := SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "a.com", Label: "l1", ClickHost: "clicks.a.com", BounceHost: "bounce.a.com",
+			ClickDomainID: "td_c", Algorithms: []string{"rsa"}, Status: domain.StatusActive, Rotation: []byte(`{}`), CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateSendingDomain(ctx, sd, nil, newDomain("cl_a", "td_c", "clicks.a.com"), Limits{}); err != nil {
+			t.Fatal(err)
+		}
+		doors, err := s.FrontDoors(ctx)
+		if err != nil || len(doors) != 2 || doors["track.a.com"].HomeURL != "https://www.a.com/" || doors["track.a.com"].Cluster != "acme" ||
+			fmt.Sprint(doors["track.a.com"].SendingDomains) != "[a.com]" || doors["track.b.com"].Cluster != "bravo" || doors["track.b.com"].SendingDomains != nil {
+			t.Fatalf("front doors %+v %v", doors, err)
+		}
+		if _, ok := doors["shared.example.com"]; ok {
+			t.Fatal("a name active in two clusters has a front door")
+		}
 	})
 }
 

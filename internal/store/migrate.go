@@ -244,6 +244,8 @@ var migrations = []string{
 	// 16: the addresses that get a cluster's notices by email, comma
 	// separated.
 	`ALTER TABLE clusters ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';`,
+	// 17: where a tracking domain's front door (/) sends visitors.
+	`ALTER TABLE tracking_domains ADD COLUMN home_url TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

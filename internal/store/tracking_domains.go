@@ -29,6 +29,9 @@ type TrackingDomains interface {
 	// default. Setting needs an active domain (ErrNotActive) and clears the
 	// flag on every other domain of the cluster, atomically.
 	SetTrackingDomainDefault(ctx context.Context, clusterID, id string, on bool) (TrackingDomain, error)
+	// SetHomeURL sets where the domain's front door sends visitors ("":
+	// the edge's own page). The zone serial moves: the edges reload.
+	SetHomeURL(ctx context.Context, clusterID, id, url string) (TrackingDomain, error)
 	// DeleteTrackingDomain removes a tracking domain at once.
 	DeleteTrackingDomain(ctx context.Context, clusterID, id string) error
 	// ApplyCheck records a check of a tracking domain. decide is called
@@ -66,7 +69,10 @@ type TrackingDomain struct {
 	// NextCheck is when the monitor checks it next; zero for on request.
 	NextCheck time.Time
 	// TLS is the certificate state: "none" until the edge has one.
-	TLS       string
+	TLS string
+	// HomeURL is where the domain's front door (/) sends visitors; empty:
+	// the edge's own page.
+	HomeURL   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -91,7 +97,7 @@ type CheckUpdate struct {
 }
 
 const trackingCols = `id, cluster_id, name, target, status, is_default, default_on_active,
-	failed_checks, last_check, tls_status, created_at, updated_at, next_check_at`
+	failed_checks, last_check, tls_status, created_at, updated_at, next_check_at, home_url`
 
 func scanTrackingDomain(row scanner) (TrackingDomain, error) {
 	var d TrackingDomain
@@ -100,7 +106,7 @@ func scanTrackingDomain(row scanner) (TrackingDomain, error) {
 	var created, updated int64
 	var next sql.NullInt64
 	if err := row.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Target, &status, &d.Default, &d.DefaultOnActive,
-		&d.FailedChecks, &lastCheck, &d.TLS, &created, &updated, &next); err != nil {
+		&d.FailedChecks, &lastCheck, &d.TLS, &created, &updated, &next, &d.HomeURL); err != nil {
 		return TrackingDomain{}, err
 	}
 	if next.Valid {
@@ -149,9 +155,9 @@ func (s *sqlStore) insertTrackingDomain(ctx context.Context, tx *sql.Tx, d Track
 		d.TLS = "none"
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO tracking_domains (`+trackingCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.ClusterID, d.Name, d.Target, string(d.Status), d.Default, d.DefaultOnActive,
-		d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt), nullTime(d.NextCheck))
+		d.FailedChecks, lastCheck, d.TLS, micros(d.CreatedAt), micros(d.UpdatedAt), nullTime(d.NextCheck), d.HomeURL)
 	return err
 }
 
@@ -197,6 +203,16 @@ func (s *sqlStore) makeDefault(ctx context.Context, tx *sql.Tx, clusterID, id st
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET is_default = TRUE, default_on_active = FALSE, updated_at = ?
 		WHERE cluster_id = ? AND id = ?`), now, clusterID, id)
 	return err
+}
+
+func (s *sqlStore) SetHomeURL(ctx context.Context, clusterID, id, url string) (TrackingDomain, error) {
+	return s.updateLocked(ctx, clusterID, id, "set home URL of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET home_url = ?, updated_at = ? WHERE cluster_id = ? AND id = ?`),
+			url, now, clusterID, id); err != nil {
+			return err
+		}
+		return s.bumpZone(ctx, tx)
+	})
 }
 
 func (s *sqlStore) SetTrackingDomainDefault(ctx context.Context, clusterID, id string, on bool) (TrackingDomain, error) {

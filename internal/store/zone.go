@@ -16,6 +16,8 @@ type Zone interface {
 	VerificationTargets(ctx context.Context) ([]string, error)
 	// ActiveHosts maps every active tracking domain to its cluster.
 	ActiveHosts(ctx context.Context) (map[string]string, error)
+	// FrontDoors describes every active tracking domain's front door (/).
+	FrontDoors(ctx context.Context) (map[string]FrontDoor, error)
 	// PublishedDKIM lists every published DKIM key with its domain's label,
 	// for the platform zone.
 	PublishedDKIM(ctx context.Context) ([]PublishedKey, error)
@@ -47,6 +49,48 @@ func (s *sqlStore) VerificationTargets(ctx context.Context) ([]string, error) {
 	return queryAll(ctx, s, "verification targets", func(r scanner) (t string, err error) {
 		return t, r.Scan(&t)
 	}, `SELECT target FROM tracking_domains`)
+}
+
+// FrontDoor is what an active tracking domain's front door shows: its
+// home URL, or a page naming its cluster and the cluster's active sending
+// domains.
+type FrontDoor struct {
+	HomeURL        string
+	Cluster        string // the cluster's name
+	SendingDomains []string
+}
+
+func (s *sqlStore) FrontDoors(ctx context.Context) (map[string]FrontDoor, error) {
+	type row struct{ name, home, cluster, clusterID string }
+	rows, err := queryAll(ctx, s, "front doors", func(r scanner) (x row, err error) {
+		return x, r.Scan(&x.name, &x.home, &x.cluster, &x.clusterID)
+	}, `SELECT t.name, t.home_url, c.name, c.id FROM tracking_domains t JOIN clusters c ON c.id = t.cluster_id WHERE t.status = 'active'`)
+	if err != nil {
+		return nil, err
+	}
+	type sd struct{ cluster, name string }
+	sds, err := queryAll(ctx, s, "front doors' sending domains", func(r scanner) (x sd, err error) {
+		return x, r.Scan(&x.cluster, &x.name)
+	}, `SELECT cluster_id, name FROM sending_domains WHERE status = 'active' ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	byCluster := map[string][]string{}
+	for _, d := range sds {
+		byCluster[d.cluster] = append(byCluster[d.cluster], d.name)
+	}
+	out := make(map[string]FrontDoor, len(rows))
+	owner := make(map[string]string, len(rows))
+	for _, r := range rows {
+		if other, ok := owner[r.name]; ok && other != r.clusterID || other == "-" {
+			owner[r.name] = "-" // active in two clusters: served by neither (ActiveHosts)
+			delete(out, r.name)
+			continue
+		}
+		owner[r.name] = r.clusterID
+		out[r.name] = FrontDoor{HomeURL: r.home, Cluster: r.cluster, SendingDomains: byCluster[r.clusterID]}
+	}
+	return out, nil
 }
 
 func (s *sqlStore) ActiveHosts(ctx context.Context) (map[string]string, error) {

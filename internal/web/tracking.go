@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/waymark-mail/waymark/internal/api"
 )
@@ -100,6 +101,16 @@ func (s *Server) trackingDefault(w http.ResponseWriter, r *http.Request, sess se
 		return
 	}
 	http.Redirect(w, r, "/tracking-domains/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+}
+
+func (s *Server) trackingHome(w http.ResponseWriter, r *http.Request, sess session) {
+	home := strings.TrimSpace(r.PostFormValue("home_url"))
+	code, e := s.call(r, sess, "PATCH", "/v1/tracking-domains/"+url.PathEscape(r.PathValue("id")), map[string]any{"home_url": home}, nil)
+	if code != http.StatusOK {
+		s.trackingDetail(w, r, sess, code, map[string]any{"HomeError": e.Message, "HomeInput": home})
+		return
+	}
+	s.trackingDetail(w, r, sess, http.StatusOK, map[string]any{"HomeSaved": true})
 }
 
 func (s *Server) trackingDelete(w http.ResponseWriter, r *http.Request, sess session) {

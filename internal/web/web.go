@@ -79,6 +79,7 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /tracking-domains/{id}/verify", s.signedIn(s.trackingVerify))
 	s.mux.HandleFunc("POST /tracking-domains/{id}/default", s.signedIn(s.trackingDefault))
 	s.mux.HandleFunc("POST /tracking-domains/{id}/delete", s.signedIn(s.trackingDelete))
+	s.mux.HandleFunc("POST /tracking-domains/{id}/home", s.signedIn(s.trackingHome))
 	return s
 }
 

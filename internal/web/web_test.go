@@ -189,6 +189,15 @@ func TestSignInAndTrackingDomains(t *testing.T) {
 	if code, page, _ = b.post(detail+"/verify", url.Values{"csrf": {token}}); code != 200 || !strings.Contains(page, "Last check") {
 		t.Fatalf("verify: %d\n%s", code, page)
 	}
+	// The front door's home URL: saved, shown, refused with the reason.
+	if code, page, _ = b.post(detail+"/home", url.Values{"csrf": {token}, "home_url": {"https://www.acme-mail.com/"}}); code != 200 ||
+		!strings.Contains(page, `value="https://www.acme-mail.com/"`) || !strings.Contains(page, "Saved.") {
+		t.Fatalf("home URL: %d\n%s", code, page)
+	}
+	if code, page, _ = b.post(detail+"/home", url.Values{"csrf": {token}, "home_url": {"ftp://x"}}); code != 422 ||
+		!strings.Contains(page, "must be an absolute http or https URL") || !strings.Contains(page, `value="ftp://x"`) {
+		t.Fatalf("a bad home URL: %d\n%s", code, page)
+	}
 	// Another cluster's session sees none of it.
 	other := d.browser(t)
 	other.signIn(d.keys["bravo"])
