@@ -44,7 +44,7 @@ func startRelay(t testing.TB, postfixMain []string, extraEnv ...string) *relaySe
 		testenv.Missing(t, "swaks (apt swaks libnet-ssleay-perl)", err)
 	}
 	pf := testenv.StartPostfix(t, testenv.PostfixOptions{MainCF: postfixMain})
-	dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com")
+	dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com", "dbl.example")
 	env := append([]string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0",
 		"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_DELIVERY=smtp://" + pf.Addr, "WAYMARK_RELAY_RETRY=1s"}, extraEnv...)
 	srv := startServe(t, env)
@@ -729,5 +729,60 @@ func TestNoticesByEmail(t *testing.T) {
 	r.waitNotices(t, 3)
 	if strings.Contains(r.events(t, "relayed"), "ops@example.org") {
 		t.Fatal("notices are in the cluster's relayed events")
+	}
+}
+
+// TestLinkSafety: with --uribl on a blocklist zone Unbound serves, a
+// message with a link to a listed domain is refused over SMTP (550 5.7.1
+// naming the domain, the list and the decoded code), one with clean links
+// goes; the admin's own blocklist refuses too; and a link already
+// delivered stops redirecting once its domain is blocked.
+func TestLinkSafety(t *testing.T) {
+	r := startRelay(t, nil, "WAYMARK_URIBL=dbl.example")
+	r.unbound.Set("bad-shop.example.dbl.example. 300 IN A 127.0.1.2")
+	withLink := func(id, href string) string {
+		return strings.Replace(fmt.Sprintf(relayMessage, id), "https://shop.example/spring", href, 1)
+	}
+	out, code := r.swaks(t, "ann@example.org", withLink("l1", "https://www.bad-shop.example/deal"))
+	if code == 0 || !strings.Contains(out, "550 5.7.1") || !strings.Contains(out, "bad-shop.example is listed on dbl.example (spam domain)") {
+		t.Fatalf("a listed link: exit %d\n%s", code, out)
+	}
+	if out, code := r.swaks(t, "ann@example.org", withLink("l2", "https://later.example/offer")); code != 0 {
+		t.Fatalf("a clean link: exit %d\n%s", code, out)
+	}
+	delivered := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	status, _, body := apiCall(t, "POST", r.srv.api+"/v1/blocked-domains", r.srv.adminKey(t), "application/json", `{"domain": "www.later.example", "reason": "reported phishing"}`)
+	if status != 201 || !strings.Contains(body, `"domain": "later.example"`) {
+		t.Fatalf("block: %d %s", status, body)
+	}
+	out, code = r.swaks(t, "bob@example.org", withLink("l3", "https://later.example/offer"))
+	if code == 0 || !strings.Contains(out, "later.example is listed on the platform's blocklist (reported phishing)") {
+		t.Fatalf("a link to a blocked domain: exit %d\n%s", code, out)
+	}
+	// The link delivered before the block: no redirect any more.
+	link := regexp.MustCompile(`https://clicks\.acme-mail\.com(/c/[A-Za-z0-9_-]+)`).FindAllStringSubmatch(delivered, -1)
+	if len(link) == 0 {
+		t.Fatalf("no link:\n%s", delivered)
+	}
+	refused := false
+	for _, l := range link {
+		req, _ := http.NewRequest("GET", r.srv.edge+l[1], nil)
+		req.Host = "clicks.acme-mail.com"
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 403 && strings.Contains(string(page), "later.example is listed on the platform") {
+			refused = true
+		}
+		if resp.StatusCode == 302 && strings.Contains(resp.Header.Get("Location"), "later.example") {
+			t.Fatalf("a blocked destination was redirected to: %s", resp.Header.Get("Location"))
+		}
+	}
+	if !refused {
+		t.Fatal("no click on the blocked link was refused")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/uribl"
 	"github.com/waymark-mail/waymark/internal/verify"
 	"github.com/waymark-mail/waymark/internal/web"
 	"github.com/waymark-mail/waymark/internal/webhook"
@@ -49,6 +50,8 @@ type node struct {
 	rotation dkim.Rotation
 	// notices mails the clusters' notices (nil without --notify-from).
 	notices *notice.Mailer
+	// links checks links' destinations against the blocklists.
+	links *uribl.Checker
 
 	lines   [][2]string
 	servers []*http.Server
@@ -70,12 +73,26 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		poke: make(chan struct{}, 1), keys: track.NewKeys(st, box)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
 	n.rotation = dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
+	n.links = uribl.New(c.uribls, &verify.DNSResolver{Addr: c.resolver, Timeout: time.Second, Attempts: 1}, log, n.reg)
+	n.reloaders = append(n.reloaders, func(ctx context.Context, _ int64) error {
+		list, err := st.BlockedDomains(ctx)
+		if err != nil {
+			return err
+		}
+		m := make(map[string]string, len(list))
+		for _, d := range list {
+			m[d.Domain] = d.Reason
+		}
+		n.links.SetBlocked(m)
+		return nil
+	})
 	n.fanout = webhook.NewFanOut(st, func(e store.Event) any { return api.EventOf(e) }, log)
 	go n.fanout.Run(ctx)
 	n.relay = &relay.Relay{Store: st, Hostname: "mx." + c.platform, Log: log, Events: n.fanout.Events, Lease: c.relayLease,
 		AllowPrivate: c.deliveryPrivate,
 		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
-		Composer:     &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery}}
+		Composer: &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery,
+			Links: n.links, UntrackListed: c.uriblAction == "untrack"}}
 	notifier := &api.Notifier{Store: st, Platform: c.platform, Log: log}
 	if c.notifyFrom != "" {
 		n.notices = &notice.Mailer{Clusters: st, Queue: n.relay, From: c.notifyFrom, Platform: c.platform, Log: log}
@@ -210,7 +227,7 @@ func (n *node) startEdge(ctx context.Context) error {
 	rec := edge.NewRecorder(recCtx, n.st, n.log, n.reg)
 	rec.AfterCommit = n.fanout.Events
 	var h http.Handler = edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
-		Suppressions: n.st, Log: n.log, Forwarder: n.relay, AbuseContact: c.abuseContact}, n.reg)
+		Suppressions: n.st, Log: n.log, Forwarder: n.relay, AbuseContact: c.abuseContact, Links: n.links}, n.reg)
 	httpLn, err := net.Listen("tcp", c.edgeHTTP)
 	if err != nil {
 		return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)

@@ -44,6 +44,8 @@ type serveConfig struct {
 	notifyFrom, abuseContact                         string
 	data, db, roles, adminKey, logLevel              string
 	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
+	uribls                                           cli.List
+	uriblAction                                      string
 	recheck                                          time.Duration
 	webhookPrivate, deliveryPrivate                  bool
 	acmeChallenges, secretKeyFile                    string
@@ -81,6 +83,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.acmeCARoot, "acme-ca-root", "", "PEM file of a CA to trust for the ACME server")
 	fs.StringVar(&c.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge types to use")
 	fs.StringVar(&c.delivery, "delivery", "", "default delivery server, smtp://host:port")
+	fs.Var(&c.uribls, "uribl", "URI blocklist zone the destinations of links are looked up in through --resolver, e.g. dbl.spamhaus.org (repeatable)")
+	fs.StringVar(&c.uriblAction, "uribl-action", "refuse", "a message with a link to a listed domain: refuse it (550 5.7.1, 422), or untrack the link (leave it as it is)")
 	fs.StringVar(&c.abuseContact, "abuse-contact", "", "where to report abuse, an email address or an https URL: on every tracking host's front page and security.txt")
 	fs.StringVar(&c.notifyFrom, "notify-from", "", "address the clusters' email notices come from (they go through the queue to --delivery); empty: no email notices")
 	fs.StringVar(&c.milterAddr, "milter", "", "milter listen address (host:port) for Postfix's smtpd_milters; empty: no milter")
@@ -303,6 +307,16 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 			return c, fmt.Errorf("--notify-from needs --delivery: notices go through the relay's queue to that server")
 		}
 		c.notifyFrom = a.Address
+	}
+	if c.uriblAction != "refuse" && c.uriblAction != "untrack" {
+		return c, fmt.Errorf("--uribl-action must be refuse or untrack, not %q", c.uriblAction)
+	}
+	for i, z := range c.uribls {
+		n, err := domain.DNSName(z)
+		if err != nil {
+			return c, fmt.Errorf("--uribl %q: %v", z, err)
+		}
+		c.uribls[i] = n
 	}
 	if c.abuseContact != "" {
 		u, uerr := url.Parse(c.abuseContact)

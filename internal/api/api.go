@@ -43,6 +43,7 @@ type Store interface {
 	store.DeliveryServers
 	store.Webhooks
 	store.Events
+	store.BlockedDomains
 }
 
 // TrackingDomainReader reads one tracking domain of a cluster.
@@ -152,6 +153,9 @@ var routes = []route{
 	{"GET", "/v1/clusters", clusterWide, (*Server).listClusters},
 	{"GET", "/v1/clusters/{id}", clusterWide, (*Server).getCluster},
 	{"PATCH", "/v1/clusters/{id}", clusterWide, (*Server).patchCluster},
+	{"GET", "/v1/blocked-domains", adminOnly, (*Server).listBlocked},
+	{"POST", "/v1/blocked-domains", adminOnly, (*Server).blockDomain},
+	{"DELETE", "/v1/blocked-domains/{domain}", adminOnly, (*Server).unblockDomain},
 	{"POST", "/v1/sessions", clusterWide, (*Server).createSession},
 	{"GET", "/v1/sessions", clusterWide, (*Server).listSessions},
 	{"GET", "/v1/sessions/{id}", clusterWide, (*Server).getSession},

@@ -22,6 +22,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/uribl"
 )
 
 // Hosts is the snapshot of active tracking domains (host -> cluster id)
@@ -133,6 +134,9 @@ type Options struct {
 	// AbuseContact is where to report abuse (--abuse-contact): an email
 	// address or a URL, shown on the front doors and in security.txt.
 	AbuseContact string
+	// Links, if set, refuses clicks on destinations listed on the
+	// blocklists since the mail was sent.
+	Links *uribl.Checker
 }
 
 // Forwarder sends a message one recipient got on to a friend.
@@ -298,6 +302,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		// A destination listed since the mail was sent is not redirected
+		// to: from the checker's memory only (an unknown one is looked up
+		// in the background, for the next click).
+		if l := e.Links.Cached(tok.URL); l != nil {
+			e.Log.Info("edge: a click on a listed destination refused", "cluster", tok.ClusterID, "listing", l.String())
+			e.pageStatus(w, http.StatusForbidden, "blocked", map[string]any{"Title": "Link blocked", "Listing": l.String()})
+			e.requests.WithLabelValues(seg, "blocked").Inc()
+			return
+		}
 		http.Redirect(w, r, tok.URL, http.StatusFound)
 	case track.Open:
 		if !head && !e.record(w, r, tok, host, event.Open) {
@@ -410,16 +423,22 @@ func contactURI(c string) string {
 var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
 {{define "front"}}{{template "head" .}}<h1>{{.Title}}</h1>{{if .Platform}}<p>This host carries the tracking links in email sent through {{.Platform}} by senders who have no tracking domain of their own.</p>{{else}}<p>This host carries the links in email sent by <strong>{{.Door.Cluster}}</strong>{{with .Door.SendingDomains}} from {{range $i, $d := .}}{{if $i}}, {{end}}<strong>{{$d}}</strong>{{end}}{{end}}: a link takes you on to its destination once your visit is counted.</p>{{end}}<p>{{if .Abuse}}If you received unwanted email with links on this host, report it to <a href="{{.AbuseURI}}">{{.Abuse}}</a>.{{else}}To report unwanted email with links on this host, write to the postmaster of {{.Host}}.{{end}}</p></body></html>{{end}}
+{{define "blocked"}}{{template "head" .}}<h1>Link blocked</h1><p>This link is not followed: {{.Listing}}.</p></body></html>{{end}}
 {{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
 {{define "unsubscribed"}}{{template "head" .}}<h1>Unsubscribed</h1><p><strong>{{.Recipient}}</strong> will not receive these emails any more.</p></body></html>{{end}}
 {{define "forward"}}{{template "head" .}}<h1>Forward to a friend</h1>{{if .Sent}}<p>Sent to <strong>{{.To}}</strong>. Thank you.</p>{{else if .Available}}{{if .Error}}<p role="alert"><strong>{{.Error}}</strong></p>{{end}}<form method="post"><label for="to">Friend's email address</label><br><input id="to" name="to" type="email" required autocomplete="email"><p><button type="submit">Forward</button></p></form>{{else}}<p>Forwarding is not available for this email.</p>{{end}}</body></html>{{end}}
 `))
 
 func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
+	e.pageStatus(w, http.StatusOK, name, data)
+}
+
+func (e *Edge) pageStatus(w http.ResponseWriter, status int, name string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		e.Log.Warn("edge page", "page", name, "err", err)
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/uribl"
 )
 
 // Control headers a sender sets; all X-Waymark-* fields are removed before
@@ -69,7 +71,18 @@ type Composer struct {
 	// DefaultServer is the delivery server (smtp://host:port) of clusters
 	// that have none of their own (--delivery).
 	DefaultServer string
+	// Links checks the destinations of a tracked message's links against
+	// the blocklists (nil: none); a listed one is refused, or with
+	// UntrackListed left as it is. LinkDeadline bounds the lookups of one
+	// message (default DefaultLinkDeadline).
+	Links         *uribl.Checker
+	UntrackListed bool
+	LinkDeadline  time.Duration
 }
+
+// DefaultLinkDeadline bounds the blocklist lookups of one message: past
+// it, a link not answered for goes through (and is counted).
+const DefaultLinkDeadline = 2 * time.Second
 
 // Submission is one message as submitted.
 type Submission struct {
@@ -99,8 +112,11 @@ type Message struct {
 	Keys               []dkim.Key // the keys that sign, one per algorithm
 	Tracking           bool       // links and pixel rewritten
 	Server             string     // the X-Waymark-Delivery-Server header
-	key                *track.Key // signs the tokens
-	issued             time.Time
+	// Untracked are the registrable domains of listed destinations, whose
+	// links are left as they are (--uribl-action untrack).
+	Untracked map[string]bool
+	key       *track.Key // signs the tokens
+	issued    time.Time
 }
 
 // Prepare checks a submission: a message with one From address of a
@@ -204,7 +220,38 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 	if m.key, err = c.Tokens.Current(ctx, s.ClusterID); err != nil {
 		return nil, err
 	}
+	if err := c.checkLinks(ctx, s.ClusterID, m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkLinks looks the destinations of a tracked message's links up on
+// the blocklists (docs/CONCEPTS.md#link-safety): a listed one refuses the
+// message, or, with UntrackListed, stays as it is in every copy.
+func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message) error {
+	if !m.Tracking || !c.Links.Enabled() {
+		return nil
+	}
+	dests, err := track.Links(m.Raw)
+	if err != nil || len(dests) == 0 {
+		return nil // the rewrite itself says what is wrong with the message
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.LinkDeadline, DefaultLinkDeadline))
+	defer cancel()
+	listed := c.Links.Check(ctx, dests)
+	if len(listed) == 0 {
+		return nil
+	}
+	if !c.UntrackListed {
+		return ErrLinkListed.With("a link leads to %s: remove the link, or send the message without it", listed[0])
+	}
+	m.Untracked = map[string]bool{}
+	for _, l := range listed {
+		m.Untracked[l.Domain] = true
+		c.Links.Log.Info("uribl: link left untracked", "cluster", clusterID, "message", m.ID, "listing", l.String())
+	}
+	return nil
 }
 
 // unsigned decides for mail whose From domain is not a verified sending
@@ -227,6 +274,11 @@ func (c *Composer) unsigned(ctx context.Context, s Submission, m *Message) error
 		m.Sender, _ = dkim.FromAddress(m.Header)
 	}
 	return nil
+}
+
+// keep tells the rewriter to leave a listed destination's link alone.
+func (m *Message) keep(dest string) bool {
+	return len(m.Untracked) > 0 && m.Untracked[uribl.Registrable(dest)]
 }
 
 // EnvelopeFrom is the envelope sender of the copy queued as id: its VERP
@@ -307,7 +359,7 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 		if err != nil {
 			return err
 		}
-		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc,
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep,
 			Token: track.Token{Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)

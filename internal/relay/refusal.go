@@ -82,6 +82,10 @@ var (
 	// of the cluster.
 	ErrFromNotVerified = &Refusal{Code: "from_domain_not_verified", Field: "From", SMTP: 550, Status: [3]int{5, 7, 1},
 		Message: "the From domain is not a verified sending domain of this cluster"}
+	// ErrLinkListed: a link leads to a domain on a URI blocklist, and the
+	// operator refuses such mail (--uribl-action refuse).
+	ErrLinkListed = &Refusal{Code: "link_listed", SMTP: 550, Status: [3]int{5, 7, 1},
+		Message: "a link of the message leads to a domain on a blocklist"}
 	// ErrTrackingDomainNotActive: X-Waymark-Tracking-Domain names no active
 	// tracking domain of the cluster.
 	ErrTrackingDomainNotActive = &Refusal{Code: "tracking_domain_not_active", Field: TrackingDomainHeader, SMTP: 550, Status: [3]int{5, 7, 1},

@@ -27,6 +27,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
 	"github.com/waymark-mail/waymark/internal/track"
+	"github.com/waymark-mail/waymark/internal/uribl"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -653,5 +654,37 @@ func TestQueueNotice(t *testing.T) {
 	f.relay.Composer.DefaultServer = ""
 	if _, err := f.relay.QueueNotice(ctx, "cl_00000000000000aa", NewNoticeID(), "notices@acme-mail.com", raw, []string{"ops@example.org"}); !errors.Is(err, ErrNoNoticeServer) {
 		t.Fatalf("without --delivery: %v", err)
+	}
+}
+
+// TestListedLinks: a message with a link to a blocked domain is refused
+// naming the link's domain and the list; with UntrackListed it goes, that
+// link left as it is and the others tracked.
+func TestListedLinks(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	checker := uribl.New(nil, nil, f.relay.Log, nil)
+	checker.SetBlocked(map[string]string{"phish.example": "reported"})
+	f.relay.Composer.Links = checker
+	msg := strings.Replace(newsletter, `<p><a href="https://shop.example/">Shop</a></p>`,
+		`<p><a href="https://shop.example/">Shop</a> <a href="https://login.phish.example/x">Log in</a></p>`, 1)
+	_, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(msg), []string{"ann@example.org"}, "")
+	if !errors.Is(err, ErrLinkListed) || !strings.Contains(err.Error(), "phish.example is listed on the platform's blocklist (reported)") {
+		t.Fatalf("refused: %v", err)
+	}
+	f.relay.Composer.UntrackListed = true
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(msg), []string{"ann@example.org"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	data := string(k.received()[0].data)
+	if !strings.Contains(data, `href="https://login.phish.example/x"`) || strings.Contains(data, `href="https://shop.example/"`) ||
+		strings.Count(data, "https://t.waymark.localhost/c/") < 2 {
+		t.Fatalf("untracked:\n%s", data)
+	}
+	// Tracking off: nothing is looked up, nothing refused.
+	f.relay.Composer.UntrackListed = false
+	if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte("X-Waymark-Tracking: off\r\n"+msg), []string{"bob@example.org"}, ""); err != nil {
+		t.Fatalf("untracked message: %v", err)
 	}
 }

@@ -1209,3 +1209,34 @@ func TestLimitsAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+func TestBlockedDomains(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		now := time.Unix(1_800_000_000, 0).UTC()
+		serial, _ := s.ZoneSerial(ctx)
+		for _, d := range []string{"spam.example", "bad.example"} {
+			if err := s.BlockDomain(ctx, BlockedDomain{Domain: d, Reason: "reported", CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.BlockDomain(ctx, BlockedDomain{Domain: "bad.example", CreatedAt: now}); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("twice: %v", err)
+		}
+		list, err := s.BlockedDomains(ctx)
+		if err != nil || len(list) != 2 || list[0].Domain != "bad.example" || list[0].Reason != "reported" || !list[0].CreatedAt.Equal(now) {
+			t.Fatalf("list %+v %v", list, err)
+		}
+		if after, _ := s.ZoneSerial(ctx); after < serial+2 {
+			t.Fatal("the serial did not move")
+		}
+		if err := s.UnblockDomain(ctx, "bad.example"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UnblockDomain(ctx, "bad.example"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("twice: %v", err)
+		}
+		if list, _ := s.BlockedDomains(ctx); len(list) != 1 {
+			t.Fatalf("after unblock: %+v", list)
+		}
+	})
+}

@@ -246,6 +246,12 @@ var migrations = []string{
 	`ALTER TABLE clusters ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';`,
 	// 17: where a tracking domain's front door (/) sends visitors.
 	`ALTER TABLE tracking_domains ADD COLUMN home_url TEXT NOT NULL DEFAULT '';`,
+	// 18: the platform's own blocklist of link destinations.
+	`CREATE TABLE blocked_domains (
+		domain     TEXT PRIMARY KEY,
+		reason     TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

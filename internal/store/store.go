@@ -113,6 +113,7 @@ type Store interface {
 	Blobs
 	Secrets
 	Sessions
+	BlockedDomains
 }
 
 // InUseError is a delete refused because another object uses this one:

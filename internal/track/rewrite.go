@@ -2,6 +2,7 @@ package track
 
 import (
 	"bytes"
+	"io"
 	"strings"
 )
 
@@ -25,6 +26,15 @@ type Rewriter struct {
 	// Drop, if set, removes the top-level header fields it returns true
 	// for (the X-Waymark-* control headers).
 	Drop func(key string) bool
+	// Keep, if set, leaves the links it returns true for as they are:
+	// never redirected through the tracking host (a destination on a
+	// blocklist, with --uribl-action untrack).
+	Keep func(dest string) bool
+}
+
+// kept reports a link the rewriter leaves as it is.
+func (rw *Rewriter) kept(dest string) bool {
+	return rw.isOurs(dest) || len(dest) > maxURL || rw.Keep != nil && rw.Keep(dest)
 }
 
 // Placeholders the author writes where the unsubscribe and forward links go.
@@ -124,4 +134,20 @@ func (rw *Rewriter) appendPlaceholders(dst, b []byte, htmlText bool) ([]byte, er
 		}
 		minted[p].start, minted[p].end = start, len(dst)
 	}
+}
+
+// Links lists the destinations of the links a rewrite of msg would track,
+// each once, in the order they first appear.
+func Links(msg []byte) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	rw := &Rewriter{Host: "links.invalid", Mint: func(kind Kind, dest string) (string, error) {
+		if kind == Click && dest != "" && !seen[dest] {
+			seen[dest] = true
+			out = append(out, dest)
+		}
+		return "x", nil
+	}}
+	err := rw.Message(io.Discard, bytes.NewReader(msg))
+	return out, err
 }

@@ -26,7 +26,7 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 			e--
 		}
 		dest := string(body[s:e])
-		if rw.isOurs(dest) || len(dest) > maxURL {
+		if rw.kept(dest) {
 			continue
 		}
 		out = append(out, body[last:s]...)

@@ -1,0 +1,282 @@
+package uribl
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/publicsuffix"
+)
+
+// Resolver sends one query (verify.DNSResolver).
+type Resolver interface {
+	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
+}
+
+// Listing is a destination found on a list.
+type Listing struct {
+	// Domain is the registrable domain looked up; List the zone, or
+	// "the platform's blocklist"; Reason the decoded code.
+	Domain, List, Reason string
+}
+
+func (l Listing) String() string { return l.Domain + " is listed on " + l.List + " (" + l.Reason + ")" }
+
+// Checker looks destinations up. Its zero value checks nothing.
+type Checker struct {
+	Zones    []string
+	Resolver Resolver
+	Log      *slog.Logger
+
+	mu      sync.Mutex
+	cache   map[string]entry // domain + "\x00" + zone
+	blocked map[string]string
+	now     func() time.Time
+
+	lookups *prometheus.CounterVec
+}
+
+type entry struct {
+	listed bool
+	reason string
+	until  time.Time
+}
+
+// Cache bounds.
+const (
+	maxCache   = 100_000
+	minTTL     = time.Minute
+	maxTTL     = 6 * time.Hour
+	missTTL    = 5 * time.Minute // NXDOMAIN without a usable SOA
+	platformBL = "the platform's blocklist"
+)
+
+// New returns a checker of zones through r; metrics go to reg if set.
+func New(zones []string, r Resolver, log *slog.Logger, reg prometheus.Registerer) *Checker {
+	c := &Checker{Zones: zones, Resolver: r, Log: log, cache: map[string]entry{}, now: time.Now}
+	c.lookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waymark_uribl_lookups_total",
+		Help: "Blocklist lookups of link destinations by zone and result (listed, clean, cached_listed, cached_clean, timeout, error).",
+	}, []string{"zone", "result"})
+	if reg != nil {
+		reg.MustRegister(c.lookups)
+	}
+	return c
+}
+
+// SetBlocked replaces the platform's own list: registrable domains, each
+// with the reason the admin gave.
+func (c *Checker) SetBlocked(m map[string]string) {
+	c.mu.Lock()
+	c.blocked = m
+	c.mu.Unlock()
+}
+
+// Enabled reports whether there is anything to check against.
+func (c *Checker) Enabled() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.Zones) > 0 || len(c.blocked) > 0
+}
+
+// Registrable is the domain a destination URL is looked up by: its
+// host's registrable domain (eTLD+1), or the host itself when it has
+// none (an IP address, a bare public suffix). "" if it is not a URL.
+func Registrable(dest string) string {
+	u, err := url.Parse(strings.TrimSpace(dest))
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
+}
+
+// Check looks every destination up, at once, until ctx ends: the listed
+// ones, one listing per registrable domain, in the order of dests. A
+// lookup still unanswered when ctx ends lets its destination through and
+// is counted as a timeout.
+func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
+	if !c.Enabled() {
+		return nil
+	}
+	domains := make([]string, 0, len(dests))
+	seen := map[string]bool{}
+	for _, d := range dests {
+		if r := Registrable(d); r != "" && !seen[r] {
+			seen[r] = true
+			domains = append(domains, r)
+		}
+	}
+	results := make([]*Listing, len(domains))
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		if l, ok := c.blockedBy(d); ok {
+			results[i] = l
+			continue
+		}
+		for _, zone := range c.Zones {
+			wg.Go(func() {
+				if l := c.lookup(ctx, d, zone); l != nil {
+					c.mu.Lock()
+					if results[i] == nil {
+						results[i] = l
+					}
+					c.mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	var out []Listing
+	for _, l := range results {
+		if l != nil {
+			out = append(out, *l)
+		}
+	}
+	return out
+}
+
+// Cached answers from memory only, for the edge: a listing known now, or
+// nil (not listed, or not known yet: then it is looked up in the
+// background, for the next click).
+func (c *Checker) Cached(dest string) *Listing {
+	if !c.Enabled() {
+		return nil
+	}
+	d := Registrable(dest)
+	if d == "" {
+		return nil
+	}
+	if l, ok := c.blockedBy(d); ok {
+		return l
+	}
+	now := c.now()
+	var unknown []string
+	c.mu.Lock()
+	for _, zone := range c.Zones {
+		e, ok := c.cache[d+"\x00"+zone]
+		switch {
+		case ok && now.Before(e.until) && e.listed:
+			c.mu.Unlock()
+			return &Listing{Domain: d, List: zone, Reason: e.reason}
+		case !ok || !now.Before(e.until):
+			unknown = append(unknown, zone)
+		}
+	}
+	c.mu.Unlock()
+	for _, zone := range unknown {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.lookup(ctx, d, zone)
+		}()
+	}
+	return nil
+}
+
+func (c *Checker) blockedBy(d string) (*Listing, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if reason, ok := c.blocked[d]; ok {
+		return &Listing{Domain: d, List: platformBL, Reason: reason}, true
+	}
+	return nil, false
+}
+
+// lookup answers one domain on one zone, from the cache or the resolver.
+func (c *Checker) lookup(ctx context.Context, d, zone string) *Listing {
+	key := d + "\x00" + zone
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.cache[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		if e.listed {
+			c.count(zone, "cached_listed")
+			return &Listing{Domain: d, List: zone, Reason: e.reason}
+		}
+		c.count(zone, "cached_clean")
+		return nil
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(d+"."+zone), dns.TypeA)
+	r, err := c.Resolver.Exchange(ctx, m)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			c.count(zone, "timeout")
+		} else {
+			c.count(zone, "error")
+			c.Log.Warn("uribl: lookup failed; the link goes through", "domain", d, "zone", zone, "err", err)
+		}
+		return nil
+	}
+	e = entry{until: now.Add(missTTL)}
+	switch r.Rcode {
+	case dns.RcodeSuccess:
+		for _, rr := range r.Answer {
+			a, ok := rr.(*dns.A)
+			if !ok {
+				continue
+			}
+			addr, _ := netip.AddrFromSlice(a.A.To4())
+			if refusedQuery(zone, addr) {
+				c.count(zone, "error")
+				c.Log.Warn("uribl: the list refused the query; the link goes through", "zone", zone, "answer", addr, "why", Reason(zone, addr))
+				return nil
+			}
+			e.listed, e.reason = true, Reason(zone, addr)
+			e.until = now.Add(min(max(time.Duration(a.Hdr.Ttl)*time.Second, minTTL), maxTTL))
+			break
+		}
+	case dns.RcodeNameError:
+		for _, rr := range r.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				e.until = now.Add(min(max(time.Duration(min(soa.Minttl, soa.Hdr.Ttl))*time.Second, minTTL), maxTTL))
+			}
+		}
+	default:
+		c.count(zone, "error")
+		return nil
+	}
+	c.mu.Lock()
+	if len(c.cache) >= maxCache {
+		for k, v := range c.cache {
+			if !now.Before(v.until) || len(c.cache) >= maxCache {
+				delete(c.cache, k)
+			}
+			if len(c.cache) < maxCache/2 {
+				break
+			}
+		}
+	}
+	c.cache[key] = e
+	c.mu.Unlock()
+	if e.listed {
+		c.count(zone, "listed")
+		return &Listing{Domain: d, List: zone, Reason: e.reason}
+	}
+	c.count(zone, "clean")
+	return nil
+}
+
+func (c *Checker) count(zone, result string) {
+	if c.lookups != nil {
+		c.lookups.WithLabelValues(zone, result).Inc()
+	}
+}
