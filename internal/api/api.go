@@ -171,6 +171,7 @@ var routes = []route{
 	{"POST", "/v1/sending-domains", anyKey, (*Server).createSendingDomain},
 	{"GET", "/v1/sending-domains", anyKey, (*Server).listSendingDomains},
 	{"GET", "/v1/sending-domains/{id}", anyKey, (*Server).getSendingDomain},
+	{"PATCH", "/v1/sending-domains/{id}", anyKey, (*Server).patchSendingDomain},
 	{"POST", "/v1/sending-domains/{id}/verify", anyKey, (*Server).verifySendingDomain},
 	{"POST", "/v1/sending-domains/{id}/rotate", anyKey, (*Server).rotateSendingDomain},
 	{"DELETE", "/v1/sending-domains/{id}", anyKey, (*Server).deleteSendingDomain},

@@ -1521,3 +1521,42 @@ func TestPatchTrackingDomain(t *testing.T) {
 		t.Fatalf("a field PATCH does not take: %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestTrackingDefaults: a cluster's tracking defaults show filled in, a
+// sending domain's as inherit until set; both are changed with PATCH and
+// checked, inherit being for sending domains only.
+func TestTrackingDefaults(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	acme, key := e.cluster("acme")
+	if r := e.do("GET", "/v1/clusters/"+acme, key, nil); !strings.Contains(r.Raw, `"tracking": {
+    "opens": "on",
+    "clicks": "all"
+  }`) {
+		t.Fatalf("cluster defaults: %s", r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"tracking": map[string]string{"clicks": "html"}}); r.Code != 200 ||
+		!strings.Contains(r.Raw, `"clicks": "html"`) || !strings.Contains(r.Raw, `"opens": "on"`) {
+		t.Fatalf("cluster clicks=html: %d %s", r.Code, r.Raw)
+	}
+	for _, bad := range []map[string]string{{"opens": "inherit"}, {"clicks": "some"}, {"opens": "no"}} {
+		if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"tracking": bad}); r.Code != 422 || r.errCode() != "tracking_invalid" {
+			t.Errorf("cluster %v: %d %s", bad, r.Code, r.Raw)
+		}
+	}
+	r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "acme-mail.com"})
+	if r.Code != 201 || !strings.Contains(r.Raw, `"opens": "inherit"`) {
+		t.Fatalf("sending domain: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"tracking": map[string]string{"opens": "off"}}); r.Code != 200 ||
+		!strings.Contains(r.Raw, `"opens": "off"`) || !strings.Contains(r.Raw, `"clicks": "inherit"`) {
+		t.Fatalf("domain opens=off: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"tracking": map[string]string{"opens": "inherit", "clicks": "bogus"}}); r.Code != 422 ||
+		!strings.Contains(r.Raw, `"field": "tracking.clicks"`) {
+		t.Fatalf("domain bad clicks: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"tracking": map[string]string{"opens": "inherit"}}); r.Code != 200 ||
+		!strings.Contains(r.Raw, `"opens": "inherit"`) {
+		t.Fatalf("domain back to inherit: %d %s", r.Code, r.Raw)
+	}
+}

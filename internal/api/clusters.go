@@ -30,11 +30,65 @@ type Cluster struct {
 	UnsignedMail string `json:"unsigned_mail"`
 	// NotifyEmail: the addresses that get the cluster's notices by email.
 	NotifyEmail []string `json:"notify_email"`
+	// Tracking: what the cluster's mail tracks unless a sending domain or
+	// the message says otherwise.
+	Tracking Tracking `json:"tracking"`
+}
+
+// Tracking is a tracking default: opens on|off, clicks all|html|text|off;
+// a sending domain's may also be inherit (the cluster's).
+type Tracking struct {
+	Opens  string `json:"opens"`
+	Clicks string `json:"clicks"`
+}
+
+// inherit is how a sending domain's tracking says "the cluster's".
+const inherit = "inherit"
+
+// trackingJSON shows a stored default, "" as dflt.
+func trackingOf(t store.Tracking, dflt Tracking) Tracking {
+	return Tracking{Opens: cmp.Or(t.Opens, dflt.Opens), Clicks: cmp.Or(t.Clicks, dflt.Clicks)}
+}
+
+// trackingChange checks a tracking change and applies it to cur; inherit
+// (sending domains only, allowInherit) stores "".
+func trackingChange(req *Tracking, cur store.Tracking, allowInherit bool) (store.Tracking, *ErrorDetail) {
+	if req == nil {
+		return cur, nil
+	}
+	ok := func(v string, values ...string) bool {
+		return v == "" || slices.Contains(values, v) || allowInherit && v == inherit
+	}
+	if !ok(req.Opens, "on", "off") {
+		return cur, &ErrorDetail{Code: "tracking_invalid", Field: "tracking.opens", Message: fmt.Sprintf("tracking.opens must be on or off%s, not %q", orInherit(allowInherit), req.Opens)}
+	}
+	if !ok(req.Clicks, "all", "html", "text", "off") {
+		return cur, &ErrorDetail{Code: "tracking_invalid", Field: "tracking.clicks", Message: fmt.Sprintf("tracking.clicks must be all, html, text or off%s, not %q", orInherit(allowInherit), req.Clicks)}
+	}
+	set := func(dst *string, v string) {
+		switch v {
+		case "":
+		case inherit:
+			*dst = ""
+		default:
+			*dst = v
+		}
+	}
+	set(&cur.Opens, req.Opens)
+	set(&cur.Clicks, req.Clicks)
+	return cur, nil
+}
+
+func orInherit(allow bool) string {
+	if allow {
+		return " (or inherit: the cluster's)"
+	}
+	return ""
 }
 
 func clusterJSON(c store.Cluster) Cluster {
 	return Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, UnsignedMail: cmp.Or(c.UnsignedMail, string(relay.UnsignedRefuse)),
-		NotifyEmail: append([]string{}, c.NotifyEmail...)}
+		NotifyEmail: append([]string{}, c.NotifyEmail...), Tracking: trackingOf(c.Tracking, Tracking{Opens: "on", Clicks: "all"})}
 }
 
 // MaxNotifyEmail bounds a cluster's notice addresses.
@@ -159,6 +213,7 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 	var req struct {
 		UnsignedMail *string   `json:"unsigned_mail"`
 		NotifyEmail  *[]string `json:"notify_email"`
+		Tracking     *Tracking `json:"tracking"`
 	}
 	if !decode(w, r, &req) {
 		return
@@ -179,7 +234,11 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 			return
 		}
 	}
+	var bad *ErrorDetail
 	c, err := s.store.UpdateCluster(r.Context(), id, func(c store.Cluster) (store.Cluster, error) {
+		if c.Tracking, bad = trackingChange(req.Tracking, c.Tracking, false); bad != nil {
+			return c, errBadRequestDetail
+		}
 		if policy != "" {
 			c.UnsignedMail = string(policy)
 		}
@@ -188,6 +247,10 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 		}
 		return c, nil
 	})
+	if bad != nil {
+		writeError(w, http.StatusUnprocessableEntity, bad.Code, bad.Message, bad.Field)
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", id), "")
 		return
@@ -199,6 +262,10 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request, p principa
 	s.log.Info("cluster changed", "cluster", c.ID, "unsigned_mail", c.UnsignedMail, "notify_email", strings.Join(c.NotifyEmail, ","))
 	writeJSON(w, http.StatusOK, clusterJSON(c))
 }
+
+// errBadRequestDetail ends an update whose change was refused: the
+// refusal itself is answered by the caller.
+var errBadRequestDetail = errors.New("api: the change was refused")
 
 // list is the envelope of every list response.
 type list[T any] struct {

@@ -49,7 +49,9 @@ type SendingDomain struct {
 	DKIM          []DKIMState     `json:"dkim"`
 	FailedChecks  int             `json:"failed_checks"`
 	LastCheck     *store.Check    `json:"last_check"`
-	CreatedAt     time.Time       `json:"created_at"`
+	// Tracking is the domain's tracking defaults; inherit: the cluster's.
+	Tracking  Tracking  `json:"tracking"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDomain, error) {
@@ -66,7 +68,8 @@ func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform stri
 	}
 	out := SendingDomain{ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status), ClickHost: d.ClickHost,
 		BounceHost: d.BounceHost, ClickDomainID: d.ClickDomainID, Algorithms: d.Algorithms, FailedChecks: d.FailedChecks,
-		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{}}
+		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{},
+		Tracking: trackingOf(d.Tracking, Tracking{Opens: inherit, Clicks: inherit})}
 	for _, rec := range sending.CustomerRecords(d, platform, click.Target) {
 		st := d.Records[rec.Name]
 		status := string(st.Status)
@@ -264,6 +267,42 @@ func (s *Server) listSendingDomains(w http.ResponseWriter, r *http.Request, p pr
 		out.Items = append(out.Items, j)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// patchSendingDomain changes a sending domain's settings: its tracking
+// defaults.
+func (s *Server) patchSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
+	d, ok := s.lookupSending(w, r, p)
+	if !ok {
+		return
+	}
+	var req struct {
+		Tracking *Tracking `json:"tracking"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var bad *ErrorDetail
+	d, err := s.store.UpdateSendingDomain(r.Context(), p.Cluster.ID, d.ID, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
+		if cur.Tracking, bad = trackingChange(req.Tracking, cur.Tracking, true); bad != nil {
+			return cur, nil, errBadRequestDetail
+		}
+		return cur, nil, nil
+	})
+	switch {
+	case bad != nil:
+		writeError(w, http.StatusUnprocessableEntity, bad.Code, bad.Message, bad.Field)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("sending domain %q not found in this cluster", r.PathValue("id")), "")
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("sending domain changed", "cluster", d.ClusterID, "id", d.ID, "name", d.Name,
+		"track_opens", d.Tracking.Opens, "track_clicks", d.Tracking.Clicks)
+	s.writeSending(w, r, http.StatusOK, d)
 }
 
 func (s *Server) getSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {

@@ -41,6 +41,8 @@ type opts struct {
 	unsignedMail          string
 	notifyEmail           *string // set: --notify-email was given ("" clears)
 	homeURL               *string // set: --home-url was given ("" clears)
+	trackOpens            string
+	trackClicks           string
 }
 
 var commands = map[string]map[string]command{
@@ -48,7 +50,8 @@ var commands = map[string]map[string]command{
 		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
 		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
 		"show":   {"ID", "show a cluster and its settings", 1, clusterShow},
-		"set":    {"ID [--unsigned-mail refuse|relay] [--notify-email A,B]", "change a cluster's settings (its own key or the admin key)", 1, clusterSet},
+		"set": {"ID [--unsigned-mail refuse|relay] [--notify-email A,B] [--track-opens on|off] [--track-clicks all|html|text|off]",
+			"change a cluster's settings (its own key or the admin key)", 1, clusterSet},
 	},
 	"tracking-domain": {
 		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
@@ -66,6 +69,7 @@ var commands = map[string]map[string]command{
 		"show":   {"NAME|ID", "show a sending domain and its records", 1, sendingShow},
 		"verify": {"NAME|ID", "check every record now (exit 1 if DKIM does not verify)", 1, sendingVerify},
 		"rotate": {"NAME|ID", "force a DKIM key rotation (new keys sign 72 h later)", 1, sendingRotate},
+		"set":    {"NAME|ID [--track-opens on|off|inherit] [--track-clicks all|html|text|off|inherit]", "change a sending domain's tracking defaults", 1, sendingSet},
 		"delete": {"NAME|ID", "delete a sending domain, its keys and its click host", 1, sendingDelete},
 	},
 }
@@ -92,7 +96,7 @@ func Usage(w io.Writer, group string) {
 var order = map[string][]string{
 	"cluster":         {"create", "list", "show", "set"},
 	"tracking-domain": {"add", "list", "show", "verify", "set", "set-default", "unset-default", "delete"},
-	"sending-domain":  {"add", "list", "show", "verify", "rotate", "delete"},
+	"sending-domain":  {"add", "list", "show", "verify", "rotate", "set", "delete"},
 }
 
 // Run runs "waymark <group> <command> …" and returns the exit code: 0, 1 for
@@ -127,6 +131,10 @@ func Run(group string, args []string, env Env) int {
 			o.homeURL = &v
 			return nil
 		})
+	}
+	if args[0] == "set" && (group == "cluster" || group == "sending-domain") {
+		fs.StringVar(&o.trackOpens, "track-opens", "", "the open pixel: on or off (a sending domain: or inherit)")
+		fs.StringVar(&o.trackClicks, "track-clicks", "", "which links are tracked: all, html, text or off (a sending domain: or inherit)")
 	}
 	if group == "cluster" && args[0] == "set" {
 		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
@@ -216,8 +224,11 @@ func clusterSet(c *Client, out io.Writer, args []string, o opts) error {
 	if o.notifyEmail != nil {
 		body["notify_email"] = splitList(*o.notifyEmail)
 	}
+	if t := trackingBody(o); t != nil {
+		body["tracking"] = t
+	}
 	if len(body) == 0 {
-		return errors.New("nothing to set: give --unsigned-mail refuse|relay or --notify-email ADDRESSES")
+		return errors.New("nothing to set: give --unsigned-mail, --notify-email, --track-opens or --track-clicks")
 	}
 	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), body)
 	return printCluster(out, raw, err, o)
@@ -236,9 +247,41 @@ func printCluster(out io.Writer, raw []byte, err error, o opts) error {
 	if notify == "" {
 		notify = "none"
 	}
-	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\nNOTIFY EMAIL\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime),
-		cl.UnsignedMail, notify)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\nNOTIFY EMAIL\t%s\nTRACKING\topens %s, clicks %s\n", cl.ID, cl.Name,
+		cl.CreatedAt.Format(time.DateTime), cl.UnsignedMail, notify, cl.Tracking.Opens, cl.Tracking.Clicks)
 	return tw.Flush()
+}
+
+// trackingBody is the tracking change the flags ask for, or nil.
+func trackingBody(o opts) map[string]string {
+	t := map[string]string{}
+	if o.trackOpens != "" {
+		t["opens"] = o.trackOpens
+	}
+	if o.trackClicks != "" {
+		t["clicks"] = o.trackClicks
+	}
+	if len(t) == 0 {
+		return nil
+	}
+	return t
+}
+
+func sendingSet(c *Client, out io.Writer, args []string, o opts) error {
+	t := trackingBody(o)
+	if t == nil {
+		return errors.New("nothing to set: give --track-opens or --track-clicks")
+	}
+	raw, err := c.Do("PATCH", sendingPath(args[0], ""), map[string]any{"tracking": t})
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var d api.SendingDomain
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: tracking opens %s, clicks %s\n", d.Name, d.Tracking.Opens, d.Tracking.Clicks)
+	return nil
 }
 
 // splitList reads a comma-separated list, dropping empty items.

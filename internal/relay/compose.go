@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ const (
 	TrackingDomainHeader = "X-Waymark-Tracking-Domain"
 	// TrackingHeader set to "off" leaves links and pixels alone.
 	TrackingHeader = "X-Waymark-Tracking"
+	// TrackHeader sets what this message tracks: "opens=on|off,
+	// clicks=all|html|text|off", either or both.
+	TrackHeader = "X-Waymark-Track"
 	// DeliveryServerHeader names the delivery server (by name or id).
 	DeliveryServerHeader = "X-Waymark-Delivery-Server"
 	// QueueIDHeader is added to each relayed copy, so that a receiver can
@@ -111,7 +115,11 @@ type Message struct {
 	FromDomain, Sender string
 	Keys               []dkim.Key // the keys that sign, one per algorithm
 	Tracking           bool       // links and pixel rewritten
-	Server             string     // the X-Waymark-Delivery-Server header
+	// Clicks and NoOpens are what Tracking covers (X-Waymark-Track, the
+	// sending domain's and the cluster's defaults).
+	Clicks  track.Clicks
+	NoOpens bool
+	Server  string // the X-Waymark-Delivery-Server header
 	// Untracked are the registrable domains of listed destinations, whose
 	// links are left as they are (--uribl-action untrack).
 	Untracked map[string]bool
@@ -201,6 +209,11 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 			}
 		}
 	}
+	if m.Tracking {
+		if err := c.trackingSwitches(ctx, s.ClusterID, sd, h.Get(TrackHeader), m); err != nil {
+			return nil, err
+		}
+	}
 	server, serverTracking, err := c.deliveryServer(ctx, s.ClusterID, h.Get(DeliveryServerHeader))
 	if err != nil {
 		return nil, err
@@ -233,7 +246,7 @@ func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message)
 	if !m.Tracking || !c.Links.Enabled() {
 		return nil
 	}
-	dests, err := track.Links(m.Raw)
+	dests, err := track.Links(m.Raw, m.Clicks)
 	if err != nil || len(dests) == 0 {
 		return nil // the rewrite itself says what is wrong with the message
 	}
@@ -252,6 +265,65 @@ func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message)
 		c.Links.Log.Info("uribl: link left untracked", "cluster", clusterID, "message", m.ID, "listing", l.String())
 	}
 	return nil
+}
+
+// trackingSwitches decides what a message tracks, each setting from the
+// first that has it: the X-Waymark-Track header, the From domain's
+// sending domain, the cluster, then opens on and clicks all
+// (docs/CONCEPTS.md#tracking-switches).
+func (c *Composer) trackingSwitches(ctx context.Context, clusterID string, sd *store.SendingDomain, header string, m *Message) error {
+	opens, clicks, err := ParseTrack(header)
+	if err != nil {
+		return ErrInvalidHeader.At(TrackHeader).With("%s: %v", TrackHeader, err)
+	}
+	cl, err := c.Store.Cluster(ctx, clusterID)
+	if err != nil {
+		return err
+	}
+	levels := []store.Tracking{{Opens: opens, Clicks: clicks}, {}, cl.Tracking, {Opens: "on", Clicks: "all"}}
+	if sd != nil {
+		levels[1] = sd.Tracking
+	}
+	for _, l := range levels {
+		if opens == "" {
+			opens = l.Opens
+		}
+		if clicks == "" {
+			clicks = l.Clicks
+		}
+	}
+	m.NoOpens = opens == "off"
+	m.Clicks, _ = track.ParseClicks(clicks)
+	return nil
+}
+
+// ParseTrack reads an X-Waymark-Track value: "opens=on|off" and
+// "clicks=all|html|text|off", comma-separated, either or both; what it
+// leaves out is "".
+func ParseTrack(v string) (opens, clicks string, err error) {
+	if strings.TrimSpace(v) == "" {
+		return "", "", nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		key, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		key, val = strings.ToLower(strings.TrimSpace(key)), strings.ToLower(strings.TrimSpace(val))
+		switch {
+		case !ok:
+			return "", "", fmt.Errorf("%q is not key=value (opens=on|off, clicks=all|html|text|off)", part)
+		case key == "opens" && (val == "on" || val == "off"):
+			opens = val
+		case key == "clicks":
+			if _, ok := track.ParseClicks(val); !ok {
+				return "", "", fmt.Errorf("clicks must be all, html, text or off, not %q", val)
+			}
+			clicks = val
+		case key == "opens":
+			return "", "", fmt.Errorf("opens must be on or off, not %q", val)
+		default:
+			return "", "", fmt.Errorf("unknown setting %q: only opens and clicks", key)
+		}
+	}
+	return opens, clicks, nil
 }
 
 // unsigned decides for mail whose From domain is not a verified sending
@@ -359,7 +431,7 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 		if err != nil {
 			return err
 		}
-		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep,
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep, Clicks: m.Clicks, NoOpens: m.NoOpens,
 			Token: track.Token{Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)

@@ -688,3 +688,72 @@ func TestListedLinks(t *testing.T) {
 		t.Fatalf("untracked message: %v", err)
 	}
 }
+
+// TestTrackSwitches: each setting comes from the header, then the sending
+// domain, then the cluster, then opens on and clicks all; clicks off
+// leaves links alone but still writes the unsubscribe link; a bad header
+// is refused naming it.
+func TestTrackSwitches(t *testing.T) {
+	k := startSink(t)
+	f := newFixture(t, "smtp://"+k.addr)
+	set := func(cluster, domain store.Tracking) {
+		t.Helper()
+		if _, err := f.st.UpdateCluster(ctx, "cl_00000000000000aa", func(c store.Cluster) (store.Cluster, error) {
+			c.Tracking = cluster
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.UpdateSendingDomain(ctx, "cl_00000000000000aa", "sd_1", func(d store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
+			d.Tracking = domain
+			return d, nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := strings.Replace(newsletter, "</p>\r\n", "</p><p><a href=\"{{unsubscribe}}\">u</a></p></body>\r\n", 1)
+	send := func(header string) string {
+		t.Helper()
+		raw := msg
+		if header != "" {
+			raw = TrackHeader + ": " + header + "\r\n" + msg
+		}
+		before := len(k.received())
+		if _, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(raw), []string{"ann@example.org"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		f.deliver(t)
+		got := string(k.received()[before].data)
+		if strings.Contains(got, TrackHeader) {
+			t.Fatalf("the control header was relayed:\n%s", got)
+		}
+		return got
+	}
+	tracked := func(s string) bool { return !strings.Contains(s, `href="https://shop.example/"`) }
+	pixel := func(s string) bool { return strings.Contains(s, `<img src="https://t.waymark.localhost/o/`) }
+	unsub := func(s string) bool { return strings.Contains(s, `<a href="https://t.waymark.localhost/u/`) && strings.Contains(s, "List-Unsubscribe: <") }
+	for _, tc := range []struct {
+		name            string
+		cluster, domain store.Tracking
+		header          string
+		links, opens    bool
+	}{
+		{"built-in", store.Tracking{}, store.Tracking{}, "", true, true},
+		{"cluster", store.Tracking{Opens: "off", Clicks: "off"}, store.Tracking{}, "", false, false},
+		{"domain over cluster", store.Tracking{Opens: "off", Clicks: "off"}, store.Tracking{Clicks: "html"}, "", true, false},
+		{"header over both", store.Tracking{Opens: "off", Clicks: "off"}, store.Tracking{Clicks: "html"}, "opens=on, clicks=text", false, true},
+	} {
+		set(tc.cluster, tc.domain)
+		got := send(tc.header)
+		if tracked(got) != tc.links || pixel(got) != tc.opens || !unsub(got) {
+			t.Errorf("%s: links %v opens %v unsubscribe %v, want %v %v true\n%s", tc.name, tracked(got), pixel(got), unsub(got), tc.links, tc.opens, got)
+		}
+	}
+	for _, bad := range []string{"opens=maybe", "clicks=some", "pixels=off", "opens"} {
+		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", "", []byte(TrackHeader+": "+bad+"\r\n"+msg), []string{"ann@example.org"}, "")
+		var ref *Refusal
+		if !errors.As(err, &ref) || ref.Code != "invalid_header" || ref.Field != TrackHeader {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

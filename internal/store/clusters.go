@@ -47,15 +47,24 @@ type Cluster struct {
 	// email (a domain's failed check, its deactivation, a certificate that
 	// could not be obtained).
 	NotifyEmail []string
+	// Tracking is the cluster's tracking defaults; "" is the built-in
+	// default (opens on, clicks all).
+	Tracking Tracking
 }
 
-const clusterCols = `id, name, created_at, unsigned_mail, notify_email`
+// Tracking is a tracking default: Opens "on" or "off", Clicks "all",
+// "html", "text" or "off"; "" takes the next level's (docs/CONCEPTS.md#tracking-switches).
+type Tracking struct {
+	Opens, Clicks string
+}
+
+const clusterCols = `id, name, created_at, unsigned_mail, notify_email, track_opens, track_clicks`
 
 func scanCluster(row scanner) (Cluster, error) {
 	var c Cluster
 	var created int64
 	var notify string
-	if err := row.Scan(&c.ID, &c.Name, &created, &c.UnsignedMail, &notify); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &created, &c.UnsignedMail, &notify, &c.Tracking.Opens, &c.Tracking.Clicks); err != nil {
 		return Cluster{}, err
 	}
 	c.CreatedAt = fromMicros(created)
@@ -70,8 +79,8 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string)
 		if c.UnsignedMail == "" {
 			c.UnsignedMail = "refuse"
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?)`),
-			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail, strings.Join(c.NotifyEmail, ",")); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail, strings.Join(c.NotifyEmail, ","), c.Tracking.Opens, c.Tracking.Clicks); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
@@ -93,8 +102,8 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) ClusterByKey(ctx context.Context, keyHash string) (Cluster, error) {
-	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at, c.unsigned_mail, c.notify_email
-		FROM api_keys k JOIN clusters c ON c.id = k.cluster_id WHERE k.hash = ?`), keyHash))
+	c, err := scanCluster(s.db.QueryRowContext(ctx, s.q(`SELECT c.id, c.name, c.created_at, c.unsigned_mail, c.notify_email,
+		c.track_opens, c.track_clicks FROM api_keys k JOIN clusters c ON c.id = k.cluster_id WHERE k.hash = ?`), keyHash))
 	return c, s.wrap(err, "cluster by key")
 }
 
@@ -110,8 +119,8 @@ func (s *sqlStore) UpdateCluster(ctx context.Context, id string, change func(Clu
 			return err
 		}
 		next.ID, next.Name, next.CreatedAt = c.ID, c.Name, c.CreatedAt
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET unsigned_mail = ?, notify_email = ? WHERE id = ?`),
-			next.UnsignedMail, strings.Join(next.NotifyEmail, ","), id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET unsigned_mail = ?, notify_email = ?, track_opens = ?, track_clicks = ? WHERE id = ?`),
+			next.UnsignedMail, strings.Join(next.NotifyEmail, ","), next.Tracking.Opens, next.Tracking.Clicks, id); err != nil {
 			return err
 		}
 		out = next

@@ -252,6 +252,11 @@ var migrations = []string{
 		reason     TEXT NOT NULL DEFAULT '',
 		created_at BIGINT NOT NULL
 	);`,
+	// 19: tracking defaults of a cluster and of a sending domain.
+	`ALTER TABLE clusters ADD COLUMN track_opens TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN track_clicks TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sending_domains ADD COLUMN track_opens TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sending_domains ADD COLUMN track_clicks TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -60,8 +60,11 @@ type SendingDomain struct {
 	Records map[string]RecordState
 	// Rotation is the key schedule's state per algorithm, as JSON (its
 	// rules belong to package dkim); RotationAt is when it acts next.
-	Rotation     []byte
-	RotationAt   time.Time
+	Rotation   []byte
+	RotationAt time.Time
+	// Tracking is the domain's own tracking defaults; "" takes the
+	// cluster's.
+	Tracking     Tracking
 	FailedChecks int
 	LastCheck    *Check
 	NextCheck    time.Time
@@ -88,7 +91,7 @@ type DKIMKey struct {
 }
 
 const sendingCols = `id, cluster_id, name, label, click_host, bounce_host, click_domain_id, algorithms, status,
-	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at`
+	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at, track_opens, track_clicks`
 
 func scanSendingDomain(r scanner) (SendingDomain, error) {
 	var d SendingDomain
@@ -97,7 +100,7 @@ func scanSendingDomain(r scanner) (SendingDomain, error) {
 	var next, rotAt sql.NullInt64
 	var created, updated int64
 	if err := r.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Label, &d.ClickHost, &d.BounceHost, &d.ClickDomainID, &algs, &status,
-		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated, &rotAt); err != nil {
+		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated, &rotAt, &d.Tracking.Opens, &d.Tracking.Clicks); err != nil {
 		return d, err
 	}
 	if rotAt.Valid {
@@ -146,7 +149,7 @@ func sendingArgs(d SendingDomain) ([]any, error) {
 	}
 	return []any{d.ID, d.ClusterID, d.Name, d.Label, d.ClickHost, d.BounceHost, d.ClickDomainID, string(algs), string(d.Status),
 		string(records), rotation, d.FailedChecks, lastCheck, nullTime(d.NextCheck), micros(d.CreatedAt), micros(d.UpdatedAt),
-		nullTime(d.RotationAt)}, nil
+		nullTime(d.RotationAt), d.Tracking.Opens, d.Tracking.Clicks}, nil
 }
 
 func (s *sqlStore) putKeys(ctx context.Context, tx *sql.Tx, keys []DKIMKey) error {
@@ -171,7 +174,7 @@ func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, key
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sending_domains (`+sendingCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
 			return err
 		}
 		if err := s.putKeys(ctx, tx, keys); err != nil {
@@ -269,7 +272,8 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sending_domains SET name = ?, label = ?, click_host = ?, bounce_host = ?,
 			click_domain_id = ?, algorithms = ?, status = ?, records = ?, rotation = ?, failed_checks = ?, last_check = ?,
-			next_check_at = ?, created_at = ?, updated_at = ?, rotation_at = ? WHERE cluster_id = ? AND id = ?`), append(args[2:], clusterID, id)...); err != nil {
+			next_check_at = ?, created_at = ?, updated_at = ?, rotation_at = ?, track_opens = ?, track_clicks = ? WHERE cluster_id = ? AND id = ?`),
+			append(args[2:], clusterID, id)...); err != nil {
 			return err
 		}
 		if len(keys) > 0 {

@@ -70,7 +70,7 @@ func (rw *Rewriter) HTML(w io.Writer, r io.Reader) error {
 			}
 		}
 		switch {
-		case (tt == html.StartTagToken || tt == html.SelfClosingTagToken) && hasPrefixFold(raw, openA) && len(raw) > 2 && !isNameByte(raw[2]):
+		case rw.htmlClicks() && (tt == html.StartTagToken || tt == html.SelfClosingTagToken) && hasPrefixFold(raw, openA) && len(raw) > 2 && !isNameByte(raw[2]):
 			// Copy first: reading attributes may lower-case names in place.
 			tag = append(tag[:0], raw...)
 			var err error
@@ -150,14 +150,21 @@ func isNameByte(b byte) bool {
 	return b != ' ' && b != '\t' && b != '\n' && b != '\r' && b != '\f' && b != '/' && b != '>'
 }
 
-// appendPixel appends the hidden honeypot link and the open pixel to dst.
+// appendPixel appends the hidden honeypot link (when HTML links are
+// tracked) and the open pixel (unless NoOpens) to dst.
 func (rw *Rewriter) appendPixel(dst []byte) ([]byte, error) {
-	dst = append(dst, `<a href="`...)
-	dst, err := rw.appendLink(dst, Honeypot, "")
-	if err != nil {
-		return dst, err
+	var err error
+	if rw.htmlClicks() {
+		dst = append(dst, `<a href="`...)
+		if dst, err = rw.appendLink(dst, Honeypot, ""); err != nil {
+			return dst, err
+		}
+		dst = append(dst, `" style="display:none !important" aria-hidden="true" tabindex="-1"></a>`...)
 	}
-	dst = append(dst, `" style="display:none !important" aria-hidden="true" tabindex="-1"></a><img src="`...)
+	if rw.NoOpens {
+		return dst, nil
+	}
+	dst = append(dst, `<img src="`...)
 	if dst, err = rw.appendLink(dst, Open, ""); err != nil {
 		return dst, err
 	}

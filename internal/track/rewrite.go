@@ -30,7 +30,43 @@ type Rewriter struct {
 	// never redirected through the tracking host (a destination on a
 	// blocklist, with --uribl-action untrack).
 	Keep func(dest string) bool
+	// Clicks says which parts' links are tracked (the zero value: all);
+	// NoOpens leaves out the open pixel. The unsubscribe and forward
+	// placeholders and List-Unsubscribe are written whatever these say.
+	Clicks  Clicks
+	NoOpens bool
 }
+
+// Clicks is which parts' links a rewrite tracks (X-Waymark-Track clicks=).
+type Clicks uint8
+
+const (
+	// ClicksAll tracks the links of HTML and plain-text parts.
+	ClicksAll Clicks = iota
+	// ClicksHTML tracks only HTML parts' links.
+	ClicksHTML
+	// ClicksText tracks only plain-text parts' links.
+	ClicksText
+	// ClicksOff tracks no link (and adds no honeypot).
+	ClicksOff
+)
+
+var clicksNames = [...]string{"all", "html", "text", "off"}
+
+func (c Clicks) String() string { return clicksNames[c] }
+
+// ParseClicks reads a clicks setting: all, html, text or off.
+func ParseClicks(s string) (Clicks, bool) {
+	for i, n := range clicksNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return Clicks(i), true
+		}
+	}
+	return 0, false
+}
+
+func (rw *Rewriter) htmlClicks() bool { return rw.Clicks == ClicksAll || rw.Clicks == ClicksHTML }
+func (rw *Rewriter) textClicks() bool { return rw.Clicks == ClicksAll || rw.Clicks == ClicksText }
 
 // kept reports a link the rewriter leaves as it is.
 func (rw *Rewriter) kept(dest string) bool {
@@ -136,12 +172,12 @@ func (rw *Rewriter) appendPlaceholders(dst, b []byte, htmlText bool) ([]byte, er
 	}
 }
 
-// Links lists the destinations of the links a rewrite of msg would track,
-// each once, in the order they first appear.
-func Links(msg []byte) ([]string, error) {
+// Links lists the destinations of the links a rewrite of msg with clicks
+// would track, each once, in the order they first appear.
+func Links(msg []byte, clicks Clicks) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
-	rw := &Rewriter{Host: "links.invalid", Mint: func(kind Kind, dest string) (string, error) {
+	rw := &Rewriter{Host: "links.invalid", Clicks: clicks, Mint: func(kind Kind, dest string) (string, error) {
 		if kind == Click && dest != "" && !seen[dest] {
 			seen[dest] = true
 			out = append(out, dest)

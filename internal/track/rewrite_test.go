@@ -412,3 +412,52 @@ func TestPlaceholders(t *testing.T) {
 		t.Fatalf("links %q: want one per kind", links)
 	}
 }
+
+// TestTrackingSwitches: clicks=html tracks HTML links only, text the
+// plain-text ones only, off none (and no honeypot); opens=off leaves out
+// the pixel; the unsubscribe placeholder is written in every case.
+func TestTrackingSwitches(t *testing.T) {
+	msg := "From: a@x.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nSee https://text.example/a and {{unsubscribe}}\r\n" +
+		"--b\r\nContent-Type: text/html\r\n\r\n<p><a href=\"https://html.example/b\">b</a> <a href=\"{{unsubscribe}}\">u</a></p></body>\r\n--b--\r\n"
+	for _, tc := range []struct {
+		clicks                      Clicks
+		noOpens                     bool
+		text, html, honeypot, pixel bool
+	}{
+		{ClicksAll, false, true, true, true, true},
+		{ClicksHTML, false, false, true, true, true},
+		{ClicksText, true, true, false, false, false},
+		{ClicksOff, false, false, false, false, true},
+		{ClicksOff, true, false, false, false, false},
+	} {
+		rw := testRewriter()
+		rw.Clicks, rw.NoOpens = tc.clicks, tc.noOpens
+		var out strings.Builder
+		if err := rw.Message(&out, strings.NewReader(msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		name := fmt.Sprintf("clicks=%s opens=%v", tc.clicks, !tc.noOpens)
+		if strings.Contains(got, "https://text.example/a") == tc.text || strings.Contains(got, `href="https://html.example/b"`) == tc.html {
+			t.Errorf("%s: links\n%s", name, got)
+		}
+		if strings.Contains(got, `display:none !important`) != tc.honeypot || strings.Contains(got, `<img src="https://track.example.com/o/`) != tc.pixel {
+			t.Errorf("%s: honeypot %v pixel %v\n%s", name, tc.honeypot, tc.pixel, got)
+		}
+		if strings.Count(got, "https://track.example.com/u/") < 3 || strings.Contains(got, "{{unsubscribe}}") { // header, text, HTML
+			t.Errorf("%s: unsubscribe links\n%s", name, got)
+		}
+	}
+	for _, s := range []string{"all", "HTML", " text ", "off"} {
+		if _, ok := ParseClicks(s); !ok {
+			t.Errorf("ParseClicks(%q)", s)
+		}
+	}
+	if _, ok := ParseClicks("some"); ok {
+		t.Error("ParseClicks(some)")
+	}
+	if links, _ := Links([]byte(msg), ClicksHTML); len(links) != 1 || links[0] != "https://html.example/b" {
+		t.Errorf("Links html: %v", links)
+	}
+}

@@ -20,7 +20,11 @@ func (rw *Rewriter) Text(w io.Writer, r io.Reader) error {
 	}
 	out := make([]byte, 0, len(body)+len(body)/4)
 	last := 0
-	for _, m := range bareURL.FindAllIndex(body, -1) {
+	var found [][]int
+	if rw.textClicks() {
+		found = bareURL.FindAllIndex(body, -1)
+	}
+	for _, m := range found {
 		s, e := m[0], m[1]
 		for e > s && strings.IndexByte(".,;:!?)]}'", body[e-1]) >= 0 {
 			e--
