@@ -36,8 +36,23 @@ func (s *Server) sendingShow(w http.ResponseWriter, r *http.Request, sess sessio
 }
 
 func (s *Server) sendingDetail(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["OpensChoices"], data["ClicksChoices"] = []string{"inherit", "on", "off"}, []string{"inherit", "all", "html", "text", "off"}
 	detailPage(s, w, r, sess, status, data, "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), "sending_detail.html",
 		func(d api.SendingDomain) string { return d.Name })
+}
+
+// sendingTracking saves a sending domain's tracking defaults.
+func (s *Server) sendingTracking(w http.ResponseWriter, r *http.Request, sess session) {
+	code, e := s.call(r, sess, "PATCH", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")),
+		map[string]any{"tracking": map[string]string{"opens": r.PostFormValue("opens"), "clicks": r.PostFormValue("clicks")}}, nil)
+	if code != http.StatusOK {
+		s.sendingDetail(w, r, sess, code, map[string]any{"Error": e.Message})
+		return
+	}
+	s.sendingDetail(w, r, sess, http.StatusOK, map[string]any{"Done": "tracking"})
 }
 
 // sendingAction runs verify or rotate and shows the domain again.

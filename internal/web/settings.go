@@ -31,6 +31,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, sess sessi
 	if data == nil {
 		data = map[string]any{}
 	}
+	data["OpensChoices"], data["ClicksChoices"] = []string{"on", "off"}, []string{"all", "html", "text", "off"}
 	detailPage(s, w, r, sess, status, data, "/v1/clusters/"+url.PathEscape(id), "settings.html",
 		func(api.Cluster) string { return "Settings" })
 }
@@ -50,7 +51,8 @@ func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request, sess sessi
 		}
 	}
 	code, e := s.call(r, sess, "PATCH", "/v1/clusters/"+url.PathEscape(id),
-		map[string]any{"unsigned_mail": r.PostFormValue("unsigned_mail"), "notify_email": notify}, nil)
+		map[string]any{"unsigned_mail": r.PostFormValue("unsigned_mail"), "notify_email": notify,
+			"tracking": map[string]string{"opens": r.PostFormValue("opens"), "clicks": r.PostFormValue("clicks")}}, nil)
 	if code != http.StatusOK {
 		s.settingsPage(w, r, sess, code, map[string]any{"Error": e.Message, "Field": e.Field, "NotifyInput": r.PostFormValue("notify_email")})
 		return

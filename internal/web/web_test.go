@@ -272,6 +272,13 @@ func TestSendingDomains(t *testing.T) {
 	if code, page, _ := b.post(h.Get("Location")+"/rotate", url.Values{"csrf": {token}, "confirm": {"yes"}}); code != 200 || !strings.Contains(page, "New keys are published") {
 		t.Fatalf("rotate: %d", code)
 	}
+	code, page, _ = b.post(h.Get("Location")+"/tracking", url.Values{"csrf": {token}, "opens": {"off"}, "clicks": {"inherit"}})
+	if code != 200 || !strings.Contains(page, `<option value="off" selected>`) || !strings.Contains(page, "Saved.") {
+		t.Fatalf("tracking: %d\n%s", code, page)
+	}
+	if code, page, _ := b.post(h.Get("Location")+"/tracking", url.Values{"csrf": {token}, "opens": {"maybe"}}); code != 422 || !strings.Contains(page, "tracking.opens must be") {
+		t.Fatalf("bad tracking: %d\n%s", code, page)
+	}
 	other := d.browser(t)
 	other.signIn(d.keys["bravo"])
 	if code, _, _ := other.get(h.Get("Location")); code != 404 {
