@@ -731,7 +731,9 @@ func TestTrackSwitches(t *testing.T) {
 	}
 	tracked := func(s string) bool { return !strings.Contains(s, `href="https://shop.example/"`) }
 	pixel := func(s string) bool { return strings.Contains(s, `<img src="https://t.waymark.localhost/o/`) }
-	unsub := func(s string) bool { return strings.Contains(s, `<a href="https://t.waymark.localhost/u/`) && strings.Contains(s, "List-Unsubscribe: <") }
+	unsub := func(s string) bool {
+		return strings.Contains(s, `<a href="https://t.waymark.localhost/u/`) && strings.Contains(s, "List-Unsubscribe: <")
+	}
 	for _, tc := range []struct {
 		name            string
 		cluster, domain store.Tracking
