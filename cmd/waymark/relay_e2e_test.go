@@ -17,6 +17,7 @@ import (
 	"time"
 
 	gomail "github.com/emersion/go-message/mail"
+	"github.com/miekg/dns"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -784,5 +785,48 @@ func TestLinkSafety(t *testing.T) {
 	}
 	if !refused {
 		t.Fatal("no click on the blocked link was refused")
+	}
+}
+
+// TestDMARCPolicyServed: a customer's own DMARC policy, set with the CLI,
+// is what a resolver finds at _dmarc.<domain> from the next query on
+// (through the customer's CNAME and waymark's zone, asked of Unbound);
+// set back to the default, the default is served.
+func TestDMARCPolicyServed(t *testing.T) {
+	r := startRelay(t, nil)
+	txt := func() string {
+		t.Helper()
+		r.unbound.Flush("waymark.localhost")
+		r.unbound.Flush("acme-mail.com")
+		m := new(dns.Msg)
+		m.SetQuestion("_dmarc.acme-mail.com.", dns.TypeTXT)
+		resp, err := dns.Exchange(m, r.unbound.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rr := range resp.Answer {
+			if t, ok := rr.(*dns.TXT); ok {
+				return strings.Join(t.Txt, "")
+			}
+		}
+		return fmt.Sprint(resp)
+	}
+	if got := txt(); got != "v=DMARC1; p=none; adkim=r; aspf=r" {
+		t.Fatalf("the default policy: %q", got)
+	}
+	out := mustRun(t, r.cli, "sending-domain", "set", "acme-mail.com", "--dmarc", "p=reject; pct=50; rua=dmarc@acme-mail.com; adkim=s")
+	want := "v=DMARC1; p=reject; pct=50; adkim=s; rua=mailto:dmarc@acme-mail.com"
+	if !strings.Contains(out, "DMARC: "+want) {
+		t.Fatalf("sending-domain set:\n%s", out)
+	}
+	if got := txt(); got != want {
+		t.Fatalf("served after the change: %q, want %q", got, want)
+	}
+	if _, errOut, code := waymark(t, r.cli, "sending-domain", "set", "acme-mail.com", "--dmarc", "p=drop"); code != 1 || !strings.Contains(errOut, "dmarc.p must be none, quarantine or reject") {
+		t.Fatalf("a bad policy: exit %d %s", code, errOut)
+	}
+	mustRun(t, r.cli, "sending-domain", "set", "acme-mail.com", "--dmarc", "default")
+	if got := txt(); got != "v=DMARC1; p=none; adkim=r; aspf=r" {
+		t.Fatalf("back to the default: %q", got)
 	}
 }

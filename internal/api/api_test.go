@@ -1560,3 +1560,36 @@ func TestTrackingDefaults(t *testing.T) {
 		t.Fatalf("domain back to inherit: %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestDMARCPolicy: a sending domain's DMARC policy is set, shown with the
+// record served, checked tag by tag, and reset with null.
+func TestDMARCPolicy(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	if r := e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "acme-mail.com"}); r.Code != 201 ||
+		r.str("dmarc_record") != "v=DMARC1; p=none; adkim=r; aspf=r" {
+		t.Fatalf("default: %d %s", r.Code, r.Raw)
+	}
+	r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"dmarc": map[string]any{"p": "reject", "pct": 50, "rua": []string{"dmarc@acme-mail.com"}}})
+	if r.Code != 200 || r.str("dmarc_record") != "v=DMARC1; p=reject; pct=50; rua=mailto:dmarc@acme-mail.com" {
+		t.Fatalf("set: %d %s", r.Code, r.Raw)
+	}
+	for field, bad := range map[string]map[string]any{
+		"dmarc.p":   {"p": "drop"},
+		"dmarc.pct": {"p": "none", "pct": 101},
+		"dmarc.rua": {"rua": []string{"https://x.example/"}},
+		"dmarc":     {"policy": "reject"},
+	} {
+		if r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"dmarc": bad}); r.Code != 422 || r.errCode() != "dmarc_invalid" ||
+			!strings.Contains(r.Raw, `"field": "`+field+`"`) {
+			t.Errorf("%v: %d %s", bad, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("GET", "/v1/sending-domains/acme-mail.com", key, nil); !strings.Contains(r.Raw, "p=reject; pct=50") {
+		t.Fatalf("a refused change changed it: %s", r.Raw)
+	}
+	if r := e.do("PATCH", "/v1/sending-domains/acme-mail.com", key, map[string]any{"dmarc": nil}); r.Code != 200 ||
+		r.str("dmarc_record") != "v=DMARC1; p=none; adkim=r; aspf=r" {
+		t.Fatalf("reset: %d %s", r.Code, r.Raw)
+	}
+}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,8 +52,12 @@ type SendingDomain struct {
 	FailedChecks  int             `json:"failed_checks"`
 	LastCheck     *store.Check    `json:"last_check"`
 	// Tracking is the domain's tracking defaults; inherit: the cluster's.
-	Tracking  Tracking  `json:"tracking"`
-	CreatedAt time.Time `json:"created_at"`
+	Tracking Tracking `json:"tracking"`
+	// DMARC is the domain's DMARC policy; DMARCRecord the TXT value the
+	// platform zone serves for it.
+	DMARC       sending.DMARC `json:"dmarc"`
+	DMARCRecord string        `json:"dmarc_record"`
+	CreatedAt   time.Time     `json:"created_at"`
 }
 
 func (s *Server) sendingJSON(r *http.Request, d store.SendingDomain) (SendingDomain, error) {
@@ -70,6 +76,12 @@ func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform stri
 		BounceHost: d.BounceHost, ClickDomainID: d.ClickDomainID, Algorithms: d.Algorithms, FailedChecks: d.FailedChecks,
 		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{},
 		Tracking: trackingOf(d.Tracking, Tracking{Opens: inherit, Clicks: inherit})}
+	if own, err := sending.ParseDMARC(d.DMARC); err == nil {
+		out.DMARC, out.DMARCRecord = own, own.Record()
+	}
+	if out.DMARC.P == "" {
+		out.DMARC.P = "none" // the default policy's
+	}
 	for _, rec := range sending.CustomerRecords(d, platform, click.Target) {
 		st := d.Records[rec.Name]
 		status := string(st.Status)
@@ -270,22 +282,45 @@ func (s *Server) listSendingDomains(w http.ResponseWriter, r *http.Request, p pr
 }
 
 // patchSendingDomain changes a sending domain's settings: its tracking
-// defaults.
+// defaults and its DMARC policy (null: the default), which the zone
+// serves from the next query on.
 func (s *Server) patchSendingDomain(w http.ResponseWriter, r *http.Request, p principal) {
 	d, ok := s.lookupSending(w, r, p)
 	if !ok {
 		return
 	}
 	var req struct {
-		Tracking *Tracking `json:"tracking"`
+		Tracking *Tracking       `json:"tracking"`
+		DMARC    json.RawMessage `json:"dmarc"`
 	}
 	if !decode(w, r, &req) {
 		return
 	}
 	var bad *ErrorDetail
+	dmarcStored, dmarcSet := "", len(req.DMARC) > 0
+	if dmarcSet && string(req.DMARC) != "null" {
+		var policy sending.DMARC
+		dec := json.NewDecoder(bytes.NewReader(req.DMARC))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&policy); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "dmarc_invalid",
+				fmt.Sprintf("dmarc must be an object of p, sp, pct, adkim, aspf, fo, rua and ruf (RFC 7489 section 6.3): %v", err), "dmarc")
+			return
+		}
+		checked, err := policy.Check()
+		var de *sending.DMARCError
+		if errors.As(err, &de) {
+			writeError(w, http.StatusUnprocessableEntity, "dmarc_invalid", de.Message, "dmarc."+de.Tag)
+			return
+		}
+		dmarcStored = checked.Stored()
+	}
 	d, err := s.store.UpdateSendingDomain(r.Context(), p.Cluster.ID, d.ID, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
 		if cur.Tracking, bad = trackingChange(req.Tracking, cur.Tracking, true); bad != nil {
 			return cur, nil, errBadRequestDetail
+		}
+		if dmarcSet {
+			cur.DMARC = dmarcStored
 		}
 		return cur, nil, nil
 	})
@@ -300,8 +335,11 @@ func (s *Server) patchSendingDomain(w http.ResponseWriter, r *http.Request, p pr
 		s.internal(w, r, err)
 		return
 	}
+	if dmarcSet {
+		s.changedZone()
+	}
 	s.log.Info("sending domain changed", "cluster", d.ClusterID, "id", d.ID, "name", d.Name,
-		"track_opens", d.Tracking.Opens, "track_clicks", d.Tracking.Clicks)
+		"track_opens", d.Tracking.Opens, "track_clicks", d.Tracking.Clicks, "dmarc", d.DMARC)
 	s.writeSending(w, r, http.StatusOK, d)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/verify"
 )
 
@@ -43,6 +44,7 @@ type opts struct {
 	homeURL               *string // set: --home-url was given ("" clears)
 	trackOpens            string
 	trackClicks           string
+	dmarc                 string
 }
 
 var commands = map[string]map[string]command{
@@ -69,7 +71,8 @@ var commands = map[string]map[string]command{
 		"show":   {"NAME|ID", "show a sending domain and its records", 1, sendingShow},
 		"verify": {"NAME|ID", "check every record now (exit 1 if DKIM does not verify)", 1, sendingVerify},
 		"rotate": {"NAME|ID", "force a DKIM key rotation (new keys sign 72 h later)", 1, sendingRotate},
-		"set":    {"NAME|ID [--track-opens on|off|inherit] [--track-clicks all|html|text|off|inherit]", "change a sending domain's tracking defaults", 1, sendingSet},
+		"set": {"NAME|ID [--track-opens on|off|inherit] [--track-clicks all|html|text|off|inherit] [--dmarc \"p=reject; rua=mailto:…\"|default]",
+			"change a sending domain's tracking defaults and DMARC policy", 1, sendingSet},
 		"delete": {"NAME|ID", "delete a sending domain, its keys and its click host", 1, sendingDelete},
 	},
 }
@@ -135,6 +138,9 @@ func Run(group string, args []string, env Env) int {
 	if args[0] == "set" && (group == "cluster" || group == "sending-domain") {
 		fs.StringVar(&o.trackOpens, "track-opens", "", "the open pixel: on or off (a sending domain: or inherit)")
 		fs.StringVar(&o.trackClicks, "track-clicks", "", "which links are tracked: all, html, text or off (a sending domain: or inherit)")
+	}
+	if group == "sending-domain" && args[0] == "set" {
+		fs.StringVar(&o.dmarc, "dmarc", "", "the domain's DMARC policy as tags (p=reject; pct=50; rua=mailto:dmarc@example.com), or default")
 	}
 	if group == "cluster" && args[0] == "set" {
 		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
@@ -268,11 +274,21 @@ func trackingBody(o opts) map[string]string {
 }
 
 func sendingSet(c *Client, out io.Writer, args []string, o opts) error {
-	t := trackingBody(o)
-	if t == nil {
-		return errors.New("nothing to set: give --track-opens or --track-clicks")
+	body := map[string]any{}
+	if t := trackingBody(o); t != nil {
+		body["tracking"] = t
 	}
-	raw, err := c.Do("PATCH", sendingPath(args[0], ""), map[string]any{"tracking": t})
+	if o.dmarc != "" {
+		policy, err := dmarcTags(o.dmarc)
+		if err != nil {
+			return err
+		}
+		body["dmarc"] = policy
+	}
+	if len(body) == 0 {
+		return errors.New("nothing to set: give --track-opens, --track-clicks or --dmarc")
+	}
+	raw, err := c.Do("PATCH", sendingPath(args[0], ""), body)
 	if err != nil || o.json {
 		return errors.Join(err, printJSON(out, raw))
 	}
@@ -280,8 +296,20 @@ func sendingSet(c *Client, out io.Writer, args []string, o opts) error {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: tracking opens %s, clicks %s\n", d.Name, d.Tracking.Opens, d.Tracking.Clicks)
+	fmt.Fprintf(out, "%s: tracking opens %s, clicks %s\nDMARC: %s\n", d.Name, d.Tracking.Opens, d.Tracking.Clicks, d.DMARCRecord)
 	return nil
+}
+
+// dmarcTags reads --dmarc: the policy's tags, or "default" (null).
+func dmarcTags(s string) (any, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "default") {
+		return nil, nil
+	}
+	d, err := sending.ParseTags(s)
+	if err != nil {
+		return nil, fmt.Errorf("--dmarc: %v", err)
+	}
+	return d, nil
 }
 
 // splitList reads a comma-separated list, dropping empty items.

@@ -134,9 +134,10 @@ func SPF(ips []netip.Addr, includes []string) string {
 }
 
 // ZoneRecords are the records the platform zone serves for sending
-// domains: each published DKIM key, the bounce hosts' MX and SPF, DMARC,
-// and the shared spf. and mx. hosts.
-func ZoneRecords(c ZoneConfig, keys []store.PublishedKey, labels []string) []dnsserver.Record {
+// domains: each published DKIM key, the bounce hosts' MX and SPF, DMARC
+// (a domain's own policy, from policies by label, else the default), and
+// the shared spf. and mx. hosts.
+func ZoneRecords(c ZoneConfig, keys []store.PublishedKey, labels []string, policies map[string]string) []dnsserver.Record {
 	p := c.Platform
 	mx := "mx." + p
 	out := []dnsserver.Record{txt("spf."+p, 300, SPF(c.SendingIPs, c.SPFIncludes))}
@@ -160,10 +161,14 @@ func ZoneRecords(c ZoneConfig, keys []store.PublishedKey, labels []string) []dns
 	}
 	for _, l := range labels {
 		bounce := l + ".bounce." + p
+		policy := dmarc
+		if own, err := ParseDMARC(policies[l]); err == nil && own.P != "" {
+			policy = own.Record()
+		}
 		out = append(out,
 			dnsserver.Record{Name: bounce, RR: &dns.MX{Hdr: dns.RR_Header{Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 300}, Preference: 10, Mx: dns.Fqdn(mx)}},
 			txt(bounce, 300, "v=spf1 include:spf."+p+" -all"),
-			txt(l+".dmarc."+p, 300, dmarc),
+			txt(l+".dmarc."+p, 300, policy),
 		)
 	}
 	return out

@@ -48,7 +48,7 @@ func TestZoneRecords(t *testing.T) {
 	recs := ZoneRecords(ZoneConfig{Platform: "waymark.localhost", SendingIPs: []netip.Addr{netip.MustParseAddr("192.0.2.25"), netip.MustParseAddr("2001:db8::25")},
 		MXIPs: []netip.Addr{netip.MustParseAddr("192.0.2.26")}},
 		[]store.PublishedKey{{Label: "l1", Algorithm: "rsa", Slot: 0, TXT: long}, {Label: "l1", Algorithm: "ed25519", Slot: 1, TXT: "v=DKIM1; k=ed25519; p=xyz"}},
-		[]string{"l1"})
+		[]string{"l1", "l2"}, map[string]string{"l2": `{"p":"reject","pct":50,"rua":["mailto:dmarc@acme.example"]}`})
 	z := dnsserver.Build(dnsserver.Config{Platform: "waymark.localhost"}, 1, nil, recs)
 	for _, tc := range []struct {
 		name  string
@@ -60,6 +60,7 @@ func TestZoneRecords(t *testing.T) {
 		{"l1.bounce.waymark.localhost.", dns.TypeMX, "10 mx.waymark.localhost."},
 		{"l1.bounce.waymark.localhost.", dns.TypeTXT, `"v=spf1 include:spf.waymark.localhost -all"`},
 		{"l1.dmarc.waymark.localhost.", dns.TypeTXT, `"v=DMARC1; p=none; adkim=r; aspf=r"`},
+		{"l2.dmarc.waymark.localhost.", dns.TypeTXT, `"v=DMARC1; p=reject; pct=50; rua=mailto:dmarc@acme.example"`},
 		{"spf.waymark.localhost.", dns.TypeTXT, `"v=spf1 ip4:192.0.2.25 ip6:2001:db8::25 -all"`},
 		{"mx.waymark.localhost.", dns.TypeA, "192.0.2.26"},
 	} {
@@ -127,7 +128,7 @@ func TestSPF(t *testing.T) {
 		many = append(many, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
 	rec := SPF(many, nil)
-	recs := ZoneRecords(ZoneConfig{Platform: "waymark.localhost", SendingIPs: many}, nil, nil)
+	recs := ZoneRecords(ZoneConfig{Platform: "waymark.localhost", SendingIPs: many}, nil, nil, nil)
 	txt := recs[0].RR.(*dns.TXT)
 	if recs[0].Name != "spf.waymark.localhost" || len(txt.Txt) < 2 || strings.Join(txt.Txt, "") != rec {
 		t.Fatalf("a %d-octet record served as %q", len(rec), txt.Txt)

@@ -30,5 +30,9 @@ func (z ZoneSource) ExtraRecords(ctx context.Context) ([]dnsserver.Record, error
 	if err != nil {
 		return nil, err
 	}
-	return ZoneRecords(z.Config, keys, labels), nil
+	policies, err := z.Store.DMARCPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ZoneRecords(z.Config, keys, labels, policies), nil
 }

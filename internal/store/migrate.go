@@ -257,6 +257,8 @@ var migrations = []string{
 	ALTER TABLE clusters ADD COLUMN track_clicks TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sending_domains ADD COLUMN track_opens TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sending_domains ADD COLUMN track_clicks TEXT NOT NULL DEFAULT '';`,
+	// 20: a sending domain's own DMARC policy (JSON; '' the default).
+	`ALTER TABLE sending_domains ADD COLUMN dmarc TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -35,7 +35,8 @@ type SendingDomains interface {
 	DKIMKeys(ctx context.Context, domainID string) ([]DKIMKey, error)
 	// UpdateSendingDomain changes a sending domain under a row lock: change
 	// gets the current state and returns the new one and keys to publish
-	// (replacing those in the same algorithm and slot).
+	// (replacing those in the same algorithm and slot). New keys or a new
+	// DMARC policy move the zone serial.
 	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error)
 	// DueSendingDomains lists sending domains of every cluster whose check
 	// or key schedule is due at now.
@@ -64,7 +65,10 @@ type SendingDomain struct {
 	RotationAt time.Time
 	// Tracking is the domain's own tracking defaults; "" takes the
 	// cluster's.
-	Tracking     Tracking
+	Tracking Tracking
+	// DMARC is the domain's own DMARC policy as package sending stores it
+	// (JSON); "" is the default.
+	DMARC        string
 	FailedChecks int
 	LastCheck    *Check
 	NextCheck    time.Time
@@ -91,7 +95,7 @@ type DKIMKey struct {
 }
 
 const sendingCols = `id, cluster_id, name, label, click_host, bounce_host, click_domain_id, algorithms, status,
-	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at, track_opens, track_clicks`
+	records, rotation, failed_checks, last_check, next_check_at, created_at, updated_at, rotation_at, track_opens, track_clicks, dmarc`
 
 func scanSendingDomain(r scanner) (SendingDomain, error) {
 	var d SendingDomain
@@ -100,7 +104,7 @@ func scanSendingDomain(r scanner) (SendingDomain, error) {
 	var next, rotAt sql.NullInt64
 	var created, updated int64
 	if err := r.Scan(&d.ID, &d.ClusterID, &d.Name, &d.Label, &d.ClickHost, &d.BounceHost, &d.ClickDomainID, &algs, &status,
-		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated, &rotAt, &d.Tracking.Opens, &d.Tracking.Clicks); err != nil {
+		&records, &rotation, &d.FailedChecks, &lastCheck, &next, &created, &updated, &rotAt, &d.Tracking.Opens, &d.Tracking.Clicks, &d.DMARC); err != nil {
 		return d, err
 	}
 	if rotAt.Valid {
@@ -149,7 +153,7 @@ func sendingArgs(d SendingDomain) ([]any, error) {
 	}
 	return []any{d.ID, d.ClusterID, d.Name, d.Label, d.ClickHost, d.BounceHost, d.ClickDomainID, string(algs), string(d.Status),
 		string(records), rotation, d.FailedChecks, lastCheck, nullTime(d.NextCheck), micros(d.CreatedAt), micros(d.UpdatedAt),
-		nullTime(d.RotationAt), d.Tracking.Opens, d.Tracking.Clicks}, nil
+		nullTime(d.RotationAt), d.Tracking.Opens, d.Tracking.Clicks, d.DMARC}, nil
 }
 
 func (s *sqlStore) putKeys(ctx context.Context, tx *sql.Tx, keys []DKIMKey) error {
@@ -174,7 +178,7 @@ func (s *sqlStore) CreateSendingDomain(ctx context.Context, d SendingDomain, key
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sending_domains (`+sendingCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
 			return err
 		}
 		if err := s.putKeys(ctx, tx, keys); err != nil {
@@ -272,7 +276,7 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sending_domains SET name = ?, label = ?, click_host = ?, bounce_host = ?,
 			click_domain_id = ?, algorithms = ?, status = ?, records = ?, rotation = ?, failed_checks = ?, last_check = ?,
-			next_check_at = ?, created_at = ?, updated_at = ?, rotation_at = ?, track_opens = ?, track_clicks = ? WHERE cluster_id = ? AND id = ?`),
+			next_check_at = ?, created_at = ?, updated_at = ?, rotation_at = ?, track_opens = ?, track_clicks = ?, dmarc = ? WHERE cluster_id = ? AND id = ?`),
 			append(args[2:], clusterID, id)...); err != nil {
 			return err
 		}
@@ -280,6 +284,8 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 			if err := s.putKeys(ctx, tx, keys); err != nil {
 				return err
 			}
+		}
+		if len(keys) > 0 || next.DMARC != cur.DMARC { // what the zone serves changed
 			if err := s.bumpZone(ctx, tx); err != nil {
 				return err
 			}

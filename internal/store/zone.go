@@ -23,6 +23,9 @@ type Zone interface {
 	PublishedDKIM(ctx context.Context) ([]PublishedKey, error)
 	// SendingLabels lists the labels of every sending domain.
 	SendingLabels(ctx context.Context) ([]string, error)
+	// DMARCPolicies maps the label of each sending domain with a DMARC
+	// policy of its own to that policy, as stored.
+	DMARCPolicies(ctx context.Context) (map[string]string, error)
 }
 
 // PublishedKey is a DKIM key as the zone serves it.
@@ -110,6 +113,21 @@ func (s *sqlStore) ActiveHosts(ctx context.Context) (map[string]string, error) {
 			continue
 		}
 		out[p.name] = p.cluster
+	}
+	return out, nil
+}
+
+func (s *sqlStore) DMARCPolicies(ctx context.Context) (map[string]string, error) {
+	type pair struct{ label, policy string }
+	pairs, err := queryAll(ctx, s, "dmarc policies", func(r scanner) (p pair, err error) {
+		return p, r.Scan(&p.label, &p.policy)
+	}, `SELECT label, dmarc FROM sending_domains WHERE dmarc <> ''`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		out[p.label] = p.policy
 	}
 	return out, nil
 }

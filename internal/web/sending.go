@@ -3,8 +3,10 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/sending"
 )
 
 func (s *Server) sendingPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
@@ -42,6 +44,26 @@ func (s *Server) sendingDetail(w http.ResponseWriter, r *http.Request, sess sess
 	data["OpensChoices"], data["ClicksChoices"] = []string{"inherit", "on", "off"}, []string{"inherit", "all", "html", "text", "off"}
 	detailPage(s, w, r, sess, status, data, "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), "sending_detail.html",
 		func(d api.SendingDomain) string { return d.Name })
+}
+
+// sendingDMARC saves a sending domain's DMARC policy, written as tags.
+func (s *Server) sendingDMARC(w http.ResponseWriter, r *http.Request, sess session) {
+	in := strings.TrimSpace(r.PostFormValue("dmarc"))
+	var policy any // empty: the default (null)
+	if in != "" && !strings.EqualFold(in, sending.DefaultDMARC) {
+		d, err := sending.ParseTags(in)
+		if err != nil {
+			s.sendingDetail(w, r, sess, http.StatusUnprocessableEntity, map[string]any{"DMARCError": err.Error(), "DMARCInput": in})
+			return
+		}
+		policy = d
+	}
+	code, e := s.call(r, sess, "PATCH", "/v1/sending-domains/"+url.PathEscape(r.PathValue("id")), map[string]any{"dmarc": policy}, nil)
+	if code != http.StatusOK {
+		s.sendingDetail(w, r, sess, code, map[string]any{"DMARCError": e.Message, "DMARCInput": in})
+		return
+	}
+	s.sendingDetail(w, r, sess, http.StatusOK, map[string]any{"Done": "dmarc"})
 }
 
 // sendingTracking saves a sending domain's tracking defaults.

@@ -66,6 +66,7 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /sending-domains/{id}/verify", s.signedIn(s.sendingAction("verify")))
 	s.mux.HandleFunc("POST /sending-domains/{id}/rotate", s.signedIn(s.sendingAction("rotate")))
 	s.mux.HandleFunc("POST /sending-domains/{id}/tracking", s.signedIn(s.sendingTracking))
+	s.mux.HandleFunc("POST /sending-domains/{id}/dmarc", s.signedIn(s.sendingDMARC))
 	s.mux.HandleFunc("GET /events", s.signedIn(s.events))
 	s.mux.HandleFunc("GET /webhooks", s.signedIn(s.listed(s.webhookPage)))
 	s.mux.HandleFunc("POST /webhooks", s.signedIn(s.webhookAdd))

@@ -279,6 +279,16 @@ func TestSendingDomains(t *testing.T) {
 	if code, page, _ := b.post(h.Get("Location")+"/tracking", url.Values{"csrf": {token}, "opens": {"maybe"}}); code != 422 || !strings.Contains(page, "tracking.opens must be") {
 		t.Fatalf("bad tracking: %d\n%s", code, page)
 	}
+	code, page, _ = b.post(h.Get("Location")+"/dmarc", url.Values{"csrf": {token}, "dmarc": {"p=reject; rua=dmarc@acme-mail.com"}})
+	if code != 200 || !strings.Contains(page, "<code>v=DMARC1; p=reject; rua=mailto:dmarc@acme-mail.com</code>") {
+		t.Fatalf("dmarc: %d\n%s", code, page)
+	}
+	if code, page, _ := b.post(h.Get("Location")+"/dmarc", url.Values{"csrf": {token}, "dmarc": {"p=drop"}}); code != 422 || !strings.Contains(page, "dmarc.p must be") {
+		t.Fatalf("bad dmarc: %d\n%s", code, page)
+	}
+	if code, page, _ := b.post(h.Get("Location")+"/dmarc", url.Values{"csrf": {token}, "dmarc": {""}}); code != 200 || !strings.Contains(page, "<code>v=DMARC1; p=none; adkim=r; aspf=r</code>") {
+		t.Fatalf("dmarc back to the default: %d\n%s", code, page)
+	}
 	other := d.browser(t)
 	other.signIn(d.keys["bravo"])
 	if code, _, _ := other.get(h.Get("Location")); code != 404 {
