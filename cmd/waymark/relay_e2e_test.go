@@ -830,3 +830,41 @@ func TestDMARCPolicyServed(t *testing.T) {
 		t.Fatalf("back to the default: %q", got)
 	}
 }
+
+// TestWebVersion: {{webversion}} becomes the recipient's /v/ link; the
+// edge shows their own copy (their tracked links, images as they were, no
+// pixel) as a page that runs no script, and records a view event.
+func TestWebVersion(t *testing.T) {
+	r := startRelay(t, nil)
+	msg := strings.Replace(fmt.Sprintf(relayMessage, "w1"), "<p><a href=\"{{forward}}\">Forward to a friend</a></p>",
+		"<p><a href=\"{{webversion}}\">View in your browser</a> <img src=\"https://cdn.example/logo.png\" alt=\"logo\"></p>", 1)
+	if out, code := r.swaks(t, "ann@example.org", msg); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	delivered := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	v := regexp.MustCompile(`https://clicks\.acme-mail\.com(/v/[A-Za-z0-9_-]+)`).FindStringSubmatch(delivered)
+	if v == nil || strings.Contains(delivered, "{{webversion}}") {
+		t.Fatalf("no web version link:\n%s", delivered)
+	}
+	req, _ := http.NewRequest("GET", r.srv.edge+v[1], nil)
+	req.Host = "clicks.acme-mail.com"
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="https://clicks.acme-mail.com/c/`) ||
+		!strings.Contains(string(page), `<img src="https://cdn.example/logo.png"`) || strings.Contains(string(page), "/o/") ||
+		strings.Contains(string(page), "https://shop.example/spring") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("web version: %d %v\n%s", resp.StatusCode, resp.Header, page)
+	}
+	r.waitEvent(t, "view", `"recipient": "ann@example.org"`)
+	// Another tracking host of no cluster, or a bad token: 404.
+	req, _ = http.NewRequest("GET", r.srv.edge+v[1]+"x", nil)
+	req.Host = "clicks.acme-mail.com"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("an altered token: %v %v", resp, err)
+	}
+}

@@ -227,7 +227,7 @@ func (n *node) startEdge(ctx context.Context) error {
 	rec := edge.NewRecorder(recCtx, n.st, n.log, n.reg)
 	rec.AfterCommit = n.fanout.Events
 	var h http.Handler = edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
-		Suppressions: n.st, Log: n.log, Forwarder: n.relay, AbuseContact: c.abuseContact, Links: n.links}, n.reg)
+		Suppressions: n.st, Log: n.log, Forwarder: n.relay, AbuseContact: c.abuseContact, Links: n.links, Viewer: n.relay}, n.reg)
 	httpLn, err := net.Listen("tcp", c.edgeHTTP)
 	if err != nil {
 		return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)

@@ -137,6 +137,14 @@ type Options struct {
 	// Links, if set, refuses clicks on destinations listed on the
 	// blocklists since the mail was sent.
 	Links *uribl.Checker
+	// Viewer renders a message's web version (the relay); nil: /v/ links
+	// say it is not available.
+	Viewer Viewer
+}
+
+// Viewer renders the web version of the message one recipient got.
+type Viewer interface {
+	View(ctx context.Context, clusterID, messageID, recipient string) ([]byte, error)
 }
 
 // Forwarder sends a message one recipient got on to a friend.
@@ -209,6 +217,7 @@ var pathKinds = map[string][]track.Kind{
 	"o": {track.Open},
 	"u": {track.Unsubscribe},
 	"f": {track.Forward},
+	"v": {track.View},
 }
 
 // gif is the 1x1 transparent pixel.
@@ -325,6 +334,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outcome = e.unsubscribe(w, r, tok, host)
 	case track.Forward:
 		outcome = e.forward(w, r, tok, host)
+	case track.View:
+		outcome = e.view(w, r, tok, host, head)
 	}
 	if outcome != "" {
 		e.requests.WithLabelValues(seg, outcome).Inc()
@@ -423,6 +434,7 @@ func contactURI(c string) string {
 var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
 {{define "front"}}{{template "head" .}}<h1>{{.Title}}</h1>{{if .Platform}}<p>This host carries the tracking links in email sent through {{.Platform}} by senders who have no tracking domain of their own.</p>{{else}}<p>This host carries the links in email sent by <strong>{{.Door.Cluster}}</strong>{{with .Door.SendingDomains}} from {{range $i, $d := .}}{{if $i}}, {{end}}<strong>{{$d}}</strong>{{end}}{{end}}: a link takes you on to its destination once your visit is counted.</p>{{end}}<p>{{if .Abuse}}If you received unwanted email with links on this host, report it to <a href="{{.AbuseURI}}">{{.Abuse}}</a>.{{else}}To report unwanted email with links on this host, write to the postmaster of {{.Host}}.{{end}}</p></body></html>{{end}}
+{{define "gone"}}{{template "head" .}}<h1>No longer available</h1><p>The web version of this email is kept for 30 days, and this one is not kept any more.</p></body></html>{{end}}
 {{define "blocked"}}{{template "head" .}}<h1>Link blocked</h1><p>This link is not followed: {{.Listing}}.</p></body></html>{{end}}
 {{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
 {{define "unsubscribed"}}{{template "head" .}}<h1>Unsubscribed</h1><p><strong>{{.Recipient}}</strong> will not receive these emails any more.</p></body></html>{{end}}
@@ -442,6 +454,38 @@ func (e *Edge) pageStatus(w http.ResponseWriter, status int, name string, data m
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		e.Log.Warn("edge page", "page", name, "err", err)
 	}
+}
+
+// view answers a web-version link: the recipient's copy as a page, with a
+// view event; 404 once the message is no longer kept. The page is the
+// sender's HTML, so it runs no script and submits no form: images and
+// styles load as they would in a mailbox.
+func (e *Edge) view(w http.ResponseWriter, r *http.Request, tok track.Token, host string, head bool) string {
+	var page []byte
+	err := relay.ErrViewUnavailable
+	if e.Viewer != nil {
+		page, err = e.Viewer.View(r.Context(), tok.ClusterID, tok.MessageID, tok.Recipient)
+	}
+	if errors.Is(err, relay.ErrViewUnavailable) {
+		w.Header().Set("Cache-Control", "no-store")
+		e.pageStatus(w, http.StatusNotFound, "gone", map[string]any{"Title": "No longer available"})
+		return "gone"
+	}
+	if err != nil {
+		e.Log.Error("edge: web version", "cluster", tok.ClusterID, "message", tok.MessageID, "err", err)
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return "error"
+	}
+	if !head && !e.record(w, r, tok, host, event.View) {
+		return ""
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src * data:; style-src * 'unsafe-inline'; font-src * data:; form-action 'none'; base-uri 'none'")
+	w.Write(page)
+	return "ok"
 }
 
 // MaskAddress is how the edge's pages name a recipient: the first character

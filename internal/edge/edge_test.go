@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/waymark-mail/waymark/internal/domain"
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -576,5 +577,45 @@ func TestFrontDoor(t *testing.T) {
 	}
 	if ev := f.events(); len(ev) != 0 {
 		t.Fatalf("front door visits recorded: %+v", ev)
+	}
+}
+
+type viewerFunc func(cluster, message, recipient string) ([]byte, error)
+
+func (f viewerFunc) View(_ context.Context, cluster, message, recipient string) ([]byte, error) {
+	return f(cluster, message, recipient)
+}
+
+// TestWebVersionLink: /v/ shows the viewer's page with a view event and a
+// policy that runs no script; a message no longer kept is a 404 without
+// an event; without a viewer it is not available either.
+func TestWebVersionLink(t *testing.T) {
+	f := newFixture(t)
+	kept := true
+	f.edge.Viewer = viewerFunc(func(cluster, message, recipient string) ([]byte, error) {
+		if !kept {
+			return nil, relay.ErrViewUnavailable
+		}
+		return []byte("<p>copy of " + message + " for " + recipient + "</p>"), nil
+	})
+	link := "/v/" + f.token(clA, track.View, "", f.clock.Add(-time.Hour))
+	resp := f.do("GET", "track.a.com", link, chrome)
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(page) != "<p>copy of msg_1 for ann@example.com</p>" ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("web version: %d %v %q", resp.StatusCode, resp.Header, page)
+	}
+	if ev := f.events(); len(ev) != 1 || ev[0].Type != event.View {
+		t.Fatalf("events: %+v", ev)
+	}
+	kept = false
+	if resp := f.do("GET", "track.a.com", link, chrome); resp.StatusCode != 404 {
+		t.Fatalf("no longer kept: %d", resp.StatusCode)
+	}
+	if resp := f.do("GET", "track.a.com", "/c/"+strings.TrimPrefix(link, "/v/"), chrome); resp.StatusCode != 404 {
+		t.Fatalf("a view token at /c/: %d", resp.StatusCode)
+	}
+	if ev := f.events(); len(ev) != 1 {
+		t.Fatalf("events after: %+v", ev)
 	}
 }

@@ -14,6 +14,8 @@ const (
 	Unsubscribe Type = "unsubscribe"
 	// Forward: a recipient forwarded a message to a friend.
 	Forward Type = "forward"
+	// View: a recipient opened the message's web version ({{webversion}}).
+	View Type = "view"
 	// Relayed: a delivery server accepted a copy.
 	Relayed Type = "relayed"
 	// Bounce: a copy was refused, expired, or reported undeliverable.
@@ -23,7 +25,7 @@ const (
 )
 
 // Types lists every event type, in the order the API documents them.
-var Types = []Type{Open, Click, Unsubscribe, Forward, Relayed, Bounce, Complaint}
+var Types = []Type{Open, Click, Unsubscribe, Forward, View, Relayed, Bounce, Complaint}
 
 // Valid reports whether t is a known event type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }

@@ -56,8 +56,9 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 	res := Result{MessageID: m.ID}
 	now := r.now()
 	rawKey := ""
-	if bytes.Contains(raw, []byte(track.ForwardPlaceholder)) {
-		// Kept as it came, for the forward-to-a-friend form, under its
+	if bytes.Contains(raw, []byte(track.ForwardPlaceholder)) || bytes.Contains(raw, []byte(track.WebVersionPlaceholder)) {
+		// Kept as it came, for the forward-to-a-friend form and the web
+		// version, under its
 		// content's digest: copies that share a message id but not their
 		// text (personalised mail) each forward what their recipient got.
 		sum := sha256.Sum256(raw)

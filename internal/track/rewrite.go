@@ -77,6 +77,7 @@ func (rw *Rewriter) kept(dest string) bool {
 const (
 	UnsubscribePlaceholder = "{{unsubscribe}}"
 	ForwardPlaceholder     = "{{forward}}"
+	WebVersionPlaceholder  = "{{webversion}}"
 )
 
 // appendLink appends the tracking URL of a token of the given kind to dst.
@@ -130,7 +131,7 @@ func (rw *Rewriter) isOurs(s string) bool {
 var placeholders = [...]struct {
 	text []byte
 	kind Kind
-}{{[]byte(UnsubscribePlaceholder), Unsubscribe}, {[]byte(ForwardPlaceholder), Forward}}
+}{{[]byte(UnsubscribePlaceholder), Unsubscribe}, {[]byte(ForwardPlaceholder), Forward}, {[]byte(WebVersionPlaceholder), View}}
 
 // appendPlaceholders appends b to dst with {{unsubscribe}} and {{forward}}
 // replaced by their links, one token of each kind for all its occurrences.

@@ -32,12 +32,14 @@ const (
 	Forward Kind = 'f'
 	// Honeypot is the hidden link no person clicks.
 	Honeypot Kind = 'h'
+	// View is the view-in-browser link: the recipient's copy as a page.
+	View Kind = 'v'
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case Click, Open, Unsubscribe, Forward, Honeypot:
+	case Click, Open, Unsubscribe, Forward, Honeypot, View:
 		return true
 	}
 	return false

@@ -1,0 +1,83 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-message"
+
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// ErrViewUnavailable: the message is not kept (any more) for its web
+// version.
+var ErrViewUnavailable = errors.New("relay: this message's web version is no longer kept")
+
+// View is the web version of the message one recipient got: the kept
+// message rewritten for them as it was sent (their own links; no pixel,
+// the visit being the view event), its HTML part as a page, or its text in
+// a <pre> when it has none.
+func (r *Relay) View(ctx context.Context, clusterID, messageID, recipient string) ([]byte, error) {
+	sent, err := r.Store.MailFor(ctx, clusterID, messageID, recipient)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sent.SavedMessage == "") {
+		return nil, ErrViewUnavailable
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.Store.Message(ctx, clusterID, sent.SavedMessage)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrViewUnavailable
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID})
+	if err != nil {
+		return nil, err
+	}
+	m.NoOpens = true
+	var out bytes.Buffer
+	if err := m.WriteCopy(&out, clusterID, recipient); err != nil {
+		return nil, err
+	}
+	return webVersion(out.Bytes())
+}
+
+// webVersion finds the page in a written copy: its first text/html part,
+// decoded, else its first text/plain part, escaped in a <pre>.
+func webVersion(msg []byte) ([]byte, error) {
+	e, err := message.Read(bytes.NewReader(msg))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return nil, err
+	}
+	var htmlPart, textPart []byte
+	walkErr := e.Walk(func(_ []int, p *message.Entity, err error) error {
+		if err != nil {
+			return nil
+		}
+		t, _, _ := p.Header.ContentType()
+		if disp, _, _ := p.Header.ContentDisposition(); disp == "attachment" {
+			return nil
+		}
+		switch {
+		case t == "text/html" && htmlPart == nil:
+			htmlPart, _ = io.ReadAll(io.LimitReader(p.Body, MaxMessage))
+		case (t == "text/plain" || t == "") && textPart == nil && !strings.HasPrefix(t, "multipart/"):
+			textPart, _ = io.ReadAll(io.LimitReader(p.Body, MaxMessage))
+		}
+		return nil
+	})
+	if walkErr != nil {
+		return nil, walkErr
+	}
+	if htmlPart != nil {
+		return htmlPart, nil
+	}
+	return []byte("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body><pre style=\"white-space:pre-wrap\">" +
+		html.EscapeString(string(textPart)) + "</pre></body></html>"), nil
+}
