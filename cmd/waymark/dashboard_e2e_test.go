@@ -168,6 +168,10 @@ func TestDashboardInChromium(t *testing.T) {
 	if s := text(tab, "main table"); !strings.Contains(s, "acme-mail.com") {
 		t.Fatalf("the admin in acme:\n%s", s)
 	}
+	do(tab, "admin blocks a domain", chromedp.Navigate(srv.api+"/blocked-domains"), chromedp.WaitVisible("#domain"),
+		chromedp.SendKeys("#domain", "phish.example"), chromedp.SendKeys("#reason", "reported phishing"),
+		chromedp.Click(`form[action="/blocked-domains"] button`), chromedp.WaitVisible(`form[action="/blocked-domains/phish.example/delete"]`),
+		shot(tab, "admin-04-blocked-domains"))
 }
 
 // dryRunLink returns the path of a click link minted for the cluster's

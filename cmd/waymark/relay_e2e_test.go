@@ -868,3 +868,41 @@ func TestWebVersion(t *testing.T) {
 		t.Fatalf("an altered token: %v %v", resp, err)
 	}
 }
+
+// TestTrackSwitchesThroughPostfix: the cluster turns link tracking off
+// (CLI): delivered links stay as written but the unsubscribe link is
+// there; a message's X-Waymark-Track header turns links back on and the
+// pixel off, and is not delivered.
+func TestTrackSwitchesThroughPostfix(t *testing.T) {
+	r := startRelay(t, nil)
+	if out := mustRun(t, r.cli, "cluster", "set", r.cluster, "--track-clicks", "off"); !regexp.MustCompile(`TRACKING\s+opens on, clicks off`).MatchString(out) {
+		t.Fatalf("cluster set:\n%s", out)
+	}
+	msg := strings.Replace(fmt.Sprintf(relayMessage, "t1"), "<p><a href=\"{{forward}}\">Forward to a friend</a></p>", "<p><a href=\"{{unsubscribe}}\">Unsubscribe</a></p></body>", 1)
+	if out, code := r.swaks(t, "ann@example.org", msg); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	off := string(r.postfix.WaitDelivered(1, 30*time.Second)[0])
+	if !strings.Contains(off, `href="https://shop.example/spring"`) || !strings.Contains(off, `href="https://clicks.acme-mail.com/u/`) ||
+		!strings.Contains(off, "List-Unsubscribe: <https://clicks.acme-mail.com/u/") || !strings.Contains(off, `/o/`) {
+		t.Fatalf("clicks off:\n%s", off)
+	}
+	if out, code := r.swaks(t, "bob@example.org", "X-Waymark-Track: clicks=all, opens=off\r\n"+strings.Replace(msg, "t1@", "t2@", 1)); code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	var on string
+	for _, m := range r.postfix.WaitDelivered(2, 30*time.Second) {
+		if strings.Contains(string(m), "Delivered-To: bob@example.org") {
+			on = string(m)
+		}
+	}
+	if strings.Contains(on, `href="https://shop.example/spring"`) || !strings.Contains(on, `href="https://clicks.acme-mail.com/c/`) ||
+		strings.Contains(on, "/o/") || strings.Contains(on, "X-Waymark-Track") {
+		t.Fatalf("the header's switches:\n%s", on)
+	}
+	for name, err := range r.unbound.VerifyDKIM(t, on) {
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}

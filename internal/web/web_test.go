@@ -634,3 +634,36 @@ func TestSettingsPage(t *testing.T) {
 		t.Fatalf("bravo: %+v", got)
 	}
 }
+
+// TestBlockedDomainsPage: the admin lists, blocks and unblocks link
+// destinations; a cluster key gets a 403.
+func TestBlockedDomainsPage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.admin)
+	code, page, _ := b.get("/blocked-domains")
+	if code != 200 || !strings.Contains(page, "No domain is blocked.") {
+		t.Fatalf("empty list: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/blocked-domains", url.Values{"csrf": {b.csrf(page)}, "domain": {"www.Bad.example"}, "reason": {"phishing"}}); code != 303 {
+		t.Fatalf("block: %d", code)
+	}
+	_, page, _ = b.get("/blocked-domains")
+	if !strings.Contains(page, "<code>bad.example</code>") || !strings.Contains(page, "phishing") {
+		t.Fatalf("after block:\n%s", page)
+	}
+	if code, page, _ := b.post("/blocked-domains", url.Values{"csrf": {b.csrf(page)}, "domain": {"not a domain"}}); code != 422 || !strings.Contains(page, "not a domain") {
+		t.Fatalf("a bad domain: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/blocked-domains/bad.example/delete", url.Values{"csrf": {b.csrf(page)}}); code != 303 {
+		t.Fatalf("unblock: %d", code)
+	}
+	if _, page, _ := b.get("/blocked-domains"); !strings.Contains(page, "No domain is blocked.") {
+		t.Fatalf("after unblock:\n%s", page)
+	}
+	c := d.browser(t)
+	c.signIn(d.keys["acme"])
+	if code, _, _ := c.get("/blocked-domains"); code != 403 {
+		t.Fatalf("a cluster key: %d", code)
+	}
+}
