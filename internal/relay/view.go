@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"strings"
@@ -37,6 +38,12 @@ func (r *Relay) View(ctx context.Context, clusterID, messageID, recipient string
 		return nil, err
 	}
 	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID})
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		// Refused now (a link listed since, a tracking domain gone): the
+		// web version is not shown rather than shown otherwise.
+		return nil, fmt.Errorf("%w: %v", ErrViewUnavailable, err)
+	}
 	if err != nil {
 		return nil, err
 	}

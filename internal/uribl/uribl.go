@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -51,11 +52,12 @@ type entry struct {
 
 // Cache bounds.
 const (
-	maxCache   = 100_000
-	minTTL     = time.Minute
-	maxTTL     = 6 * time.Hour
-	missTTL    = 5 * time.Minute // NXDOMAIN without a usable SOA
-	platformBL = "the platform's blocklist"
+	maxCache    = 100_000
+	minTTL      = time.Minute
+	maxTTL      = 6 * time.Hour
+	missTTL     = 5 * time.Minute // NXDOMAIN without a usable SOA
+	maxInFlight = 16
+	platformBL  = "the platform's blocklist"
 )
 
 // New returns a checker of zones through r; metrics go to reg if set.
@@ -101,6 +103,11 @@ func Registrable(dest string) string {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return host
 	}
+	// Lists and the platform's blocklist hold A-labels: a link written in
+	// Unicode (bücher.example) is looked up as xn--bcher-kva.example.
+	if ascii, err := idna.Lookup.ToASCII(host); err == nil {
+		host = ascii
+	}
 	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
 		return d
 	}
@@ -125,6 +132,9 @@ func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
 	}
 	results := make([]*Listing, len(domains))
 	var wg sync.WaitGroup
+	// At most maxInFlight lookups at once: a message with a thousand links
+	// must not be a thousand queries at the same moment.
+	sem := make(chan struct{}, maxInFlight)
 	for i, d := range domains {
 		if l, ok := c.blockedBy(d); ok {
 			results[i] = l
@@ -132,6 +142,13 @@ func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
 		}
 		for _, zone := range c.Zones {
 			wg.Go(func() {
+				select {
+				case sem <- struct{}{}:
+					defer func() { <-sem }()
+				case <-ctx.Done():
+					c.count(zone, "timeout")
+					return
+				}
 				if l := c.lookup(ctx, d, zone); l != nil {
 					c.mu.Lock()
 					if results[i] == nil {

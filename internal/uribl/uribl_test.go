@@ -55,6 +55,9 @@ func TestRegistrable(t *testing.T) {
 		"http://Login.Bad.EXAMPLE./x":        "bad.example",
 		"https://192.0.2.7/x":                "192.0.2.7",
 		"https://co.uk/":                     "co.uk",
+		"https://www.bücher.example/":        "xn--bcher-kva.example",
+		"https://good.example@bad.example/":  "bad.example",
+		"HTTPS://WWW.BAD.EXAMPLE:8443/":      "bad.example",
 		"not a url":                          "",
 		"mailto:x@y":                         "",
 	} {
