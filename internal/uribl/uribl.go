@@ -141,6 +141,14 @@ func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
 			continue
 		}
 		for _, zone := range c.Zones {
+			if l, known := c.cached(d, zone); known { // the usual case: no goroutine, no query
+				c.mu.Lock()
+				if l != nil && results[i] == nil {
+					results[i] = l
+				}
+				c.mu.Unlock()
+				continue
+			}
 			wg.Go(func() {
 				select {
 				case sem <- struct{}{}:
@@ -214,6 +222,23 @@ func (c *Checker) blockedBy(d string) (*Listing, bool) {
 		return &Listing{Domain: d, List: platformBL, Reason: reason}, true
 	}
 	return nil, false
+}
+
+// cached answers one domain on one zone from the cache, if it knows.
+func (c *Checker) cached(d, zone string) (*Listing, bool) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.cache[d+"\x00"+zone]
+	c.mu.Unlock()
+	if !ok || !now.Before(e.until) {
+		return nil, false
+	}
+	if e.listed {
+		c.count(zone, "cached_listed")
+		return &Listing{Domain: d, List: zone, Reason: e.reason}, true
+	}
+	c.count(zone, "cached_clean")
+	return nil, true
 }
 
 // lookup answers one domain on one zone, from the cache or the resolver.
