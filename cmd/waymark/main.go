@@ -49,9 +49,10 @@ func usage(w io.Writer) {
 usage:
   waymark serve [flags]             run the service (waymark serve --help for flags)
   waymark cluster create NAME       create a cluster, print its id and API key
-  waymark cluster list
-  waymark tracking-domain add|list|show|verify|set-default|unset-default|delete
-  waymark sending-domain add|list|show|verify|rotate|delete
+  waymark cluster list|show|set
+  waymark tracking-domain add|list|show|verify|set|set-default|unset-default|delete
+  waymark sending-domain add|list|show|verify|rotate|set|delete
+  (waymark <group> --help lists a group's commands and flags)
   waymark version
 
 The client commands talk to the API: --api (WAYMARK_API), --key (WAYMARK_KEY).

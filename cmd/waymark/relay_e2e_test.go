@@ -857,6 +857,7 @@ func TestWebVersion(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="https://clicks.acme-mail.com/c/`) ||
 		!strings.Contains(string(page), `<img src="https://cdn.example/logo.png"`) || strings.Contains(string(page), "/o/") ||
+		strings.Contains(string(page), "display:none") ||
 		strings.Contains(string(page), "https://shop.example/spring") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Fatalf("web version: %d %v\n%s", resp.StatusCode, resp.Header, page)
 	}

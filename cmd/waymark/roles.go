@@ -275,6 +275,9 @@ func (n *node) startEdge(ctx context.Context) error {
 		n.serveHTTP(srv, tls.NewListener(tlsLn, tlsConfig))
 		edgeLine += ", https://" + tlsLn.Addr().String() + " (ACME " + c.acmeDirectory + ")"
 	}
+	if c.abuseContact != "" {
+		edgeLine += "; abuse contact " + c.abuseContact
+	}
 	n.line("edge", edgeLine)
 	return nil
 }
@@ -314,6 +317,9 @@ func (n *node) startRelay(ctx context.Context) error {
 		delivery = "per cluster (POST /v1/delivery-servers; no --delivery default)"
 	}
 	n.line("smtp", addr.String()+" submission: STARTTLS, AUTH PLAIN <cluster id> <API key>; delivery "+delivery)
+	if len(c.uribls) > 0 {
+		n.line("links", "destinations checked against "+strings.Join(c.uribls, ", ")+" and the platform's blocklist; a listed one: "+c.uriblAction)
+	}
 	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events, ShutdownTimeout: c.shutdownTimeout}
 	baddr, err := bs.Listen(ctx, c.bounceSMTP)
 	if err != nil {
@@ -367,5 +373,8 @@ func (n *node) startMonitor(ctx context.Context) error {
 	hooks := &webhook.Deliverer{Queue: n.st, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log}
 	go hooks.Run(ctx, 2*time.Second)
 	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
+	if n.c.notifyFrom != "" {
+		n.line("notices", "emailed from "+n.c.notifyFrom+" through "+n.c.delivery+" to each cluster's notify_email")
+	}
 	return nil
 }

@@ -1593,3 +1593,38 @@ func TestDMARCPolicy(t *testing.T) {
 		t.Fatalf("reset: %d %s", r.Code, r.Raw)
 	}
 }
+
+// TestBlockedDomainsAPI: the admin blocks a registrable domain (a host is
+// stored as its registrable domain), not a public suffix; a cluster key
+// may not; unblocking twice is a 404.
+func TestBlockedDomainsAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, key := e.cluster("acme")
+	if r := e.do("POST", "/v1/blocked-domains", e.admin, map[string]any{"domain": "Login.Phish.example", "reason": "reported"}); r.Code != 201 ||
+		r.str("domain") != "phish.example" || r.Header.Get("Location") != "/v1/blocked-domains/phish.example" {
+		t.Fatalf("block: %d %s", r.Code, r.Raw)
+	}
+	for _, tc := range []struct {
+		key, domain string
+		code        int
+		errCode     string
+	}{
+		{e.admin, "phish.example", 409, "duplicate"},
+		{e.admin, "co.uk", 422, "domain_invalid"},
+		{e.admin, "not a domain", 422, "domain_invalid"},
+		{key, "other.example", 403, "forbidden"},
+	} {
+		if r := e.do("POST", "/v1/blocked-domains", tc.key, map[string]any{"domain": tc.domain}); r.Code != tc.code || r.errCode() != tc.errCode {
+			t.Errorf("%s: %d %s", tc.domain, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("GET", "/v1/blocked-domains", e.admin, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 1 {
+		t.Fatalf("list: %s", r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/blocked-domains/phish.example", e.admin, nil); r.Code != 204 {
+		t.Fatalf("unblock: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/blocked-domains/phish.example", e.admin, nil); r.Code != 404 {
+		t.Fatalf("unblock twice: %d %s", r.Code, r.Raw)
+	}
+}

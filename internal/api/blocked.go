@@ -11,6 +11,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/uribl"
+	"golang.org/x/net/publicsuffix"
 )
 
 // BlockedDomain is a domain of the platform's blocklist as the API shows
@@ -53,6 +54,11 @@ func (s *Server) blockDomain(w http.ResponseWriter, r *http.Request, _ principal
 	reason := strings.TrimSpace(req.Reason)
 	if len(reason) > 200 || strings.IndexFunc(reason, unicode.IsControl) >= 0 {
 		writeError(w, http.StatusUnprocessableEntity, "reason_invalid", "reason must be at most 200 characters, without control characters", "reason")
+		return
+	}
+	if ps, _ := publicsuffix.PublicSuffix(name); ps == name {
+		writeError(w, http.StatusUnprocessableEntity, "domain_invalid",
+			fmt.Sprintf("%s is a public suffix: links are looked up by their registrable domain (a name under it), so block that", name), "domain")
 		return
 	}
 	d := store.BlockedDomain{Domain: uribl.Registrable("https://" + name + "/"), Reason: reason, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}

@@ -303,8 +303,15 @@ func (s *Server) patchSendingDomain(w http.ResponseWriter, r *http.Request, p pr
 		dec := json.NewDecoder(bytes.NewReader(req.DMARC))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&policy); err != nil {
+			why := "it is not one"
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				why = fmt.Sprintf("dmarc.%s must be a %s", te.Field, map[bool]string{true: "number", false: "string or a list of strings"}[te.Field == "pct"])
+			} else if strings.Contains(err.Error(), "unknown field") {
+				why = strings.TrimPrefix(err.Error(), "json: ")
+			}
 			writeError(w, http.StatusUnprocessableEntity, "dmarc_invalid",
-				fmt.Sprintf("dmarc must be an object of p, sp, pct, adkim, aspf, fo, rua and ruf (RFC 7489 section 6.3): %v", err), "dmarc")
+				"dmarc must be an object of p, sp, pct, adkim, aspf, fo, rua and ruf (RFC 7489 section 6.3): "+why, "dmarc")
 			return
 		}
 		checked, err := policy.Check()

@@ -129,3 +129,18 @@ func TestLastCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSetWithNothingToSet: a set command without a flag is a usage
+// mistake (exit 2, with the usage), not an API error.
+func TestSetWithNothingToSet(t *testing.T) {
+	for _, group := range []string{"cluster", "tracking-domain", "sending-domain"} {
+		var out, errOut bytes.Buffer
+		code := Run(group, []string{"set", "x"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+			return map[string]string{"WAYMARK_API": "http://127.0.0.1:9", "WAYMARK_KEY": "wmk_k"}[k]
+		}})
+		if code != 2 || !strings.Contains(errOut.String(), "nothing to set") || !strings.Contains(errOut.String(), "usage: waymark "+group+" set") ||
+			strings.Contains(errOut.String(), "%!") {
+			t.Errorf("%s set: exit %d\n%s", group, code, errOut.String())
+		}
+	}
+}

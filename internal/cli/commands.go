@@ -136,8 +136,12 @@ func Run(group string, args []string, env Env) int {
 		})
 	}
 	if args[0] == "set" && (group == "cluster" || group == "sending-domain") {
-		fs.StringVar(&o.trackOpens, "track-opens", "", "the open pixel: on or off (a sending domain: or inherit)")
-		fs.StringVar(&o.trackClicks, "track-clicks", "", "which links are tracked: all, html, text or off (a sending domain: or inherit)")
+		inherit := ""
+		if group == "sending-domain" {
+			inherit = ", or inherit (the cluster's)"
+		}
+		fs.StringVar(&o.trackOpens, "track-opens", "", "the open pixel: on or off"+inherit)
+		fs.StringVar(&o.trackClicks, "track-clicks", "", "which links are tracked: all, html, text or off"+inherit)
 	}
 	if group == "sending-domain" && args[0] == "set" {
 		fs.StringVar(&o.dmarc, "dmarc", "", "the domain's DMARC policy as tags (p=reject; pct=50; rua=mailto:dmarc@example.com), or default")
@@ -173,10 +177,17 @@ func Run(group string, args []string, env Env) int {
 	}
 	if err := cmd.run(c, env.Stdout, pos, o); err != nil {
 		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(env.Stderr, "usage: waymark %s %s %s\n", group, args[0], cmd.usage)
+			return 2
+		}
 		return 1
 	}
 	return 0
 }
+
+// errUsage marks a command given nothing to do: exit 2, with its usage.
+var errUsage = errors.New("see the usage")
 
 // printJSON writes the API's answer as it came.
 func printJSON(out io.Writer, raw []byte) error {
@@ -234,7 +245,7 @@ func clusterSet(c *Client, out io.Writer, args []string, o opts) error {
 		body["tracking"] = t
 	}
 	if len(body) == 0 {
-		return errors.New("nothing to set: give --unsigned-mail, --notify-email, --track-opens or --track-clicks")
+		return fmt.Errorf("nothing to set: give --unsigned-mail, --notify-email, --track-opens or --track-clicks%.0w", errUsage)
 	}
 	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), body)
 	return printCluster(out, raw, err, o)
@@ -286,7 +297,7 @@ func sendingSet(c *Client, out io.Writer, args []string, o opts) error {
 		body["dmarc"] = policy
 	}
 	if len(body) == 0 {
-		return errors.New("nothing to set: give --track-opens, --track-clicks or --dmarc")
+		return fmt.Errorf("nothing to set: give --track-opens, --track-clicks or --dmarc%.0w", errUsage)
 	}
 	raw, err := c.Do("PATCH", sendingPath(args[0], ""), body)
 	if err != nil || o.json {
@@ -325,7 +336,7 @@ func splitList(s string) []string {
 
 func trackingSet(c *Client, out io.Writer, args []string, o opts) error {
 	if o.homeURL == nil {
-		return errors.New("nothing to set: give --home-url URL (or --home-url \"\" for the edge's own page)")
+		return fmt.Errorf("nothing to set: give --home-url URL (or --home-url \"\" for the edge's own page)%.0w", errUsage)
 	}
 	raw, err := c.Do("PATCH", domainPath(args[0], ""), map[string]any{"home_url": *o.homeURL})
 	return printDomain(out, raw, err, o, false)
@@ -546,7 +557,8 @@ func printSending(out io.Writer, raw []byte, err error, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nFAILED CHECKS\t%d\n", d.ID, d.Name, d.Status, d.FailedChecks)
+	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nFAILED CHECKS\t%d\nTRACKING\topens %s, clicks %s\nDMARC\t%s\n",
+		d.ID, d.Name, d.Status, d.FailedChecks, d.Tracking.Opens, d.Tracking.Clicks, d.DMARCRecord)
 	for _, k := range d.DKIM {
 		fmt.Fprintf(tw, "DKIM %s\tselector %s, next rotation %s\n", k.Algorithm, k.Selector, k.NextRotation.Format(time.DateTime))
 	}

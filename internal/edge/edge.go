@@ -417,8 +417,8 @@ func (e *Edge) frontDoor(w http.ResponseWriter, r *http.Request, host string) {
 		if platform {
 			title = "The shared tracking host of " + e.Platform
 		}
-		e.page(w, "front", map[string]any{"Title": title, "Host": host, "Platform": platform, "Door": door,
-			"Abuse": e.AbuseContact, "AbuseURI": template.URL(contactURI(e.AbuseContact))})
+		e.render(w, http.StatusOK, "public, max-age=300", "front", map[string]any{"Title": title, "Host": host, "Shared": platform,
+			"Platform": e.Platform, "Door": door, "Abuse": e.AbuseContact, "AbuseURI": template.URL(contactURI(e.AbuseContact))})
 	}
 }
 
@@ -433,7 +433,7 @@ func contactURI(c string) string {
 
 var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}button{font:inherit;padding:.5rem 1rem;border:1px solid #1a1a1a;border-radius:4px;background:#1a1a1a;color:#fff}</style></head><body>{{end}}
-{{define "front"}}{{template "head" .}}<h1>{{.Title}}</h1>{{if .Platform}}<p>This host carries the tracking links in email sent through {{.Platform}} by senders who have no tracking domain of their own.</p>{{else}}<p>This host carries the links in email sent by <strong>{{.Door.Cluster}}</strong>{{with .Door.SendingDomains}} from {{range $i, $d := .}}{{if $i}}, {{end}}<strong>{{$d}}</strong>{{end}}{{end}}: a link takes you on to its destination once your visit is counted.</p>{{end}}<p>{{if .Abuse}}If you received unwanted email with links on this host, report it to <a href="{{.AbuseURI}}">{{.Abuse}}</a>.{{else}}To report unwanted email with links on this host, write to the postmaster of {{.Host}}.{{end}}</p></body></html>{{end}}
+{{define "front"}}{{template "head" .}}<h1>{{.Title}}</h1>{{if .Shared}}<p>This host carries the tracking links in email sent through {{.Platform}} by senders who have no tracking domain of their own.</p>{{else}}<p>This host carries the links in email sent by <strong>{{.Door.Cluster}}</strong>{{with .Door.SendingDomains}} from {{range $i, $d := .}}{{if $i}}, {{end}}<strong>{{$d}}</strong>{{end}}{{end}}: a link takes you on to its destination once your visit is counted.</p>{{end}}<p>{{if .Abuse}}If you received unwanted email with links on this host, report it to <a href="{{.AbuseURI}}">{{.Abuse}}</a>.{{else}}To report unwanted email with links on this host, contact the operator of {{.Platform}}, which runs it.{{end}}</p></body></html>{{end}}
 {{define "gone"}}{{template "head" .}}<h1>No longer available</h1><p>The web version of this email is kept for 30 days, and this one is not kept any more.</p></body></html>{{end}}
 {{define "blocked"}}{{template "head" .}}<h1>Link blocked</h1><p>This link is not followed: {{.Listing}}.</p></body></html>{{end}}
 {{define "unsubscribe"}}{{template "head" .}}<h1>Unsubscribe</h1><p>Stop receiving these emails at <strong>{{.Recipient}}</strong>?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form></body></html>{{end}}
@@ -446,8 +446,13 @@ func (e *Edge) page(w http.ResponseWriter, name string, data map[string]any) {
 }
 
 func (e *Edge) pageStatus(w http.ResponseWriter, status int, name string, data map[string]any) {
+	e.render(w, status, "no-store", name, data)
+}
+
+// render writes one of the edge's pages with its status and caching.
+func (e *Edge) render(w http.ResponseWriter, status int, cache, name string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Cache-Control", cache)
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
 	w.WriteHeader(status)

@@ -534,7 +534,7 @@ func TestFrontDoor(t *testing.T) {
 		return resp, string(b)
 	}
 	resp, page := get("GET", "track.b.com", "/")
-	if resp.StatusCode != 200 || !strings.Contains(page, "sent by <strong>b</strong>") ||
+	if resp.StatusCode != 200 || !strings.Contains(page, "sent by <strong>b</strong>") || resp.Header.Get("Cache-Control") != "public, max-age=300" ||
 		!strings.Contains(page, `<a href="mailto:abuse@waymark.localhost">abuse@waymark.localhost</a>`) {
 		t.Fatalf("front page: %d\n%s", resp.StatusCode, page)
 	}
@@ -558,7 +558,8 @@ func TestFrontDoor(t *testing.T) {
 	if exp, err := time.Parse(time.RFC3339, m[1]); err != nil || exp.Before(f.clock) || exp.After(f.clock.AddDate(1, 0, 0)) {
 		t.Fatalf("Expires %q %v", m[1], err)
 	}
-	if resp, page := get("GET", "t.waymark.localhost", "/"); resp.StatusCode != 200 || !strings.Contains(page, "shared tracking host of waymark.localhost") {
+	if resp, page := get("GET", "t.waymark.localhost", "/"); resp.StatusCode != 200 || !strings.Contains(page, "shared tracking host of waymark.localhost") ||
+		!strings.Contains(page, "sent through waymark.localhost by senders") {
 		t.Fatalf("the platform host: %d\n%s", resp.StatusCode, page)
 	}
 	for _, host := range []string{"pending.a.com", "unknown.example"} {

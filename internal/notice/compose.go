@@ -139,12 +139,12 @@ func (v view) Consequence() string {
 	switch v.Kind {
 	case Warning:
 		if v.What == "sending domain" {
-			return "It still signs mail for now. If the next check fails too, it is deactivated: mail from it is refused until it verifies again."
+			return "It still signs mail for now. If the next check fails too, it is deactivated: mail from it is refused (or, if your cluster relays unsigned mail, sent unsigned) until it verifies again."
 		}
 		return "Its links still work for now. If the next check fails too, it is deactivated: its links stop working until it verifies again."
 	case Deactivated:
 		if v.What == "sending domain" {
-			return "It failed two checks in a row and is pending again: mail from it is refused (550 5.7.1) until it verifies again. It is checked again only when you ask (Verify in the dashboard, or waymark sending-domain verify)."
+			return "It failed two checks in a row and is pending again: mail from it is refused (550 5.7.1), or, if your cluster relays unsigned mail, sent unsigned, until it verifies again. It is checked again only when you ask (Verify in the dashboard, or waymark sending-domain verify)."
 		}
 		return "It failed two checks in a row and is pending again: its links, in mail already sent too, answer 404 until it verifies again. It is checked again only when you ask (Verify in the dashboard, or waymark tracking-domain verify)."
 	case CertFailed:
@@ -155,8 +155,8 @@ func (v view) Consequence() string {
 
 var textBody = template.Must(template.New("text").Parse(`{{.Subject}}
 
-The {{.What}} {{.Name}} of your cluster {{.Cluster}} on {{.Platform}}:
-{{if eq .Kind "certificate_failed"}}its certificate could not be obtained at {{.When}}{{else}}its check at {{.When}} failed{{end}}.
+{{if eq .Kind "certificate_failed"}}No certificate could be obtained at {{.When}} for the {{.What}} {{.Name}}{{else}}The {{.What}} {{.Name}} failed its check at {{.When}}{{end}}
+(your cluster {{.Cluster}} on {{.Platform}}).
 
 What was found: {{.Diagnosis}}
 
@@ -177,8 +177,7 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Subject}}</title></head>
 <body style="font-family:system-ui,sans-serif;color:#1a1a1a;max-width:40rem">
 <h1 style="font-size:1.25rem">{{.Subject}}</h1>
-<p>The {{.What}} <strong>{{.Name}}</strong> of your cluster <strong>{{.Cluster}}</strong> on {{.Platform}}:
-{{if eq .Kind "certificate_failed"}}its certificate could not be obtained at {{.When}}{{else}}its check at {{.When}} failed{{end}}.</p>
+<p>{{if eq .Kind "certificate_failed"}}No certificate could be obtained at {{.When}} for the {{.What}} <strong>{{.Name}}</strong>{{else}}The {{.What}} <strong>{{.Name}}</strong> failed its check at {{.When}}{{end}} (your cluster <strong>{{.Cluster}}</strong> on {{.Platform}}).</p>
 <p><strong>What was found:</strong> {{.Diagnosis}}</p>
 <p>{{.Consequence}}</p>
 <h2 style="font-size:1.1rem">The fix</h2>

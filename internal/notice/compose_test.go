@@ -53,7 +53,8 @@ func TestCompose(t *testing.T) {
 		parts[ct] = string(b)
 	}
 	text, html := parts["text/plain"], parts["text/html"]
-	if !strings.Contains(text, "your cluster acme") || !strings.Contains(html, "your cluster <strong>acme</strong>") {
+	if !strings.Contains(text, "The sending domain acme-mail.com failed its check at 2026-12-01 09:30 UTC\r\n(your cluster acme on waymark.localhost).") ||
+		!strings.Contains(html, "your cluster <strong>acme</strong>") {
 		t.Errorf("the cluster is not named:\n%s\n%s", text, html)
 	}
 	for _, want := range []string{"acme-mail.com", "wm1._domainkey.acme-mail.com", "wm1.l1.dkim.waymark.localhost",

@@ -117,9 +117,10 @@ type Message struct {
 	Tracking           bool       // links and pixel rewritten
 	// Clicks and NoOpens are what Tracking covers (X-Waymark-Track, the
 	// sending domain's and the cluster's defaults).
-	Clicks  track.Clicks
-	NoOpens bool
-	Server  string // the X-Waymark-Delivery-Server header
+	Clicks     track.Clicks
+	NoOpens    bool
+	NoHoneypot bool
+	Server     string // the X-Waymark-Delivery-Server header
 	// Untracked are the registrable domains of listed destinations, whose
 	// links are left as they are (--uribl-action untrack).
 	Untracked map[string]bool
@@ -257,7 +258,7 @@ func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message)
 		return nil
 	}
 	if !c.UntrackListed {
-		return ErrLinkListed.With("a link leads to %s: remove the link, or send the message without it", listed[0])
+		return ErrLinkListed.With("a link leads to a listed domain: %s; remove the link, or send the message without it", listed[0])
 	}
 	m.Untracked = map[string]bool{}
 	for _, l := range listed {
@@ -431,7 +432,7 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 		if err != nil {
 			return err
 		}
-		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep, Clicks: m.Clicks, NoOpens: m.NoOpens,
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep, Clicks: m.Clicks, NoOpens: m.NoOpens, NoHoneypot: m.NoHoneypot,
 			Token: track.Token{Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)

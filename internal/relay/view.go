@@ -47,7 +47,7 @@ func (r *Relay) View(ctx context.Context, clusterID, messageID, recipient string
 	if err != nil {
 		return nil, err
 	}
-	m.NoOpens = true
+	m.NoOpens, m.NoHoneypot = true, true
 	var out bytes.Buffer
 	if err := m.WriteCopy(&out, clusterID, recipient); err != nil {
 		return nil, err

@@ -152,6 +152,7 @@ func (d DMARC) Stored() string {
 // dashboard take it; Check it before use. An unknown tag is an error.
 func ParseTags(s string) (DMARC, error) {
 	var d DMARC
+	seen := map[string]bool{}
 	for _, part := range strings.Split(s, ";") {
 		if strings.TrimSpace(part) == "" {
 			continue
@@ -161,6 +162,10 @@ func ParseTags(s string) (DMARC, error) {
 		if !ok {
 			return d, &DMARCError{"", fmt.Sprintf("%q is not tag=value", strings.TrimSpace(part))}
 		}
+		if seen[tag] { // RFC 7489 section 6.3: each tag at most once
+			return d, &DMARCError{tag, fmt.Sprintf("the tag %s is given twice", tag)}
+		}
+		seen[tag] = true
 		switch tag {
 		case "v":
 			if !strings.EqualFold(val, "DMARC1") {

@@ -154,7 +154,7 @@ func isNameByte(b byte) bool {
 // tracked) and the open pixel (unless NoOpens) to dst.
 func (rw *Rewriter) appendPixel(dst []byte) ([]byte, error) {
 	var err error
-	if rw.htmlClicks() {
+	if rw.htmlClicks() && !rw.NoHoneypot {
 		dst = append(dst, `<a href="`...)
 		if dst, err = rw.appendLink(dst, Honeypot, ""); err != nil {
 			return dst, err

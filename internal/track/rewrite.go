@@ -35,6 +35,8 @@ type Rewriter struct {
 	// placeholders and List-Unsubscribe are written whatever these say.
 	Clicks  Clicks
 	NoOpens bool
+	// NoHoneypot leaves out the hidden link (a web version's page).
+	NoHoneypot bool
 }
 
 // Clicks is which parts' links a rewrite tracks (X-Waymark-Track clicks=).
