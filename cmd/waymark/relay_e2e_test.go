@@ -837,7 +837,8 @@ func TestDMARCPolicyServed(t *testing.T) {
 func TestWebVersion(t *testing.T) {
 	r := startRelay(t, nil)
 	msg := strings.Replace(fmt.Sprintf(relayMessage, "w1"), "<p><a href=\"{{forward}}\">Forward to a friend</a></p>",
-		"<p><a href=\"{{webversion}}\">View in your browser</a> <img src=\"https://cdn.example/logo.png\" alt=\"logo\"></p>", 1)
+		"<p><a href=\"{{webversion}}\">View in your browser</a> <img src=\"https://cdn.example/logo.png\" alt=\"logo\"></p>"+
+			"<meta http-equiv=\"refresh\" content=\"1;url=https://elsewhere.example/\"><a href=\"https://raw.example/\" data-waymark=\"off\">raw</a>", 1)
 	if out, code := r.swaks(t, "ann@example.org", msg); code != 0 {
 		t.Fatalf("swaks: exit %d\n%s", code, out)
 	}
@@ -857,7 +858,7 @@ func TestWebVersion(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="https://clicks.acme-mail.com/c/`) ||
 		!strings.Contains(string(page), `<img src="https://cdn.example/logo.png"`) || strings.Contains(string(page), "/o/") ||
-		strings.Contains(string(page), "display:none") ||
+		strings.Contains(string(page), "display:none") || strings.Contains(string(page), "refresh") || strings.Contains(string(page), `href="https://raw.example/"`) ||
 		strings.Contains(string(page), "https://shop.example/spring") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Fatalf("web version: %d %v\n%s", resp.StatusCode, resp.Header, page)
 	}

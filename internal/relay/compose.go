@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,7 @@ type ComposerStore interface {
 	Cluster(ctx context.Context, id string) (store.Cluster, error)
 	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
 	ActiveSendingDomainByName(ctx context.Context, name string) (store.SendingDomain, error)
+	SendingDomainClusters(ctx context.Context, name string) ([]string, error)
 	DKIMKeys(ctx context.Context, domainID string) ([]store.DKIMKey, error)
 	DeliveryServers(ctx context.Context, clusterID string) ([]store.DeliveryServer, error)
 	TrackingDomains(ctx context.Context, clusterID string) ([]store.TrackingDomain, error)
@@ -100,6 +102,10 @@ type Submission struct {
 	// EnvelopeFrom is the client's envelope sender, kept for unsigned mail
 	// (empty: the From address).
 	EnvelopeFrom string
+	// WebVersion renders a kept message for its /v/ page: every link is
+	// tracked (so each click is checked at the edge), none is looked up
+	// now, no pixel, no honeypot.
+	WebVersion bool
 }
 
 // Message is a submission checked and ready to be written for each
@@ -120,6 +126,8 @@ type Message struct {
 	Clicks     track.Clicks
 	NoOpens    bool
 	NoHoneypot bool
+	// WebVersion: rendered for the /v/ page (Submission.WebVersion).
+	WebVersion bool
 	Server     string // the X-Waymark-Delivery-Server header
 	// Untracked are the registrable domains of listed destinations, whose
 	// links are left as they are (--uribl-action untrack).
@@ -215,6 +223,9 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 			return nil, err
 		}
 	}
+	if s.WebVersion {
+		m.Tracking, m.Clicks, m.NoOpens, m.NoHoneypot, m.WebVersion = true, track.ClicksAll, true, true, true
+	}
 	server, serverTracking, err := c.deliveryServer(ctx, s.ClusterID, h.Get(DeliveryServerHeader))
 	if err != nil {
 		return nil, err
@@ -234,8 +245,10 @@ func (c *Composer) Prepare(ctx context.Context, s Submission) (*Message, error) 
 	if m.key, err = c.Tokens.Current(ctx, s.ClusterID); err != nil {
 		return nil, err
 	}
-	if err := c.checkLinks(ctx, s.ClusterID, m); err != nil {
-		return nil, err
+	if !s.WebVersion {
+		if err := c.checkLinks(ctx, s.ClusterID, m); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -247,7 +260,11 @@ func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message)
 	if !m.Tracking || !c.Links.Enabled() {
 		return nil
 	}
-	dests, err := track.Links(m.Raw, m.Clicks)
+	clicks := m.Clicks
+	if bytes.Contains(m.Raw, []byte(track.WebVersionPlaceholder)) {
+		clicks = track.ClicksAll // the web version shows every link on the tracking host
+	}
+	dests, err := track.Links(m.Raw, clicks)
 	if err != nil || len(dests) == 0 {
 		return nil // the rewrite itself says what is wrong with the message
 	}
@@ -262,7 +279,7 @@ func (c *Composer) checkLinks(ctx context.Context, clusterID string, m *Message)
 	}
 	m.Untracked = map[string]bool{}
 	for _, l := range listed {
-		m.Untracked[l.Domain] = true
+		m.Untracked[l.Domain] = true // "" for the unreadable ones: uribl.Registrable of them
 		c.Links.Log.Info("uribl: link left untracked", "cluster", clusterID, "message", m.ID, "listing", l.String())
 	}
 	return nil
@@ -346,8 +363,39 @@ func (c *Composer) unsigned(ctx context.Context, s Submission, m *Message) error
 	if m.Sender == "" {
 		m.Sender, _ = dkim.FromAddress(m.Header)
 	}
+	// Unsigned mail goes out through the platform's sending addresses,
+	// which the SPF of every hosted domain's bounce host and of the
+	// platform zone lists: it must not use those domains, or it would pass
+	// SPF (and DMARC) as them. So its From domain is nobody else's sending
+	// domain and not the platform's, and its envelope sender is a plain
+	// address of the From domain (or under it).
+	if !plainAddress.MatchString(m.Sender) {
+		return ErrSenderInvalid.With("the envelope sender %q is not a plain address (letters, digits and !#$%%&'*+-/=?^_`{|}~. before the @, a hostname after)", m.Sender)
+	}
+	senderDomain := strings.ToLower(m.Sender[strings.LastIndexByte(m.Sender, '@')+1:])
+	if senderDomain != m.FromDomain && !strings.HasSuffix(senderDomain, "."+m.FromDomain) {
+		return ErrSenderInvalid.With("unsigned mail's envelope sender must be of its From domain %s, not %s", m.FromDomain, m.Sender)
+	}
+	for _, d := range []string{m.FromDomain, senderDomain} {
+		if d == c.Platform || strings.HasSuffix(d, "."+c.Platform) {
+			return ErrFromNotVerified.With("%s is the platform's own domain: it cannot send unsigned mail", d)
+		}
+		owners, err := c.Store.SendingDomainClusters(ctx, d)
+		if err != nil {
+			return err
+		}
+		for _, o := range owners {
+			if o != s.ClusterID {
+				return ErrFromNotVerified.With("%s is another cluster's sending domain: mail from it goes only signed, by that cluster", d)
+			}
+		}
+	}
 	return nil
 }
+
+// plainAddress is an address the relay writes into MAIL FROM as it is: a
+// dot-atom local part (RFC 5321 section 4.1.2) and a hostname.
+var plainAddress = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 // keep tells the rewriter to leave a listed destination's link alone.
 func (m *Message) keep(dest string) bool {
@@ -432,7 +480,7 @@ func (m *Message) WriteCopy(w io.Writer, clusterID, recipient string, extra ...s
 		if err != nil {
 			return err
 		}
-		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep, Clicks: m.Clicks, NoOpens: m.NoOpens, NoHoneypot: m.NoHoneypot,
+		rw := &track.Rewriter{Host: m.Host, Drop: IsControlHeader, Encoder: enc, Keep: m.keep, Clicks: m.Clicks, NoOpens: m.NoOpens, NoHoneypot: m.NoHoneypot, TrackOptedOut: m.WebVersion,
 			Token: track.Token{Issued: m.issued, ClusterID: clusterID, MessageID: m.ID, Recipient: recipient}}
 		if err := rw.Message(&out, bytes.NewReader(m.Raw)); err != nil {
 			return ErrInvalidMessage.With("the message could not be rewritten: %v", err)

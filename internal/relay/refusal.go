@@ -82,6 +82,9 @@ var (
 	// of the cluster.
 	ErrFromNotVerified = &Refusal{Code: "from_domain_not_verified", Field: "From", SMTP: 550, Status: [3]int{5, 7, 1},
 		Message: "the From domain is not a verified sending domain of this cluster"}
+	// ErrSenderInvalid: unsigned mail's envelope sender cannot be used.
+	ErrSenderInvalid = &Refusal{Code: "sender_invalid", SMTP: 550, Status: [3]int{5, 1, 7},
+		Message: "the envelope sender cannot be used"}
 	// ErrLinkListed: a link leads to a domain on a URI blocklist, and the
 	// operator refuses such mail (--uribl-action refuse).
 	ErrLinkListed = &Refusal{Code: "link_listed", SMTP: 550, Status: [3]int{5, 7, 1},

@@ -562,6 +562,27 @@ func TestUnsignedMail(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// What unsigned mail may not use: another cluster's sending domain or
+	// its bounce host, the platform's domain, an envelope sender of
+	// another domain, one that would inject SMTP parameters.
+	box, _ := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err := f.st.CreateCluster(ctx, store.Cluster{ID: "cl_00000000000000bb", Name: "bravo", CreatedAt: time.Now()}, "hash-bravo"); err != nil {
+		t.Fatal(err)
+	}
+	sendingtest.Domain(t, f.st, box, "cl_00000000000000bb", "sd_9", "l9", "victim-mail.com", domain.StatusActive, []string{"rsa"}, time.Now())
+	for _, tc := range []struct{ from, header, want string }{
+		{"b-abcdefghijklmnop@bounce.victim-mail.com", "news@partner.example", "must be of its From domain"},
+		{"news@victim-mail.com", "news@victim-mail.com", "another cluster's sending domain"},
+		{"x@bounce.victim-mail.com", "x@bounce.victim-mail.com", "another cluster's sending domain"},
+		{"notices@waymark.localhost", "notices@waymark.localhost", "the platform's own domain"},
+		{`"x> RET=FULL ENVID=y"@partner.example`, "news@partner.example", "not a plain address"},
+	} {
+		msg := strings.ReplaceAll(newsletter, "news@acme-mail.com", tc.header)
+		_, err := f.relay.Submit(ctx, "cl_00000000000000aa", tc.from, []byte(msg), []string{"ann@example.org"}, "")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("unsigned from %s (From %s): %v", tc.from, tc.header, err)
+		}
+	}
 	withSender, err := f.relay.Submit(ctx, "cl_00000000000000aa", "bounces@partner.example", []byte(other), []string{"ann@example.org"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -757,5 +778,16 @@ func TestTrackSwitches(t *testing.T) {
 		if !errors.As(err, &ref) || ref.Code != "invalid_header" || ref.Field != TrackHeader {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestWebVersionSanitized: the web version page loses <meta http-equiv>
+// (a refresh would redirect anywhere) and <base>, and keeps the rest.
+func TestWebVersionSanitized(t *testing.T) {
+	page := string(sanitize([]byte(`<html><head><meta charset="utf-8"><META HTTP-EQUIV="refresh" content="0;url=https://bad.example/">` +
+		`<base href="https://bad.example/"></head><body><p>Hi <a href="https://t.example/c/x">x</a></p></body></html>`)))
+	if strings.Contains(strings.ToLower(page), "refresh") || strings.Contains(page, "<base") || !strings.Contains(page, `<meta charset="utf-8">`) ||
+		!strings.Contains(page, `<p>Hi <a href="https://t.example/c/x">x</a></p>`) {
+		t.Fatalf("sanitized: %s", page)
 	}
 }

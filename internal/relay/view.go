@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"html"
+
 	"io"
 	"strings"
+
+	xhtml "golang.org/x/net/html"
 
 	"github.com/emersion/go-message"
 
@@ -37,7 +40,13 @@ func (r *Relay) View(ctx context.Context, clusterID, messageID, recipient string
 	if err != nil {
 		return nil, err
 	}
-	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID})
+	select { // a web version can be 25 MiB to rewrite: a few at a time
+	case viewSlots <- struct{}{}:
+		defer func() { <-viewSlots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	m, err := r.Composer.Prepare(ctx, Submission{ClusterID: clusterID, Raw: raw, MessageID: messageID, WebVersion: true})
 	var ref *Refusal
 	if errors.As(err, &ref) {
 		// Refused now (a link listed since, a tracking domain gone): the
@@ -47,12 +56,49 @@ func (r *Relay) View(ctx context.Context, clusterID, messageID, recipient string
 	if err != nil {
 		return nil, err
 	}
-	m.NoOpens, m.NoHoneypot = true, true
 	var out bytes.Buffer
 	if err := m.WriteCopy(&out, clusterID, recipient); err != nil {
 		return nil, err
 	}
 	return webVersion(out.Bytes())
+}
+
+// viewSlots bounds the web versions rendered at once.
+var viewSlots = make(chan struct{}, 2)
+
+// sanitize removes from a web version what would act on its own in a
+// browser beyond what the page's Content-Security-Policy stops: a <meta
+// http-equiv> (a refresh is a redirect to anywhere) and <base> (which
+// would move every relative URL).
+func sanitize(page []byte) []byte {
+	z := xhtml.NewTokenizer(bytes.NewReader(page))
+	var out bytes.Buffer
+	out.Grow(len(page))
+	for {
+		tt := z.Next()
+		if tt == xhtml.ErrorToken {
+			return out.Bytes()
+		}
+		raw := z.Raw()
+		if tt == xhtml.StartTagToken || tt == xhtml.SelfClosingTagToken {
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "base":
+				continue
+			case "meta":
+				drop := false
+				for hasAttr {
+					var key []byte
+					key, _, hasAttr = z.TagAttr()
+					drop = drop || string(key) == "http-equiv"
+				}
+				if drop {
+					continue
+				}
+			}
+		}
+		out.Write(raw)
+	}
 }
 
 // webVersion finds the page in a written copy: its first text/html part,
@@ -83,7 +129,7 @@ func webVersion(msg []byte) ([]byte, error) {
 		return nil, walkErr
 	}
 	if htmlPart != nil {
-		return htmlPart, nil
+		return sanitize(htmlPart), nil
 	}
 	return []byte("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body><pre style=\"white-space:pre-wrap\">" +
 		html.EscapeString(string(textPart)) + "</pre></body></html>"), nil

@@ -28,6 +28,9 @@ type SendingDomains interface {
 	// in any cluster (the oldest): the platform's own, which signs its
 	// notices. Only the domain's owner can have verified it.
 	ActiveSendingDomainByName(ctx context.Context, name string) (SendingDomain, error)
+	// SendingDomainClusters lists the clusters that have a sending domain
+	// of that name, or whose sending domain has it as its bounce host.
+	SendingDomainClusters(ctx context.Context, name string) ([]string, error)
 	// DeleteSendingDomain removes a sending domain, its keys and its click
 	// host's tracking domain.
 	DeleteSendingDomain(ctx context.Context, clusterID, id string) error
@@ -208,6 +211,12 @@ func (s *sqlStore) ActiveSendingDomainByName(ctx context.Context, name string) (
 	d, err := scanSendingDomain(s.db.QueryRowContext(ctx,
 		s.q(`SELECT `+sendingCols+` FROM sending_domains WHERE name = ? AND status = 'active' ORDER BY created_at, id LIMIT 1`), name))
 	return d, s.wrap(err, "active sending domain "+name)
+}
+
+func (s *sqlStore) SendingDomainClusters(ctx context.Context, name string) ([]string, error) {
+	return queryAll(ctx, s, "clusters of "+name, func(r scanner) (c string, err error) {
+		return c, r.Scan(&c)
+	}, `SELECT DISTINCT cluster_id FROM sending_domains WHERE name = ? OR bounce_host = ?`, name, name)
 }
 
 func (s *sqlStore) SendingDomains(ctx context.Context, clusterID string) ([]SendingDomain, error) {

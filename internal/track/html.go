@@ -195,7 +195,7 @@ func (rw *Rewriter) anchor(dst []byte, z *html.Tokenizer, tag []byte) ([]byte, e
 		}
 	}
 	dest := strings.TrimSpace(href)
-	if !hasHref || off || !isHTTP(dest) || rw.kept(dest) {
+	if !hasHref || off && !rw.TrackOptedOut || !isHTTP(dest) || rw.kept(dest) {
 		return append(dst, tag...), nil // too long for a token: left as written, untracked
 	}
 	start, end, ok := attrValue(tag, "href")

@@ -37,6 +37,9 @@ type Rewriter struct {
 	NoOpens bool
 	// NoHoneypot leaves out the hidden link (a web version's page).
 	NoHoneypot bool
+	// TrackOptedOut tracks the links marked data-waymark="off" too: a web
+	// version on the tracking host must not link anywhere unchecked.
+	TrackOptedOut bool
 }
 
 // Clicks is which parts' links a rewrite tracks (X-Waymark-Track clicks=).

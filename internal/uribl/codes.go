@@ -16,6 +16,11 @@ func Reason(zone string, a netip.Addr) string {
 	if b[0] != 127 {
 		return "not a listing (" + a.String() + ")"
 	}
+	// 127.255.255.0/24 is Spamhaus's (and others') error range: 254 a
+	// query through a public or open resolver, 255 too many queries.
+	if b[1] == 255 && b[2] == 255 {
+		return "refused: the list answered an error (" + a.String() + "), such as a query through a public resolver or over the free volume"
+	}
 	zone = strings.ToLower(zone)
 	switch {
 	case strings.HasSuffix(zone, "dbl.spamhaus.org") || strings.HasPrefix(zone, "dbl."):
@@ -43,6 +48,9 @@ func Reason(zone string, a netip.Addr) string {
 			return "refused: the query came through a public resolver, which Spamhaus does not answer"
 		}
 	case strings.HasSuffix(zone, "surbl.org"):
+		if b[3] == 1 {
+			return "refused: SURBL blocked the query (a public resolver, or over the free volume)"
+		}
 		return bits(b[3], map[byte]string{8: "phishing (PH)", 16: "malware (MW)", 64: "abuse (ABUSE)", 128: "cracked sites (CR)"})
 	case strings.HasSuffix(zone, "uribl.com"):
 		if b[3] == 1 {

@@ -3,6 +3,7 @@ package uribl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -21,14 +22,22 @@ type Resolver interface {
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
 }
 
-// Listing is a destination found on a list.
+// Listing is a destination found on a list, or one whose host cannot be
+// read (Unreadable, with Dest the link as written and Domain "").
 type Listing struct {
 	// Domain is the registrable domain looked up; List the zone, or
 	// "the platform's blocklist"; Reason the decoded code.
 	Domain, List, Reason string
+	Unreadable           bool
+	Dest                 string
 }
 
-func (l Listing) String() string { return l.Domain + " is listed on " + l.List + " (" + l.Reason + ")" }
+func (l Listing) String() string {
+	if l.Unreadable {
+		return fmt.Sprintf("the host of %q cannot be read, so it cannot be checked", l.Dest)
+	}
+	return l.Domain + " is listed on " + l.List + " (" + l.Reason + ")"
+}
 
 // Checker looks destinations up. Its zero value checks nothing.
 type Checker struct {
@@ -93,25 +102,67 @@ func (c *Checker) Enabled() bool {
 
 // Registrable is the domain a destination URL is looked up by: its
 // host's registrable domain (eTLD+1), or the host itself when it has
-// none (an IP address, a bare public suffix). "" if it is not a URL.
+// none (an IP address, a bare public suffix); "" if no host can be read.
+// The host is found as a browser finds it (the WHATWG URL standard), not
+// as net/url would, since a browser is what follows the redirect: tabs
+// and line breaks are dropped, a backslash ends the authority like a
+// slash, the user information before the last @ is not the host,
+// percent-escapes are decoded, and the name is mapped to A-labels with
+// UTS #46 (fullwidth letters, ideographic full stops, Unicode names).
 func Registrable(dest string) string {
-	u, err := url.Parse(strings.TrimSpace(dest))
-	if err != nil || u.Hostname() == "" {
+	host := Host(dest)
+	if host == "" {
 		return ""
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if _, err := netip.ParseAddr(host); err == nil {
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		return host
-	}
-	// Lists and the platform's blocklist hold A-labels: a link written in
-	// Unicode (bücher.example) is looked up as xn--bcher-kva.example.
-	if ascii, err := idna.Lookup.ToASCII(host); err == nil {
-		host = ascii
 	}
 	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
 		return d
 	}
 	return host
+}
+
+// Host is a URL's host as a browser reads it (see Registrable), lower
+// case, in A-labels, without a trailing dot; "" if there is none.
+func Host(dest string) string {
+	s := strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(dest))
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || (!strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https")) {
+		return ""
+	}
+	rest = strings.TrimLeft(rest, "/\\") // special schemes skip any run of slashes
+	if i := strings.IndexAny(rest, "/\\?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") { // an IPv6 literal
+		if i := strings.IndexByte(rest, ']'); i > 0 {
+			return strings.ToLower(rest[:i+1])
+		}
+		return ""
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	host, err := url.PathUnescape(rest)
+	if err != nil {
+		return ""
+	}
+	ascii, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		// Not a name a resolver would look up, but a browser may still try
+		// its lower case form.
+		ascii = strings.ToLower(host)
+	}
+	return strings.TrimSuffix(ascii, ".")
 }
 
 // Check looks every destination up, at once, until ctx ends: the listed
@@ -124,8 +175,16 @@ func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
 	}
 	domains := make([]string, 0, len(dests))
 	seen := map[string]bool{}
+	var unreadable []Listing
 	for _, d := range dests {
-		if r := Registrable(d); r != "" && !seen[r] {
+		r := Registrable(d)
+		if r == "" {
+			// A link whose host cannot be read is not let through as clean:
+			// a browser may read one there.
+			unreadable = append(unreadable, Listing{Unreadable: true, Dest: d})
+			continue
+		}
+		if !seen[r] {
 			seen[r] = true
 			domains = append(domains, r)
 		}
@@ -168,7 +227,7 @@ func (c *Checker) Check(ctx context.Context, dests []string) []Listing {
 		}
 	}
 	wg.Wait()
-	var out []Listing
+	out := unreadable
 	for _, l := range results {
 		if l != nil {
 			out = append(out, *l)
@@ -186,7 +245,7 @@ func (c *Checker) Cached(dest string) *Listing {
 	}
 	d := Registrable(dest)
 	if d == "" {
-		return nil
+		return &Listing{Unreadable: true, Dest: dest}
 	}
 	if l, ok := c.blockedBy(d); ok {
 		return l

@@ -60,6 +60,15 @@ func TestRegistrable(t *testing.T) {
 		"HTTPS://WWW.BAD.EXAMPLE:8443/":      "bad.example",
 		"not a url":                          "",
 		"mailto:x@y":                         "",
+		// As a browser reads them (WHATWG URL), not as net/url would.
+		`https://bad.example\@good.example/`: "bad.example",
+		"https://bad.exa\tmple/":             "bad.example",
+		"https://bad%2Eexample/":             "bad.example",
+		"https://bad。example/":               "bad.example",
+		"https://ｂａｄ.example/":               "bad.example",
+		"https:\\\\bad.example\\x":           "bad.example",
+		"https:///bad.example/":              "bad.example",
+		"https://[2001:db8::1]:8443/":        "[2001:db8::1]",
 	} {
 		if got := Registrable(in); got != want {
 			t.Errorf("Registrable(%q) = %q, want %q", in, got, want)
@@ -77,6 +86,8 @@ func TestReason(t *testing.T) {
 		{"multi.uribl.com", "127.0.0.1", "refused: the query came through a public resolver, which URIBL does not answer"},
 		{"lists.example", "127.0.0.9", "listed (127.0.0.9)"},
 		{"lists.example", "10.0.0.1", "not a listing (10.0.0.1)"},
+		{"dbl.spamhaus.org", "127.255.255.254", "refused: the list answered an error (127.255.255.254), such as a query through a public resolver or over the free volume"},
+		{"multi.surbl.org", "127.0.0.1", "refused: SURBL blocked the query (a public resolver, or over the free volume)"},
 	} {
 		if got := Reason(tc.zone, netip.MustParseAddr(tc.a)); got != tc.want {
 			t.Errorf("%s %s: %q, want %q", tc.zone, tc.a, got, tc.want)
