@@ -532,6 +532,32 @@ func TestMilterInPostfix(t *testing.T) {
 			}
 		}
 	}
+	// Ann unsubscribes (her one-click link): the milter then keeps her
+	// off the envelope, and refuses a message for her alone.
+	u := regexp.MustCompile(`List-Unsubscribe: <https://clicks\.acme-mail\.com(/u/[A-Za-z0-9_-]+)>`).FindStringSubmatch(msg)
+	req, _ := http.NewRequest("POST", r.srv.edge+u[1], strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Host = "clicks.acme-mail.com"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unsubscribe: %v %v", resp, err)
+	}
+	cmd = exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org", "--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(relayMessage, "milter3"))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "suppression list") {
+		t.Fatalf("a message for a suppressed recipient alone: %v\n%s", err, out)
+	}
+	cmd = exec.Command("swaks", "--server", r.postfix.Addr, "--from", "news@acme-mail.com", "--to", "ann@example.org,bob@example.org",
+		"--data", "-", "--timeout", "30")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(relayMessage, "milter4"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	got = r.postfix.WaitDelivered(6, 30*time.Second)
+	time.Sleep(time.Second) // time for a copy to ann to arrive, if one were sent
+	got = r.postfix.Delivered()
+	if len(got) != 6 || !strings.Contains(string(got[5]), "Delivered-To: bob@example.org") {
+		t.Fatalf("%d delivered; the last:\n%s", len(got), got[len(got)-1])
+	}
 }
 
 // TestUnsignedMailThroughPostfix: a cluster whose delivery servers sign

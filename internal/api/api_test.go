@@ -1448,6 +1448,7 @@ func TestPatchCluster(t *testing.T) {
 		t.Fatalf("notify_email: %d %s", r.Code, r.Raw)
 	}
 	for _, bad := range [][]string{{"not an address"}, {"a@b@c"}, {"ops@acme.example", "OPS@acme.example"}, {"x@-bad-.example"},
+		{`"<a@evil.com>"@x.example`}, {`"a>b"@x.example`}, {"ü@x.example"},
 		{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example", "f@x.example", "g@x.example", "h@x.example", "i@x.example", "j@x.example", "k@x.example"}} {
 		if r := e.do("PATCH", "/v1/clusters/"+acme, key, map[string]any{"notify_email": bad}); r.Code != 422 || r.errCode() != "notify_email_invalid" {
 			t.Errorf("notify_email %q: %d %s", bad, r.Code, r.Raw)

@@ -103,7 +103,7 @@ func notifyAddresses(in []string) ([]string, error) {
 	out := []string{}
 	for _, raw := range in {
 		a, err := mail.ParseAddress(strings.TrimSpace(raw))
-		if err != nil || strings.ContainsAny(a.Address, ", \t\r\n\"") || len(a.Address) > 254 {
+		if err != nil || !domain.PlainAddress(a.Address) || len(a.Address) > 254 {
 			return nil, fmt.Errorf("notify_email: %q is not an email address such as ops@example.com", raw)
 		}
 		if _, err := domain.Normalize(a.Address[strings.LastIndexByte(a.Address, '@')+1:]); err != nil {

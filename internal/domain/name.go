@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -475,3 +476,13 @@ func DNSName(raw string) (string, error) {
 	}
 	return name, nil
 }
+
+// plainAddress is an address an SMTP client writes into MAIL FROM or RCPT
+// TO as it is: an ASCII dot-atom local part (RFC 5321 section 4.1.2) and
+// a hostname.
+var plainAddress = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+// PlainAddress reports whether addr is such an address: no quoting, no
+// angle brackets, spaces or non-ASCII, nothing an SMTP line could be
+// split on.
+func PlainAddress(addr string) bool { return plainAddress.MatchString(addr) }

@@ -361,3 +361,21 @@ func TestDNSName(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainAddress(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"ops@acme.example":               true,
+		"first.last+tag@mail.example":    true,
+		`"x> RET=FULL"@x.example`:        false,
+		"<a@evil.example>@x.example":     false,
+		"ü@x.example":                    false,
+		"a b@x.example":                  false,
+		"a@-x.example":                   false,
+		"a@":                             false,
+		strings.Repeat("a", 65) + "@x.y": false,
+	} {
+		if got := PlainAddress(addr); got != want {
+			t.Errorf("PlainAddress(%q) = %v", addr, got)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 // that Postfix delivers itself.
 type Store interface {
 	Cluster(ctx context.Context, id string) (store.Cluster, error)
+	Suppressed(ctx context.Context, clusterID, address string) (bool, error)
 	SendingDomainByName(ctx context.Context, clusterID, name string) (store.SendingDomain, error)
 	EnqueueMail(ctx context.Context, mails []store.Mail) error
 }
@@ -130,6 +131,30 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 	if cluster == "" {
 		return milter.RespAccept, nil // not mail of a sending domain
 	}
+	// The cluster's suppression list holds here as over SMTP and the API:
+	// a suppressed recipient is taken off the envelope, and a message left
+	// with none is refused.
+	var kept []string
+	for _, rc := range ss.rcpts {
+		addr := strings.Trim(rc, "<>")
+		suppressed, err := ss.s.Store.Suppressed(ctx, cluster, addr)
+		if err != nil {
+			ss.s.Log.Error("milter: suppression check", "err", err)
+			return milter.RespTempFail, nil
+		}
+		if !suppressed {
+			kept = append(kept, rc)
+			continue
+		}
+		ss.s.Log.Info("milter: suppressed recipient removed", "cluster", cluster, "rcpt", addr)
+		if err := m.DeleteRecipient(rc); err != nil {
+			return nil, err
+		}
+	}
+	if len(kept) == 0 {
+		return milter.NewResponseStr('y', relay.ErrSuppressed.With("every recipient is on this cluster's suppression list (unsubscribed, bounced or complained); not sent").Reply()), nil
+	}
+	ss.rcpts = kept
 	msg, err := ss.s.Composer.Prepare(ctx, relay.Submission{ClusterID: cluster, Raw: raw.Bytes(), Sign: true})
 	var ref *relay.Refusal
 	if errors.As(err, &ref) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -323,6 +322,9 @@ func ParseTrack(v string) (opens, clicks string, err error) {
 		return "", "", nil
 	}
 	for _, part := range strings.Split(v, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue // a trailing comma
+		}
 		key, val, ok := strings.Cut(strings.TrimSpace(part), "=")
 		key, val = strings.ToLower(strings.TrimSpace(key)), strings.ToLower(strings.TrimSpace(val))
 		switch {
@@ -369,7 +371,7 @@ func (c *Composer) unsigned(ctx context.Context, s Submission, m *Message) error
 	// SPF (and DMARC) as them. So its From domain is nobody else's sending
 	// domain and not the platform's, and its envelope sender is a plain
 	// address of the From domain (or under it).
-	if !plainAddress.MatchString(m.Sender) {
+	if !domain.PlainAddress(m.Sender) {
 		return ErrSenderInvalid.With("the envelope sender %q is not a plain address (letters, digits and !#$%%&'*+-/=?^_`{|}~. before the @, a hostname after)", m.Sender)
 	}
 	senderDomain := strings.ToLower(m.Sender[strings.LastIndexByte(m.Sender, '@')+1:])
@@ -392,10 +394,6 @@ func (c *Composer) unsigned(ctx context.Context, s Submission, m *Message) error
 	}
 	return nil
 }
-
-// plainAddress is an address the relay writes into MAIL FROM as it is: a
-// dot-atom local part (RFC 5321 section 4.1.2) and a hostname.
-var plainAddress = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 // keep tells the rewriter to leave a listed destination's link alone.
 func (m *Message) keep(dest string) bool {

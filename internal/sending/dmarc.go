@@ -36,6 +36,11 @@ var policies = []string{"none", "quarantine", "reject"}
 // mailto: URI with an optional size limit (!10m).
 var reportURI = regexp.MustCompile(`^mailto:([^!,;\s]+)(![0-9]+[kmgt]?)?$`)
 
+// reportAddress is a report address the record can carry as it is: ASCII,
+// no percent-escapes or commas (a receiver would decode them), a dotted
+// hostname after the @.
+var reportAddress = regexp.MustCompile("^[A-Za-z0-9!#$&'*+/=?^_`{|}~.-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$")
+
 // Check validates d and returns it normalised: lower case, addresses as
 // mailto: URIs, p set.
 func (d DMARC) Check() (DMARC, error) {
@@ -95,8 +100,8 @@ func reportURIs(tag string, in []string) ([]string, error) {
 		if m == nil {
 			return nil, &DMARCError{tag, fmt.Sprintf("dmarc.%s: %q is not a report address such as mailto:dmarc@example.com", tag, raw)}
 		}
-		if a, err := mail.ParseAddress(m[1]); err != nil || a.Address != m[1] {
-			return nil, &DMARCError{tag, fmt.Sprintf("dmarc.%s: %q is not an email address", tag, m[1])}
+		if a, err := mail.ParseAddress(m[1]); err != nil || a.Address != m[1] || !reportAddress.MatchString(m[1]) {
+			return nil, &DMARCError{tag, fmt.Sprintf("dmarc.%s: %q is not an email address (ASCII, a hostname after the @)", tag, m[1])}
 		}
 		out = append(out, u)
 	}

@@ -46,6 +46,11 @@ func TestDMARC(t *testing.T) {
 			t.Errorf("%s: %v", tag, err)
 		}
 	}
+	for _, bad := range []string{"mailto:ü@x.example", "a@[1.2.3.4]", "a@x", "a@-x-.example", "a%2Cb@x.example"} {
+		if _, err := (DMARC{RUA: []string{bad}}).Check(); err == nil {
+			t.Errorf("rua %q accepted", bad)
+		}
+	}
 	if _, err := (DMARC{RUA: []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example", "f@x.example"}}).Check(); err == nil {
 		t.Error("six report addresses accepted")
 	}
