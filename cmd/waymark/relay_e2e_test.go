@@ -552,7 +552,7 @@ func TestMilterInPostfix(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
-	got = r.postfix.WaitDelivered(6, 30*time.Second)
+	r.postfix.WaitDelivered(6, 30*time.Second)
 	time.Sleep(time.Second) // time for a copy to ann to arrive, if one were sent
 	got = r.postfix.Delivered()
 	if len(got) != 6 || !strings.Contains(string(got[5]), "Delivered-To: bob@example.org") {
