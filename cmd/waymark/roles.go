@@ -89,6 +89,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 	n.fanout = webhook.NewFanOut(st, func(e store.Event) any { return api.EventOf(e) }, log)
 	go n.fanout.Run(ctx)
 	n.relay = &relay.Relay{Store: st, Hostname: "mx." + c.platform, Log: log, Events: n.fanout.Events, Lease: c.relayLease,
+		Metrics:      relay.NewMetrics(n.reg),
 		AllowPrivate: c.deliveryPrivate,
 		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
 		Composer: &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery,
@@ -286,7 +287,7 @@ func (n *node) startEdge(ctx context.Context) error {
 // with --milter, the milter.
 func (n *node) startRelay(ctx context.Context) error {
 	c := n.c
-	sub := &relay.SMTPServer{Relay: n.relay, Store: n.st, Hostname: "mx." + c.platform, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)),
+	sub := &relay.SMTPServer{Relay: n.relay, Store: n.st, Hostname: "mx." + c.platform, Metrics: n.relay.Metrics, Rate: c.smtpRate, Burst: max(1, int(c.smtpRate)),
 		Log: n.log, ShutdownTimeout: c.shutdownTimeout}
 	if c.smtpTLSCert != "" || c.smtpTLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(c.smtpTLSCert, c.smtpTLSKey)
@@ -320,7 +321,8 @@ func (n *node) startRelay(ctx context.Context) error {
 	if len(c.uribls) > 0 {
 		n.line("links", "destinations checked against "+strings.Join(c.uribls, ", ")+" and the platform's blocklist; a listed one: "+c.uriblAction)
 	}
-	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events, ShutdownTimeout: c.shutdownTimeout}
+	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events, ShutdownTimeout: c.shutdownTimeout,
+		Metrics: n.relay.Metrics}
 	baddr, err := bs.Listen(ctx, c.bounceSMTP)
 	if err != nil {
 		return fmt.Errorf("--bounce-smtp %s: %w", c.bounceSMTP, err)

@@ -35,6 +35,8 @@ type Server struct {
 	Store    Store
 	Hostname string
 	Log      *slog.Logger
+	// Metrics counts sessions and refusals, with the relay's (nil: none).
+	Metrics *relay.Metrics
 	// Events, if set, is told about committed events (webhooks).
 	Events func([]store.Event)
 	// ShutdownTimeout is how long sessions in flight may finish once ctx
@@ -71,6 +73,7 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Addr, error) {
 
 // NewSession implements smtp.Backend.
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s.Metrics.Session("bounce")
 	return &session{s: s, remote: c.Conn().RemoteAddr().String()}, nil
 }
 
@@ -89,7 +92,15 @@ func noSuchAddress(to string) error {
 		Message: fmt.Sprintf("%s: no such address here (this host only takes bounces of mail it sent)", to)}
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return ss.s.Metrics.Refused("bounce", ss.rcpt(to, opts))
+}
+
+func (ss *session) Data(r io.Reader) error {
+	return ss.s.Metrics.Refused("bounce", ss.data(r))
+}
+
+func (ss *session) rcpt(to string, _ *smtp.RcptOptions) error {
 	id, ok := relay.ParseVERP(to)
 	if !ok {
 		return noSuchAddress(to)
@@ -106,7 +117,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-func (ss *session) Data(r io.Reader) error {
+func (ss *session) data(r io.Reader) error {
 	data, err := relay.ReadData(r)
 	if err != nil {
 		return err
@@ -174,6 +185,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if err := ss.s.Store.InsertEvents(context.Background(), events); err != nil {
 		return ss.tempfail(err)
+	}
+	for _, e := range events {
+		ss.s.Metrics.Recorded(string(e.Type), string(e.Class))
 	}
 	if ss.s.Events != nil {
 		ss.s.Events(events)

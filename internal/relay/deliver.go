@@ -197,6 +197,8 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	switch {
 	case o.err == nil:
 		status, ev.Type, ev.Reason = store.MailSent, event.Relayed, o.reply
+		r.Metrics.delivered("sent", m.ServerURL)
+		r.Metrics.sentAfter(now.Sub(m.CreatedAt))
 		if _, verp := ParseVERP(m.From); !verp {
 			ev.Reason = UnsignedReason + o.reply // the cluster's unsigned_mail let it through unsigned
 		}
@@ -210,12 +212,14 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 			}
 		}
 		lastError = o.err.Error()
+		r.Metrics.delivered("bounced", m.ServerURL)
 		ev.Type, ev.Class, ev.Reason = event.Bounce, event.Failed, lastError
 		if o.mailbox {
 			ev.Class = event.Hard
 		}
 	default:
 		if next, ok := r.Retry.Next(m.CreatedAt, now, m.Attempts+1); ok {
+			r.Metrics.delivered("deferred", m.ServerURL)
 			if err := r.Store.FinishMail(ctx, m.ID, store.MailQueued, o.err.Error(), next, now, nil); err != nil {
 				r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
 			} else {
@@ -224,6 +228,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 			return nil
 		}
 		lastError = fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
+		r.Metrics.delivered("bounced", m.ServerURL)
 		ev.Type, ev.Class, ev.Reason = event.Bounce, event.Soft, lastError
 	}
 	if IsNotice(m) {
@@ -239,6 +244,9 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, &ev); err != nil {
 		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
 		return nil
+	}
+	if ev.Type == event.Bounce {
+		r.Metrics.Recorded(string(ev.Type), string(ev.Class))
 	}
 	return &ev
 }
@@ -278,7 +286,9 @@ func (r *Relay) send(ctx context.Context, serverURL string, mails []store.Mail, 
 			}
 			break
 		}
+		started := time.Now()
 		out[i] = r.sendOne(c, m)
+		r.Metrics.attempted(time.Since(started))
 		if out[i].err != nil && !isSMTPError(out[i].err) {
 			for j := i + 1; j < len(mails); j++ { // the connection is gone
 				out[j] = out[i]

@@ -42,6 +42,8 @@ type Relay struct {
 	// Now is the clock of the queue (attempts, retries, expiry, purges);
 	// nil is time.Now. Tests replace it to run days in milliseconds.
 	Now func() time.Time
+	// Metrics counts deliveries (nil: none).
+	Metrics *Metrics
 
 	kick     chan struct{}
 	commits  *groupcommit.Committer[store.Mail]

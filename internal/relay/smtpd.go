@@ -59,6 +59,8 @@ type SMTPServer struct {
 	// Failures counts failed AUTHs per client address and cluster id
 	// (default throttle.Default: five in five minutes).
 	Failures *throttle.Failures
+	// Metrics counts sessions, failed AUTHs and refusals (the relay's).
+	Metrics *Metrics
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -119,8 +121,10 @@ func selfSigned(host string) (tls.Certificate, error) {
 // NewSession implements smtp.Backend.
 func (s *SMTPServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	remote := c.Conn().RemoteAddr().String()
+	s.Metrics.Session("submission")
 	// A client that kept failing AUTH is turned away at once.
 	if wait, blocked := s.failures().Blocked("ip:" + throttle.Host(remote)); blocked {
+		s.Metrics.AuthFailed("submission", "throttled")
 		return nil, ErrClientThrottled.With("too many failed authentications from this address: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
 	}
 	return &session{s: s, conn: c, remote: remote}, nil
@@ -160,6 +164,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		throttled := func(wait time.Duration) error {
 			// Guessing is slowed and the connection ends after the reply.
 			ss.s.Log.Warn("smtp auth throttled", "remote", ss.remote, "user", username, "for", wait.Round(time.Second))
+			ss.s.Metrics.AuthFailed("submission", "throttled")
 			time.Sleep(authDelay)
 			ss.closeSoon()
 			return ErrAuthThrottled.With("too many failed authentications: try again in %d seconds", int(wait.Seconds())+1).SMTPError()
@@ -183,6 +188,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 			ss.s.failures().Fail(client)
 			ss.s.failures().Fail("cluster:" + username)
 			ss.s.Log.Info("smtp auth refused", "remote", ss.remote, "user", username)
+			ss.s.Metrics.AuthFailed("submission", "wrong_key")
 			return ErrAuthFailed.SMTPError()
 		}
 		ss.cluster = c.ID
@@ -210,7 +216,23 @@ func (s *SMTPServer) failures() *throttle.Failures {
 	return s.Failures
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	return ss.s.Metrics.Refused("submission", ss.mail(from, opts))
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return ss.s.Metrics.Refused("submission", ss.rcpt(to, opts))
+}
+
+func (ss *session) Data(r io.Reader) error {
+	err := ss.data(r)
+	if se, ok := err.(*smtp.SMTPError); ok && se.Code < 400 {
+		return err // the 250 go-smtp sends as an error
+	}
+	return ss.s.Metrics.Refused("submission", err)
+}
+
+func (ss *session) mail(from string, _ *smtp.MailOptions) error {
 	if ss.cluster == "" {
 		return ErrAuthRequired.SMTPError()
 	}
@@ -221,7 +243,7 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) rcpt(to string, _ *smtp.RcptOptions) error {
 	addr, err := ParseRecipient(to)
 	if err != nil {
 		return ErrBadAddress.With("%q is not an email address", to).SMTPError()
@@ -255,7 +277,7 @@ func ReadData(r io.Reader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (ss *session) Data(r io.Reader) error {
+func (ss *session) data(r io.Reader) error {
 	data, err := ReadData(r)
 	if err != nil {
 		return err
