@@ -73,6 +73,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		poke: make(chan struct{}, 1), keys: track.NewKeys(st, box)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
 	n.rotation = dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
+	n.reg.MustRegister(relay.QueueCollector{Store: st})
 	n.links = uribl.New(c.uribls, &verify.DNSResolver{Addr: c.resolver, Timeout: time.Second, Attempts: 1}, log, n.reg)
 	n.reloaders = append(n.reloaders, func(ctx context.Context, _ int64) error {
 		list, err := st.BlockedDomains(ctx)

@@ -137,6 +137,10 @@ type MailQueue interface {
 	// copy from a reporter, and says whether it is the first of its kind
 	// from that reporter: a replayed report must not be counted again.
 	FirstReport(ctx context.Context, mailID, kind, reporter string, now time.Time) (bool, error)
+	// QueueStats counts the messages still queued by state ("queued": not
+	// tried yet, "deferred": tried and waiting for a retry) and delivery
+	// server, with the oldest one's creation time.
+	QueueStats(ctx context.Context) ([]QueueStat, error)
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
 	// MailFor returns the latest copy of a message for a recipient,
@@ -180,6 +184,24 @@ type Mail struct {
 	// SavedMessage names the saved message (SaveMessage) it was made from, if
 	// any: forward to a friend sends that.
 	SavedMessage string
+}
+
+// QueueStat is a count of queued messages of one state and server.
+type QueueStat struct {
+	State, Server string
+	Count         int
+	Oldest        time.Time
+}
+
+func (s *sqlStore) QueueStats(ctx context.Context) ([]QueueStat, error) {
+	return queryAll(ctx, s, "queue stats", func(r scanner) (QueueStat, error) {
+		var q QueueStat
+		var oldest int64
+		err := r.Scan(&q.State, &q.Server, &q.Count, &oldest)
+		q.Oldest = fromMicros(oldest)
+		return q, err
+	}, `SELECT CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, server_url, COUNT(*), MIN(created_at)
+		FROM mail_queue WHERE status = 'queued' GROUP BY 1, 2 ORDER BY 1, 2`)
 }
 
 func (s *sqlStore) ReleaseMail(ctx context.Context, ids []string, now time.Time) error {

@@ -82,6 +82,12 @@ func TestMailQueue(t *testing.T) {
 		if err := s.FinishMail(ctx, "m2", MailQueued, "421 try later", now.Add(5*time.Minute), now, nil); err != nil {
 			t.Fatal(err)
 		}
+		// m1 sent, m2 deferred, m3 not tried: what the queue metrics read.
+		stats, err := s.QueueStats(ctx)
+		if err != nil || len(stats) != 2 || stats[0] != (QueueStat{State: "deferred", Server: "smtp://127.0.0.1:25", Count: 1, Oldest: now}) ||
+			stats[1].State != "queued" || stats[1].Count != 1 {
+			t.Fatalf("queue stats %+v %v", stats, err)
+		}
 		m1, err := s.MailByID(ctx, "m1")
 		if err != nil || m1.Status != MailSent || m1.Attempts != 1 || m1.Rcpt != "m1@example.org" || m1.Data != nil {
 			t.Fatalf("sent: %+v %v", m1, err)
