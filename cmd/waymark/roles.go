@@ -73,7 +73,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		poke: make(chan struct{}, 1), keys: track.NewKeys(st, box)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "waymark"}))
 	n.rotation = dkim.Rotation{Period: c.dkimRotation, PrePublish: dkim.DefaultRotation.PrePublish}
-	n.reg.MustRegister(relay.QueueCollector{Store: st})
+	n.reg.MustRegister(relay.QueueCollector{Store: st}, webhook.BacklogCollector{Queue: st})
 	n.links = uribl.New(c.uribls, &verify.DNSResolver{Addr: c.resolver, Timeout: time.Second, Attempts: 1}, log, n.reg)
 	n.reloaders = append(n.reloaders, func(ctx context.Context, _ int64) error {
 		list, err := st.BlockedDomains(ctx)
@@ -373,7 +373,7 @@ func (n *node) startAPI(context.Context) error {
 // webhook deliveries.
 func (n *node) startMonitor(ctx context.Context) error {
 	go n.monitor.Run(ctx, 15*time.Second)
-	hooks := &webhook.Deliverer{Queue: n.st, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log}
+	hooks := &webhook.Deliverer{Queue: n.st, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
 	go hooks.Run(ctx, 2*time.Second)
 	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
 	if n.c.notifyFrom != "" {

@@ -738,6 +738,9 @@ func TestWebhookQueue(t *testing.T) {
 		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); err != nil || n != 2 {
 			t.Fatalf("enqueue verified: %d (err %v)", n, err)
 		}
+		if n, oldest, err := s.WebhookBacklog(ctx); err != nil || n != 3 || !oldest.Equal(now) {
+			t.Fatalf("backlog %d %v %v", n, oldest, err)
+		}
 		got, err := s.ClaimDeliveries(ctx, now, time.Minute, 10)
 		if err != nil || len(got) != 3 {
 			t.Fatalf("claim: %d %v", len(got), err)

@@ -114,6 +114,7 @@ type Store interface {
 	Secrets
 	Sessions
 	BlockedDomains
+	WebhookStats
 }
 
 // InUseError is a delete refused because another object uses this one:

@@ -148,6 +148,23 @@ type WebhookQueue interface {
 	FinishDelivery(ctx context.Context, d Delivery, a Attempt, next time.Time) error
 }
 
+// WebhookStats reads the delivery queue's backlog, for the metrics.
+type WebhookStats interface {
+	// WebhookBacklog counts the deliveries not made yet and gives the
+	// oldest one's creation time (zero if none).
+	WebhookBacklog(ctx context.Context) (int, time.Time, error)
+}
+
+func (s *sqlStore) WebhookBacklog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, s.wrap(err, "webhook backlog")
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
+
 // Webhook is an HTTPS endpoint of a cluster that receives events.
 type Webhook struct {
 	ID        string

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/waymark-mail/waymark/internal/netguard"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -131,8 +132,23 @@ type Deliverer struct {
 	AllowPrivate bool
 	Now          func() time.Time
 	Log          *slog.Logger
+	// Attempts counts delivery attempts by status (delivered, retrying,
+	// failed); nil counts nothing (NewAttempts makes it).
+	Attempts *prometheus.CounterVec
 
 	once sync.Once
+}
+
+// NewAttempts registers waymark_webhook_deliveries_total with reg.
+func NewAttempts(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waymark_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome (delivered, retrying, failed).",
+	}, []string{"outcome"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
 }
 
 func (d *Deliverer) client() *http.Client {
@@ -236,6 +252,9 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	}
 	d.log().Log(ctx, level, "webhook delivery", "delivery", dl.ID, "event", dl.Event, "url", dl.URL,
 		"attempt", dl.Attempts+1, "status", a.Status, "code", a.Code, "err", a.Error)
+	if d.Attempts != nil {
+		d.Attempts.WithLabelValues(a.Status).Inc()
+	}
 	if ferr := d.Queue.FinishDelivery(ctx, dl, a, next); ferr != nil {
 		d.log().Error("recording a webhook delivery", "delivery", dl.ID, "err", ferr)
 	}
@@ -302,4 +321,36 @@ func (s *Subscriptions) Wants(ctx context.Context, clusterID, event string) bool
 		s.mu.Unlock()
 	}
 	return sub.events[event] || sub.events["*"]
+}
+
+// BacklogCollector reports, at each scrape, the deliveries not made yet
+// and the oldest one's age, from the store.
+type BacklogCollector struct {
+	Queue interface {
+		WebhookBacklog(ctx context.Context) (int, time.Time, error)
+	}
+}
+
+var (
+	backlogDesc = prometheus.NewDesc("waymark_webhook_backlog", "Webhook deliveries not made yet (first tries and retries).", nil, nil)
+	oldestDesc  = prometheus.NewDesc("waymark_webhook_oldest_seconds", "Age of the oldest webhook delivery not made yet.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c BacklogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc; ch <- oldestDesc }
+
+// Collect implements prometheus.Collector.
+func (c BacklogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := c.Queue.WebhookBacklog(ctx)
+	if err != nil {
+		return
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = time.Since(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 }
