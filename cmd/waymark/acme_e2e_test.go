@@ -166,6 +166,8 @@ func testACME(t *testing.T, challenge string) {
 	if n := pebble.Orders(); n != 2 {
 		t.Fatalf("%d orders, want exactly 2 (platform host and the domain)", n)
 	}
+	wantMetric(t, srv, `waymark_certificates{state="active"}`, 2)
+	wantMetric(t, srv, `waymark_certificate_expiry_seconds`, 3600)
 
 	// Deleted: no longer served, on the next handshake.
 	mustRun(t, cli, "tracking-domain", "delete", "track.acme-mail.com")

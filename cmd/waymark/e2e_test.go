@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -850,5 +851,41 @@ func TestTrustedProxy(t *testing.T) {
 	}
 	if resp := get(plain, plain.adminKey(t), "203.0.113.99"); resp.StatusCode != 429 {
 		t.Fatalf("without --trusted-proxy, X-Forwarded-For changed the client: %d", resp.StatusCode)
+	}
+}
+
+// metricValue scrapes /metrics of srv and returns the value of the first
+// sample whose name and labels start with series (such as
+// `waymark_deliveries_total{outcome="sent"`), and whether there is one.
+func metricValue(t testing.TB, srv *server, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(srv.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, series) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// wantMetric fails unless a sample of series is at least min.
+func wantMetric(t testing.TB, srv *server, series string, min float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, ok := metricValue(t, srv, series)
+		if ok && v >= min {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric %s = %v (present %v), want at least %v", series, v, ok, min)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -193,6 +193,16 @@ func TestRelayThroughPostfix(t *testing.T) {
 	}
 	r.waitEvent(t, "forward", `"recipient": "ann@example.org"`)
 
+	// What an operator watches, after real mail: deliveries, their delay,
+	// sessions, checks, the (empty) queue.
+	wantMetric(t, r.srv, `waymark_deliveries_total{outcome="sent",server="smtp://`, 2)
+	wantMetric(t, r.srv, `waymark_delivery_delay_seconds_count`, 2)
+	wantMetric(t, r.srv, `waymark_delivery_attempt_seconds_count`, 2)
+	wantMetric(t, r.srv, `waymark_smtp_sessions_total{service="submission"}`, 1)
+	wantMetric(t, r.srv, `waymark_domain_checks_total{kind="sending",result="ok"}`, 1)
+	wantMetric(t, r.srv, `waymark_queue_stats_up`, 1)
+	wantMetric(t, r.srv, `waymark_queue_oldest_seconds{state="queued"}`, 0)
+
 	// Postfix down: the message is accepted, waits, and arrives after.
 	r.postfix.Stop()
 	if out, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "m2")); code != 0 {
@@ -209,6 +219,8 @@ func TestRelayThroughPostfix(t *testing.T) {
 	if n := len(r.postfix.Delivered()); n != 2 {
 		t.Fatalf("%d messages delivered while Postfix was down", n-2)
 	}
+	wantMetric(t, r.srv, `waymark_deliveries_total{outcome="deferred",server="smtp://`, 1)
+	wantMetric(t, r.srv, `waymark_queue_messages{server="smtp://`, 1)
 	r.postfix.Start()
 	got = r.postfix.WaitDelivered(3, 30*time.Second)
 	if !strings.Contains(string(got[0])+string(got[1])+string(got[2]), "Delivered-To: bob@example.org") {

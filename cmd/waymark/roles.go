@@ -108,8 +108,9 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		Checker:  &verify.Verifier{Resolver: &verify.DNSResolver{Addr: c.resolver}, Platform: c.platform},
 		Policy: monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow,
 			TransientRetry: monitor.DefaultPolicy.TransientRetry},
-		Log:    log,
-		Notify: notifier.Notify,
+		Log:     log,
+		Notify:  notifier.Notify,
+		Metrics: monitor.NewMetrics(n.reg),
 	}
 	return n
 }
@@ -251,6 +252,7 @@ func (n *node) startEdge(ctx context.Context) error {
 			return err
 		}
 		h = certs.HTTPHandler(h)
+		n.reg.MustRegister(certs)
 	}
 	n.reloaders = append(n.reloaders, func(ctx context.Context, _ int64) error {
 		if err := hosts.Reload(ctx, n.st); err != nil {

@@ -75,6 +75,9 @@ type Manager struct {
 	mu       sync.Mutex
 	managed  map[string]bool
 	inflight map[string]bool
+	// failedNames are the names whose last order failed, until one
+	// succeeds.
+	failedNames map[string]bool
 }
 
 // allowed reports whether a certificate may be asked for and served for a
@@ -153,11 +156,20 @@ func (m *Manager) onEvent(st Store) func(ctx context.Context, event string, data
 		switch event {
 		case "cert_obtained":
 			m.log.Info("certificate obtained", "name", name, "renewal", data["renewal"])
+			m.mu.Lock()
+			delete(m.failedNames, name)
+			m.mu.Unlock()
 			if err := st.SetTLSStatus(ctx, name, "active"); err != nil {
 				m.log.Warn("recording TLS state", "name", name, "err", err)
 			}
 		case "cert_failed":
 			m.log.Warn("certificate not obtained", "name", name, "err", data["error"])
+			m.mu.Lock()
+			if m.failedNames == nil {
+				m.failedNames = map[string]bool{}
+			}
+			m.failedNames[name] = true
+			m.mu.Unlock()
 			_ = st.SetTLSStatus(ctx, name, "failed")
 			if m.failed != nil {
 				err, _ := data["error"].(error)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/secret"
@@ -59,6 +60,44 @@ type Monitor struct {
 	// Box seals the DKIM keys the schedule makes; Rotation is the schedule.
 	Box      *secret.Box
 	Rotation dkim.Rotation
+	// Metrics counts checks and key rotations (nil: none; NewMetrics).
+	Metrics *Metrics
+}
+
+// Metrics are the monitor's counters.
+type Metrics struct {
+	checks    *prometheus.CounterVec
+	rotations *prometheus.CounterVec
+}
+
+// NewMetrics registers the monitor's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waymark_domain_checks_total",
+			Help: "Domain checks by kind (tracking, sending) and result code (ok, no_record, transient, dkim_failed, ...).",
+		}, []string{"kind", "result"}),
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waymark_dkim_rotations_total",
+			Help: "DKIM key schedule steps by what happened: published (a new key in the idle selector), switched (signing moved to the other selector).",
+		}, []string{"step"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.checks, m.rotations)
+	}
+	return m
+}
+
+func (m *Metrics) checked(kind, result string) {
+	if m != nil {
+		m.checks.WithLabelValues(kind, result).Inc()
+	}
+}
+
+func (m *Metrics) rotated(step string, n int) {
+	if m != nil && n > 0 {
+		m.rotations.WithLabelValues(step).Add(float64(n))
+	}
 }
 
 func (m *Monitor) now() time.Time {
@@ -115,6 +154,7 @@ func (m *Monitor) CheckTrackingDomain(ctx context.Context, clusterID, id string)
 	if dec.Change != Unchanged || !res.OK() {
 		level = slog.LevelInfo
 	}
+	m.Metrics.checked("tracking", string(res.Code))
 	m.log().Log(ctx, level, "tracking domain checked", "cluster", clusterID, "id", id, "name", d.Name,
 		"result", res.Code, "status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Change.Notice(false), "diagnosis", res.Diagnosis)
 	if dec.Change != Unchanged {
@@ -181,10 +221,25 @@ func (m *Monitor) runSending(ctx context.Context) (int, error) {
 // rotation), publishing new keys as the schedule says.
 func (m *Monitor) RotateKeys(ctx context.Context, clusterID, id string, force bool) (store.SendingDomain, error) {
 	now := m.now()
+	published, switched := 0, 0
 	d, err := m.Store.UpdateSendingDomain(ctx, clusterID, id, func(cur store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
-		return sending.Rotate(m.Box, m.Rotation, cur, now, force)
+		next, keys, err := sending.Rotate(m.Box, m.Rotation, cur, now, force)
+		if err != nil {
+			return next, keys, err
+		}
+		published, switched = len(keys), 0
+		before, _ := sending.Rotations(cur)
+		after, _ := sending.Rotations(next)
+		for alg, k := range after {
+			if b, ok := before[alg]; ok && b.Signing != k.Signing {
+				switched++
+			}
+		}
+		return next, keys, nil
 	})
 	if err == nil {
+		m.Metrics.rotated("published", published)
+		m.Metrics.rotated("switched", switched)
 		m.log().Debug("key schedule run", "id", id, "next", d.RotationAt)
 	}
 	return d, err

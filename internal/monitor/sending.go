@@ -77,6 +77,7 @@ func (m *Monitor) CheckSendingDomain(ctx context.Context, clusterID, id string) 
 		}
 		cur.Status, cur.FailedChecks, cur.NextCheck = dec.Status, dec.FailedChecks, dec.NextCheck
 		cur.LastCheck = &store.Check{At: now, OK: o == Pass, Code: map[Outcome]string{Pass: "ok", Fail: "dkim_failed", Transient: "transient"}[o], Diagnosis: diag}
+		m.Metrics.checked("sending", cur.LastCheck.Code)
 		return cur, nil, nil
 	})
 	if err != nil {
