@@ -345,6 +345,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--notify-from", "notices@waymark.localhost"}, "--notify-from needs --delivery"},
 		{[]string{"--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
 		{[]string{"--abuse-contact", "http://abuse.example"}, "--abuse-contact"},
+		{[]string{"--log-format", "xml"}, "--log-format must be text or json"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)
@@ -887,5 +888,29 @@ func wantMetric(t testing.TB, srv *server, series string, min float64) {
 			t.Fatalf("metric %s = %v (present %v), want at least %v", series, v, ok, min)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLogFormatJSON: --log-format json writes one JSON object a line.
+func TestLogFormatJSON(t *testing.T) {
+	srv := startServe(t, nil, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--roles", "api", "--log-format", "json")
+	resp, err := http.Get(srv.api + "/v1/clusters") // a logged 401
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.TrimSpace(srv.stderr.String()) == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(srv.stderr.String()), "\n")
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v["msg"] == nil || v["level"] == nil {
+			t.Fatalf("not a JSON log line: %q (%v)", l, err)
+		}
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("nothing logged")
 	}
 }

@@ -193,6 +193,17 @@ func TestRelayThroughPostfix(t *testing.T) {
 	}
 	r.waitEvent(t, "forward", `"recipient": "ann@example.org"`)
 
+	// The log follows the message as Postfix's does: queued, then the
+	// delivery with its status, delay and the server's reply.
+	logs := r.srv.stderr.String()
+	for _, re := range []string{
+		`msg="relay: queued" queue_id=[a-z2-7]{16} cluster=cl_[0-9a-f]{16} message=msg_[0-9a-f]+ from=b-[a-z2-7]{16}@bounce\.acme-mail\.com to=ann@example\.org server=smtp://`,
+		`msg="relay: delivery" queue_id=[a-z2-7]{16} cluster=cl_[0-9a-f]{16} message=msg_[0-9a-f]+ from=\S+ to=ann@example\.org server=smtp://\S+ status=sent delay=\S+ attempts=1 reply="2\.0\.0 Ok`,
+	} {
+		if !regexp.MustCompile(re).MatchString(logs) {
+			t.Fatalf("no log line %s in:\n%s", re, logs)
+		}
+	}
 	// What an operator watches, after real mail: deliveries, their delay,
 	// sessions, checks, the (empty) queue.
 	wantMetric(t, r.srv, `waymark_deliveries_total{outcome="sent",server="smtp://`, 2)
@@ -210,7 +221,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 	}
 	// Wait for the failed attempt itself (serve's log says it will retry),
 	// not for a while: then nothing may have arrived.
-	retried := regexp.MustCompile(`relay: will retry.* rcpt=bob@example\.org`)
+	retried := regexp.MustCompile(`relay: delivery.* to=bob@example\.org .*status=deferred`)
 	for deadline := time.Now().Add(30 * time.Second); !retried.MatchString(r.srv.stderr.String()); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no failed delivery attempt for bob logged in 30s:\n%s", r.srv.stderr)

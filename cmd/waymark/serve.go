@@ -43,6 +43,7 @@ type serveConfig struct {
 	acmeDirectory, acmeEmail, acmeCARoot, delivery   string
 	notifyFrom, abuseContact                         string
 	data, db, roles, adminKey, logLevel              string
+	logFormat                                        string
 	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
 	uribls                                           cli.List
 	uriblAction                                      string
@@ -103,6 +104,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "roles to run: "+strings.Join(allRoles, ","))
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key to use (default: generated and printed on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log lines as text (key=value) or json (one object a line)")
 	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key that seals private keys at rest (default: <data>/secret.key, made on first start)")
 	fs.DurationVar(&c.dkimRotation, "dkim-rotation", dkim.DefaultRotation.Period, "how long one DKIM key signs before the next takes over")
 	fs.Var(&c.trustedProxies, "trusted-proxy", "address or CIDR of your own reverse proxy or load balancer in front of the API, dashboard or edge: its X-Forwarded-For names the client (repeatable)")
@@ -140,7 +142,15 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	switch c.logFormat {
+	case "text":
+	case "json":
+		handler = slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+	}
+	log := slog.New(handler)
 
 	// A start that fails leaves nothing behind: what this start made (the
 	// data directory, the key file) goes again, and the roles that were

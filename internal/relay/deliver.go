@@ -223,7 +223,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 			if err := r.Store.FinishMail(ctx, m.ID, store.MailQueued, o.err.Error(), next, now, nil); err != nil {
 				r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
 			} else {
-				r.Log.Info("relay: will retry", "mail", m.ID, "rcpt", m.Rcpt, "at", next, "err", o.err)
+				r.logDelivery(m, now, "deferred", o.err.Error(), "retry_at", next.UTC().Format(time.RFC3339))
 			}
 			return nil
 		}
@@ -247,8 +247,21 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	}
 	if ev.Type == event.Bounce {
 		r.Metrics.Recorded(string(ev.Type), string(ev.Class))
+		r.logDelivery(m, now, "bounced", lastError, "class", string(ev.Class))
+	} else {
+		r.logDelivery(m, now, "sent", o.reply)
 	}
 	return &ev
+}
+
+// logDelivery writes the line of one delivery attempt, as Postfix's
+// smtp(8) does: queue id, cluster, envelope, server, status, delay since
+// queueing, attempts and the server's reply.
+func (r *Relay) logDelivery(m store.Mail, now time.Time, status, reply string, extra ...any) {
+	args := append([]any{"queue_id", m.ID, "cluster", m.ClusterID, "message", m.MessageID, "from", m.From, "to", m.Rcpt,
+		"server", m.ServerURL, "status", status, "delay", now.Sub(m.CreatedAt).Round(time.Millisecond).String(),
+		"attempts", m.Attempts + 1, "reply", reply}, extra...)
+	r.Log.Info("relay: delivery", args...)
 }
 
 // send delivers mails to one server over one connection and returns each

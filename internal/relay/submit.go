@@ -89,6 +89,13 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 	if err := r.enqueue(ctx, mails); err != nil {
 		return Result{}, err
 	}
+	for _, q := range mails {
+		r.Log.Info("relay: queued", "queue_id", q.ID, "cluster", clusterID, "message", m.ID, "from", q.From, "to", q.Rcpt,
+			"server", q.ServerURL, "size", len(q.Data), "signed", m.Domain != nil)
+	}
+	for _, d := range res.Dropped {
+		r.Log.Info("relay: not queued", "cluster", clusterID, "message", m.ID, "to", d.Rcpt, "why", d.Reason)
+	}
 	if m.Domain == nil && len(mails) > 0 {
 		r.Log.Info("relay: queued unsigned", "cluster", clusterID, "message", m.ID, "from_domain", m.FromDomain, "copies", len(mails),
 			"why", "not a verified sending domain of the cluster; its unsigned_mail is relay")
