@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/waymark-mail/waymark/internal/cli"
 )
@@ -33,6 +34,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	}
+	if args[0] == "queue" && (len(args) == 1 || strings.HasPrefix(args[1], "-") && args[1] != "-h" && args[1] != "--help") {
+		args = append([]string{"queue", "show"}, args[1:]...) // waymark queue [flags]
+	}
 	for _, g := range cli.Groups() {
 		if args[0] == g {
 			return cli.Run(g, args[1:], env)
@@ -52,6 +56,8 @@ usage:
   waymark cluster list|show|set
   waymark tracking-domain add|list|show|verify|set|set-default|unset-default|delete
   waymark sending-domain add|list|show|verify|rotate|set|delete
+  waymark message show ID           where each copy of a message is
+  waymark queue                     the cluster's messages waiting
   (waymark <group> --help lists a group's commands and flags)
   waymark version
 

@@ -216,9 +216,11 @@ func TestRelayThroughPostfix(t *testing.T) {
 
 	// Postfix down: the message is accepted, waits, and arrives after.
 	r.postfix.Stop()
-	if out, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "m2")); code != 0 {
-		t.Fatalf("swaks while Postfix is down: exit %d\n%s", code, out)
+	bobOut, code := r.swaks(t, "bob@example.org", fmt.Sprintf(relayMessage, "m2"))
+	if code != 0 {
+		t.Fatalf("swaks while Postfix is down: exit %d\n%s", code, bobOut)
 	}
+	bobMsg := regexp.MustCompile(`queued as (msg_[0-9a-f]+)`).FindStringSubmatch(bobOut)[1]
 	// Wait for the failed attempt itself (serve's log says it will retry),
 	// not for a while: then nothing may have arrived.
 	retried := regexp.MustCompile(`relay: delivery.* to=bob@example\.org .*status=deferred`)
@@ -231,11 +233,26 @@ func TestRelayThroughPostfix(t *testing.T) {
 		t.Fatalf("%d messages delivered while Postfix was down", n-2)
 	}
 	wantMetric(t, r.srv, `waymark_deliveries_total{outcome="deferred",server="smtp://`, 1)
+	// The operator asks where it is: deferred, with the reason and the
+	// next attempt; the queue has it.
+	if out := mustRun(t, r.cli, "message", "show", bobMsg); !regexp.MustCompile(`bob@example\.org\s+[a-z2-7]{16}\s+deferred\s+1\s+\d{4}-`).MatchString(out) {
+		t.Fatalf("message show:\n%s", out)
+	}
+	if out := mustRun(t, r.cli, "queue"); !regexp.MustCompile(`smtp://\S+\s+deferred\s+1`).MatchString(out) {
+		t.Fatalf("queue:\n%s", out)
+	}
 	wantMetric(t, r.srv, `waymark_queue_messages{server="smtp://`, 1)
 	r.postfix.Start()
 	got = r.postfix.WaitDelivered(3, 30*time.Second)
 	if !strings.Contains(string(got[0])+string(got[1])+string(got[2]), "Delivered-To: bob@example.org") {
 		t.Fatal("bob's message did not arrive")
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for out := mustRun(t, r.cli, "message", "show", bobMsg); !regexp.MustCompile(`bob@example\.org\s+\S+\s+sent\s+2\s+2\.0\.0`).MatchString(out); out = mustRun(t, r.cli, "message", "show", bobMsg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("message show after delivery:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

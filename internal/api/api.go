@@ -44,6 +44,8 @@ type Store interface {
 	store.Webhooks
 	store.Events
 	store.BlockedDomains
+	QueueStats(ctx context.Context, clusterID string) ([]store.QueueStat, error)
+	MailsOf(ctx context.Context, clusterID, messageID string) ([]store.Mail, error)
 }
 
 // TrackingDomainReader reads one tracking domain of a cluster.
@@ -176,6 +178,8 @@ var routes = []route{
 	{"POST", "/v1/sending-domains/{id}/rotate", anyKey, (*Server).rotateSendingDomain},
 	{"DELETE", "/v1/sending-domains/{id}", anyKey, (*Server).deleteSendingDomain},
 	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
+	{"GET", "/v1/messages/{id}", anyKey, (*Server).getMessage},
+	{"GET", "/v1/queue", anyKey, (*Server).getQueue},
 	{"POST", "/v1/delivery-servers", anyKey, (*Server).createDeliveryServer},
 	{"GET", "/v1/delivery-servers", anyKey, (*Server).listDeliveryServers},
 	{"GET", "/v1/delivery-servers/{id}", anyKey, (*Server).getDeliveryServer},

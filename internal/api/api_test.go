@@ -1079,6 +1079,22 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 	if err != nil || m.ServerURL != "smtp://127.0.0.1:2500" || m.MessageID != res.MessageID || !strings.HasSuffix(m.From, "@bounce.signing-co.com") {
 		t.Fatalf("queue row: %+v %v", m, err)
 	}
+	// The message's status: two copies waiting, the suppressed one said so;
+	// the queue counts the cluster's; another cluster sees neither.
+	r = e.do("GET", "/v1/messages/"+res.MessageID, key, nil)
+	if r.Code != 200 || strings.Count(r.Raw, `"state": "queued"`) != 2 || strings.Count(r.Raw, `"state": "suppressed"`) != 1 ||
+		!strings.Contains(r.Raw, `"recipient": "gone@example.org"`) || !strings.Contains(r.Raw, `"next_attempt"`) {
+		t.Fatalf("message status: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/messages/"+res.MessageID, otherKey, nil); r.Code != 404 {
+		t.Fatalf("another cluster's message: %d", r.Code)
+	}
+	if r := e.do("GET", "/v1/queue", key, nil); r.Code != 200 || r.Body["total"].(float64) != 2 || !strings.Contains(r.Raw, `"delivery_server": "smtp://127.0.0.1:2500"`) {
+		t.Fatalf("queue: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/queue", otherKey, nil); r.Code != 200 || r.Body["total"].(float64) != 0 {
+		t.Fatalf("another cluster's queue: %s", r.Raw)
+	}
 	// Explicit recipients; an unknown delivery server is refused.
 	r = e.do("POST", "/v1/messages?recipient=x@example.net", key, "X-Waymark-Delivery-Server: mta9\r\n"+msg, "Content-Type", "message/rfc822")
 	if r.Code != 422 || r.errCode() != "delivery_server_unknown" || !strings.Contains(r.Raw, `"field": "X-Waymark-Delivery-Server"`) {

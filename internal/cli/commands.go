@@ -48,6 +48,12 @@ type opts struct {
 }
 
 var commands = map[string]map[string]command{
+	"message": {
+		"show": {"ID", "show where each copy of a message is (queued, deferred, sent, bounced, suppressed)", 1, messageShow},
+	},
+	"queue": {
+		"show": {"", "show the cluster's messages waiting in the queue (waymark queue)", 0, queueShow},
+	},
 	"cluster": {
 		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
 		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
@@ -78,7 +84,9 @@ var commands = map[string]map[string]command{
 }
 
 // Groups lists the client command groups, for the top-level help.
-func Groups() []string { return []string{"cluster", "tracking-domain", "sending-domain"} }
+func Groups() []string {
+	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue"}
+}
 
 // Usage writes the help of one command group.
 func Usage(w io.Writer, group string) {
@@ -98,6 +106,8 @@ func Usage(w io.Writer, group string) {
 
 var order = map[string][]string{
 	"cluster":         {"create", "list", "show", "set"},
+	"message":         {"show"},
+	"queue":           {"show"},
 	"tracking-domain": {"add", "list", "show", "verify", "set", "set-default", "unset-default", "delete"},
 	"sending-domain":  {"add", "list", "show", "verify", "rotate", "set", "delete"},
 }
@@ -340,6 +350,57 @@ func trackingSet(c *Client, out io.Writer, args []string, o opts) error {
 	}
 	raw, err := c.Do("PATCH", domainPath(args[0], ""), map[string]any{"home_url": *o.homeURL})
 	return printDomain(out, raw, err, o, false)
+}
+
+func messageShow(c *Client, out io.Writer, args []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/messages/"+url.PathEscape(strings.TrimSpace(args[0])), nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var m api.MessageStatus
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECIPIENT\tQUEUE ID\tSTATE\tATTEMPTS\tNEXT\tLAST REPLY")
+	for _, r := range m.Recipients {
+		next := ""
+		if r.NextAttempt != nil {
+			next = r.NextAttempt.Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Recipient, r.QueueID, r.State, r.Attempts, next, truncate(r.LastReply, 80))
+	}
+	return tw.Flush()
+}
+
+func queueShow(c *Client, out io.Writer, _ []string, o opts) error {
+	raw, err := c.Do("GET", "/v1/queue", nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var q api.QueueState
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DELIVERY SERVER\tSTATE\tMESSAGES")
+	for _, s := range q.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", s.Server, s.State, s.Count)
+	}
+	oldest := "none waiting"
+	if q.Oldest != nil {
+		oldest = q.Oldest.Format(time.DateTime)
+	}
+	fmt.Fprintf(tw, "TOTAL\t\t%d\nOLDEST\t\t%s\n", q.Total, oldest)
+	return tw.Flush()
+}
+
+// truncate shortens s for a table column (--json has it whole).
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // domainPath is the API path of a tracking domain given by id or name.

@@ -14,7 +14,7 @@ import (
 // server, and the oldest one's age by state.
 type QueueCollector struct {
 	Store interface {
-		QueueStats(ctx context.Context) ([]store.QueueStat, error)
+		QueueStats(ctx context.Context, clusterID string) ([]store.QueueStat, error)
 	}
 	Now func() time.Time
 }
@@ -40,7 +40,7 @@ func (c QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	stats, err := c.Store.QueueStats(ctx)
+	stats, err := c.Store.QueueStats(ctx, "")
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 0)
 		return

@@ -197,6 +197,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	switch {
 	case o.err == nil:
 		status, ev.Type, ev.Reason = store.MailSent, event.Relayed, o.reply
+		lastError = o.reply // the last reply, for the message's status
 		r.Metrics.delivered("sent", m.ServerURL)
 		r.Metrics.sentAfter(now.Sub(m.CreatedAt))
 		if _, verp := ParseVERP(m.From); !verp {

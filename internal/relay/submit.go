@@ -75,6 +75,8 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 		}
 		if suppressed {
 			res.Dropped = append(res.Dropped, Dropped{Rcpt: rcpt, Reason: "on the cluster's suppression list (unsubscribed, bounced or complained)"})
+			mails = append(mails, store.Mail{ID: NewMailID(), ClusterID: clusterID, MessageID: m.ID, Rcpt: rcpt, Status: store.MailSuppressed,
+				ServerURL: m.Server, NextAt: now, CreatedAt: now}) // so the message's status says so
 			continue
 		}
 		id := NewMailID()
@@ -90,6 +92,9 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 		return Result{}, err
 	}
 	for _, q := range mails {
+		if q.Status == store.MailSuppressed {
+			continue
+		}
 		r.Log.Info("relay: queued", "queue_id", q.ID, "cluster", clusterID, "message", m.ID, "from", q.From, "to", q.Rcpt,
 			"server", q.ServerURL, "size", len(q.Data), "signed", m.Domain != nil)
 	}

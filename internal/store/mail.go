@@ -19,8 +19,11 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 		defer st.Close()
 		for _, m := range mails {
 			status, data, done := MailQueued, m.Data, sql.NullInt64{}
-			if m.Status == MailSent { // sent by another path (the milter): kept for its VERP address
+			switch m.Status {
+			case MailSent: // sent by another path (the milter): kept for its VERP address
 				status, data, done = MailSent, nil, sql.NullInt64{Int64: micros(m.CreatedAt), Valid: true}
+			case MailSuppressed: // not sent: kept so the message's status can say so
+				status, data, done = MailSuppressed, nil, sql.NullInt64{Int64: micros(m.CreatedAt), Valid: true}
 			}
 			if _, err := st.ExecContext(ctx, m.ID, m.ClusterID, m.MessageID, m.From, m.Rcpt, m.ServerURL, data, string(status),
 				micros(m.NextAt), micros(m.CreatedAt), done, m.SavedMessage); err != nil {
@@ -139,8 +142,12 @@ type MailQueue interface {
 	FirstReport(ctx context.Context, mailID, kind, reporter string, now time.Time) (bool, error)
 	// QueueStats counts the messages still queued by state ("queued": not
 	// tried yet, "deferred": tried and waiting for a retry) and delivery
-	// server, with the oldest one's creation time.
-	QueueStats(ctx context.Context) ([]QueueStat, error)
+	// server, with the oldest one's creation time: of one cluster, or of
+	// all with clusterID "".
+	QueueStats(ctx context.Context, clusterID string) ([]QueueStat, error)
+	// MailsOf lists the copies of one message of a cluster, one per
+	// recipient and submission, oldest first, without their data.
+	MailsOf(ctx context.Context, clusterID, messageID string) ([]Mail, error)
 	// MailByID returns a queued or finished message, without its data.
 	MailByID(ctx context.Context, id string) (Mail, error)
 	// MailFor returns the latest copy of a message for a recipient,
@@ -164,6 +171,8 @@ const (
 	MailSent MailStatus = "sent"
 	// MailFailed was refused for good, or expired.
 	MailFailed MailStatus = "failed"
+	// MailSuppressed was not sent: the recipient is on the suppression list.
+	MailSuppressed MailStatus = "suppressed"
 )
 
 // Mail is one outgoing message for one recipient.
@@ -193,7 +202,7 @@ type QueueStat struct {
 	Oldest        time.Time
 }
 
-func (s *sqlStore) QueueStats(ctx context.Context) ([]QueueStat, error) {
+func (s *sqlStore) QueueStats(ctx context.Context, clusterID string) ([]QueueStat, error) {
 	return queryAll(ctx, s, "queue stats", func(r scanner) (QueueStat, error) {
 		var q QueueStat
 		var oldest int64
@@ -201,7 +210,12 @@ func (s *sqlStore) QueueStats(ctx context.Context) ([]QueueStat, error) {
 		q.Oldest = fromMicros(oldest)
 		return q, err
 	}, `SELECT CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, server_url, COUNT(*), MIN(created_at)
-		FROM mail_queue WHERE status = 'queued' GROUP BY 1, 2 ORDER BY 1, 2`)
+		FROM mail_queue WHERE status = 'queued' AND (? = '' OR cluster_id = ?) GROUP BY 1, 2 ORDER BY 1, 2`, clusterID, clusterID)
+}
+
+func (s *sqlStore) MailsOf(ctx context.Context, clusterID, messageID string) ([]Mail, error) {
+	return queryAll(ctx, s, "mails of "+messageID, func(r scanner) (Mail, error) { return scanMail(r, nil) },
+		`SELECT `+mailCols+` FROM mail_queue WHERE cluster_id = ? AND message_id = ? ORDER BY created_at, rcpt, id`, clusterID, messageID)
 }
 
 func (s *sqlStore) ReleaseMail(ctx context.Context, ids []string, now time.Time) error {

@@ -83,10 +83,23 @@ func TestMailQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 		// m1 sent, m2 deferred, m3 not tried: what the queue metrics read.
-		stats, err := s.QueueStats(ctx)
+		stats, err := s.QueueStats(ctx, "")
 		if err != nil || len(stats) != 2 || stats[0] != (QueueStat{State: "deferred", Server: "smtp://127.0.0.1:25", Count: 1, Oldest: now}) ||
 			stats[1].State != "queued" || stats[1].Count != 1 {
 			t.Fatalf("queue stats %+v %v", stats, err)
+		}
+		if other, err := s.QueueStats(ctx, "cl_b"); err != nil || len(other) != 0 {
+			t.Fatalf("another cluster's queue: %+v %v", other, err)
+		}
+		if own, err := s.QueueStats(ctx, "cl_a"); err != nil || len(own) != 2 {
+			t.Fatalf("the cluster's queue: %+v %v", own, err)
+		}
+		copies, err := s.MailsOf(ctx, "cl_a", "msg_1")
+		if err != nil || len(copies) != 3 || copies[0].Data != nil {
+			t.Fatalf("copies of msg_1: %+v %v", copies, err)
+		}
+		if none, err := s.MailsOf(ctx, "cl_b", "msg_1"); err != nil || len(none) != 0 {
+			t.Fatalf("another cluster's copies: %+v %v", none, err)
 		}
 		m1, err := s.MailByID(ctx, "m1")
 		if err != nil || m1.Status != MailSent || m1.Attempts != 1 || m1.Rcpt != "m1@example.org" || m1.Data != nil {
