@@ -1059,7 +1059,7 @@ func TestDeliveryServersAndQueue(t *testing.T) {
 	if r := e.do("POST", "/v1/sending-domains/"+id+"/verify", key, nil); r.Code != 200 || r.str("status") != "active" {
 		t.Fatalf("verify sending domain: %d %s", r.Code, r.Raw)
 	}
-	if err := e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", time.Now()); err != nil {
+	if err := e.store.Suppress(context.Background(), aID, "gone@example.org", "unsubscribe", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	msg := "From: news@signing-co.com\r\nTo: Ann <ann@example.org>, gone@example.org\r\nCc: bob@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"

@@ -152,7 +152,7 @@ func (ss *session) data(r io.Reader) error {
 				continue
 			}
 			ev.Type, ev.Reason = event.Complaint, rep.FeedbackType
-			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonComplaint, now); err != nil {
+			if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonComplaint, "message "+m.MessageID, now); err != nil {
 				return ss.tempfail(err)
 			}
 		case DSN:
@@ -173,7 +173,7 @@ func (ss *session) data(r io.Reader) error {
 				ev.Reason = strings.TrimSpace("reported for " + rc.Address + ": " + ev.Reason)
 			} else if rc.Hard() {
 				ev.Class = event.Hard
-				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonBounce, now); err != nil {
+				if err := ss.s.Store.Suppress(context.Background(), m.ClusterID, m.Rcpt, event.ReasonBounce, "message "+m.MessageID, now); err != nil {
 					return ss.tempfail(err)
 				}
 			}

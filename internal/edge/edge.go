@@ -111,7 +111,7 @@ func (h *Hosts) Active(host string) bool { return h.Cluster(host) != "" }
 
 // Suppressor puts an address on a cluster's suppression list.
 type Suppressor interface {
-	Suppress(ctx context.Context, clusterID, address string, reason event.Reason, now time.Time) error
+	Suppress(ctx context.Context, clusterID, address string, reason event.Reason, source string, now time.Time) error
 }
 
 // Options configures an Edge.
@@ -515,7 +515,7 @@ func (e *Edge) unsubscribe(w http.ResponseWriter, r *http.Request, tok track.Tok
 		e.page(w, "unsubscribe", map[string]any{"Title": "Unsubscribe", "Recipient": MaskAddress(tok.Recipient)})
 		return "ok"
 	}
-	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, event.ReasonUnsubscribe, e.Now().UTC()); err != nil {
+	if err := e.Suppressions.Suppress(r.Context(), tok.ClusterID, tok.Recipient, event.ReasonUnsubscribe, "message "+tok.MessageID, e.Now().UTC()); err != nil {
 		e.Log.Error("suppress", "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return "store_error"

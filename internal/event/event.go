@@ -110,7 +110,13 @@ const (
 	// ReasonUnsubscribe: the recipient unsubscribed.
 	ReasonUnsubscribe Reason = "unsubscribe"
 	// ReasonBounce: the mailbox does not exist (a hard bounce).
-	ReasonBounce Reason = "bounce"
+	ReasonBounce Reason = "hard_bounce"
 	// ReasonComplaint: the recipient reported the mail as spam.
 	ReasonComplaint Reason = "complaint"
+	// ReasonManual: the cluster added the address itself (API, CLI, a CSV
+	// import, the dashboard).
+	ReasonManual Reason = "manual"
 )
+
+// Reasons lists every suppression reason.
+var Reasons = []Reason{ReasonUnsubscribe, ReasonBounce, ReasonComplaint, ReasonManual}

@@ -207,7 +207,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 		// The suppression first: if it fails, the message stays queued and
 		// this is tried again, rather than losing both.
 		if o.mailbox {
-			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, event.ReasonBounce, now); err != nil {
+			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, event.ReasonBounce, "message "+m.MessageID, now); err != nil {
 				r.Log.Error("relay: suppress", "mail", m.ID, "err", err)
 				return nil
 			}

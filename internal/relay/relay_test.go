@@ -221,7 +221,7 @@ func (f *fixture) events(t testing.TB, typ string) []store.Event {
 
 func (f *fixture) suppress(t testing.TB, addr, reason string) {
 	t.Helper()
-	if err := f.st.Suppress(ctx, "cl_00000000000000aa", addr, event.Reason(reason), time.Now()); err != nil {
+	if err := f.st.Suppress(ctx, "cl_00000000000000aa", addr, event.Reason(reason), "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

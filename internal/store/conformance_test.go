@@ -931,7 +931,7 @@ func TestEventsAndSuppressions(t *testing.T) {
 			t.Fatalf("suppressed before (err %v)", err)
 		}
 		for range 2 { // idempotent
-			if err := s.Suppress(ctx, "cl_a", "Ann@Example.com", "unsubscribe", base); err != nil {
+			if err := s.Suppress(ctx, "cl_a", "Ann@Example.com", "unsubscribe", "test", base); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1240,6 +1240,51 @@ func TestBlockedDomains(t *testing.T) {
 		}
 		if list, _ := s.BlockedDomains(ctx); len(list) != 1 {
 			t.Fatalf("after unblock: %+v", list)
+		}
+	})
+}
+
+func TestSuppressionList(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_800_000_000, 0).UTC()
+		if err := s.Suppress(ctx, "cl_a", "Ann@example.org", event.ReasonUnsubscribe, "message msg_1", now); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []string{"bob@example.org", "bo_b@example.org", "cy@other.example"} {
+			if err := s.AddSuppression(ctx, "cl_a", Suppression{Address: a, Reason: event.ReasonManual, Source: "api", CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.AddSuppression(ctx, "cl_a", Suppression{Address: "ANN@example.org", Reason: event.ReasonManual, CreatedAt: now}); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("twice: %v", err)
+		}
+		all, err := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{})
+		if err != nil || len(all) != 4 || all[0].Address != "ann@example.org" || all[0].Reason != event.ReasonUnsubscribe || all[0].Source != "message msg_1" {
+			t.Fatalf("all %+v %v", all, err)
+		}
+		// A prefix is a prefix: "bo_" matches bo_b only, not bob (no LIKE).
+		if got, _ := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{Prefix: "bo_"}); len(got) != 1 || got[0].Address != "bo_b@example.org" {
+			t.Fatalf("prefix bo_: %+v", got)
+		}
+		if got, _ := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{Reason: event.ReasonManual, Limit: 2}); len(got) != 2 || got[1].Address != "bob@example.org" {
+			t.Fatalf("manual, page 1: %+v", got)
+		}
+		if got, _ := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{Reason: event.ReasonManual, After: "bob@example.org"}); len(got) != 1 || got[0].Address != "cy@other.example" {
+			t.Fatalf("manual, page 2: %+v", got)
+		}
+		if got, _ := s.ListSuppressions(ctx, "cl_b", SuppressionQuery{}); len(got) != 0 {
+			t.Fatalf("another cluster's: %+v", got)
+		}
+		if err := s.Unsuppress(ctx, "cl_a", "BOB@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Unsuppress(ctx, "cl_a", "bob@example.org"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("twice: %v", err)
+		}
+		if ok, _ := s.Suppressed(ctx, "cl_a", "bob@example.org"); ok {
+			t.Fatal("still suppressed")
 		}
 	})
 }

@@ -259,6 +259,10 @@ var migrations = []string{
 	ALTER TABLE sending_domains ADD COLUMN track_clicks TEXT NOT NULL DEFAULT '';`,
 	// 20: a sending domain's own DMARC policy (JSON; '' the default).
 	`ALTER TABLE sending_domains ADD COLUMN dmarc TEXT NOT NULL DEFAULT '';`,
+	// 21: where each suppression came from; a hard bounce's reason is
+	// named hard_bounce.
+	`ALTER TABLE suppressions ADD COLUMN source TEXT NOT NULL DEFAULT '';
+	UPDATE suppressions SET reason = 'hard_bounce' WHERE reason = 'bounce';`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -24,7 +24,7 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`INSERT INTO delivery_servers (id, cluster_id, name, url, is_default, created_at) VALUES ('ds_1', 'cl_a', 'one', 'smtp://a:25', 0, 1)`,
 			`INSERT INTO delivery_servers (id, cluster_id, name, url, is_default, created_at) VALUES ('ds_2', 'cl_a', 'two', 'smtp://b:25', 1, 2)`,
 			`DELETE FROM schema_migrations WHERE version >= 12`,
-			`DROP TABLE reports`, // migrations 13 to 20, applied again after 12
+			`DROP TABLE reports`, // migrations 13 to 21, applied again after 12
 			`DROP TABLE sessions`,
 			`ALTER TABLE clusters DROP COLUMN unsigned_mail`,    // 15
 			`ALTER TABLE clusters DROP COLUMN notify_email`,     // 16
@@ -35,6 +35,7 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`ALTER TABLE sending_domains DROP COLUMN track_opens`,
 			`ALTER TABLE sending_domains DROP COLUMN track_clicks`,
 			`ALTER TABLE sending_domains DROP COLUMN dmarc`, // 20
+			`ALTER TABLE suppressions DROP COLUMN source`,   // 21
 		} {
 			if _, err := sq.db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)

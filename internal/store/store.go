@@ -115,6 +115,7 @@ type Store interface {
 	Sessions
 	BlockedDomains
 	WebhookStats
+	SuppressionList
 }
 
 // InUseError is a delete refused because another object uses this one:
