@@ -44,6 +44,7 @@ type Store interface {
 	store.Webhooks
 	store.Events
 	store.BlockedDomains
+	store.SuppressionList
 	QueueStats(ctx context.Context, clusterID string) ([]store.QueueStat, error)
 	MailsOf(ctx context.Context, clusterID, messageID string) ([]store.Mail, error)
 }
@@ -180,6 +181,9 @@ var routes = []route{
 	{"POST", "/v1/messages", anyKey, (*Server).submitMessage},
 	{"GET", "/v1/messages/{id}", anyKey, (*Server).getMessage},
 	{"GET", "/v1/queue", anyKey, (*Server).getQueue},
+	{"GET", "/v1/suppressions", anyKey, (*Server).listSuppressions},
+	{"POST", "/v1/suppressions", anyKey, (*Server).addSuppression},
+	{"DELETE", "/v1/suppressions/{address}", anyKey, (*Server).deleteSuppression},
 	{"POST", "/v1/delivery-servers", anyKey, (*Server).createDeliveryServer},
 	{"GET", "/v1/delivery-servers", anyKey, (*Server).listDeliveryServers},
 	{"GET", "/v1/delivery-servers/{id}", anyKey, (*Server).getDeliveryServer},

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waymark-mail/waymark/internal/event"
+	"github.com/waymark-mail/waymark/internal/store"
+)
+
+// Suppression is an entry of a cluster's suppression list.
+type Suppression struct {
+	Address   string    `json:"address"`
+	Reason    string    `json:"reason"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// SuppressionPage is a page of the list.
+type SuppressionPage struct {
+	Items      []Suppression `json:"items"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// ImportResult says what a CSV import did.
+type ImportResult struct {
+	Added   int             `json:"added"`
+	Already int             `json:"already"`
+	Invalid []InvalidImport `json:"invalid"`
+}
+
+// InvalidImport is a line of a CSV import that was not an address.
+type InvalidImport struct {
+	Line  int    `json:"line"`
+	Value string `json:"value"`
+}
+
+// MaxImport bounds one CSV import.
+const MaxImport = 100_000
+
+func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request, p principal) {
+	q := r.URL.Query()
+	query := store.SuppressionQuery{Reason: event.Reason(q.Get("reason")), Prefix: q.Get("prefix"), After: q.Get("cursor"), Limit: 100}
+	if query.Reason != "" && !slices.Contains(event.Reasons, query.Reason) {
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("reason must be one of unsubscribe, hard_bounce, complaint, manual, not %q", query.Reason), "reason")
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_query", "limit must be from 1 to 1000", "limit")
+			return
+		}
+		query.Limit = n
+	}
+	list, err := s.store.ListSuppressions(r.Context(), p.Cluster.ID, query)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := SuppressionPage{Items: make([]Suppression, 0, len(list))}
+	for _, e := range list {
+		out.Items = append(out.Items, Suppression{Address: e.Address, Reason: string(e.Reason), Source: e.Source, CreatedAt: e.CreatedAt})
+	}
+	if len(list) == query.Limit {
+		out.NextCursor = list[len(list)-1].Address
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// addSuppression adds one address (JSON {"address"}) or imports a CSV
+// file (Content-Type text/csv: the first column of each line is an
+// address; a header line is skipped), with the reason manual.
+func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request, p principal) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "text/csv" {
+		s.importSuppressions(w, r, p)
+		return
+	}
+	var req struct {
+		Address string `json:"address"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	addr, ok := suppressionAddress(req.Address)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "address_invalid", fmt.Sprintf("%q is not an email address", req.Address), "address")
+		return
+	}
+	e := store.Suppression{Address: addr, Reason: event.ReasonManual, Source: "api", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	err := s.store.AddSuppression(r.Context(), p.Cluster.ID, e)
+	if errors.Is(err, store.ErrDuplicate) {
+		writeError(w, http.StatusConflict, "duplicate", fmt.Sprintf("%s is already on this cluster's suppression list", addr), "address")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("suppression added", "cluster", p.Cluster.ID, "address", addr, "source", "api")
+	writeJSON(w, http.StatusCreated, Suppression{Address: addr, Reason: string(e.Reason), Source: e.Source, CreatedAt: e.CreatedAt})
+}
+
+func suppressionAddress(raw string) (string, bool) {
+	a, err := mail.ParseAddress(strings.TrimSpace(raw))
+	if err != nil || len(a.Address) > 320 {
+		return "", false
+	}
+	return strings.ToLower(a.Address), true
+}
+
+func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request, p principal) {
+	cr := csv.NewReader(http.MaxBytesReader(w, r.Body, 32<<20))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	out := ImportResult{Invalid: []InvalidImport{}}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("line %d: %v (nothing after it was imported)", line, err), "")
+			return
+		}
+		if line > MaxImport {
+			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("more than %d lines: split the file (the first %d were imported)", MaxImport, MaxImport), "")
+			return
+		}
+		v := strings.TrimSpace(rec[0])
+		if v == "" || line == 1 && strings.EqualFold(v, "address") || line == 1 && strings.EqualFold(v, "email") {
+			continue
+		}
+		addr, ok := suppressionAddress(v)
+		if !ok {
+			if len(out.Invalid) < 100 {
+				out.Invalid = append(out.Invalid, InvalidImport{Line: line, Value: v})
+			}
+			continue
+		}
+		err = s.store.AddSuppression(r.Context(), p.Cluster.ID, store.Suppression{Address: addr, Reason: event.ReasonManual, Source: "csv import", CreatedAt: now})
+		switch {
+		case errors.Is(err, store.ErrDuplicate):
+			out.Already++
+		case err != nil:
+			s.internal(w, r, err)
+			return
+		default:
+			out.Added++
+		}
+	}
+	s.log.Info("suppressions imported", "cluster", p.Cluster.ID, "added", out.Added, "already", out.Already, "invalid", len(out.Invalid))
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request, p principal) {
+	addr := strings.ToLower(strings.TrimSpace(r.PathValue("address")))
+	err := s.store.Unsuppress(r.Context(), p.Cluster.ID, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not on this cluster's suppression list", addr), "")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("suppression removed", "cluster", p.Cluster.ID, "address", addr)
+	w.WriteHeader(http.StatusNoContent)
+}
