@@ -23,7 +23,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	env := cli.Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	env := cli.Env{Stdout: stdout, Stderr: stderr, Stdin: os.Stdin, Getenv: os.Getenv}
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], env)

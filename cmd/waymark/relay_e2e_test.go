@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -387,6 +389,34 @@ func TestBounces(t *testing.T) {
 		out, code := r.swaks(t, rcpt, fmt.Sprintf(relayMessage, "again"))
 		if code == 0 || !strings.Contains(out, "550 5.7.1 "+rcpt+" is on this cluster's suppression list") {
 			t.Fatalf("suppressed %s: exit %d\n%s", rcpt, code, out)
+		}
+	}
+
+	// The operator's view of the list, and its changes, through the CLI.
+	list := mustRun(t, r.cli, "suppression", "list")
+	for _, want := range []string{`bounceme@example\.org\s+hard_bounce\s+message msg_[0-9a-f]+`, `ann@example\.org\s+complaint\s+message msg_[0-9a-f]+`, `carol@example\.org\s+hard_bounce\s+message msg_`} {
+		if !regexp.MustCompile(want).MatchString(list) {
+			t.Fatalf("suppression list lacks %s:\n%s", want, list)
+		}
+	}
+	if out := mustRun(t, r.cli, "suppression", "list", "--reason", "complaint"); strings.Contains(out, "carol") || !strings.Contains(out, "ann@example.org") {
+		t.Fatalf("--reason complaint:\n%s", out)
+	}
+	mustRun(t, r.cli, "suppression", "delete", "carol@example.org")
+	if out, code := r.swaks(t, "carol@example.org", fmt.Sprintf(relayMessage, "e1")); code != 0 {
+		t.Fatalf("carol after her suppression was removed: exit %d\n%s", code, out)
+	}
+	csvFile := filepath.Join(t.TempDir(), "list.csv")
+	if err := os.WriteFile(csvFile, []byte("email\ndave@example.org\nnot-an-address\nann@example.org\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, r.cli, "suppression", "import", csvFile); !strings.Contains(out, "added 1, already suppressed 1, not addresses 1") || !strings.Contains(out, `line 3: "not-an-address"`) {
+		t.Fatalf("import:\n%s", out)
+	}
+	mustRun(t, r.cli, "suppression", "add", "Erin@Example.org")
+	for _, rcpt := range []string{"dave@example.org", "erin@example.org"} {
+		if out, code := r.swaks(t, rcpt, fmt.Sprintf(relayMessage, "f1")); code == 0 || !strings.Contains(out, "550 5.7.1") {
+			t.Fatalf("%s added by the operator: exit %d\n%s", rcpt, code, out)
 		}
 	}
 }

@@ -40,24 +40,28 @@ func (e *APIError) Error() string {
 // Do sends a request with a JSON body (nil for none) and returns the
 // response body of a 2xx answer, or an *APIError.
 func (c *Client) Do(method, path string, body any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return c.Send(method, path, "", nil)
 	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.Send(method, path, "application/json", bytes.NewReader(b))
+}
+
+// Send is Do with a body of the given Content-Type (none if body is nil).
+func (c *Client) Send(method, path, contentType string, body io.Reader) ([]byte, error) {
 	base := strings.TrimSuffix(c.BaseURL, "/")
 	if _, err := url.ParseRequestURI(base); err != nil || !strings.HasPrefix(base, "http") {
 		return nil, fmt.Errorf("API address %q is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080", c.BaseURL)
 	}
-	req, err := http.NewRequest(method, base+path, rd)
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Key)
 	if c.Cluster != "" {

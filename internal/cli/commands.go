@@ -22,6 +22,7 @@ const DefaultAPI = "http://127.0.0.1:8080"
 // Env is what a client subcommand runs with.
 type Env struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // for "suppression import -"
 	Getenv         func(string) string
 }
 
@@ -45,6 +46,8 @@ type opts struct {
 	trackOpens            string
 	trackClicks           string
 	dmarc                 string
+	reason, prefix        string
+	stdin                 io.Reader
 }
 
 var commands = map[string]map[string]command{
@@ -53,6 +56,12 @@ var commands = map[string]map[string]command{
 	},
 	"queue": {
 		"show": {"", "show the cluster's messages waiting in the queue (waymark queue)", 0, queueShow},
+	},
+	"suppression": {
+		"list":   {"[--reason R] [--prefix P]", "list the addresses mail is not sent to (reason unsubscribe, hard_bounce, complaint or manual)", 0, suppressionList},
+		"add":    {"ADDRESS", "stop sending to an address (reason manual)", 1, suppressionAdd},
+		"delete": {"ADDRESS", "send to an address again", 1, suppressionDelete},
+		"import": {"FILE", "add every address of a CSV file (first column; - for stdin)", 1, suppressionImport},
 	},
 	"cluster": {
 		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
@@ -85,7 +94,7 @@ var commands = map[string]map[string]command{
 
 // Groups lists the client command groups, for the top-level help.
 func Groups() []string {
-	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue"}
+	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue", "suppression"}
 }
 
 // Usage writes the help of one command group.
@@ -108,6 +117,7 @@ var order = map[string][]string{
 	"cluster":         {"create", "list", "show", "set"},
 	"message":         {"show"},
 	"queue":           {"show"},
+	"suppression":     {"list", "add", "delete", "import"},
 	"tracking-domain": {"add", "list", "show", "verify", "set", "set-default", "unset-default", "delete"},
 	"sending-domain":  {"add", "list", "show", "verify", "rotate", "set", "delete"},
 }
@@ -168,6 +178,11 @@ func Run(group string, args []string, env Env) int {
 		fs.StringVar(&o.bounceHost, "bounce-host", "", "label of the bounce host (default bounce)")
 		fs.BoolVar(&o.ed25519, "ed25519", false, "also sign with Ed25519")
 	}
+	if group == "suppression" && args[0] == "list" {
+		fs.StringVar(&o.reason, "reason", "", "only this reason: unsubscribe, hard_bounce, complaint or manual")
+		fs.StringVar(&o.prefix, "prefix", "", "only addresses that start with this")
+	}
+	o.stdin = env.Stdin
 	pos, err := Parse(fs, args[1:], env.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
