@@ -130,6 +130,12 @@ func TestDashboardInChromium(t *testing.T) {
 	do(tab, "events", chromedp.Navigate(srv.api+"/events"), chromedp.WaitVisible("svg.chart rect"), shot(tab, "acme-09-events"))
 
 	do(tab, "webhooks", chromedp.Navigate(srv.api+"/webhooks"), chromedp.WaitVisible("#url"), shot(tab, "acme-10-webhooks"))
+	do(tab, "suppressions", chromedp.Navigate(srv.api+"/suppressions"), chromedp.WaitVisible("#address"),
+		chromedp.SendKeys("#address", "ann@example.org"), chromedp.Click(`form[action="/suppressions"][method="post"] button`),
+		chromedp.WaitVisible(`form[action="/suppressions/delete"]`), shot(tab, "acme-10a-suppressions"))
+	if s := text(tab, "main table"); !strings.Contains(s, "ann@example.org") || !strings.Contains(s, "manual") {
+		t.Fatalf("suppressions page:\n%s", s)
+	}
 	do(tab, "sessions", chromedp.Navigate(srv.api+"/sessions"), chromedp.WaitVisible("main table"), shot(tab, "acme-10b-sessions"))
 	if s := text(tab, "main table"); !strings.Contains(s, "(this session)") || !strings.Contains(s, "127.0.0.1") {
 		t.Fatalf("sessions page:\n%s", s)

@@ -74,6 +74,10 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /blocked-domains", s.signedIn(s.blockedShow))
 	s.mux.HandleFunc("POST /blocked-domains", s.signedIn(s.blockedAdd))
 	s.mux.HandleFunc("POST /blocked-domains/{domain}/delete", s.signedIn(s.blockedDelete))
+	s.mux.HandleFunc("GET /suppressions", s.signedIn(s.listed(s.suppressionPage)))
+	s.mux.HandleFunc("POST /suppressions", s.signedIn(s.suppressionAdd))
+	s.mux.HandleFunc("POST /suppressions/import", s.signedIn(s.suppressionImport))
+	s.mux.HandleFunc("POST /suppressions/delete", s.signedIn(s.suppressionDelete))
 	s.mux.HandleFunc("GET /settings", s.signedIn(s.listed(s.settingsPage)))
 	s.mux.HandleFunc("POST /settings", s.signedIn(s.settingsSave))
 	s.mux.HandleFunc("GET /sessions", s.signedIn(s.sessionsShow))
@@ -249,9 +253,14 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 // and, for an error answer, the API's message and field.
 func (s *Server) call(r *http.Request, sess session, method, path string, body any, out any) (int, apiError) {
 	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case rawBody:
+		rd, contentType = b.body, b.contentType
+	default:
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
 	}
 	ctx := r.Context()
 	if sess.id != "" {
@@ -265,7 +274,7 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 		req.Header.Set("X-Waymark-Cluster", sess.cluster)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	rec := httptest.NewRecorder()
 	s.API.ServeHTTP(rec, req)
@@ -283,6 +292,12 @@ func (s *Server) call(r *http.Request, sess session, method, path string, body a
 		}
 	}
 	return rec.Code, apiError{}
+}
+
+// rawBody is a request body for call that is not JSON.
+type rawBody struct {
+	contentType string
+	body        io.Reader
 }
 
 // apiError is the API's error shape.

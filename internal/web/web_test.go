@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -665,5 +666,62 @@ func TestBlockedDomainsPage(t *testing.T) {
 	c.signIn(d.keys["acme"])
 	if code, _, _ := c.get("/blocked-domains"); code != 403 {
 		t.Fatalf("a cluster key: %d", code)
+	}
+}
+
+func TestSuppressionsPage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	code, page, _ := b.get("/suppressions")
+	if code != 200 || !strings.Contains(page, "No address is suppressed.") {
+		t.Fatalf("empty list: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/suppressions", url.Values{"csrf": {b.csrf(page)}, "address": {"Ann@Example.com"}}); code != 303 {
+		t.Fatalf("add: %d", code)
+	}
+	if code, page, _ := b.post("/suppressions", url.Values{"csrf": {b.csrf(page)}, "address": {"not an address"}}); code != 422 || !strings.Contains(page, "is not an email address") {
+		t.Fatalf("a bad address: %d\n%s", code, page)
+	}
+	// The import is a file upload, as a browser sends it.
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", b.csrf(page))
+	fw, err := mw.CreateFormFile("file", "list.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, "email\nbob@example.com\nann@example.com\nnonsense\n")
+	mw.Close()
+	resp, err := b.c.Post(d.srv.URL+"/suppressions/import", mw.FormDataContentType(), strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "1 added, 1 already suppressed, 1 not addresses") || !strings.Contains(string(raw), "line 4: <code>nonsense</code>") {
+		t.Fatalf("import: %d\n%s", resp.StatusCode, raw)
+	}
+	_, page, _ = b.get("/suppressions")
+	if !strings.Contains(page, "<code>ann@example.com</code>") || !strings.Contains(page, "<code>bob@example.com</code>") || !strings.Contains(page, "csv import") {
+		t.Fatalf("after adding:\n%s", page)
+	}
+	if _, page, _ := b.get("/suppressions?prefix=bob"); strings.Contains(page, "ann@example.com</code>") || !strings.Contains(page, "bob@example.com</code>") {
+		t.Fatalf("filtered by prefix:\n%s", page)
+	}
+	if _, page, _ := b.get("/suppressions?reason=complaint"); !strings.Contains(page, "No suppressed address matches.") {
+		t.Fatalf("filtered by reason:\n%s", page)
+	}
+	// Another cluster sees none of it.
+	c := d.browser(t)
+	c.signIn(d.keys["bravo"])
+	if _, other, _ := c.get("/suppressions"); !strings.Contains(other, "No address is suppressed.") {
+		t.Fatalf("another cluster sees:\n%s", other)
+	}
+	if code, _, _ := b.post("/suppressions/delete", url.Values{"csrf": {b.csrf(page)}, "address": {"ann@example.com"}}); code != 303 {
+		t.Fatalf("remove: %d", code)
+	}
+	if _, page, _ := b.get("/suppressions"); strings.Contains(page, "ann@example.com</code>") {
+		t.Fatalf("after removing:\n%s", page)
 	}
 }
