@@ -22,6 +22,9 @@ type Clusters interface {
 	// gets the current state and returns the new one (its id, name and
 	// creation time are kept).
 	UpdateCluster(ctx context.Context, id string, change func(Cluster) (Cluster, error)) (Cluster, error)
+	// DeleteCluster removes a cluster and everything of it; ErrNotFound if
+	// there is no such cluster.
+	DeleteCluster(ctx context.Context, id string) error
 }
 
 // Settings holds node-wide values that every node agrees on.
@@ -74,6 +77,9 @@ func scanCluster(row scanner) (Cluster, error) {
 	return c, nil
 }
 
+// FirstKeyLabel labels the key a cluster is created with.
+const FirstKeyLabel = "created with the cluster"
+
 func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if c.UnsignedMail == "" {
@@ -83,8 +89,8 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, keyHash string)
 			c.ID, c.Name, micros(c.CreatedAt), c.UnsignedMail, strings.Join(c.NotifyEmail, ","), c.Tracking.Opens, c.Tracking.Clicks); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (hash, cluster_id, created_at) VALUES (?, ?, ?)`),
-			keyHash, c.ID, micros(c.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?)`),
+			KeyID(keyHash), c.ID, FirstKeyLabel, keyHash, micros(c.CreatedAt)); err != nil {
 			return err
 		}
 		return s.bumpZone(ctx, tx) // the edge's list of clusters follows the serial

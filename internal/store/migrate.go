@@ -263,6 +263,13 @@ var migrations = []string{
 	// named hard_bounce.
 	`ALTER TABLE suppressions ADD COLUMN source TEXT NOT NULL DEFAULT '';
 	UPDATE suppressions SET reason = 'hard_bounce' WHERE reason = 'bounce';`,
+	// 22: several API keys per cluster, each with an id (KeyID of its
+	// hash) and a label.
+	`ALTER TABLE api_keys ADD COLUMN id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE api_keys ADD COLUMN label TEXT NOT NULL DEFAULT '';
+	UPDATE api_keys SET id = 'key_' || substr(hash, 1, 16), label = 'created with the cluster';
+	CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
+	CREATE INDEX api_keys_cluster ON api_keys (cluster_id, created_at);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL

@@ -24,7 +24,7 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`INSERT INTO delivery_servers (id, cluster_id, name, url, is_default, created_at) VALUES ('ds_1', 'cl_a', 'one', 'smtp://a:25', 0, 1)`,
 			`INSERT INTO delivery_servers (id, cluster_id, name, url, is_default, created_at) VALUES ('ds_2', 'cl_a', 'two', 'smtp://b:25', 1, 2)`,
 			`DELETE FROM schema_migrations WHERE version >= 12`,
-			`DROP TABLE reports`, // migrations 13 to 21, applied again after 12
+			`DROP TABLE reports`, // migrations 13 to 22, applied again after 12
 			`DROP TABLE sessions`,
 			`ALTER TABLE clusters DROP COLUMN unsigned_mail`,    // 15
 			`ALTER TABLE clusters DROP COLUMN notify_email`,     // 16
@@ -36,6 +36,10 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`ALTER TABLE sending_domains DROP COLUMN track_clicks`,
 			`ALTER TABLE sending_domains DROP COLUMN dmarc`, // 20
 			`ALTER TABLE suppressions DROP COLUMN source`,   // 21
+			`DROP INDEX api_keys_id`,                        // 22
+			`DROP INDEX api_keys_cluster`,
+			`ALTER TABLE api_keys DROP COLUMN id`,
+			`ALTER TABLE api_keys DROP COLUMN label`,
 		} {
 			if _, err := sq.db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
@@ -43,6 +47,9 @@ func TestMigrationDefaultFlag(t *testing.T) {
 		}
 		if err := sq.migrate(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if keys, err := s.APIKeys(ctx, "cl_a"); err != nil || len(keys) != 1 || keys[0].ID != KeyID("h") || keys[0].Label != FirstKeyLabel {
+			t.Fatalf("the key stored before migration 22: %+v %v", keys, err)
 		}
 		got, err := s.DeliveryServers(ctx, "cl_a")
 		if err != nil || len(got) != 2 || got[0].Default || !got[1].Default {

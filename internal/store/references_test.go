@@ -66,3 +66,113 @@ func TestDeleteInUse(t *testing.T) {
 		}
 	})
 }
+
+// TestKeys: a cluster's keys beyond the first, listed, bounded, revoked
+// (with the sessions opened with them), and never another cluster's.
+func TestKeys(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_800_000_000, 0).UTC()
+		first, err := s.APIKeys(ctx, "cl_a")
+		if err != nil || len(first) != 1 || first[0].ID != KeyID("hash-cl_a") || first[0].Label != FirstKeyLabel {
+			t.Fatalf("the first key: %+v %v", first, err)
+		}
+		k := APIKey{ID: KeyID("0123456789abcdef0123"), ClusterID: "cl_a", Label: "ci", Hash: "0123456789abcdef0123", CreatedAt: now}
+		if err := s.CreateKey(ctx, k, 2); err != nil {
+			t.Fatal(err)
+		}
+		var qe *QuotaError
+		if err := s.CreateKey(ctx, APIKey{ID: "key_x", ClusterID: "cl_a", Hash: "x", CreatedAt: now}, 2); !errors.As(err, &qe) || qe.Count != 2 {
+			t.Fatalf("over the bound: %v", err)
+		}
+		if err := s.CreateKey(ctx, APIKey{ID: "key_y", ClusterID: "cl_gone", Hash: "y", CreatedAt: now}, 0); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a key of no cluster: %v", err)
+		}
+		if c, err := s.ClusterByKey(ctx, k.Hash); err != nil || c.ID != "cl_a" {
+			t.Fatalf("the new key's cluster: %+v %v", c, err)
+		}
+		if err := s.CreateSession(ctx, Session{ID: "ses_1", KeyHash: k.Hash, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RevokeKey(ctx, "cl_b", k.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("another cluster revokes it: %v", err)
+		}
+		if got, err := s.RevokeKey(ctx, "cl_a", k.ID); err != nil || got.Hash != k.Hash {
+			t.Fatalf("revoke: %+v %v", got, err)
+		}
+		if _, err := s.ClusterByKey(ctx, k.Hash); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a revoked key still opens: %v", err)
+		}
+		if _, err := s.Session(ctx, "ses_1", now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a revoked key's session is still on: %v", err)
+		}
+		if _, err := s.RevokeKey(ctx, "cl_a", k.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("revoked twice: %v", err)
+		}
+	})
+}
+
+// TestDeleteCluster: every row of a deleted cluster goes, in every table
+// that holds a cluster's data, and the other cluster keeps all of its.
+func TestDeleteCluster(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		for _, id := range []string{"cl_a", "cl_b"} {
+			mustCluster(t, s, id, "name-"+id)
+			mustDomain(t, s, id, "td_"+id, "track."+id[3:]+".example")
+			steps := []error{
+				s.CreateKey(ctx, APIKey{ID: KeyID("second-" + id), ClusterID: id, Hash: "second-" + id, CreatedAt: now}, 0),
+				s.CreateSession(ctx, Session{ID: "ses_" + id, KeyHash: "second-" + id, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
+				s.AddSuppression(ctx, id, Suppression{Address: "ann@example.org", Reason: "manual", CreatedAt: now}),
+				s.InsertEvents(ctx, []Event{{ID: "0000000000000001" + id, ClusterID: id, Type: "click", At: now, MessageID: "msg_1"}}),
+				s.CreateWebhook(ctx, Webhook{ID: "wh_" + id, ClusterID: id, URL: "https://127.0.0.1/h", Events: []string{"*"}, Secret: "s", CreatedAt: now}),
+				s.CreateDeliveryServer(ctx, DeliveryServer{ID: "ds_" + id, ClusterID: id, Name: "mta", URL: "smtp://127.0.0.1:25", CreatedAt: now}),
+				s.SaveMessage(ctx, id, "msg_1", []byte("raw"), now),
+				s.EnqueueMail(ctx, []Mail{{ID: "m_" + id, ClusterID: id, MessageID: "msg_1", Rcpt: "ann@example.org", ServerURL: "smtp://127.0.0.1:25", Data: []byte("x"), NextAt: now, CreatedAt: now}}),
+			}
+			if _, err := s.EnqueueEvent(ctx, id, "click", []byte(`{}`), now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.FirstReport(ctx, "m_"+id, "bounce", "mx.example", now); err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(steps...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		serial, _ := s.ZoneSerial(ctx)
+		if err := s.DeleteCluster(ctx, "cl_a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteCluster(ctx, "cl_a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted twice: %v", err)
+		}
+		if after, _ := s.ZoneSerial(ctx); after <= serial {
+			t.Fatalf("the zone serial did not move: %d then %d", serial, after)
+		}
+		db := s.(*sqlStore).db
+		count := func(q, id string) int {
+			t.Helper()
+			var n int
+			if err := db.QueryRowContext(ctx, s.(*sqlStore).q(q), id).Scan(&n); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			return n
+		}
+		tables := []string{"clusters WHERE id = ?", "api_keys WHERE cluster_id = ?", "tracking_domains WHERE cluster_id = ?",
+			"suppressions WHERE cluster_id = ?", "events WHERE cluster_id = ?", "webhooks WHERE cluster_id = ?",
+			"webhook_deliveries WHERE webhook_id = 'wh_' || ?", "delivery_servers WHERE cluster_id = ?", "messages WHERE cluster_id = ?",
+			"mail_queue WHERE cluster_id = ?", "reports WHERE mail_id = 'm_' || ?", "sessions WHERE id = 'ses_' || ?", "token_keys WHERE cluster_id = ?"}
+		for _, tb := range tables {
+			if n := count("SELECT COUNT(*) FROM "+tb, "cl_a"); n != 0 {
+				t.Errorf("%s: %d rows left", tb, n)
+			}
+			if n := count("SELECT COUNT(*) FROM "+tb, "cl_b"); n == 0 && tb != "token_keys WHERE cluster_id = ?" {
+				t.Errorf("%s: the other cluster lost its rows", tb)
+			}
+		}
+	})
+}

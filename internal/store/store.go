@@ -116,6 +116,7 @@ type Store interface {
 	BlockedDomains
 	WebhookStats
 	SuppressionList
+	Keys
 }
 
 // InUseError is a delete refused because another object uses this one:

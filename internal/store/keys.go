@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Keys holds a cluster's API keys beyond the first, which CreateCluster
+// stores (docs/CONCEPTS.md#api-keys). A key is kept only as its hash.
+type Keys interface {
+	// CreateKey stores a key of a cluster that has fewer than max (a
+	// *QuotaError otherwise; max 0 is no bound). A missing cluster is
+	// ErrNotFound.
+	CreateKey(ctx context.Context, k APIKey, max int) error
+	// APIKeys lists a cluster's keys, oldest first.
+	APIKeys(ctx context.Context, clusterID string) ([]APIKey, error)
+	// RevokeKey deletes a key and the dashboard sessions opened with it,
+	// in one transaction, and returns it; ErrNotFound if the cluster has
+	// no such key.
+	RevokeKey(ctx context.Context, clusterID, id string) (APIKey, error)
+}
+
+// APIKey is one key of a cluster. Its ID is KeyID of its hash.
+type APIKey struct {
+	ID, ClusterID, Label string
+	Hash                 string
+	CreatedAt            time.Time
+}
+
+// KeyID is the id of the key with this hash: "key_" and the hash's first
+// 16 hex digits. The hash of a random 160-bit key tells nothing of the key,
+// and migration 22 gave the keys stored before it their ids the same way.
+func KeyID(hash string) string {
+	if len(hash) > 16 {
+		hash = hash[:16]
+	}
+	return "key_" + hash
+}
+
+const keyCols = `id, cluster_id, label, hash, created_at`
+
+func scanKey(r scanner) (APIKey, error) {
+	var k APIKey
+	var created int64
+	err := r.Scan(&k.ID, &k.ClusterID, &k.Label, &k.Hash, &created)
+	k.CreatedAt = fromMicros(created)
+	return k, err
+}
+
+func (s *sqlStore) CreateKey(ctx context.Context, k APIKey, max int) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM clusters WHERE id = ?`)+s.d.forUpdate, k.ClusterID).Scan(&id); err != nil {
+			return err
+		}
+		if max > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM api_keys WHERE cluster_id = ?`), k.ClusterID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= max {
+				return &QuotaError{What: "API keys", Count: n}
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?)`),
+			k.ID, k.ClusterID, k.Label, k.Hash, micros(k.CreatedAt))
+		return err
+	})
+	return s.wrap(err, "create API key")
+}
+
+func (s *sqlStore) APIKeys(ctx context.Context, clusterID string) ([]APIKey, error) {
+	return queryAll(ctx, s, "API keys", scanKey, `SELECT `+keyCols+` FROM api_keys WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
+}
+
+func (s *sqlStore) RevokeKey(ctx context.Context, clusterID, id string) (APIKey, error) {
+	var k APIKey
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		k, err = scanKey(tx.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM api_keys WHERE cluster_id = ? AND id = ?`)+s.d.forUpdate, clusterID, id))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE key_hash = ?`), k.Hash); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE hash = ?`), k.Hash)
+		return err
+	})
+	return k, s.wrap(err, "revoke API key "+id)
+}
+
+// DeleteCluster removes a cluster and everything of it in one
+// transaction: the rows that name it cascade (keys, domains, their DKIM
+// keys, webhooks and their deliveries, delivery servers, queued mail and
+// saved messages, token keys, suppressions); its events, its mail's counted
+// reports and its keys' sessions are deleted here, as they do not
+// reference it. The zone's serial moves, so every node's DNS server and
+// edge drop its names.
+func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var found string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM clusters WHERE id = ?`)+s.d.forUpdate, id).Scan(&found); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM sessions WHERE key_hash IN (SELECT hash FROM api_keys WHERE cluster_id = ?)`,
+			`DELETE FROM reports WHERE mail_id IN (SELECT id FROM mail_queue WHERE cluster_id = ?)`,
+			`DELETE FROM events WHERE cluster_id = ?`,
+			`DELETE FROM clusters WHERE id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, s.q(q), id); err != nil {
+				return err
+			}
+		}
+		return s.bumpZone(ctx, tx)
+	})
+	return s.wrap(err, "delete cluster "+id)
+}
