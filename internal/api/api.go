@@ -45,6 +45,7 @@ type Store interface {
 	store.Events
 	store.BlockedDomains
 	store.SuppressionList
+	store.Keys
 	QueueStats(ctx context.Context, clusterID string) ([]store.QueueStat, error)
 	MailsOf(ctx context.Context, clusterID, messageID string) ([]store.Mail, error)
 }
@@ -156,6 +157,10 @@ var routes = []route{
 	{"GET", "/v1/clusters", clusterWide, (*Server).listClusters},
 	{"GET", "/v1/clusters/{id}", clusterWide, (*Server).getCluster},
 	{"PATCH", "/v1/clusters/{id}", clusterWide, (*Server).patchCluster},
+	{"DELETE", "/v1/clusters/{id}", adminOnly, (*Server).deleteCluster},
+	{"POST", "/v1/keys", anyKey, (*Server).createKey},
+	{"GET", "/v1/keys", anyKey, (*Server).listKeys},
+	{"DELETE", "/v1/keys/{id}", anyKey, (*Server).revokeKey},
 	{"GET", "/v1/blocked-domains", adminOnly, (*Server).listBlocked},
 	{"POST", "/v1/blocked-domains", adminOnly, (*Server).blockDomain},
 	{"DELETE", "/v1/blocked-domains/{domain}", adminOnly, (*Server).unblockDomain},

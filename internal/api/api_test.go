@@ -1738,3 +1738,91 @@ func TestSuppressionsAPI(t *testing.T) {
 		t.Fatalf("deleted still listed: %v", got)
 	}
 }
+
+func TestKeysAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	id, first := e.cluster("acme")
+	_, other := e.cluster("rival")
+	r := e.do("POST", "/v1/keys", first, map[string]any{"label": " billing service "})
+	second := r.str("key")
+	if r.Code != 201 || r.str("label") != "billing service" || !strings.HasPrefix(second, "wmk_") || r.Header.Get("Location") != "/v1/keys/"+r.str("id") {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
+	secondID := r.str("id")
+	for _, body := range []any{map[string]any{"label": strings.Repeat("x", 101)}, map[string]any{"label": "a\nb"}} {
+		if r := e.do("POST", "/v1/keys", first, body); r.Code != 422 || r.errCode() != "label_invalid" {
+			t.Errorf("%v: %d %s", body, r.Code, r.Raw)
+		}
+	}
+	// The new key works everywhere the first does; the list marks the
+	// caller's own and never shows a key.
+	r = e.do("GET", "/v1/keys", second, nil)
+	items := r.Body["items"].([]any)
+	if r.Code != 200 || len(items) != 2 || strings.Contains(r.Raw, "wmk_") {
+		t.Fatalf("list: %d %s", r.Code, r.Raw)
+	}
+	if a, b := items[0].(map[string]any), items[1].(map[string]any); a["label"] != "created with the cluster" || a["current"] != false || b["current"] != true {
+		t.Fatalf("list: %s", r.Raw)
+	}
+	// Another cluster sees none of them and cannot revoke them; the admin
+	// can, inside the cluster.
+	if r := e.do("GET", "/v1/keys", other, nil); len(r.Body["items"].([]any)) != 1 {
+		t.Fatalf("other cluster's list: %s", r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/keys/"+secondID, other, nil); r.Code != 404 {
+		t.Fatalf("other cluster revokes: %d %s", r.Code, r.Raw)
+	}
+	sess := e.do("POST", "/v1/sessions", second, nil)
+	if sess.Code != 201 {
+		t.Fatalf("session: %d %s", sess.Code, sess.Raw)
+	}
+	if r := e.do("DELETE", "/v1/keys/"+secondID, e.admin, nil, "X-Waymark-Cluster", id); r.Code != 204 {
+		t.Fatalf("revoke: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains", second, nil); r.Code != 401 {
+		t.Fatalf("a revoked key: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/sessions/"+sess.str("id"), first, nil); r.Code != 404 {
+		t.Fatalf("a revoked key's session: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/keys/"+secondID, first, nil); r.Code != 404 {
+		t.Fatalf("revoked twice: %d %s", r.Code, r.Raw)
+	}
+	// At most MaxKeys.
+	for i := 1; i < MaxKeys; i++ {
+		if r := e.do("POST", "/v1/keys", first, map[string]any{}); r.Code != 201 {
+			t.Fatalf("key %d: %d %s", i+1, r.Code, r.Raw)
+		}
+	}
+	if r := e.do("POST", "/v1/keys", first, map[string]any{}); r.Code != 403 || r.errCode() != "quota_exceeded" {
+		t.Fatalf("key %d: %d %s", MaxKeys+1, r.Code, r.Raw)
+	}
+}
+
+func TestDeleteCluster(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	id, key := e.cluster("acme")
+	_, other := e.cluster("rival")
+	e.domainID(key, "track.acme-mail.com")
+	if r := e.do("DELETE", "/v1/clusters/"+id, key, nil); r.Code != 403 {
+		t.Fatalf("a cluster key deletes its cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/clusters/"+id, e.admin, nil); r.Code != 204 {
+		t.Fatalf("delete: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/tracking-domains", key, nil); r.Code != 401 {
+		t.Fatalf("the deleted cluster's key: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/clusters/"+id, e.admin, nil); r.Code != 404 {
+		t.Fatalf("the deleted cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/clusters/"+id, e.admin, nil); r.Code != 404 || r.errCode() != "not_found" {
+		t.Fatalf("deleted twice: %d %s", r.Code, r.Raw)
+	}
+	// The name is free again, and the other cluster is untouched.
+	e.cluster("acme")
+	if r := e.do("GET", "/v1/tracking-domains", other, nil); r.Code != 200 {
+		t.Fatalf("the other cluster: %d %s", r.Code, r.Raw)
+	}
+	e.domainID(other, "track.acme-mail.com")
+}

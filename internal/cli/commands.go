@@ -47,6 +47,8 @@ type opts struct {
 	trackClicks           string
 	dmarc                 string
 	reason, prefix        string
+	label                 string
+	yes                   bool
 	stdin                 io.Reader
 }
 
@@ -69,6 +71,12 @@ var commands = map[string]map[string]command{
 		"show":   {"ID", "show a cluster and its settings", 1, clusterShow},
 		"set": {"ID [--unsigned-mail refuse|relay] [--notify-email A,B] [--track-opens on|off] [--track-clicks all|html|text|off]",
 			"change a cluster's settings (its own key or the admin key)", 1, clusterSet},
+		"delete": {"ID --yes", "delete a cluster and everything of it, at once (admin key)", 1, clusterDelete},
+	},
+	"key": {
+		"create": {"[--label L]", "create an API key of the cluster and print it (shown once)", 0, keyCreate},
+		"list":   {"", "list the cluster's API keys", 0, keyList},
+		"revoke": {"ID", "revoke an API key at once (API, SMTP, dashboard)", 1, keyRevoke},
 	},
 	"tracking-domain": {
 		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
@@ -94,7 +102,7 @@ var commands = map[string]map[string]command{
 
 // Groups lists the client command groups, for the top-level help.
 func Groups() []string {
-	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue", "suppression"}
+	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue", "suppression", "key"}
 }
 
 // Usage writes the help of one command group.
@@ -114,7 +122,8 @@ func Usage(w io.Writer, group string) {
 }
 
 var order = map[string][]string{
-	"cluster":         {"create", "list", "show", "set"},
+	"cluster":         {"create", "list", "show", "set", "delete"},
+	"key":             {"create", "list", "revoke"},
 	"message":         {"show"},
 	"queue":           {"show"},
 	"suppression":     {"list", "add", "delete", "import"},
@@ -181,6 +190,12 @@ func Run(group string, args []string, env Env) int {
 	if group == "suppression" && args[0] == "list" {
 		fs.StringVar(&o.reason, "reason", "", "only this reason: unsubscribe, hard_bounce, complaint or manual")
 		fs.StringVar(&o.prefix, "prefix", "", "only addresses that start with this")
+	}
+	if group == "key" && args[0] == "create" {
+		fs.StringVar(&o.label, "label", "", "what the key is for, e.g. billing service")
+	}
+	if group == "cluster" && args[0] == "delete" {
+		fs.BoolVar(&o.yes, "yes", false, "really delete: everything of the cluster goes, at once")
 	}
 	o.stdin = env.Stdin
 	pos, err := Parse(fs, args[1:], env.Getenv)

@@ -139,6 +139,10 @@ var (
 	// ErrAuthRequired: MAIL before AUTH.
 	ErrAuthRequired = &Refusal{Code: "auth_required", SMTP: 530, Status: [3]int{5, 7, 0},
 		Message: "authentication required: AUTH PLAIN with your cluster id and an API key (after STARTTLS)"}
+	// ErrKeyRevoked: the key the session authenticated with was revoked
+	// (or its cluster deleted) since.
+	ErrKeyRevoked = &Refusal{Code: "key_revoked", SMTP: 530, Status: [3]int{5, 7, 0},
+		Message: "the API key this session authenticated with was revoked: connect again and authenticate with a live key"}
 	// ErrRateLimited: the cluster is over --smtp-rate.
 	ErrRateLimited = &Refusal{Code: "rate_limited", SMTP: 450, Status: [3]int{4, 7, 1},
 		Message: "this cluster is over its message rate: try again shortly"}

@@ -149,6 +149,7 @@ type session struct {
 	conn    *smtp.Conn
 	remote  string
 	cluster string
+	keyHash string // of the key AUTH took: each message checks it is still live
 	from    string // the envelope sender, kept only for unsigned mail
 	rcpts   []string
 }
@@ -191,7 +192,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 			ss.s.Metrics.AuthFailed("submission", "wrong_key")
 			return ErrAuthFailed.SMTPError()
 		}
-		ss.cluster = c.ID
+		ss.cluster, ss.keyHash = c.ID, apikey.Hash(password)
 		return nil
 	}), nil
 }
@@ -235,6 +236,17 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) mail(from string, _ *smtp.MailOptions) error {
 	if ss.cluster == "" {
 		return ErrAuthRequired.SMTPError()
+	}
+	// A key revoked since AUTH holds at once: each message asks again (one
+	// lookup by primary key).
+	if c, err := ss.s.Store.ClusterByKey(context.Background(), ss.keyHash); err != nil || c.ID != ss.cluster {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			ss.s.Log.Error("smtp: checking the session's key", "err", err)
+			return ErrAuthUnavailable.SMTPError()
+		}
+		ss.s.Log.Info("smtp: key revoked during the session", "remote", ss.remote, "cluster", ss.cluster)
+		ss.cluster, ss.keyHash = "", ""
+		return ErrKeyRevoked.SMTPError()
 	}
 	if ss.s.Rate > 0 && !ss.s.limiter(ss.cluster).Allow() {
 		return ErrRateLimited.With("this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate).SMTPError()
