@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
@@ -233,6 +234,50 @@ func TestACMETwoNodesOneOrder(t *testing.T) {
 	// nodes wanted each.
 	if n := pebble.Orders(); n != 2 {
 		t.Fatalf("%d orders for two names on two nodes, want 2\n%s", n, pebble.Log())
+	}
+
+	// The admin deletes the cluster through the node without DNS: the
+	// other node's DNS server answers NXDOMAIN for its target, neither
+	// edge serves its certificate, its key opens nothing.
+	admin := []string{"WAYMARK_API=" + nodes[1].api, "WAYMARK_KEY=" + key}
+	clusterID := regexp.MustCompile(`cl_[0-9a-f]{16}`).FindString(out)
+	if _, errOut, code := waymark(t, admin, "cluster", "delete", clusterID); code != 2 || !strings.Contains(errOut, "--yes") {
+		t.Fatalf("cluster delete without --yes: exit %d\n%s", code, errOut)
+	}
+	before := new(dns.Msg)
+	before.SetQuestion(target+".", dns.TypeA)
+	if in, err := dns.Exchange(before, dnsAddr); err != nil || in.Rcode != dns.RcodeSuccess || len(in.Answer) == 0 {
+		t.Fatalf("the target before the delete: %v %v", in, err)
+	}
+	mustRun(t, admin, "cluster", "delete", clusterID, "--yes")
+	deadline = time.Now().Add(10 * time.Second)
+	for i := 0; i < 2; {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", httpsPorts[i]),
+			&tls.Config{ServerName: "track.acme-mail.com", RootCAs: pool})
+		if err != nil {
+			i++
+			continue
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d still serves the deleted cluster's certificate", i)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion(target+".", dns.TypeA)
+		in, err := dns.Exchange(m, dnsAddr)
+		if err == nil && in.Rcode == dns.RcodeNameError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted cluster's target %s: %v %v", target, in, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, errOut, code := waymark(t, cli, "tracking-domain", "list"); code != 1 || !strings.Contains(errOut, "invalid API key") {
+		t.Fatalf("the deleted cluster's key: exit %d\n%s", code, errOut)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -1002,5 +1003,52 @@ func TestTrackSwitchesThroughPostfix(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestKeyRevokedThroughSMTP: a second key made with the CLI submits
+// through waymark to Postfix; revoked with the CLI, it is refused at once:
+// at the next MAIL FROM of the session it opened, at AUTH (swaks), by the
+// API; the cluster's first key goes on working.
+func TestKeyRevokedThroughSMTP(t *testing.T) {
+	r := startRelay(t, nil)
+	out := mustRun(t, r.cli, "key", "create", "--label", "newsletter server")
+	second := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+	id := regexp.MustCompile(`key_[0-9a-f]{16}`).FindString(out)
+	if second == "" || id == "" {
+		t.Fatalf("key create:\n%s", out)
+	}
+	if list := mustRun(t, r.cli, "key", "list"); !regexp.MustCompile(id+`\s+newsletter server`).MatchString(list) ||
+		!regexp.MustCompile(`created with the cluster\s+\S+ \S+\s+\(this key\)`).MatchString(list) {
+		t.Fatalf("key list:\n%s", list)
+	}
+	c, err := smtp.DialStartTLS(r.smtp, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", r.cluster, second)); err != nil {
+		t.Fatalf("AUTH with the second key: %v", err)
+	}
+	if err := c.SendMail("client@client.example", []string{"ann@example.org"}, strings.NewReader(fmt.Sprintf(relayMessage, "k1"))); err != nil {
+		t.Fatalf("mail with the second key: %v", err)
+	}
+	r.postfix.WaitDelivered(1, 30*time.Second)
+
+	mustRun(t, r.cli, "key", "revoke", id)
+	err = c.Mail("client@client.example", nil)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 530 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 0}) || !strings.Contains(se.Message, "revoked") {
+		t.Fatalf("MAIL FROM after the key was revoked: %v", err)
+	}
+	out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "k2"), "--auth-password", second)
+	if code == 0 || !strings.Contains(out, "535 5.7.8") {
+		t.Fatalf("AUTH with a revoked key: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := waymark(t, []string{"WAYMARK_API=" + r.srv.api, "WAYMARK_KEY=" + second}, "tracking-domain", "list"); code != 1 || !strings.Contains(errOut, "invalid API key") {
+		t.Fatalf("the API with a revoked key: exit %d\n%s", code, errOut)
+	}
+	if out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "k3")); code != 0 {
+		t.Fatalf("the first key after the second was revoked: exit %d\n%s", code, out)
 	}
 }
