@@ -136,6 +136,12 @@ func TestDashboardInChromium(t *testing.T) {
 	if s := text(tab, "main table"); !strings.Contains(s, "ann@example.org") || !strings.Contains(s, "manual") {
 		t.Fatalf("suppressions page:\n%s", s)
 	}
+	do(tab, "keys", chromedp.Navigate(srv.api+"/keys"), chromedp.WaitVisible("#label"),
+		chromedp.SendKeys("#label", "newsletter server"), chromedp.Click(`form[action="/keys"] button`),
+		chromedp.WaitVisible(`p.ok`), shot(tab, "acme-10d-keys"))
+	if s := text(tab, "main"); !regexp.MustCompile(`wmk_[a-z2-7]{32}`).MatchString(s) || !strings.Contains(s, "(this session's key)") {
+		t.Fatalf("keys page:\n%s", s)
+	}
 	do(tab, "sessions", chromedp.Navigate(srv.api+"/sessions"), chromedp.WaitVisible("main table"), shot(tab, "acme-10b-sessions"))
 	if s := text(tab, "main table"); !strings.Contains(s, "(this session)") || !strings.Contains(s, "127.0.0.1") {
 		t.Fatalf("sessions page:\n%s", s)
@@ -178,6 +184,15 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.SendKeys("#domain", "phish.example"), chromedp.SendKeys("#reason", "reported phishing"),
 		chromedp.Click(`form[action="/blocked-domains"] button`), chromedp.WaitVisible(`form[action="/blocked-domains/phish.example/delete"]`),
 		shot(tab, "admin-04-blocked-domains"))
+	// The admin deletes bravo, after ticking the box.
+	do(tab, "admin deletes bravo", chromedp.Navigate(srv.api+"/clusters"), chromedp.WaitVisible(`form[action="/clusters/use"]`),
+		chromedp.Click(`//tr[td[text()="bravo"]]//summary`), chromedp.WaitVisible(`//tr[td[text()="bravo"]]//input[@name="confirm"]`),
+		chromedp.Click(`//tr[td[text()="bravo"]]//input[@name="confirm"]`), shot(tab, "admin-05-cluster-delete-confirm"),
+		chromedp.Click(`//tr[td[text()="bravo"]]//button[@class="danger"]`), chromedp.WaitVisible(`form[action="/clusters/use"]`),
+		shot(tab, "admin-06-after-cluster-delete"))
+	if s := text(tab, "main table"); strings.Contains(s, "bravo") || !strings.Contains(s, "acme") {
+		t.Fatalf("clusters after deleting bravo:\n%s", s)
+	}
 }
 
 // dryRunLink returns the path of a click link minted for the cluster's

@@ -127,12 +127,11 @@ func (s *Server) trackingDelete(w http.ResponseWriter, r *http.Request, sess ses
 }
 
 func (s *Server) clusters(w http.ResponseWriter, r *http.Request, sess session) {
-	var list struct{ Items []api.Cluster }
-	if code, e := s.call(r, sess, "GET", "/v1/clusters", nil, &list); code != http.StatusOK {
-		s.apiFailed(w, r, code, e)
-		return
-	}
-	s.render(w, http.StatusOK, "clusters.html", sess, map[string]any{"Title": "Clusters", "Clusters": list.Items})
+	s.clustersPage(w, r, sess, http.StatusOK, nil)
+}
+
+func (s *Server) clustersPage(w http.ResponseWriter, r *http.Request, sess session, status int, data map[string]any) {
+	listPage[api.Cluster](s, w, r, sess, status, data, "/v1/clusters", "Clusters", "Clusters", "clusters.html")
 }
 
 // useCluster switches an admin to a cluster (a cookie; the API checks it).

@@ -725,3 +725,73 @@ func TestSuppressionsPage(t *testing.T) {
 		t.Fatalf("after removing:\n%s", page)
 	}
 }
+
+func TestKeysPage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	code, page, _ := b.get("/keys")
+	if code != 200 || !strings.Contains(page, "created with the cluster <strong>(this session's key)</strong>") {
+		t.Fatalf("keys: %d\n%s", code, page)
+	}
+	code, page, _ = b.post("/keys", url.Values{"csrf": {b.csrf(page)}, "label": {"newsletter server"}})
+	key := regexp.MustCompile(`<code>(wmk_[a-z2-7]+)</code>`).FindStringSubmatch(page)
+	if code != 201 || key == nil || !strings.Contains(page, "Created “newsletter server”") {
+		t.Fatalf("create: %d\n%s", code, page)
+	}
+	if code, page, _ := b.post("/keys", url.Values{"csrf": {b.csrf(page)}, "label": {strings.Repeat("x", 101)}}); code != 422 || !strings.Contains(page, "at most 100 characters") {
+		t.Fatalf("a bad label: %d\n%s", code, page)
+	}
+	// A second browser signed in with the new key is signed out when it
+	// is revoked from the first.
+	c := d.browser(t)
+	c.signIn(key[1])
+	if code, _, _ := c.get("/keys"); code != 200 {
+		t.Fatalf("signed in with the new key: %d", code)
+	}
+	id := regexp.MustCompile(`action="/keys/(key_[0-9a-f]{16})/revoke"`).FindAllStringSubmatch(page, -1)
+	if len(id) != 2 {
+		t.Fatalf("revoke forms:\n%s", page)
+	}
+	if code, _, _ := b.post("/keys/"+id[1][1]+"/revoke", url.Values{"csrf": {b.csrf(page)}}); code != 303 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _, h := c.get("/keys"); code != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("the revoked key's browser: %d %v", code, h)
+	}
+	if _, page, _ := b.get("/keys"); strings.Contains(page, "<td>newsletter server") {
+		t.Fatalf("after revoking:\n%s", page)
+	}
+	// Another cluster's key cannot be revoked from here.
+	if code, _, _ := b.post("/keys/"+store.KeyID("x")+"/revoke", url.Values{"csrf": {b.csrf(page)}}); code != 404 {
+		t.Fatalf("an unknown key: %d", code)
+	}
+}
+
+func TestClusterDeletePage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.admin)
+	code, page, _ := b.get("/clusters")
+	m := regexp.MustCompile(`action="/clusters/(cl_[0-9a-f]{16})/delete"`).FindAllStringSubmatch(page, -1)
+	if code != 200 || len(m) != 2 {
+		t.Fatalf("clusters: %d\n%s", code, page)
+	}
+	acme := m[0][1]
+	if code, page, _ := b.post("/clusters/"+acme+"/delete", url.Values{"csrf": {b.csrf(page)}}); code != 422 || !strings.Contains(page, "Tick the box") {
+		t.Fatalf("without the box: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/clusters/"+acme+"/delete", url.Values{"csrf": {b.csrf(page)}, "confirm": {"yes"}}); code != 303 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, page, _ := b.get("/clusters"); strings.Contains(page, acme) || !strings.Contains(page, "bravo") {
+		t.Fatalf("after delete:\n%s", page)
+	}
+	// A cluster key can do none of it.
+	c := d.browser(t)
+	c.signIn(d.keys["bravo"])
+	_, page, _ = c.get("/keys")
+	if code, _, _ := c.post("/clusters/"+acme+"/delete", url.Values{"csrf": {c.csrf(page)}, "confirm": {"yes"}}); code != 403 {
+		t.Fatalf("a cluster key deletes: %d", code)
+	}
+}
