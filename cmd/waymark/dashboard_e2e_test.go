@@ -136,6 +136,14 @@ func TestDashboardInChromium(t *testing.T) {
 	if s := text(tab, "main table"); !strings.Contains(s, "ann@example.org") || !strings.Contains(s, "manual") {
 		t.Fatalf("suppressions page:\n%s", s)
 	}
+	// Not the default and named by no message: nothing is ever sent to it.
+	do(tab, "delivery servers", chromedp.Navigate(srv.api+"/delivery-servers"), chromedp.WaitVisible("#url"),
+		chromedp.SendKeys("#name", "mta1"), chromedp.SendKeys("#url", "smtp://mta1.example.net:25"),
+		chromedp.Click(`form[action="/delivery-servers"] button`), chromedp.WaitVisible(`form[action$="/delete"]`),
+		shot(tab, "acme-10e-delivery-servers"))
+	if s := text(tab, "main table"); !strings.Contains(s, "smtp://mta1.example.net:25") {
+		t.Fatalf("delivery servers page:\n%s", s)
+	}
 	do(tab, "keys", chromedp.Navigate(srv.api+"/keys"), chromedp.WaitVisible("#label"),
 		chromedp.SendKeys("#label", "newsletter server"), chromedp.Click(`form[action="/keys"] button`),
 		chromedp.WaitVisible(`p.ok`), shot(tab, "acme-10d-keys"))

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/waymark-mail/waymark/internal/cli"
 )
@@ -30,38 +31,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
-	case "help", "-h", "--help":
-		usage(stdout)
-		return 0
 	}
-	if args[0] == "queue" && (len(args) == 1 || strings.HasPrefix(args[1], "-") && args[1] != "-h" && args[1] != "--help") {
-		args = append([]string{"queue", "show"}, args[1:]...) // waymark queue [flags]
-	}
-	for _, g := range cli.Groups() {
-		if args[0] == g {
-			return cli.Run(g, args[1:], env)
+	switch code := cli.Main(args, env); code {
+	case -1: // no command named: the top-level help
+		if len(args) > 0 && (args[0] == "help" || strings.HasSuffix(args[0], "-help") || args[0] == "-h") {
+			usage(stdout)
+			return 0
 		}
+		fmt.Fprintln(stderr, "waymark: which command? see waymark --help")
+		return 2
+	default:
+		return code
 	}
-	fmt.Fprintf(stderr, "waymark: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `waymark: branded tracking domains and authenticated sender domains for email platforms
 
 usage:
-  waymark serve [flags]             run the service (waymark serve --help for flags)
-  waymark cluster create NAME       create a cluster, print its id and API key
-  waymark cluster list|show|set
-  waymark tracking-domain add|list|show|verify|set|set-default|unset-default|delete
-  waymark sending-domain add|list|show|verify|rotate|set|delete
-  waymark message show ID           where each copy of a message is
-  waymark queue                     the cluster's messages waiting
-  (waymark <group> --help lists a group's commands and flags)
-  waymark version
-
-The client commands talk to the API: --api (WAYMARK_API), --key (WAYMARK_KEY).
+  waymark serve [flags]        run the service (waymark serve --help lists its flags and WAYMARK_* variables)
+  waymark version              print the version and the VCS revision it was built from
+  waymark GROUP COMMAND ...    talk to the API of a running waymark:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, g := range cli.Groups() {
+		fmt.Fprintf(tw, "    %s\t%s\n", g, strings.Join(cli.Commands(g), "|"))
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+waymark GROUP --help lists a group's commands; waymark GROUP COMMAND --help a command's flags and examples.
+The client commands take --api URL (WAYMARK_API) and --key KEY (WAYMARK_KEY), before or after the command.
 `)
 }
 

@@ -1019,7 +1019,7 @@ func TestKeyRevokedThroughSMTP(t *testing.T) {
 		t.Fatalf("key create:\n%s", out)
 	}
 	if list := mustRun(t, r.cli, "key", "list"); !regexp.MustCompile(id+`\s+newsletter server`).MatchString(list) ||
-		!regexp.MustCompile(`created with the cluster\s+\S+ \S+\s+\(this key\)`).MatchString(list) {
+		!regexp.MustCompile(`created with the cluster\s+\S+ \S+ UTC\s+\(this key\)`).MatchString(list) {
 		t.Fatalf("key list:\n%s", list)
 	}
 	c, err := smtp.DialStartTLS(r.smtp, &tls.Config{InsecureSkipVerify: true})

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
@@ -122,6 +123,11 @@ func serve(args []string, env cli.Env) int {
 	if err := runServe(ctx, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(env.Stderr, "waymark serve: %s; see waymark serve --help\n", cli.FlagError(ue.err))
+			return 2
 		}
 		fmt.Fprintf(env.Stderr, "waymark serve: %v\n", err)
 		return 1
@@ -242,14 +248,45 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	return nil
 }
 
+// usageError is a flag serve does not know, or a flag's value it cannot
+// read: one line and the hint, exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+// serveUsage is serve --help: every flag with its WAYMARK_* variable.
+func serveUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "usage: waymark serve [flags]\n\nRuns the service: the API and dashboard, the DNS server, the edge, the relay, the bounce and milter servers\n"+
+		"and the monitor, on embedded SQLite (--data) or PostgreSQL (--db). Every flag can also be set with the\n"+
+		"environment variable shown beside it; a flag on the command line wins.\n\nflags:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		if kind != "" {
+			kind = " " + strings.ToUpper(kind)
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			usage += " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\t%s\n", f.Name, kind, cli.EnvName(f.Name), usage)
+	})
+	tw.Flush()
+	fmt.Fprint(w, "\nexamples:\n  waymark serve\n  WAYMARK_DB=postgres://waymark@db/waymark waymark serve --roles api,edge\n"+
+		"  waymark serve --platform-domain mail.example.net --edge-ip 192.0.2.10 --sending-ip 192.0.2.20\n")
+}
+
 // parseServe reads serve's flags (and WAYMARK_* variables) and checks them.
 func parseServe(args []string, env cli.Env) (serveConfig, error) {
 	var c serveConfig
 	fs := serveFlags(&c)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard)
 	pos, err := cli.Parse(fs, args, env.Getenv)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
+		serveUsage(env.Stdout, fs)
 		return c, err
+	}
+	if err != nil {
+		return c, usageError{err}
 	}
 	if len(pos) > 0 {
 		return c, fmt.Errorf("unexpected argument %q", pos[0])

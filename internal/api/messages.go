@@ -204,6 +204,14 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal)
 		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("type %q is not one of %s", eq.Type, joinTypes(event.Types)), "type")
 		return
 	}
+	switch q.Get("order") {
+	case "", "oldest":
+	case "newest":
+		eq.Newest = true
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("order must be oldest or newest, not %q", q.Get("order")), "order")
+		return
+	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,11 +92,11 @@ func TestRunAgainstAPI(t *testing.T) {
 		}})
 		return out.String(), errOut.String(), code
 	}
-	out, _, code := run("add", "track.example.com", "--default", "--cluster", "cl_1")
+	out, _, code := run("add", "track.example.com", "--default", "--cluster", "cl_0123456789abcdef")
 	if code != 0 || !strings.Contains(out, "track.example.com  CNAME  v-1.track.wm") || !strings.Contains(out, "DEFAULT        yes") {
 		t.Fatalf("add: %d\n%s", code, out)
 	}
-	if got[0] != `POST /v1/tracking-domains Bearer wma_k cl_1 {"default":true,"name":"track.example.com"}` {
+	if got[0] != `POST /v1/tracking-domains Bearer wma_k cl_0123456789abcdef {"default":true,"name":"track.example.com"}` {
 		t.Fatalf("request: %q", got[0])
 	}
 	_, errOut, code := run("show", "nope.example.com")
@@ -107,7 +109,7 @@ func TestRunAgainstAPI(t *testing.T) {
 	if _, errOut, code := run("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Fatalf("unknown: %d %q", code, errOut)
 	}
-	if _, errOut, code := run("show"); code != 2 || !strings.Contains(errOut, "usage: waymark tracking-domain show NAME|ID") {
+	if _, errOut, code := run("show"); code != 2 || errOut != "waymark tracking-domain show: takes NAME|ID, got none; see waymark tracking-domain show --help\n" {
 		t.Fatalf("missing arg: %d %q", code, errOut)
 	}
 }
@@ -120,11 +122,11 @@ func TestLastCheck(t *testing.T) {
 		want  string
 	}{
 		{nil, "never"},
-		{&store.Check{At: at, OK: true, Code: "ok"}, "2026-12-01 10:00:00 ok"},
-		{&store.Check{At: at, Code: "no_record", Diagnosis: "no CNAME"}, "2026-12-01 10:00:00 failed: no CNAME"},
-		{&store.Check{At: at, Code: "transient", Diagnosis: "the resolver timed out"}, "2026-12-01 10:00:00 not counted: the resolver timed out"},
+		{&store.Check{At: at, OK: true, Code: "ok"}, "2026-12-01 10:00 UTC ok"},
+		{&store.Check{At: at, Code: "no_record", Diagnosis: "no CNAME"}, "2026-12-01 10:00 UTC failed: no CNAME"},
+		{&store.Check{At: at, Code: "transient", Diagnosis: "the resolver timed out"}, "2026-12-01 10:00 UTC not counted: the resolver timed out"},
 	} {
-		if got := lastCheck(api.TrackingDomain{LastCheck: tc.check}); got != tc.want {
+		if got := lastCheck(api.TrackingDomain{LastCheck: tc.check}, 0); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.check, got, tc.want)
 		}
 	}
@@ -138,9 +140,134 @@ func TestSetWithNothingToSet(t *testing.T) {
 		code := Run(group, []string{"set", "x"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
 			return map[string]string{"WAYMARK_API": "http://127.0.0.1:9", "WAYMARK_KEY": "wmk_k"}[k]
 		}})
-		if code != 2 || !strings.Contains(errOut.String(), "nothing to set") || !strings.Contains(errOut.String(), "usage: waymark "+group+" set") ||
+		if code != 2 || !strings.Contains(errOut.String(), "nothing to set") || !strings.Contains(errOut.String(), "see waymark "+group+" set --help") ||
 			strings.Contains(errOut.String(), "%!") {
 			t.Errorf("%s set: exit %d\n%s", group, code, errOut.String())
+		}
+	}
+}
+
+// TestEveryCommandHelp: each command's --help goes to stdout with exit 0,
+// in one style: the usage line with its arguments, double-dash flags, the
+// global flags, and examples where the command has flags.
+func TestEveryCommandHelp(t *testing.T) {
+	for _, g := range groups {
+		var out, errOut bytes.Buffer
+		if code := Main([]string{g.name, "--help"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); code != 0 ||
+			!strings.HasPrefix(out.String(), "usage: waymark "+g.name+" <command>") || errOut.Len() > 0 {
+			t.Errorf("%s --help: exit %d\n%s%s", g.name, code, out.String(), errOut.String())
+		}
+		for _, name := range g.order {
+			cmd := g.cmds[name]
+			if cmd.run == nil || cmd.help == "" {
+				t.Errorf("%s %s has no run or help", g.name, name)
+			}
+			for _, help := range []string{"--help", "-h"} {
+				var out, errOut bytes.Buffer
+				code := Main([]string{g.name, name, help}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+				text := out.String()
+				if code != 0 || errOut.Len() > 0 || !strings.HasPrefix(text, "usage: waymark "+g.name+" "+name+" "+cmd.args) ||
+					!strings.Contains(text, "--api URL") || !strings.Contains(text, "--cluster NAME|ID") {
+					t.Errorf("%s %s %s: exit %d\n%s%s", g.name, name, help, code, text, errOut.String())
+				}
+				if cmd.flags != nil && !strings.Contains(text, "examples:\n  waymark "+g.name) {
+					t.Errorf("%s %s has flags but no examples:\n%s", g.name, name, text)
+				}
+				if regexp.MustCompile(`(?m)^\s+-[a-z]`).MatchString(text) {
+					t.Errorf("%s %s: a single-dash flag in the help:\n%s", g.name, name, text)
+				}
+			}
+		}
+	}
+}
+
+// TestGlobalFlagsAnywhere: --api, --key, --json and --cluster work before
+// the group, between the group and the command, and after it; --cluster
+// takes a name; a bad flag is one line with the hint.
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+r.Header.Get("X-Waymark-Cluster"))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/clusters":
+			fmt.Fprint(w, `{"items":[{"id":"cl_0123456789abcdef","name":"acme"},{"id":"cl_fedcba9876543210","name":"bravo"}]}`)
+		default:
+			fmt.Fprint(w, `{"items":[]}`)
+		}
+	}))
+	defer srv.Close()
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"--api", srv.URL, "--key", "wma_k", "--json", "--cluster", "bravo", "webhook", "list"},
+		{"webhook", "--api=" + srv.URL, "--key", "wma_k", "--cluster=bravo", "list", "--json"},
+		{"webhook", "list", "--json", "--api", srv.URL, "--cluster", "cl_fedcba9876543210", "--key", "wma_k"},
+	} {
+		got = nil
+		var out, errOut bytes.Buffer
+		code := Main(args, Env{Stdout: &out, Stderr: &errOut, Getenv: noEnv})
+		if code != 0 || strings.TrimSpace(out.String()) != `{"items":[]}` || got[len(got)-1] != "GET /v1/webhooks Bearer wma_k cl_fedcba9876543210" {
+			t.Errorf("%v: exit %d %q %q %v", args, code, out.String(), errOut.String(), got)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"webhook", "list", "--api", srv.URL, "--key", "wma_k", "--cluster", "nobody"}, Env{Stdout: &out, Stderr: &errOut, Getenv: noEnv}); code != 1 ||
+		!strings.Contains(errOut.String(), "--cluster nobody: no cluster has this name or id") {
+		t.Errorf("unknown cluster name: exit %d %q", code, errOut.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhook", "list", "--nope"}, "waymark webhook list: unknown flag --nope; see waymark webhook list --help\n"},
+		{[]string{"key", "create", "--label"}, "waymark key create: a value is missing after --label; see waymark key create --help\n"},
+		{[]string{"--label", "x", "key", "create"}, "waymark: the flag --label goes after the command; see waymark --help\n"},
+		{[]string{"frob"}, "waymark: unknown command \"frob\"; see waymark --help\n"},
+		{[]string{"key", "frob"}, "waymark key: unknown command \"frob\" (one of create, list, revoke); see waymark key --help\n"},
+		{[]string{"event", "list", "--limit", "0", "--key", "k"}, "waymark event list: --limit must be from 1 to 1000; see waymark event list --help\n"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := Main(tc.args, Env{Stdout: &out, Stderr: &errOut, Getenv: noEnv}); code != 2 || errOut.String() != tc.want || out.Len() > 0 {
+			t.Errorf("%v: exit %d %q, want %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+}
+
+func TestSinceTime(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{"24h": "2026-11-30T12:00:00Z", "2026-11-01T00:00:00Z": "2026-11-01T00:00:00Z", "90m": "2026-12-01T10:30:00Z"} {
+		if got, err := sinceTime(in, now); err != nil || got.Format(time.RFC3339) != want {
+			t.Errorf("%s: %v %v, want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "-1h", "0s"} {
+		if _, err := sinceTime(bad, now); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestDocsListEveryCommand: docs/API.md's CLI table has a row for every
+// command, and no row for a command that does not exist.
+func TestDocsListEveryCommand(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	rows := regexp.MustCompile("(?m)^\\| `waymark ([a-z-]+) ([a-z-]+)").FindAllStringSubmatch(doc, -1)
+	documented := map[string]bool{}
+	for _, r := range rows {
+		documented[r[1]+" "+r[2]] = true
+		if g := findGroup(r[1]); g == nil || (g.cmds[r[2]].run == nil && g.dflt == "") {
+			t.Errorf("docs/API.md lists waymark %s %s, which is not a command", r[1], r[2])
+		}
+	}
+	for _, g := range groups {
+		for _, name := range g.order {
+			if !documented[g.name+" "+name] && !(name == g.dflt && strings.Contains(doc, "`waymark "+g.name+"` (`"+g.name+" "+name+"`)")) {
+				t.Errorf("docs/API.md has no row for waymark %s %s", g.name, name)
+			}
 		}
 	}
 }

@@ -3,13 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/sending"
@@ -25,209 +23,6 @@ type Env struct {
 	Stdin          io.Reader // for "suppression import -"
 	Getenv         func(string) string
 }
-
-// command is one client subcommand.
-type command struct {
-	usage string // arguments, for help
-	help  string
-	args  int // number of positional arguments
-	run   func(c *Client, out io.Writer, args []string, o opts) error
-}
-
-// opts are the per-command flags beyond the connection flags.
-type opts struct {
-	json                  bool
-	dflt                  bool
-	clickHost, bounceHost string
-	ed25519               bool
-	unsignedMail          string
-	notifyEmail           *string // set: --notify-email was given ("" clears)
-	homeURL               *string // set: --home-url was given ("" clears)
-	trackOpens            string
-	trackClicks           string
-	dmarc                 string
-	reason, prefix        string
-	label                 string
-	yes                   bool
-	stdin                 io.Reader
-}
-
-var commands = map[string]map[string]command{
-	"message": {
-		"show": {"ID", "show where each copy of a message is (queued, deferred, sent, bounced, suppressed)", 1, messageShow},
-	},
-	"queue": {
-		"show": {"", "show the cluster's messages waiting in the queue (waymark queue)", 0, queueShow},
-	},
-	"suppression": {
-		"list":   {"[--reason R] [--prefix P]", "list the addresses mail is not sent to (reason unsubscribe, hard_bounce, complaint or manual)", 0, suppressionList},
-		"add":    {"ADDRESS", "stop sending to an address (reason manual)", 1, suppressionAdd},
-		"delete": {"ADDRESS", "send to an address again", 1, suppressionDelete},
-		"import": {"FILE", "add every address of a CSV file (first column; - for stdin)", 1, suppressionImport},
-	},
-	"cluster": {
-		"create": {"NAME", "create a cluster (admin key) and print its id and API key", 1, clusterCreate},
-		"list":   {"", "list clusters (all with the admin key, yours with a cluster key)", 0, clusterList},
-		"show":   {"ID", "show a cluster and its settings", 1, clusterShow},
-		"set": {"ID [--unsigned-mail refuse|relay] [--notify-email A,B] [--track-opens on|off] [--track-clicks all|html|text|off]",
-			"change a cluster's settings (its own key or the admin key)", 1, clusterSet},
-		"delete": {"ID --yes", "delete a cluster and everything of it, at once (admin key)", 1, clusterDelete},
-	},
-	"key": {
-		"create": {"[--label L]", "create an API key of the cluster and print it (shown once)", 0, keyCreate},
-		"list":   {"", "list the cluster's API keys", 0, keyList},
-		"revoke": {"ID", "revoke an API key at once (API, SMTP, dashboard)", 1, keyRevoke},
-	},
-	"tracking-domain": {
-		"add":           {"NAME [--default]", "add a tracking domain and print the CNAME record to publish", 1, trackingAdd},
-		"list":          {"", "list the cluster's tracking domains", 0, trackingList},
-		"show":          {"NAME|ID", "show one tracking domain and its CNAME record", 1, trackingShow},
-		"verify":        {"NAME|ID", "check the CNAME now (exit 1 if it does not verify)", 1, trackingVerify},
-		"set":           {"NAME|ID --home-url URL", "change a tracking domain's settings: where its front door (/) redirects (\"\" for the edge's own page)", 1, trackingSet},
-		"set-default":   {"NAME|ID", "make an active tracking domain the cluster's default", 1, trackingSetDefault},
-		"unset-default": {"NAME|ID", "stop using a tracking domain as the default", 1, trackingUnsetDefault},
-		"delete":        {"NAME|ID", "delete a tracking domain at once (links in delivered mail stop working)", 1, trackingDelete},
-	},
-	"sending-domain": {
-		"add":    {"NAME [--click-host L] [--bounce-host L] [--ed25519]", "add a sending domain and print the CNAME records to publish", 1, sendingAdd},
-		"list":   {"", "list the cluster's sending domains", 0, sendingList},
-		"show":   {"NAME|ID", "show a sending domain and its records", 1, sendingShow},
-		"verify": {"NAME|ID", "check every record now (exit 1 if DKIM does not verify)", 1, sendingVerify},
-		"rotate": {"NAME|ID", "force a DKIM key rotation (new keys sign 72 h later)", 1, sendingRotate},
-		"set": {"NAME|ID [--track-opens on|off|inherit] [--track-clicks all|html|text|off|inherit] [--dmarc \"p=reject; rua=mailto:…\"|default]",
-			"change a sending domain's tracking defaults and DMARC policy", 1, sendingSet},
-		"delete": {"NAME|ID", "delete a sending domain, its keys and its click host", 1, sendingDelete},
-	},
-}
-
-// Groups lists the client command groups, for the top-level help.
-func Groups() []string {
-	return []string{"cluster", "tracking-domain", "sending-domain", "message", "queue", "suppression", "key"}
-}
-
-// Usage writes the help of one command group.
-func Usage(w io.Writer, group string) {
-	fmt.Fprintf(w, "usage: waymark %s <command> [flags]\n\ncommands:\n", group)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, name := range order[group] {
-		c := commands[group][name]
-		fmt.Fprintf(tw, "  %s %s\t%s\n", name, c.usage, c.help)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nflags (each also WAYMARK_<NAME>):\n"+
-		"  --api URL      API address (default %s)\n"+
-		"  --key KEY      API key: a cluster key, or the admin key with --cluster\n"+
-		"  --cluster ID   with the admin key, the cluster to act in\n"+
-		"  --json         print the API's JSON instead of a table\n", DefaultAPI)
-}
-
-var order = map[string][]string{
-	"cluster":         {"create", "list", "show", "set", "delete"},
-	"key":             {"create", "list", "revoke"},
-	"message":         {"show"},
-	"queue":           {"show"},
-	"suppression":     {"list", "add", "delete", "import"},
-	"tracking-domain": {"add", "list", "show", "verify", "set", "set-default", "unset-default", "delete"},
-	"sending-domain":  {"add", "list", "show", "verify", "rotate", "set", "delete"},
-}
-
-// Run runs "waymark <group> <command> …" and returns the exit code: 0, 1 for
-// an error from the API or the network, 2 for a usage mistake.
-func Run(group string, args []string, env Env) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		Usage(env.Stderr, group)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := commands[group][args[0]]
-	if !ok {
-		fmt.Fprintf(env.Stderr, "waymark %s: unknown command %q\n\n", group, args[0])
-		Usage(env.Stderr, group)
-		return 2
-	}
-	fs := flag.NewFlagSet("waymark "+group+" "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	c := &Client{}
-	var o opts
-	fs.StringVar(&c.BaseURL, "api", DefaultAPI, "API address")
-	fs.StringVar(&c.Key, "key", "", "API key")
-	fs.StringVar(&c.Cluster, "cluster", "", "cluster to act in (admin key)")
-	fs.BoolVar(&o.json, "json", false, "print JSON")
-	if group == "tracking-domain" && args[0] == "add" {
-		fs.BoolVar(&o.dflt, "default", false, "make it the default once verified")
-	}
-	if group == "tracking-domain" && args[0] == "set" {
-		fs.Func("home-url", "where the domain's front door (/) redirects; \"\" for the edge's own page", func(v string) error {
-			o.homeURL = &v
-			return nil
-		})
-	}
-	if args[0] == "set" && (group == "cluster" || group == "sending-domain") {
-		inherit := ""
-		if group == "sending-domain" {
-			inherit = ", or inherit (the cluster's)"
-		}
-		fs.StringVar(&o.trackOpens, "track-opens", "", "the open pixel: on or off"+inherit)
-		fs.StringVar(&o.trackClicks, "track-clicks", "", "which links are tracked: all, html, text or off"+inherit)
-	}
-	if group == "sending-domain" && args[0] == "set" {
-		fs.StringVar(&o.dmarc, "dmarc", "", "the domain's DMARC policy as tags (p=reject; pct=50; rua=mailto:dmarc@example.com), or default")
-	}
-	if group == "cluster" && args[0] == "set" {
-		fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "refuse, or relay unsigned, mail whose From domain is not a verified sending domain")
-		fs.Func("notify-email", "addresses that get the cluster's notices by email, comma-separated (\"\" for none)", func(v string) error {
-			o.notifyEmail = &v
-			return nil
-		})
-	}
-	if group == "sending-domain" && args[0] == "add" {
-		fs.StringVar(&o.clickHost, "click-host", "", "label of the click host (default clicks)")
-		fs.StringVar(&o.bounceHost, "bounce-host", "", "label of the bounce host (default bounce)")
-		fs.BoolVar(&o.ed25519, "ed25519", false, "also sign with Ed25519")
-	}
-	if group == "suppression" && args[0] == "list" {
-		fs.StringVar(&o.reason, "reason", "", "only this reason: unsubscribe, hard_bounce, complaint or manual")
-		fs.StringVar(&o.prefix, "prefix", "", "only addresses that start with this")
-	}
-	if group == "key" && args[0] == "create" {
-		fs.StringVar(&o.label, "label", "", "what the key is for, e.g. billing service")
-	}
-	if group == "cluster" && args[0] == "delete" {
-		fs.BoolVar(&o.yes, "yes", false, "really delete: everything of the cluster goes, at once")
-	}
-	o.stdin = env.Stdin
-	pos, err := Parse(fs, args[1:], env.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
-		return 2
-	}
-	if len(pos) != cmd.args {
-		fmt.Fprintf(env.Stderr, "usage: waymark %s %s %s\n", group, args[0], cmd.usage)
-		return 2
-	}
-	if c.Key == "" {
-		fmt.Fprintln(env.Stderr, "waymark: no API key: pass --key or set WAYMARK_KEY "+
-			"(`waymark serve` prints the admin key on first start; `waymark cluster create` prints a cluster key)")
-		return 2
-	}
-	if err := cmd.run(c, env.Stdout, pos, o); err != nil {
-		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprintf(env.Stderr, "usage: waymark %s %s %s\n", group, args[0], cmd.usage)
-			return 2
-		}
-		return 1
-	}
-	return 0
-}
-
-// errUsage marks a command given nothing to do: exit 2, with its usage.
-var errUsage = errors.New("see the usage")
 
 // printJSON writes the API's answer as it came.
 func printJSON(out io.Writer, raw []byte) error {
@@ -263,13 +58,17 @@ func clusterList(c *Client, out io.Writer, _ []string, o opts) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
 	for _, cl := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, when(cl.CreatedAt))
 	}
 	return tw.Flush()
 }
 
 func clusterShow(c *Client, out io.Writer, args []string, o opts) error {
-	raw, err := c.Do("GET", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), nil)
+	id, err := clusterRef(c, args[0])
+	if err != nil {
+		return err
+	}
+	raw, err := c.Do("GET", "/v1/clusters/"+url.PathEscape(id), nil)
 	return printCluster(out, raw, err, o)
 }
 
@@ -287,7 +86,11 @@ func clusterSet(c *Client, out io.Writer, args []string, o opts) error {
 	if len(body) == 0 {
 		return fmt.Errorf("nothing to set: give --unsigned-mail, --notify-email, --track-opens or --track-clicks%.0w", errUsage)
 	}
-	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(strings.TrimSpace(args[0])), body)
+	id, err := clusterRef(c, args[0])
+	if err != nil {
+		return err
+	}
+	raw, err := c.Do("PATCH", "/v1/clusters/"+url.PathEscape(id), body)
 	return printCluster(out, raw, err, o)
 }
 
@@ -305,7 +108,7 @@ func printCluster(out io.Writer, raw []byte, err error, o opts) error {
 		notify = "none"
 	}
 	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nCREATED\t%s\nUNSIGNED MAIL\t%s\nNOTIFY EMAIL\t%s\nTRACKING\topens %s, clicks %s\n", cl.ID, cl.Name,
-		cl.CreatedAt.Format(time.DateTime), cl.UnsignedMail, notify, cl.Tracking.Opens, cl.Tracking.Clicks)
+		when(cl.CreatedAt), cl.UnsignedMail, notify, cl.Tracking.Opens, cl.Tracking.Clicks)
 	return tw.Flush()
 }
 
@@ -396,7 +199,7 @@ func messageShow(c *Client, out io.Writer, args []string, o opts) error {
 	for _, r := range m.Recipients {
 		next := ""
 		if r.NextAttempt != nil {
-			next = r.NextAttempt.Format(time.DateTime)
+			next = when(*r.NextAttempt)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Recipient, r.QueueID, r.State, r.Attempts, next, truncate(r.LastReply, 80))
 	}
@@ -419,7 +222,7 @@ func queueShow(c *Client, out io.Writer, _ []string, o opts) error {
 	}
 	oldest := "none waiting"
 	if q.Oldest != nil {
-		oldest = q.Oldest.Format(time.DateTime)
+		oldest = when(*q.Oldest)
 	}
 	fmt.Fprintf(tw, "TOTAL\t\t%d\nOLDEST\t\t%s\n", q.Total, oldest)
 	return tw.Flush()
@@ -503,7 +306,7 @@ func trackingList(c *Client, out io.Writer, _ []string, o opts) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tDEFAULT\tLAST CHECK\tTLS\tID")
 	for _, d := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Status, yesNo(d.Default), lastCheck(d), d.TLS.Status, d.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Status, yesNo(d.Default), lastCheck(d, diagnosisWidth), d.TLS.Status, d.ID)
 	}
 	return tw.Flush()
 }
@@ -524,19 +327,19 @@ func printDomain(out io.Writer, raw []byte, err error, o opts, withRecord bool) 
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nDEFAULT\t%s\nTLS\t%s\nFAILED CHECKS\t%d\nLAST CHECK\t%s\n",
-		d.ID, d.Name, d.Status, dflt, d.TLS.Status, d.FailedChecks, lastCheck(d))
+		d.ID, d.Name, d.Status, dflt, d.TLS.Status, d.FailedChecks, lastCheck(d, 0))
 	if d.LastCheck != nil && len(d.LastCheck.Chain) > 0 {
 		fmt.Fprintf(tw, "CHAIN\t%s\n", strings.Join(d.LastCheck.Chain, " -> "))
 	}
 	next := "on request"
 	if d.NextCheck != nil {
-		next = d.NextCheck.Format(time.DateTime)
+		next = when(*d.NextCheck)
 	}
 	home := d.HomeURL
 	if home == "" {
 		home = "none (the edge's own page)"
 	}
-	fmt.Fprintf(tw, "NEXT CHECK\t%s\nHOME URL\t%s\nCREATED\t%s\n", next, home, d.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintf(tw, "NEXT CHECK\t%s\nHOME URL\t%s\nCREATED\t%s\n", next, home, when(d.CreatedAt))
 	tw.Flush()
 	if !withRecord {
 		return nil
@@ -554,18 +357,24 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func lastCheck(d api.TrackingDomain) string {
+// lastCheck is the last check's time and result; width cuts its diagnosis
+// (0: whole).
+func lastCheck(d api.TrackingDomain, width int) string {
 	if d.LastCheck == nil {
 		return "never"
 	}
-	result := "failed: " + d.LastCheck.Diagnosis
+	diagnosis := d.LastCheck.Diagnosis
+	if width > 0 {
+		diagnosis = truncate(diagnosis, width)
+	}
+	result := "failed: " + diagnosis
 	switch {
 	case d.LastCheck.OK:
 		result = "ok"
 	case d.LastCheck.Code == string(verify.Transient): // the resolver, not the record: not a strike
-		result = "not counted: " + d.LastCheck.Diagnosis
+		result = "not counted: " + diagnosis
 	}
-	return d.LastCheck.At.Format(time.DateTime) + " " + result
+	return when(d.LastCheck.At) + " " + result
 }
 
 func sendingPath(ref, suffix string) string {
@@ -651,14 +460,28 @@ func printSending(out io.Writer, raw []byte, err error, o opts) error {
 	fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATUS\t%s\nFAILED CHECKS\t%d\nTRACKING\topens %s, clicks %s\nDMARC\t%s\n",
 		d.ID, d.Name, d.Status, d.FailedChecks, d.Tracking.Opens, d.Tracking.Clicks, d.DMARCRecord)
 	for _, k := range d.DKIM {
-		fmt.Fprintf(tw, "DKIM %s\tselector %s, next rotation %s\n", k.Algorithm, k.Selector, k.NextRotation.Format(time.DateTime))
+		fmt.Fprintf(tw, "DKIM %s\tselector %s, next rotation %s\n", k.Algorithm, k.Selector, when(k.NextRotation))
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "\nPublish these records at your DNS provider (DNS only, not proxied):")
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tVALUE\tSTATUS\tPURPOSE")
+	var failing []api.SendingRecord
 	for _, r := range d.Records {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, r.Value, r.Status, r.Purpose)
+		if r.Diagnosis != "" {
+			failing = append(failing, r)
+		}
 	}
-	return tw.Flush()
+	tw.Flush()
+	if len(failing) > 0 {
+		fmt.Fprintln(out, "\nWhy these records do not verify yet:")
+		for _, r := range failing {
+			fmt.Fprintf(out, "  %s: %s\n", r.Name, r.Diagnosis)
+		}
+	}
+	return nil
 }
+
+// diagnosisWidth is where a table cuts a check's diagnosis.
+const diagnosisWidth = 60

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
 )
@@ -45,7 +44,7 @@ func keyList(c *Client, out io.Writer, _ []string, o opts) error {
 		if k.Current {
 			this = "(this key)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, k.CreatedAt.Format(time.DateTime), this)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, when(k.CreatedAt), this)
 	}
 	return tw.Flush()
 }
@@ -66,13 +65,16 @@ func clusterDelete(c *Client, out io.Writer, args []string, o opts) error {
 	if !o.yes {
 		return fmt.Errorf("deleting a cluster removes its domains, keys, mail, events and suppressions at once and cannot be undone: add --yes%.0w", errUsage)
 	}
-	id := strings.TrimSpace(args[0])
+	id, err := clusterRef(c, args[0])
+	if err != nil {
+		return err
+	}
 	if _, err := c.Do("DELETE", "/v1/clusters/"+url.PathEscape(id), nil); err != nil {
 		return err
 	}
 	if o.json {
 		return nil
 	}
-	_, err := fmt.Fprintf(out, "deleted cluster %s and everything of it\n", id)
+	_, err = fmt.Fprintf(out, "deleted cluster %s (%s) and everything of it\n", args[0], id)
 	return err
 }

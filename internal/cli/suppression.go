@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
 )
@@ -54,7 +53,7 @@ func suppressionList(c *Client, out io.Writer, _ []string, o opts) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tREASON\tSOURCE\tSINCE")
 	for _, s := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Address, s.Reason, s.Source, s.CreatedAt.Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Address, s.Reason, s.Source, when(s.CreatedAt))
 	}
 	return tw.Flush()
 }

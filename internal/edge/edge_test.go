@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/relay"
@@ -64,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 	st := storetest.SQLite(t)
 	now := time.Now().UTC()
 	for _, c := range []store.Cluster{{ID: clA, Name: "a", CreatedAt: now}, {ID: clB, Name: "b", CreatedAt: now}} {
-		if err := st.CreateCluster(ctx, c, "h"+c.ID); err != nil {
+		if err := st.CreateCluster(ctx, c, apikey.Hash(c.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}

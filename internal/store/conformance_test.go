@@ -904,6 +904,22 @@ func TestEventsAndSuppressions(t *testing.T) {
 		if len(seen) != 1203 || seen[0] != evs[0] || seen[1202].ID != evs[1202].ID {
 			t.Fatalf("paged %d events; first %+v", len(seen), seen[0])
 		}
+		// Newest first, paging back in time: the same events reversed.
+		var back []Event
+		for before := ""; ; {
+			page, err := s.Events(ctx, "cl_a", EventQuery{After: before, Limit: 500, Newest: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			back = append(back, page...)
+			before = page[len(page)-1].ID
+		}
+		if len(back) != 1203 || back[0].ID != seen[1202].ID || back[1202].ID != seen[0].ID {
+			t.Fatalf("newest first: %d events", len(back))
+		}
 		opens, err := s.Events(ctx, "cl_a", EventQuery{Type: "open", MessageID: "msg_2", Limit: 1000})
 		if err != nil {
 			t.Fatal(err)

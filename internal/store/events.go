@@ -55,6 +55,8 @@ type EventQuery struct {
 	// After is the cursor: the ID of the last event of the previous page.
 	After string
 	Limit int
+	// Newest lists the newest first; the cursor then pages back in time.
+	Newest bool
 }
 
 const eventCols = `id, cluster_id, type, at, message_id, recipient, url, host, client_ip, user_agent, class, reason`
@@ -106,15 +108,19 @@ func (s *sqlStore) Events(ctx context.Context, clusterID string, q EventQuery) (
 		query += ` AND at >= ?`
 		args = append(args, micros(q.Since))
 	}
+	cmp, order := ` AND id > ?`, ` ORDER BY id`
+	if q.Newest {
+		cmp, order = ` AND id < ?`, ` ORDER BY id DESC`
+	}
 	if q.After != "" {
-		query += ` AND id > ?`
+		query += cmp
 		args = append(args, q.After)
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	query += ` ORDER BY id LIMIT ?`
+	query += order + ` LIMIT ?`
 	args = append(args, limit)
 	return queryAll(ctx, s, "events", func(r scanner) (Event, error) {
 		var e Event

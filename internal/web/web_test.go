@@ -795,3 +795,39 @@ func TestClusterDeletePage(t *testing.T) {
 		t.Fatalf("a cluster key deletes: %d", code)
 	}
 }
+
+func TestDeliveryServersPage(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	code, page, _ := b.get("/delivery-servers")
+	if code != 200 || !strings.Contains(page, "No delivery servers") {
+		t.Fatalf("empty: %d\n%s", code, page)
+	}
+	if code, page, _ := b.post("/delivery-servers", url.Values{"csrf": {b.csrf(page)}, "name": {"mta1"}, "url": {"smtp://127.0.0.1:25"}}); code != 422 ||
+		!strings.Contains(page, "not on the public Internet") || !strings.Contains(page, `value="mta1"`) {
+		t.Fatalf("a private address: %d\n%s", code, page)
+	}
+	if code, _, _ := b.post("/delivery-servers", url.Values{"csrf": {b.csrf(page)}, "name": {"mta1"}, "url": {"smtp://mta1.example.net:25"}, "default": {"on"}}); code != 303 {
+		t.Fatalf("add: %d", code)
+	}
+	_, page, _ = b.get("/delivery-servers")
+	if !strings.Contains(page, "<code>smtp://mta1.example.net:25</code>") || !strings.Contains(page, "<td>Default</td>") {
+		t.Fatalf("after adding:\n%s", page)
+	}
+	c := d.browser(t)
+	c.signIn(d.keys["bravo"])
+	if _, other, _ := c.get("/delivery-servers"); strings.Contains(other, "<code>smtp://mta1.example.net") {
+		t.Fatalf("another cluster sees it:\n%s", other)
+	}
+	id := regexp.MustCompile(`action="/delivery-servers/(ds_[0-9a-f]+)/delete"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no delete form:\n%s", page)
+	}
+	if code, _, _ := b.post("/delivery-servers/"+id[1]+"/delete", url.Values{"csrf": {b.csrf(page)}}); code != 303 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, page, _ := b.get("/delivery-servers"); !strings.Contains(page, "No delivery servers") {
+		t.Fatalf("after deleting:\n%s", page)
+	}
+}
