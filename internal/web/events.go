@@ -10,13 +10,8 @@ import (
 	"github.com/waymark-mail/waymark/internal/event"
 )
 
-// chartWindow and chartBuckets: the chart shows the last 7 days by
-// 6-hour bucket, from at most chartMax opens and chartMax clicks.
-const (
-	chartWindow  = 7 * 24 * time.Hour
-	chartBuckets = 28
-	chartMax     = 20_000
-)
+// chartMax bounds the opens and the clicks the chart reads.
+const chartMax = 20_000
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	if needCluster(w, r, sess) {
@@ -27,8 +22,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	if typ != "" && !event.Type(typ).Valid() {
 		typ = ""
 	}
+	rg := rangeOf(q.Get("range"))
 	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
-	from := to.Add(-chartWindow)
+	from := to.Add(-rg.Window)
 
 	// The chart: opens and clicks of the window, all pages of them (up to
 	// chartMax of each; past that the page says the chart is cut short).
@@ -64,8 +60,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 		}
 	}
 	var charts []map[string]any
-	for _, sr := range bucketize(all, from, to, chartBuckets) {
-		charts = append(charts, map[string]any{"Type": sr.Type, "SVG": chartSVG(sr, from, to)})
+	for _, sr := range bucketize(all, from, to, rg.Buckets) {
+		charts = append(charts, map[string]any{"Type": sr.Type, "SVG": chartSVG(sr, from, to, rg)})
 	}
 	// Per tracking host, opens and clicks of the window.
 	perHost := map[string][2]int{}
@@ -91,8 +87,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	slices.SortFunc(hosts, func(a, b hostCount) int { return (b.Opens + b.Clicks) - (a.Opens + a.Clicks) })
 
-	// The table: one page of events, filtered, oldest first from the cursor.
-	v := url.Values{"limit": {"50"}}
+	// The table: one page of events, filtered, newest first, paging back
+	// in time from the cursor.
+	v := url.Values{"limit": {"50"}, "order": {"newest"}}
 	for k, val := range map[string]string{"type": typ, "message_id": msg, "cursor": cursor} {
 		if val != "" {
 			v.Set(k, val)
@@ -108,7 +105,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	nextURL := ""
 	if page.NextCursor != "" {
-		nv := url.Values{"cursor": {page.NextCursor}}
+		nv := url.Values{"cursor": {page.NextCursor}, "range": {rg.Name}}
 		if typ != "" {
 			nv.Set("type", typ)
 		}
@@ -118,5 +115,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess session) {
 		nextURL = "/events?" + nv.Encode()
 	}
 	s.render(w, http.StatusOK, "events.html", sess, map[string]any{"Title": "Events", "Charts": charts, "Classes": classes, "Truncated": truncated,
-		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": event.Types})
+		"Hosts": hosts, "Events": page.Items, "Next": nextURL, "Type": typ, "MessageID": msg, "Types": event.Types,
+		"Range": rg, "Ranges": chartRanges})
 }

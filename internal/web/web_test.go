@@ -346,9 +346,27 @@ func TestBucketize(t *testing.T) {
 	if got[0].Counts[0] != [3]int{1, 1, 0} || got[1].Counts[3] != [3]int{0, 0, 1} || got[0].Counts[1] != [3]int{} {
 		t.Fatalf("%+v", got)
 	}
-	svg := string(chartSVG(got[0], from, to))
+	svg := string(chartSVG(got[0], from, to, chartRange{Tick: time.Hour, Format: "15:04"}))
 	if strings.Count(svg, "<rect") != 2 || !strings.Contains(svg, `role="img"`) || !strings.Contains(svg, "2 open events: 1 human, 1 from image proxies, 0 from bots") {
 		t.Fatalf("svg:\n%s", svg)
+	}
+	// Labelled axes: counts 0, 1, 2 (the peak bar holds 2) and a tick at
+	// each hour from 00:00 to 04:00.
+	for _, want := range []string{">0</text>", ">1</text>", ">2</text>", ">00:00</text>", ">02:00</text>", ">04:00</text>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("svg lacks %s:\n%s", want, svg)
+		}
+	}
+	if strings.Contains(svg, "max ") {
+		t.Errorf("a label drawn over the bars:\n%s", svg)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for in, want := range map[int]int{0: 1, 1: 1, 2: 2, 3: 5, 7: 10, 10: 10, 11: 20, 199: 200, 201: 500, 4999: 5000} {
+		if got := niceCeil(in); got != want {
+			t.Errorf("niceCeil(%d) = %d, want %d", in, got, want)
+		}
 	}
 }
 
@@ -392,6 +410,16 @@ func TestEventsPage(t *testing.T) {
 	}
 	if _, page, _ = acme.get("/events?type=click"); strings.Count(page, "<td>ann@example.org</td>") != 2 {
 		t.Fatalf("filtered by type:\n%s", page)
+	}
+	// Newest first: the unsubscribe, inserted last, heads the table.
+	_, page, _ = acme.get("/events")
+	if i, j := strings.Index(page, "<td>unsubscribe</td>"), strings.Index(page, "<td>open</td>"); i < 0 || i > j {
+		t.Fatalf("not newest first:\n%s", page)
+	}
+	for rg, label := range map[string]string{"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "bogus": "last 7 days"} {
+		if _, page, _ := acme.get("/events?range=" + rg); !strings.Contains(page, "Opens and clicks, "+label) || strings.Count(page, "<rect x=") != 4 {
+			t.Fatalf("range %s:\n%s", rg, page)
+		}
 	}
 	bravo := d.browser(t)
 	bravo.signIn(d.keys["bravo"])
