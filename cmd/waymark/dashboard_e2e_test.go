@@ -92,7 +92,16 @@ func TestDashboardInChromium(t *testing.T) {
 	do(tab, "unset and set default", chromedp.Click(`form[action$="/default"] button`), chromedp.WaitReady(`form[action$="/default"] input[name=set]`),
 		chromedp.Click(`form[action$="/default"] button`), chromedp.WaitNotPresent(`form[action$="/default"] input[name=set]`),
 		shot(tab, "acme-05-tracking-default"))
+	// An IDN, pending: shown in Unicode with its punycode beside.
+	mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + acme}, "tracking-domain", "add", "track.bücher-mail.com")
 	do(tab, "list", chromedp.Navigate(srv.api+"/tracking-domains"), chromedp.WaitVisible("table"), shot(tab, "acme-06-tracking-list"))
+	if s := text(tab, "main table"); !strings.Contains(s, "track.bücher-mail.com (track.xn--bcher-mail-9db.com)") {
+		t.Fatalf("the IDN in the list:\n%s", s)
+	}
+	do(tab, "404", chromedp.Navigate(srv.api+"/no-such-page"), chromedp.WaitVisible("header nav"), shot(tab, "acme-06b-not-found"))
+	if s := text(tab, "main"); !strings.Contains(s, "Not found") {
+		t.Fatalf("404 page:\n%s", s)
+	}
 
 	do(tab, "add a sending domain", chromedp.Navigate(srv.api+"/sending-domains"), chromedp.WaitVisible("#name"),
 		chromedp.SendKeys("#name", "acme-mail.com"), chromedp.Click(`form[action="/sending-domains"] button`), chromedp.WaitVisible(`form[action$="/rotate"]`),
@@ -193,10 +202,13 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Click(`form[action="/blocked-domains"] button`), chromedp.WaitVisible(`form[action="/blocked-domains/phish.example/delete"]`),
 		shot(tab, "admin-04-blocked-domains"))
 	// The admin deletes bravo, after ticking the box.
-	do(tab, "admin deletes bravo", chromedp.Navigate(srv.api+"/clusters"), chromedp.WaitVisible(`form[action="/clusters/use"]`),
-		chromedp.Click(`//tr[td[text()="bravo"]]//summary`), chromedp.WaitVisible(`//tr[td[text()="bravo"]]//input[@name="confirm"]`),
-		chromedp.Click(`//tr[td[text()="bravo"]]//input[@name="confirm"]`), shot(tab, "admin-05-cluster-delete-confirm"),
-		chromedp.Click(`//tr[td[text()="bravo"]]//button[@class="danger"]`), chromedp.WaitVisible(`form[action="/clusters/use"]`),
+	do(tab, "admin opens the clusters", chromedp.Navigate(srv.api+"/clusters"), chromedp.WaitVisible(`form[action="/clusters/use"]`))
+	do(tab, "admin opens bravo's delete", chromedp.Click(`//tr[td[text()="bravo"]]//summary`), chromedp.WaitVisible(`//tr[td[text()="bravo"]]//input[@name="confirm"]`))
+	do(tab, "admin ticks the box", chromedp.Click(`//tr[td[text()="bravo"]]//input[@name="confirm"]`), shot(tab, "admin-05-cluster-delete-confirm"))
+	// The new page is the one without bravo (the old one has the same
+	// forms).
+	do(tab, "admin deletes bravo", chromedp.Click(`//tr[td[text()="bravo"]]//button[@class="danger"]`),
+		chromedp.WaitNotPresent(`//tr[td[text()="bravo"]]`), chromedp.WaitVisible(`form[action="/clusters/use"]`),
 		shot(tab, "admin-06-after-cluster-delete"))
 	if s := text(tab, "main table"); strings.Contains(s, "bravo") || !strings.Contains(s, "acme") {
 		t.Fatalf("clusters after deleting bravo:\n%s", s)

@@ -486,3 +486,17 @@ var plainAddress = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A
 // angle brackets, spaces or non-ASCII, nothing an SMTP line could be
 // split on.
 func PlainAddress(addr string) bool { return plainAddress.MatchString(addr) }
+
+// Display is a stored (ASCII) name as people read it: its IDN labels in
+// Unicode (RFC 5891 section 5: xn-- labels decoded); a name that does not
+// decode is shown as it is.
+func Display(name string) string {
+	if !strings.Contains(name, "xn--") {
+		return name
+	}
+	u, err := idna.Display.ToUnicode(name)
+	if err != nil {
+		return name
+	}
+	return u
+}

@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/api"
+	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/verify"
 )
 
 //go:embed templates/*.html templates/*.css templates/*.js
@@ -28,7 +31,33 @@ var files embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"since": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"name":  displayName,
+	"check": checkResult,
 }).ParseFS(files, "templates/*.html"))
+
+// displayName shows a domain name as people read it: an IDN in Unicode,
+// with its ASCII (punycode) form beside it, so a look-alike name is seen.
+func displayName(name string) template.HTML {
+	u := domain.Display(name)
+	if u == name {
+		return template.HTML(template.HTMLEscapeString(name))
+	}
+	return template.HTML(template.HTMLEscapeString(u) + ` <span class="help punycode">(` + template.HTMLEscapeString(name) + `)</span>`)
+}
+
+// checkResult words a check's outcome: a transient one (the resolver,
+// not the record) is not counted as a failure.
+func checkResult(c *store.Check) string {
+	switch {
+	case c == nil:
+		return "never checked"
+	case c.OK:
+		return "ok"
+	case c.Code == string(verify.Transient):
+		return "not counted"
+	}
+	return "failed"
+}
 
 // Server serves the dashboard.
 type Server struct {
@@ -55,6 +84,7 @@ func New(api http.Handler, box *secret.Box, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /style.css", s.style)
 	s.mux.HandleFunc("GET /app.js", s.script)
 	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("/", s.notFound)
 	s.mux.HandleFunc("GET /login", s.loginForm)
 	s.mux.HandleFunc("POST /login", s.login)
 	s.mux.HandleFunc("POST /logout", s.signedIn(s.logout))
@@ -333,6 +363,13 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, sess ses
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
+}
+
+// notFound is the dashboard's 404, in its own style, with the way back.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	sess, _ := s.openSession(r)
+	s.render(w, http.StatusNotFound, "error.html", sess, map[string]any{"Title": "Not found",
+		"Message": "There is no page at " + r.URL.Path + " in the dashboard."})
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {

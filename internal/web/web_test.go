@@ -859,3 +859,32 @@ func TestDeliveryServersPage(t *testing.T) {
 		t.Fatalf("after deleting:\n%s", page)
 	}
 }
+
+// TestNotFoundAndNames: an unknown page is a 404 in the dashboard's
+// style; an IDN is shown in Unicode with its punycode beside; a transient
+// check is "not counted", not "failed".
+func TestNotFoundAndNames(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	b.signIn(d.keys["acme"])
+	code, page, h := b.get("/no/such/page")
+	if code != 404 || !strings.Contains(h.Get("Content-Type"), "text/html") || !strings.Contains(page, `<nav aria-label="Main">`) ||
+		!strings.Contains(page, "There is no page at /no/such/page") {
+		t.Fatalf("404: %d %v\n%s", code, h, page)
+	}
+	_, page, _ = b.get("/tracking-domains")
+	if code, _, _ := b.post("/tracking-domains", url.Values{"csrf": {b.csrf(page)}, "name": {"track.bücher-mail.com"}}); code != 303 {
+		t.Fatalf("add an IDN: %d", code)
+	}
+	if _, page, _ = b.get("/tracking-domains"); !strings.Contains(page, `track.bücher-mail.com <span class="help punycode">(track.xn--bcher-mail-9db.com)</span>`) {
+		t.Fatalf("IDN in the list:\n%s", page)
+	}
+	if displayName("track.example.com") != "track.example.com" || displayName("<b>") != "&lt;b&gt;" {
+		t.Fatal("displayName changes or does not escape a plain name")
+	}
+	for c, want := range map[*store.Check]string{nil: "never checked", {OK: true}: "ok", {Code: "no_record"}: "failed", {Code: string(verify.Transient)}: "not counted"} {
+		if got := checkResult(c); got != want {
+			t.Errorf("%+v: %q, want %q", c, got, want)
+		}
+	}
+}
