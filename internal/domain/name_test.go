@@ -382,11 +382,11 @@ func TestPlainAddress(t *testing.T) {
 
 func TestDisplay(t *testing.T) {
 	for in, want := range map[string]string{
-		"track.example.com":             "track.example.com",
-		"xn--bcher-kva.example":         "bücher.example",
-		"track.xn--mnchen-3ya.de":       "track.münchen.de",
-		"xn--zz-not-punycode.example":   "xn--zz-not-punycode.example",
-		"clicks.xn--80ak6aa92e.com":     "clicks.\u0430\u0440\u0440\u04cf\u0435.com",
+		"track.example.com":           "track.example.com",
+		"xn--bcher-kva.example":       "bücher.example",
+		"track.xn--mnchen-3ya.de":     "track.münchen.de",
+		"xn--zz-not-punycode.example": "xn--zz-not-punycode.example",
+		"clicks.xn--80ak6aa92e.com":   "clicks.\u0430\u0440\u0440\u04cf\u0435.com",
 	} {
 		if got := Display(in); got != want {
 			t.Errorf("Display(%q) = %q, want %q", in, got, want)
