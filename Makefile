@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 TIMEOUT ?= 20m
 
-.PHONY: test test-deps vet lint bench build fuzz
+.PHONY: test test-deps vet lint bench build fuzz dist
 
 test: test-deps lint
 	WAYMARK_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout $(TIMEOUT) $(PKGS)
@@ -23,6 +23,23 @@ lint: vet
 
 build:
 	$(GO) build -o bin/waymark ./cmd/waymark
+
+# A static, versioned binary with the deployment files, as a tarball:
+# dist/waymark-$(VERSION)-linux-amd64.tar.gz. The binary records its VCS
+# revision (waymark version prints it).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GOOS    ?= $(shell $(GO) env GOOS)
+GOARCH  ?= $(shell $(GO) env GOARCH)
+DIST    ?= dist
+DISTNAME = waymark-$(VERSION)-$(GOOS)-$(GOARCH)
+dist:
+	rm -rf $(DIST)/$(DISTNAME)
+	mkdir -p $(DIST)/$(DISTNAME)
+	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) $(GO) build -buildvcs=true -trimpath \
+		-ldflags "-s -w -X main.version=$(VERSION)" -o $(DIST)/$(DISTNAME)/waymark ./cmd/waymark
+	cp README.md docs/OPERATIONS.md deploy/waymark.service deploy/waymark.env $(DIST)/$(DISTNAME)/
+	tar -C $(DIST) -czf $(DIST)/$(DISTNAME).tar.gz $(DISTNAME)
+	@echo "dist: $(DIST)/$(DISTNAME).tar.gz"
 
 # Short runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s

@@ -64,14 +64,32 @@ The client commands take --api URL (WAYMARK_API) and --key KEY (WAYMARK_KEY), be
 `)
 }
 
+// versionString is what waymark version prints: the version (set by make
+// dist, else the module version go install recorded), the VCS revision and
+// time the binary was built from (and "modified" when the tree had
+// uncommitted changes), and the Go toolchain.
 func versionString() string {
-	rev := ""
+	v, rev, at, dirty := version, "unknown", "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
 			}
 		}
 	}
-	return fmt.Sprintf("waymark %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if dirty {
+		rev += " (modified)"
+	}
+	if at != "" {
+		rev += " of " + at
+	}
+	return fmt.Sprintf("waymark %s\nrevision %s\n%s %s/%s", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

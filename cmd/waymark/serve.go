@@ -229,7 +229,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	n.line("admin key", adminLine)
 
 	out := bufio.NewWriter(env.Stdout)
-	fmt.Fprintf(out, "waymark %s ready in %s\n", version, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "waymark %s ready in %s\n", strings.TrimPrefix(strings.SplitN(versionString(), "\n", 2)[0], "waymark "), time.Since(start).Round(time.Millisecond))
 	for _, l := range n.lines {
 		fmt.Fprintf(out, "  %-10s %s\n", l[0], l[1])
 	}
