@@ -28,6 +28,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], env)
+	case "backup":
+		return backupCmd(args[1:], env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -50,6 +52,7 @@ func usage(w io.Writer) {
 
 usage:
   waymark serve [flags]        run the service (waymark serve --help lists its flags and WAYMARK_* variables)
+  waymark backup --to FILE     back up the embedded database and the secret key file, online (--help)
   waymark version              print the version and the VCS revision it was built from
   waymark GROUP COMMAND ...    talk to the API of a running waymark:
 `)

@@ -92,3 +92,39 @@ func (l *localLocks) tryLock(_ context.Context, _ *sql.DB, name string) (func(),
 		})
 	}, true, nil
 }
+
+// SnapshotSQLite writes a consistent copy of the database in dir to dest
+// while the service may be writing to it (SQLite's VACUUM INTO reads one
+// snapshot in a read transaction), then checks the copy (integrity_check)
+// and returns its schema version. The database is opened read-only and is
+// not migrated. dest must not exist.
+func SnapshotSQLite(ctx context.Context, dir, dest string) (int, error) {
+	path := filepath.Join(dir, "waymark.db")
+	if _, err := os.Stat(path); err != nil {
+		return 0, fmt.Errorf("no database to back up: %w", err)
+	}
+	params := url.Values{"mode": {"ro"}}
+	params.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+params.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		return 0, fmt.Errorf("copy %s: %w", path, err)
+	}
+	cp, err := sql.Open("sqlite", "file:"+(&url.URL{Path: dest}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		return 0, err
+	}
+	defer cp.Close()
+	var check string
+	if err := cp.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		return 0, fmt.Errorf("the copy does not pass integrity_check: %q %v", check, err)
+	}
+	var version int
+	if err := cp.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("the copy has no schema version: %w", err)
+	}
+	return version, nil
+}
