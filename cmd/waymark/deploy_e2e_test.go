@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -188,5 +189,89 @@ func TestBackupRestoreServed(t *testing.T) {
 		if _, errOut, code := waymark(t, nil, tc.args...); code == 0 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%v: exit %d %q", tc.args, code, errOut)
 		}
+	}
+}
+
+// TestUpgradeFromPreviousRelease: a database made by an earlier release
+// (testdata/upgrade/REV, by scripts/make-upgrade-fixture REV: that
+// release's binary, its CLI and API) is migrated forward by serve and all
+// of it works: both keys, both clusters, the webhook, the suppressions
+// (the old reason bounce read as hard_bounce), the cluster's first key
+// listed with an id and label, and the sending domain's DKIM keys, sealed
+// by that release, sign mail that verifies once its records are published.
+func TestUpgradeFromPreviousRelease(t *testing.T) {
+	fixtures, err := filepath.Glob("testdata/upgrade/*/waymark.db")
+	if err != nil || len(fixtures) == 0 {
+		t.Fatalf("no upgrade fixture: %v", err)
+	}
+	for _, db := range fixtures {
+		from := filepath.Dir(db)
+		t.Run(filepath.Base(from), func(t *testing.T) {
+			keys := map[string]string{}
+			raw, err := os.ReadFile(filepath.Join(from, "keys"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+				k, v, _ := strings.Cut(line, " ")
+				keys[k] = v
+			}
+			data := t.TempDir()
+			for _, f := range []string{"waymark.db", "secret.key"} {
+				b, err := os.ReadFile(filepath.Join(from, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(data, f), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com")
+			srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + data})
+			admin := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + keys["admin"]}
+			cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + keys["cluster"]}
+			if out := mustRun(t, admin, "cluster", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "bravo") {
+				t.Fatalf("clusters:\n%s", out)
+			}
+			if out := mustRun(t, cli, "key", "list"); !regexp.MustCompile(`key_[0-9a-f]{16}\s+created with the cluster\s+.*\(this key\)`).MatchString(out) {
+				t.Fatalf("keys:\n%s", out)
+			}
+			out := mustRun(t, cli, "suppression", "list")
+			if !regexp.MustCompile(`ann@example\.org\s+unsubscribe`).MatchString(out) || !regexp.MustCompile(`bounced@example\.org\s+hard_bounce`).MatchString(out) {
+				t.Fatalf("suppressions:\n%s", out)
+			}
+			if out := mustRun(t, cli, "webhook", "list"); !strings.Contains(out, "https://hooks.example.com/waymark") {
+				t.Fatalf("webhooks:\n%s", out)
+			}
+			if out := mustRun(t, cli, "tracking-domain", "list"); !strings.Contains(out, "track.acme-mail.com") {
+				t.Fatalf("tracking domains:\n%s", out)
+			}
+			var d struct {
+				Records []struct{ Name, Type, Value string }
+			}
+			if err := json.Unmarshal([]byte(mustRun(t, cli, "sending-domain", "show", "acme-mail.com", "--json")), &d); err != nil {
+				t.Fatal(err)
+			}
+			var rrs []string
+			for _, r := range d.Records {
+				rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
+			}
+			u.Set(rrs...)
+			if out := mustRun(t, cli, "sending-domain", "verify", "acme-mail.com"); !regexp.MustCompile(`STATUS\s+active`).MatchString(out) {
+				t.Fatalf("verify after the upgrade:\n%s", out)
+			}
+			msg := "From: News <news@acme-mail.com>\r\nTo: ann2@example.org\r\nSubject: Upgraded\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+				"Message-ID: <u1@acme-mail.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigned by a key of the old release.\r\n"
+			code, _, signed := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1", keys["cluster"], "message/rfc822", msg)
+			if code != 200 || !strings.Contains(signed, "DKIM-Signature:") {
+				t.Fatalf("dry run: %d\n%s", code, signed)
+			}
+			u.Flush("waymark.localhost")
+			for name, err := range u.VerifyDKIM(t, signed) {
+				if err != nil {
+					t.Fatalf("%s refuses mail signed with the old release's key: %v", name, err)
+				}
+			}
+		})
 	}
 }
