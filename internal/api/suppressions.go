@@ -118,46 +118,73 @@ func suppressionAddress(raw string) (string, bool) {
 	return strings.ToLower(a.Address), true
 }
 
+// importBatch is how many addresses of a CSV import one transaction adds.
+const importBatch = 1000
+
 func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request, p principal) {
 	cr := csv.NewReader(http.MaxBytesReader(w, r.Body, 32<<20))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	out := ImportResult{Invalid: []InvalidImport{}}
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	batch := make([]store.Suppression, 0, importBatch)
+	seen := map[string]bool{} // an address twice in the file counts as already there
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		added, err := s.store.AddSuppressions(r.Context(), p.Cluster.ID, batch)
+		if err != nil {
+			s.internal(w, r, err)
+			return false
+		}
+		out.Added += added
+		out.Already += len(batch) - added
+		batch = batch[:0]
+		return true
+	}
 	for line := 1; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("line %d: %v (nothing after it was imported)", line, err), "")
+			if !flush() {
+				return
+			}
+			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("line %d: %v (the addresses before it were imported, nothing after it)", line, err), "")
 			return
 		}
 		if line > MaxImport {
+			if !flush() {
+				return
+			}
 			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("more than %d lines: split the file (the first %d were imported)", MaxImport, MaxImport), "")
 			return
 		}
-		v := strings.TrimSpace(rec[0])
-		if v == "" || line == 1 && strings.EqualFold(v, "address") || line == 1 && strings.EqualFold(v, "email") {
+		v := strings.TrimSpace(strings.TrimPrefix(rec[0], "\uFEFF")) // a spreadsheet's byte order mark
+		if v == "" || line == 1 && (strings.EqualFold(v, "address") || strings.EqualFold(v, "email")) {
 			continue
 		}
 		addr, ok := suppressionAddress(v)
 		if !ok {
 			if len(out.Invalid) < 100 {
-				out.Invalid = append(out.Invalid, InvalidImport{Line: line, Value: v})
+				out.Invalid = append(out.Invalid, InvalidImport{Line: line, Value: store.Text(v, 320)})
 			}
 			continue
 		}
-		err = s.store.AddSuppression(r.Context(), p.Cluster.ID, store.Suppression{Address: addr, Reason: event.ReasonManual, Source: "csv import", CreatedAt: now})
-		switch {
-		case errors.Is(err, store.ErrDuplicate):
+		if seen[addr] {
 			out.Already++
-		case err != nil:
-			s.internal(w, r, err)
-			return
-		default:
-			out.Added++
+			continue
 		}
+		seen[addr] = true
+		batch = append(batch, store.Suppression{Address: addr, Reason: event.ReasonManual, Source: "csv import", CreatedAt: now})
+		if len(batch) == importBatch && !flush() {
+			return
+		}
+	}
+	if !flush() {
+		return
 	}
 	s.log.Info("suppressions imported", "cluster", p.Cluster.ID, "added", out.Added, "already", out.Already, "invalid", len(out.Invalid))
 	writeJSON(w, http.StatusOK, out)

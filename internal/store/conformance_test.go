@@ -1290,6 +1290,23 @@ func TestSuppressionList(t *testing.T) {
 		if got, _ := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{Reason: event.ReasonManual, After: "bob@example.org"}); len(got) != 1 || got[0].Address != "cy@other.example" {
 			t.Fatalf("manual, page 2: %+v", got)
 		}
+		// Many at once: the new ones counted, those there kept as they were.
+		n, err := s.AddSuppressions(ctx, "cl_a", []Suppression{{Address: "new1@example.org", Reason: event.ReasonManual, Source: "csv import", CreatedAt: now},
+			{Address: "ANN@example.org", Reason: event.ReasonManual, Source: "csv import", CreatedAt: now}, {Address: "new2@example.org", Reason: event.ReasonManual, Source: "csv import", CreatedAt: now}})
+		if err != nil || n != 2 {
+			t.Fatalf("AddSuppressions: %d %v", n, err)
+		}
+		if got, _ := s.ListSuppressions(ctx, "cl_a", SuppressionQuery{Prefix: "ann@"}); len(got) != 1 || got[0].Reason != event.ReasonUnsubscribe {
+			t.Fatalf("an address already there changed: %+v", got)
+		}
+		if _, err := s.AddSuppressions(ctx, "cl_gone", []Suppression{{Address: "x@example.org", Reason: event.ReasonManual, CreatedAt: now}}); err == nil {
+			t.Fatal("suppressions of no cluster")
+		}
+		for _, a := range []string{"new1@example.org", "new2@example.org"} {
+			if err := s.Unsuppress(ctx, "cl_a", a); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if got, _ := s.ListSuppressions(ctx, "cl_b", SuppressionQuery{}); len(got) != 0 {
 			t.Fatalf("another cluster's: %+v", got)
 		}

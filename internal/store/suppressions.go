@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type SuppressionList interface {
 	// AddSuppression adds one entry; one already there is ErrDuplicate
 	// (and keeps its first reason).
 	AddSuppression(ctx context.Context, clusterID string, e Suppression) error
+	// AddSuppressions adds many entries in one transaction and returns how
+	// many were new; those already there keep their first reason.
+	AddSuppressions(ctx context.Context, clusterID string, list []Suppression) (added int, err error)
 	// ListSuppressions lists a cluster's entries by address, after the
 	// address q.After, of q.Reason if set, starting with q.Prefix.
 	ListSuppressions(ctx context.Context, clusterID string, q SuppressionQuery) ([]Suppression, error)
@@ -51,6 +55,32 @@ func (s *sqlStore) Suppress(ctx context.Context, clusterID, address string, reas
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO suppressions (cluster_id, address, reason, created_at, source)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, address) DO NOTHING`), clusterID, strings.ToLower(address), string(reason), micros(now), source)
 	return s.wrap(err, "suppress")
+}
+
+func (s *sqlStore) AddSuppressions(ctx context.Context, clusterID string, list []Suppression) (int, error) {
+	added := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		added = 0
+		st, err := tx.PrepareContext(ctx, s.q(`INSERT INTO suppressions (cluster_id, address, reason, created_at, source)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, address) DO NOTHING`))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, e := range list {
+			res, err := st.ExecContext(ctx, clusterID, strings.ToLower(e.Address), string(e.Reason), micros(e.CreatedAt), e.Source)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			added += int(n)
+		}
+		return nil
+	})
+	return added, s.wrap(err, "add suppressions")
 }
 
 func (s *sqlStore) AddSuppression(ctx context.Context, clusterID string, e Suppression) error {
