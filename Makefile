@@ -26,8 +26,10 @@ build:
 
 # A static, versioned binary with the deployment files, as a tarball:
 # dist/waymark-$(VERSION)-linux-amd64.tar.gz. The binary records its VCS
-# revision (waymark version prints it).
+# revision (waymark version prints it): from go's VCS stamping, and from
+# git rev-parse where that is off (a git worktree, GOFLAGS=-buildvcs=false).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 GOOS    ?= $(shell $(GO) env GOOS)
 GOARCH  ?= $(shell $(GO) env GOARCH)
 DIST    ?= dist
@@ -36,7 +38,7 @@ dist:
 	rm -rf $(DIST)/$(DISTNAME)
 	mkdir -p $(DIST)/$(DISTNAME)
 	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) $(GO) build -buildvcs=true -trimpath \
-		-ldflags "-s -w -X main.version=$(VERSION)" -o $(DIST)/$(DISTNAME)/waymark ./cmd/waymark
+		-ldflags "-s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)" -o $(DIST)/$(DISTNAME)/waymark ./cmd/waymark
 	cp README.md docs/OPERATIONS.md deploy/waymark.service deploy/waymark.env $(DIST)/$(DISTNAME)/
 	tar -C $(DIST) -czf $(DIST)/$(DISTNAME).tar.gz $(DISTNAME)
 	@echo "dist: $(DIST)/$(DISTNAME).tar.gz"

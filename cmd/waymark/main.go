@@ -12,8 +12,9 @@ import (
 	"github.com/waymark-mail/waymark/internal/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and revision are set at build time by make dist (-ldflags "-X
+// main.version=… -X main.revision=…"); without them the build info says.
+var version, revision = "dev", ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -87,6 +88,9 @@ func versionString() string {
 				dirty = s.Value == "true"
 			}
 		}
+	}
+	if revision != "" && rev == "unknown" {
+		rev = revision
 	}
 	if dirty {
 		rev += " (modified)"
