@@ -39,7 +39,9 @@ dist:
 	mkdir -p $(DIST)/$(DISTNAME)
 	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) $(GO) build -buildvcs=true -trimpath \
 		-ldflags "-s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)" -o $(DIST)/$(DISTNAME)/waymark ./cmd/waymark
-	cp README.md docs/OPERATIONS.md deploy/waymark.service deploy/waymark.env $(DIST)/$(DISTNAME)/
+	mkdir -p $(DIST)/$(DISTNAME)/docs
+	cp README.md deploy/waymark.service deploy/waymark.env $(DIST)/$(DISTNAME)/
+	cp docs/*.md $(DIST)/$(DISTNAME)/docs/
 	tar -C $(DIST) -czf $(DIST)/$(DISTNAME).tar.gz $(DISTNAME)
 	@echo "dist: $(DIST)/$(DISTNAME).tar.gz"
 

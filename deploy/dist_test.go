@@ -68,7 +68,7 @@ func TestDist(t *testing.T) {
 			w.Close()
 		}
 	}
-	for _, want := range []string{"waymark", "README.md", "OPERATIONS.md", "waymark.service", "waymark.env"} {
+	for _, want := range []string{"waymark", "README.md", "docs/OPERATIONS.md", "docs/CONCEPTS.md", "docs/API.md", "waymark.service", "waymark.env"} {
 		if !got[name+"/"+want] {
 			t.Errorf("the tarball lacks %s: %v", want, got)
 		}

@@ -233,7 +233,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 			if out := mustRun(t, admin, "cluster", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "bravo") {
 				t.Fatalf("clusters:\n%s", out)
 			}
-			if out := mustRun(t, cli, "key", "list"); !regexp.MustCompile(`key_[0-9a-f]{16}\s+created with the cluster\s+.*\(this key\)`).MatchString(out) {
+			if out := mustRun(t, cli, "key", "list"); !regexp.MustCompile(`created with the cluster \(this key\)\s+\S+ \S+ UTC\s+key_[0-9a-f]{16}`).MatchString(out) {
 				t.Fatalf("keys:\n%s", out)
 			}
 			out := mustRun(t, cli, "suppression", "list")

@@ -370,6 +370,30 @@ func TestSPFListsTheSenders(t *testing.T) {
 	if got := strings.Join(r.Answer[0].(*dns.TXT).Txt, ""); got != "v=spf1 ip4:192.0.2.25 ip6:2001:db8::25 include:_spf.operator.net -all" {
 		t.Fatalf("spf.waymark.localhost: %q", got)
 	}
+	// The zone's name server: ns1 answers with the edge's address unless
+	// --ns-ip names the DNS nodes (what the parent's glue must say).
+	nsA := func(srv *server) string {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion("ns1.waymark.localhost.", dns.TypeA)
+		r, err := dns.Exchange(m, srv.dns)
+		if err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("ns1 A: %v %v", r, err)
+		}
+		var ips []string
+		for _, rr := range r.Answer {
+			ips = append(ips, rr.(*dns.A).A.String())
+		}
+		return strings.Join(ips, ",")
+	}
+	if got := nsA(srv); got != "192.0.2.80" {
+		t.Fatalf("ns1 without --ns-ip: %s", got)
+	}
+	split := startServe(t, []string{"WAYMARK_NS_IP=192.0.2.53,192.0.2.54"}, "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		"--dns", "127.0.0.1:0", "--edge-ip", "192.0.2.80")
+	if got := nsA(split); got != "192.0.2.53,192.0.2.54" {
+		t.Fatalf("ns1 with --ns-ip: %s", got)
+	}
 }
 
 // TestServeRefusesAnotherPlatformDomain: the platform domain is pinned at

@@ -32,6 +32,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "backup":
 		return backupCmd(args[1:], env)
 	case "version", "--version", "-version":
+		if len(args) > 1 && (args[1] == "--help" || args[1] == "-h") {
+			fmt.Fprintln(stdout, "usage: waymark version\n\nPrints the version, the VCS revision the binary was built from, and the Go toolchain.")
+			return 0
+		}
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
@@ -64,7 +68,9 @@ usage:
 	tw.Flush()
 	fmt.Fprint(w, `
 waymark GROUP --help lists a group's commands; waymark GROUP COMMAND --help a command's flags and examples.
-The client commands take --api URL (WAYMARK_API) and --key KEY (WAYMARK_KEY), before or after the command.
+The client commands take --api URL (WAYMARK_API), --key KEY (WAYMARK_KEY), --cluster NAME|ID (with the admin
+key) and --json, before or after the command; exit 0 on success, 1 for an error from the API or the network,
+2 for a usage mistake.
 `)
 }
 

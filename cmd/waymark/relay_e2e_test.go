@@ -1018,8 +1018,8 @@ func TestKeyRevokedThroughSMTP(t *testing.T) {
 	if second == "" || id == "" {
 		t.Fatalf("key create:\n%s", out)
 	}
-	if list := mustRun(t, r.cli, "key", "list"); !regexp.MustCompile(id+`\s+newsletter server`).MatchString(list) ||
-		!regexp.MustCompile(`created with the cluster\s+\S+ \S+ UTC\s+\(this key\)`).MatchString(list) {
+	if list := mustRun(t, r.cli, "key", "list"); !regexp.MustCompile(`newsletter server\s+\S+ \S+ UTC\s+`+id).MatchString(list) ||
+		!regexp.MustCompile(`created with the cluster \(this key\)\s+\S+ \S+ UTC\s+key_`).MatchString(list) {
 		t.Fatalf("key list:\n%s", list)
 	}
 	c, err := smtp.DialStartTLS(r.smtp, &tls.Config{InsecureSkipVerify: true})

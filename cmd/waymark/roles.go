@@ -192,7 +192,7 @@ func (n *node) waitFor(ctx context.Context, done <-chan struct{}, what string) {
 // startDNS runs the authoritative DNS server of the platform zone.
 func (n *node) startDNS(ctx context.Context) error {
 	c := n.c
-	zc := dnsserver.Config{Platform: c.platform, EdgeIPs: c.edgeIPList}
+	zc := dnsserver.Config{Platform: c.platform, EdgeIPs: c.edgeIPList, NSIPs: c.nsIPList}
 	srv := dnsserver.NewServer(dnsserver.Build(zc, 0, nil, nil), n.log, n.reg)
 	srv.RateLimit(c.dnsRate, 2) // every second answer over the rate goes out truncated
 	addr, err := srv.Listen(ctx, c.dns)

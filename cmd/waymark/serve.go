@@ -47,6 +47,7 @@ type serveConfig struct {
 	logFormat                                        string
 	edgeIPs, sendingIPs, spfIncludes, trustedProxies cli.List
 	uribls                                           cli.List
+	nsIPs                                            cli.List
 	uriblAction                                      string
 	recheck                                          time.Duration
 	webhookPrivate, deliveryPrivate                  bool
@@ -62,6 +63,7 @@ type serveConfig struct {
 	roleList      []string
 	platform      string
 	edgeIPList    []netip.Addr
+	nsIPList      []netip.Addr
 	sendingIPList []netip.Addr
 	proxies       realip.Proxies
 }
@@ -77,6 +79,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.bounceSMTP, "bounce-smtp", ":2526", "inbound SMTP for bounce hosts")
 	fs.StringVar(&c.resolver, "resolver", "", "DNS resolver host:port for verification (default: first nameserver in /etc/resolv.conf)")
 	fs.Var(&c.edgeIPs, "edge-ip", "edge address answered for verification targets (repeatable)")
+	fs.Var(&c.nsIPs, "ns-ip", "address of the nodes running --dns, answered for ns1.<platform> and to publish as its glue (repeatable; default the --edge-ip addresses)")
 	fs.Var(&c.sendingIPs, "sending-ip", "address mail leaves from, listed in spf.<platform-domain> (repeatable; default on .localhost: the edge addresses)")
 	fs.Var(&c.spfIncludes, "spf-include", "the operator's own SPF name spf.<platform-domain> includes, e.g. _spf.operator.net (repeatable)")
 	fs.StringVar(&c.platformDomain, "platform-domain", "waymark.localhost", "DNS zone delegated to waymark")
@@ -321,6 +324,11 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 	}
 	if c.edgeIPList, err = parseIPs("--edge-ip", c.edgeIPs); err != nil {
 		return c, err
+	}
+	if len(c.nsIPs) > 0 { // none: the edge's addresses (dnsserver.Config.NSIPs)
+		if c.nsIPList, err = parseIPs("--ns-ip", c.nsIPs); err != nil {
+			return c, err
+		}
 	}
 	if !local && len(c.sendingIPs) == 0 && len(c.spfIncludes) == 0 {
 		return c, fmt.Errorf("--platform-domain %s is not under .localhost: set --sending-ip to the addresses your delivery servers send from, "+

@@ -221,8 +221,10 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 	}{
 		{[]string{"webhook", "list", "--nope"}, "waymark webhook list: unknown flag --nope; see waymark webhook list --help\n"},
 		{[]string{"key", "create", "--label"}, "waymark key create: a value is missing after --label; see waymark key create --help\n"},
-		{[]string{"--label", "x", "key", "create"}, "waymark: the flag --label goes after the command; see waymark --help\n"},
+		{[]string{"--label", "x", "key", "create"}, "waymark: --label: only --api, --key, --cluster and --json may come before the command, a command's own flags after it; see waymark --help\n"},
 		{[]string{"frob"}, "waymark: unknown command \"frob\"; see waymark --help\n"},
+		{[]string{"delivery-server", "add", "mta1", "--key", "k"}, "waymark delivery-server add: takes NAME URL, got 1: mta1; see waymark delivery-server add --help\n"},
+		{[]string{"webhook", "list", "--key", "k", "--api", "127.0.0.1:8080"}, "waymark: API address \"127.0.0.1:8080\" is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080\n"},
 		{[]string{"key", "frob"}, "waymark key: unknown command \"frob\" (one of create, list, revoke); see waymark key --help\n"},
 		{[]string{"event", "list", "--limit", "0", "--key", "k"}, "waymark event list: --limit must be from 1 to 1000; see waymark event list --help\n"},
 	} {

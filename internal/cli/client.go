@@ -50,12 +50,21 @@ func (c *Client) Do(method, path string, body any) ([]byte, error) {
 	return c.Send(method, path, "application/json", bytes.NewReader(b))
 }
 
+// checkBase checks BaseURL is an http(s) URL.
+func (c *Client) checkBase() error {
+	base := strings.TrimSuffix(c.BaseURL, "/")
+	if u, err := url.ParseRequestURI(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("API address %q is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080", c.BaseURL)
+	}
+	return nil
+}
+
 // Send is Do with a body of the given Content-Type (none if body is nil).
 func (c *Client) Send(method, path, contentType string, body io.Reader) ([]byte, error) {
-	base := strings.TrimSuffix(c.BaseURL, "/")
-	if _, err := url.ParseRequestURI(base); err != nil || !strings.HasPrefix(base, "http") {
-		return nil, fmt.Errorf("API address %q is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080", c.BaseURL)
+	if err := c.checkBase(); err != nil {
+		return nil, err
 	}
+	base := strings.TrimSuffix(c.BaseURL, "/")
 	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		return nil, err

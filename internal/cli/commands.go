@@ -56,9 +56,9 @@ func clusterList(c *Client, out io.Writer, _ []string, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+	fmt.Fprintln(tw, "NAME\tCREATED\tID")
 	for _, cl := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, when(cl.CreatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.Name, when(cl.CreatedAt), cl.ID)
 	}
 	return tw.Flush()
 }
@@ -484,4 +484,4 @@ func printSending(out io.Writer, raw []byte, err error, o opts) error {
 }
 
 // diagnosisWidth is where a table cuts a check's diagnosis.
-const diagnosisWidth = 60
+const diagnosisWidth = 40

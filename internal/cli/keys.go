@@ -38,27 +38,49 @@ func keyList(c *Client, out io.Writer, _ []string, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tLABEL\tCREATED\t")
+	fmt.Fprintln(tw, "LABEL\tCREATED\tID")
 	for _, k := range l.Items {
-		this := ""
-		if k.Current {
-			this = "(this key)"
+		label := k.Label
+		if label == "" {
+			label = "(no label)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, when(k.CreatedAt), this)
+		if k.Current {
+			label += " (this key)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", label, when(k.CreatedAt), k.ID)
 	}
 	return tw.Flush()
 }
 
 func keyRevoke(c *Client, out io.Writer, args []string, o opts) error {
 	id := strings.TrimSpace(args[0])
+	// What is about to go: the key this command runs with, or the last.
+	var l struct{ Items []api.Key }
+	raw, err := c.Do("GET", "/v1/keys", nil)
+	if err == nil {
+		err = json.Unmarshal(raw, &l)
+	}
+	if err != nil {
+		return err
+	}
+	own := false
+	for _, k := range l.Items {
+		own = own || k.ID == id && k.Current
+	}
 	if _, err := c.Do("DELETE", "/v1/keys/"+url.PathEscape(id), nil); err != nil {
 		return err
 	}
 	if o.json {
 		return nil
 	}
-	_, err := fmt.Fprintf(out, "revoked %s: the API, SMTP and the dashboard refuse it from now on\n", id)
-	return err
+	fmt.Fprintf(out, "revoked %s: the API, SMTP and the dashboard refuse it from now on\n", id)
+	switch {
+	case len(l.Items) == 1:
+		fmt.Fprintln(out, "That was the cluster's last key: only the admin key can reach it now (waymark key create --cluster ID with the admin key).")
+	case own:
+		fmt.Fprintln(out, "That was the key this command ran with: use another of the cluster's keys from now on.")
+	}
+	return nil
 }
 
 func clusterDelete(c *Client, out io.Writer, args []string, o opts) error {

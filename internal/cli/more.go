@@ -58,7 +58,7 @@ func deliveryList(c *Client, out io.Writer, _ []string, o opts) error {
 		return err
 	}
 	if len(list) == 0 {
-		_, err := fmt.Fprintln(out, "no delivery servers: mail goes to the server's --delivery; add one with: waymark delivery-server add mta1 smtp://10.0.0.5:25")
+		_, err := fmt.Fprintln(out, "no delivery servers: mail goes to the server's default delivery server (serve --delivery); add one with: waymark delivery-server add mta1 smtp://mta1.example.net:25")
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -144,7 +144,7 @@ func webhookList(c *Client, out io.Writer, _ []string, o opts) error {
 				last += ": " + d.Error
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", truncate(h.URL, 60), strings.Join(h.Events, ","), truncate(last, 70), h.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", truncate(h.URL, 60), strings.Join(h.Events, ", "), truncate(last, 70), h.ID)
 	}
 	return tw.Flush()
 }

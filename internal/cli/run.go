@@ -115,7 +115,7 @@ func Main(args []string, env Env) int {
 				if g != nil {
 					where = "waymark " + g.name + " --help"
 				}
-				fmt.Fprintf(env.Stderr, "waymark: the flag --%s goes after the command; see %s\n", n, where)
+				fmt.Fprintf(env.Stderr, "waymark: --%s: only --api, --key, --cluster and --json may come before the command, a command's own flags after it; see %s\n", n, where)
 				return 2
 			}
 			pre = append(pre, tok)
@@ -198,7 +198,7 @@ func runCommand(g *group, name string, cmd command, args []string, env Env) int 
 	if len(pos) != cmd.nargs {
 		want := "no arguments"
 		if cmd.nargs > 0 {
-			want = strings.Fields(cmd.args)[0]
+			want = strings.Join(strings.Fields(cmd.args)[:cmd.nargs], " ")
 		}
 		got := "none"
 		if len(pos) > 0 {
@@ -210,6 +210,10 @@ func runCommand(g *group, name string, cmd command, args []string, env Env) int 
 	if c.Key == "" {
 		fmt.Fprintln(env.Stderr, "waymark: no API key: pass --key or set WAYMARK_KEY "+
 			"(`waymark serve` prints the admin key on first start; `waymark cluster create` prints a cluster key)")
+		return 2
+	}
+	if err := c.checkBase(); err != nil {
+		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
 		return 2
 	}
 	if c.Cluster != "" && !clusterID.MatchString(c.Cluster) {
@@ -279,6 +283,9 @@ func clusterByName(c *Client, name string) (string, error) {
 			return cl.ID, nil
 		}
 	}
+	if !strings.HasPrefix(c.Key, "wma_") {
+		return "", fmt.Errorf("no cluster of this name is visible to this key: a cluster key sees only its own cluster (--cluster is for the admin key)")
+	}
 	return "", fmt.Errorf("no cluster has this name or id (waymark cluster list shows them)")
 }
 
@@ -307,7 +314,7 @@ func Usage(w io.Writer, name string) {
 }
 
 func commandUsage(w io.Writer, g *group, name string, cmd command, own *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: waymark %s %s %s [flags]\n\n%s\n", g.name, name, cmd.args, cmd.help)
+	fmt.Fprintf(w, "usage: %s [flags]\n\n%s\n", strings.Join(strings.Fields("waymark "+g.name+" "+name+" "+cmd.args), " "), cmd.help)
 	n := 0
 	own.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {

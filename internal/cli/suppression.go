@@ -44,7 +44,12 @@ func suppressionList(c *Client, out io.Writer, _ []string, o opts) error {
 		if all == nil {
 			all = []api.Suppression{}
 		}
-		return json.NewEncoder(out).Encode(map[string]any{"items": all})
+		b, err := json.MarshalIndent(map[string]any{"items": all}, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
 	}
 	if len(all) == 0 {
 		_, err := fmt.Fprintln(out, "no suppressed addresses")

@@ -27,7 +27,7 @@ var groups = []group{
 				examples: []string{"waymark cluster show acme"}},
 			"set": {args: "NAME|ID", nargs: 1, help: "change a cluster's settings (its own key or the admin key)", run: clusterSet,
 				flags: func(fs *flag.FlagSet, o *opts) {
-					fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "`refuse`, or `relay` unsigned, mail whose From domain is not a verified sending domain")
+					fs.StringVar(&o.unsignedMail, "unsigned-mail", "", "what to do with mail whose From domain is not a verified sending domain: refuse, or relay it unsigned (`MODE`)")
 					fs.Func("notify-email", "`ADDRESSES` that get the cluster's notices by email, comma-separated (\"\" for none)", func(v string) error {
 						o.notifyEmail = &v
 						return nil
@@ -46,7 +46,7 @@ var groups = []group{
 		cmds: map[string]command{
 			"create": {help: "create an API key and print it (shown once)", run: keyCreate,
 				flags: func(fs *flag.FlagSet, o *opts) {
-					fs.StringVar(&o.label, "label", "", "what the key is for, e.g. `\"billing service\"`")
+					fs.StringVar(&o.label, "label", "", "what the key is for (`LABEL`), e.g. \"billing service\"")
 				},
 				examples: []string{`waymark key create --label "newsletter server"`}},
 			"list": {help: "list the cluster's API keys", run: keyList},
@@ -106,7 +106,7 @@ var groups = []group{
 					fs.StringVar(&o.trackingDomain, "tracking-domain", "", "the tracking domain (`NAME|ID`) of mail sent through it")
 					fs.BoolVar(&o.dflt, "default", false, "make it the cluster's default")
 				},
-				examples: []string{"waymark delivery-server add mta1 smtp://10.0.0.5:25 --default"}},
+				examples: []string{"waymark delivery-server add mta1 smtp://mta1.example.net:25 --default"}},
 			"list":   {help: "list the cluster's delivery servers", run: deliveryList},
 			"delete": {args: "NAME|ID", nargs: 1, help: "delete a delivery server", run: deliveryDelete},
 		}},
@@ -145,7 +145,7 @@ var groups = []group{
 				examples: []string{"waymark suppression list --reason hard_bounce", "waymark suppression list --prefix ann@"}},
 			"add":    {args: "ADDRESS", nargs: 1, help: "stop sending to an address (reason manual)", run: suppressionAdd},
 			"delete": {args: "ADDRESS", nargs: 1, help: "send to an address again", run: suppressionDelete},
-			"import": {args: "FILE", nargs: 1, help: "add every address of a CSV file (its first column; - reads stdin)", run: suppressionImport,
+			"import": {args: "FILE", nargs: 1, help: "add every address of a CSV file: its first column, reason manual (other columns are ignored; - reads stdin)", run: suppressionImport,
 				examples: []string{"waymark suppression import unsubscribed.csv", "cut -d, -f2 export.csv | waymark suppression import -"}},
 		}},
 	{name: "webhook", help: "Webhooks receive the cluster's events as signed HTTP POSTs.",
