@@ -251,7 +251,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 		t.Fatal("bob's message did not arrive")
 	}
 	deadline = time.Now().Add(10 * time.Second)
-	for out := mustRun(t, r.cli, "message", "show", bobMsg); !regexp.MustCompile(`bob@example\.org\s+\S+\s+sent\s+2\s+2\.0\.0`).MatchString(out); out = mustRun(t, r.cli, "message", "show", bobMsg) {
+	for out := mustRun(t, r.cli, "message", "show", bobMsg); !regexp.MustCompile(`bob@example\.org\s+\S+\s+sent\s+[2-9]\s+2\.0\.0`).MatchString(out); out = mustRun(t, r.cli, "message", "show", bobMsg) {
 		if time.Now().After(deadline) {
 			t.Fatalf("message show after delivery:\n%s", out)
 		}
