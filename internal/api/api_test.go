@@ -1670,6 +1670,13 @@ func TestSuppressionsAPI(t *testing.T) {
 			t.Errorf("%v: %d %s", tc.body, r.Code, r.Raw)
 		}
 	}
+	// An IDN domain is kept in its ASCII form, as the relay reads a RCPT.
+	if r := e.do("POST", "/v1/suppressions", key, map[string]any{"address": "Zoe@Bücher.example"}); r.Code != 201 || r.str("address") != "zoe@xn--bcher-kva.example" {
+		t.Fatalf("IDN address: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("DELETE", "/v1/suppressions/zoe@bücher.example", key, nil); r.Code != 204 {
+		t.Fatalf("delete by the Unicode form: %d %s", r.Code, r.Raw)
+	}
 	csv := "\uFEFFemail,name\r\nbob@example.com,Bob\r\nANN@example.com,Ann again\nnonsense,x\n\ncarol@example.org\n\"dave@example.org\",\"quoted\"\nBob@example.com,twice\n"
 	r := e.do("POST", "/v1/suppressions", key, csv, "Content-Type", "text/csv; charset=utf-8")
 	if r.Code != 200 || r.Body["added"] != 3.0 || r.Body["already"] != 2.0 {

@@ -7,12 +7,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/store"
 )
@@ -93,7 +93,7 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request, p princi
 	}
 	addr, ok := suppressionAddress(req.Address)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "address_invalid", fmt.Sprintf("%q is not an email address", req.Address), "address")
+		writeError(w, http.StatusUnprocessableEntity, "address_invalid", fmt.Sprintf("%q is not a plain email address (name@example.com; an ASCII local part, as the relay takes recipients)", req.Address), "address")
 		return
 	}
 	e := store.Suppression{Address: addr, Reason: event.ReasonManual, Source: "api", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
@@ -110,12 +110,15 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request, p princi
 	writeJSON(w, http.StatusCreated, Suppression{Address: addr, Reason: string(e.Reason), Source: e.Source, CreatedAt: e.CreatedAt})
 }
 
+// suppressionAddress reads an address as the relay reads a recipient
+// (domain.Mailbox: an IDN domain in its ASCII form), lower-cased as the
+// list keeps it, so that the entry matches the RCPT it must stop.
 func suppressionAddress(raw string) (string, bool) {
-	a, err := mail.ParseAddress(strings.TrimSpace(raw))
-	if err != nil || len(a.Address) > 320 {
+	a, err := domain.Mailbox(raw)
+	if err != nil {
 		return "", false
 	}
-	return strings.ToLower(a.Address), true
+	return strings.ToLower(a), true
 }
 
 // importBatch is how many addresses of a CSV import one transaction adds.
@@ -191,7 +194,10 @@ func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request, p pr
 }
 
 func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request, p principal) {
-	addr := strings.ToLower(strings.TrimSpace(r.PathValue("address")))
+	addr, ok := suppressionAddress(r.PathValue("address"))
+	if !ok {
+		addr = strings.ToLower(strings.TrimSpace(r.PathValue("address"))) // stored before the rule, perhaps
+	}
 	err := s.store.Unsuppress(r.Context(), p.Cluster.ID, addr)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not on this cluster's suppression list", addr), "")

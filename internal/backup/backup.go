@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/store"
@@ -30,10 +31,15 @@ type Summary struct {
 // to: written to a temporary file beside it, synced, then renamed, so to
 // is always a whole backup (an older one, or the new one).
 func Write(ctx context.Context, dataDir, keyFile, to string) (Summary, error) {
+	if err := checkTarget(dataDir, keyFile, to); err != nil {
+		return Summary{}, err
+	}
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		return Summary{}, fmt.Errorf("the secret key file (the database's secrets are sealed with it): %w", err)
 	}
+	// The copy is made beside to (so the rename is atomic), in a 0700
+	// directory; a process killed meanwhile leaves that directory behind.
 	tmp, err := os.MkdirTemp(filepath.Dir(to), ".waymark-backup-")
 	if err != nil {
 		return Summary{}, err
@@ -98,4 +104,31 @@ func addFile(tw *tar.Writer, path, name string, at time.Time) (int64, error) {
 	}
 	n, err := io.Copy(tw, f)
 	return n, err
+}
+
+// checkTarget refuses a backup file that would replace what it backs up:
+// a file inside the data directory (the database, its -wal and -shm) or
+// the key file, and a directory.
+func checkTarget(dataDir, keyFile, to string) error {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		if r, err := filepath.EvalSymlinks(a); err == nil {
+			return r
+		}
+		if r, err := filepath.EvalSymlinks(filepath.Dir(a)); err == nil {
+			return filepath.Join(r, filepath.Base(a))
+		}
+		return a
+	}
+	t, data, key := abs(to), abs(dataDir), abs(keyFile)
+	if st, err := os.Stat(t); err == nil && st.IsDir() {
+		return fmt.Errorf("--to %s is a directory: name the backup file, e.g. %s", to, filepath.Join(to, "waymark-backup.tar.gz"))
+	}
+	if t == key || strings.HasPrefix(t, data+string(filepath.Separator)) {
+		return fmt.Errorf("--to %s is inside the data directory or is the key file: the backup would replace what it backs up; write it elsewhere", to)
+	}
+	return nil
 }

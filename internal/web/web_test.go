@@ -708,7 +708,7 @@ func TestSuppressionsPage(t *testing.T) {
 	if code, _, _ := b.post("/suppressions", url.Values{"csrf": {b.csrf(page)}, "address": {"Ann@Example.com"}}); code != 303 {
 		t.Fatalf("add: %d", code)
 	}
-	if code, page, _ := b.post("/suppressions", url.Values{"csrf": {b.csrf(page)}, "address": {"not an address"}}); code != 422 || !strings.Contains(page, "is not an email address") {
+	if code, page, _ := b.post("/suppressions", url.Values{"csrf": {b.csrf(page)}, "address": {"not an address"}}); code != 422 || !strings.Contains(page, "is not a plain email address") {
 		t.Fatalf("a bad address: %d\n%s", code, page)
 	}
 	// The import is a file upload, as a browser sends it.
