@@ -1036,10 +1036,27 @@ func TestKeyRevokedThroughSMTP(t *testing.T) {
 	}
 	r.postfix.WaitDelivered(1, 30*time.Second)
 
+	// Revoked between RCPT and DATA: the message being sent is refused at
+	// the end of DATA, and the session's next MAIL FROM too.
+	if err := c.Mail("client@client.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("ann@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
 	mustRun(t, r.cli, "key", "revoke", id)
-	err = c.Mail("client@client.example", nil)
+	d, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(d, relayMessage, "k1b")
+	err = d.Close()
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 530 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 0}) || !strings.Contains(se.Message, "revoked") {
+		t.Fatalf("DATA after the key was revoked: %v", err)
+	}
+	err = c.Mail("client@client.example", nil)
+	if !errors.As(err, &se) || se.Code != 530 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 0}) {
 		t.Fatalf("MAIL FROM after the key was revoked: %v", err)
 	}
 	out, code := r.swaks(t, "ann@example.org", fmt.Sprintf(relayMessage, "k2"), "--auth-password", second)

@@ -160,6 +160,7 @@ var routes = []route{
 	{"DELETE", "/v1/clusters/{id}", adminOnly, (*Server).deleteCluster},
 	{"POST", "/v1/keys", anyKey, (*Server).createKey},
 	{"GET", "/v1/keys", anyKey, (*Server).listKeys},
+	{"GET", "/v1/keys/{id}", anyKey, (*Server).getKey},
 	{"DELETE", "/v1/keys/{id}", anyKey, (*Server).revokeKey},
 	{"GET", "/v1/blocked-domains", adminOnly, (*Server).listBlocked},
 	{"POST", "/v1/blocked-domains", adminOnly, (*Server).blockDomain},

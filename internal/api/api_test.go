@@ -1761,6 +1761,15 @@ func TestKeysAPI(t *testing.T) {
 			t.Errorf("%v: %d %s", body, r.Code, r.Raw)
 		}
 	}
+	if r := e.do("GET", "/v1/keys/"+r.str("id"), first, nil); r.Code != 200 || r.str("label") != "billing service" || strings.Contains(r.Raw, "wmk_") {
+		t.Fatalf("get: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("GET", "/v1/keys/"+r.str("id"), other, nil); r.Code != 404 {
+		t.Fatalf("get from another cluster: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("POST", "/v1/keys", first, map[string]any{"label": "admin\u202egnp.exe"}); r.Code != 422 || r.errCode() != "label_invalid" {
+		t.Fatalf("a direction override in a label: %d %s", r.Code, r.Raw)
+	}
 	// The new key works everywhere the first does; the list marks the
 	// caller's own and never shows a key.
 	r = e.do("GET", "/v1/keys", second, nil)
@@ -1809,6 +1818,12 @@ func TestKeysAPI(t *testing.T) {
 func TestDeleteCluster(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	id, key := e.cluster("acme")
+	// A name shaped like an id would make --cluster and the CLI ambiguous.
+	for _, name := range []string{id, "cl_0000000000000000", "bad\u200bname"} {
+		if r := e.do("POST", "/v1/clusters", e.admin, map[string]any{"name": name}); r.Code != 422 || r.errCode() != "cluster_name_invalid" {
+			t.Errorf("name %q: %d %s", name, r.Code, r.Raw)
+		}
+	}
 	_, other := e.cluster("rival")
 	e.domainID(key, "track.acme-mail.com")
 	if r := e.do("DELETE", "/v1/clusters/"+id, key, nil); r.Code != 403 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -118,6 +119,14 @@ func notifyAddresses(in []string) ([]string, error) {
 }
 
 // clusterName checks a cluster's display name.
+// clusterIDShape is the shape of a cluster id (apikey.NewID("cl")).
+var clusterIDShape = regexp.MustCompile(`^cl_[0-9a-f]{16}$`)
+
+// isFormat reports an invisible formatting character (Unicode category Cf:
+// direction overrides, zero-width spaces), which would make a name or label
+// read as another.
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
 func clusterName(raw string) (string, error) {
 	name := strings.TrimSpace(raw)
 	switch {
@@ -127,6 +136,10 @@ func clusterName(raw string) (string, error) {
 		return "", fmt.Errorf("cluster name is %d characters long; the limit is 100", utf8.RuneCountInString(name))
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return "", errors.New("cluster name contains a control character")
+	case strings.IndexFunc(name, isFormat) >= 0:
+		return "", errors.New("cluster name contains an invisible formatting character (such as a direction override)")
+	case clusterIDShape.MatchString(name):
+		return "", fmt.Errorf("cluster name %q looks like a cluster id: the CLI and --cluster take either, so a name may not be one", name)
 	}
 	return name, nil
 }

@@ -39,14 +39,18 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p principal) 
 		return
 	}
 	label := strings.TrimSpace(req.Label)
-	if utf8.RuneCountInString(label) > 100 || strings.IndexFunc(label, unicode.IsControl) >= 0 {
-		writeError(w, http.StatusUnprocessableEntity, "label_invalid", "label must be at most 100 characters, without control characters", "label")
+	if utf8.RuneCountInString(label) > 100 || strings.IndexFunc(label, unicode.IsControl) >= 0 || strings.IndexFunc(label, isFormat) >= 0 {
+		writeError(w, http.StatusUnprocessableEntity, "label_invalid", "label must be at most 100 characters, without control or invisible formatting characters", "label")
 		return
 	}
 	key := apikey.New(apikey.ClusterPrefix)
 	hash := apikey.Hash(key)
 	k := store.APIKey{ID: store.KeyID(hash), ClusterID: p.Cluster.ID, Label: label, Hash: hash, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	err := s.store.CreateKey(r.Context(), k, MaxKeys)
+	if errors.Is(err, store.ErrNotFound) { // the cluster was deleted meanwhile
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q not found", p.Cluster.ID), "")
+		return
+	}
 	var qe *store.QuotaError
 	if errors.As(err, &qe) {
 		writeError(w, http.StatusForbidden, "quota_exceeded", fmt.Sprintf("this cluster has %d API keys, the most it may have: revoke one first", qe.Count), "")
@@ -74,6 +78,21 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p principal) {
 		out.Items = append(out.Items, keyJSON(k, p))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request, p principal) {
+	all, err := s.store.APIKeys(r.Context(), p.Cluster.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	for _, k := range all {
+		if k.ID == r.PathValue("id") {
+			writeJSON(w, http.StatusOK, keyJSON(k, p))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("API key %q not found in this cluster", r.PathValue("id")), "")
 }
 
 // revokeKey deletes a key at once: the next API request, SMTP message or

@@ -237,22 +237,31 @@ func (ss *session) mail(from string, _ *smtp.MailOptions) error {
 	if ss.cluster == "" {
 		return ErrAuthRequired.SMTPError()
 	}
-	// A key revoked since AUTH holds at once: each message asks again (one
-	// lookup by primary key).
-	if c, err := ss.s.Store.ClusterByKey(context.Background(), ss.keyHash); err != nil || c.ID != ss.cluster {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			ss.s.Log.Error("smtp: checking the session's key", "err", err)
-			return ErrAuthUnavailable.SMTPError()
-		}
-		ss.s.Log.Info("smtp: key revoked during the session", "remote", ss.remote, "cluster", ss.cluster)
-		ss.cluster, ss.keyHash = "", ""
-		return ErrKeyRevoked.SMTPError()
+	if err := ss.keyLive(); err != nil {
+		return err
 	}
 	if ss.s.Rate > 0 && !ss.s.limiter(ss.cluster).Allow() {
 		return ErrRateLimited.With("this cluster is over its rate of %g messages a second: try again shortly", ss.s.Rate).SMTPError()
 	}
 	ss.from = from // signed mail gets a VERP address instead
 	return nil
+}
+
+// keyLive refuses a session whose key was revoked (or its cluster
+// deleted) since AUTH: asked at each MAIL FROM and again before a message
+// is queued, so a revocation holds at once (one lookup by primary key).
+func (ss *session) keyLive() error {
+	c, err := ss.s.Store.ClusterByKey(context.Background(), ss.keyHash)
+	if err == nil && c.ID == ss.cluster {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		ss.s.Log.Error("smtp: checking the session's key", "err", err)
+		return ErrAuthUnavailable.SMTPError()
+	}
+	ss.s.Log.Info("smtp: key revoked during the session", "remote", ss.remote, "cluster", ss.cluster)
+	ss.cluster, ss.keyHash = "", ""
+	return ErrKeyRevoked.SMTPError()
 }
 
 func (ss *session) rcpt(to string, _ *smtp.RcptOptions) error {
@@ -299,6 +308,9 @@ func (ss *session) data(r io.Reader) error {
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return ErrNUL.SMTPError()
+	}
+	if err := ss.keyLive(); err != nil {
+		return err
 	}
 	res, err := ss.s.Relay.Submit(context.Background(), ss.cluster, ss.from, data, ss.rcpts, "")
 	var ref *Refusal
