@@ -1685,8 +1685,25 @@ func TestSuppressionsAPI(t *testing.T) {
 	if inv := r.Body["invalid"].([]any); len(inv) != 1 || inv[0].(map[string]any)["line"] != 4.0 {
 		t.Fatalf("import invalid: %s", r.Raw)
 	}
-	if r := e.do("POST", "/v1/suppressions", key, "a@example.com\n\"broken,\n", "Content-Type", "text/csv"); r.Code != 400 || r.errCode() != "invalid_csv" {
+	if r := e.do("POST", "/v1/suppressions", key, "a@example.com\n\"broken,\n", "Content-Type", "text/csv"); r.Code != 400 || r.errCode() != "invalid_csv" ||
+		!strings.Contains(r.Raw, "the 1 addresses before it were imported") {
 		t.Fatalf("broken csv: %d %s", r.Code, r.Raw)
+	}
+	// The bound counts addresses, not the header or blank lines.
+	importLimit = 3
+	defer func() { importLimit = MaxImport }()
+	if r := e.do("POST", "/v1/suppressions", other, "address\nx1@example.org\n\nx2@example.org\nx3@example.org\n", "Content-Type", "text/csv"); r.Code != 200 || r.Body["added"] != 3.0 {
+		t.Fatalf("a header and the bound's worth: %d %s", r.Code, r.Raw)
+	}
+	if r := e.do("POST", "/v1/suppressions", other, "y1@example.org\ny2@example.org\ny3@example.org\ny4@example.org\n", "Content-Type", "text/csv"); r.Code != 400 ||
+		!strings.Contains(r.Raw, "more than 3 addresses") || !strings.Contains(r.Raw, "before line 4") {
+		t.Fatalf("past the bound: %d %s", r.Code, r.Raw)
+	}
+	importLimit = MaxImport
+	for _, a := range []string{"x1@example.org", "x2@example.org", "x3@example.org", "y1@example.org", "y2@example.org", "y3@example.org"} {
+		if r := e.do("DELETE", "/v1/suppressions/"+a, other, nil); r.Code != 204 {
+			t.Fatalf("delete %s: %d %s", a, r.Code, r.Raw)
+		}
 	}
 
 	list := func(key, query string) (addrs []string, next string) {

@@ -44,8 +44,11 @@ type InvalidImport struct {
 	Value string `json:"value"`
 }
 
-// MaxImport bounds one CSV import.
+// MaxImport bounds the addresses of one CSV import.
 const MaxImport = 100_000
+
+// importLimit is MaxImport; tests lower it.
+var importLimit = MaxImport
 
 func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request, p principal) {
 	q := r.URL.Query()
@@ -146,7 +149,8 @@ func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request, p pr
 		batch = batch[:0]
 		return true
 	}
-	for line := 1; ; line++ {
+	values := 0 // the values read, valid or not: MaxImport of them
+	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
@@ -155,19 +159,26 @@ func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request, p pr
 			if !flush() {
 				return
 			}
-			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("line %d: %v (the addresses before it were imported, nothing after it)", line, err), "")
+			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("%v (the %d addresses before it were imported, nothing after it)", err, out.Added+out.Already), "")
 			return
 		}
-		if line > MaxImport {
+		line, _ := cr.FieldPos(0) // the line in the file, blank lines counted
+		v := strings.TrimSpace(rec[0])
+		if first {
+			v = strings.TrimSpace(strings.TrimPrefix(v, "\uFEFF")) // a spreadsheet's byte order mark
+			if strings.EqualFold(v, "address") || strings.EqualFold(v, "email") {
+				continue // the header
+			}
+		}
+		if v == "" {
+			continue
+		}
+		if values++; values > importLimit {
 			if !flush() {
 				return
 			}
-			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("more than %d lines: split the file (the first %d were imported)", MaxImport, MaxImport), "")
+			writeError(w, http.StatusBadRequest, "invalid_csv", fmt.Sprintf("more than %d addresses: split the file (those before line %d were imported)", importLimit, line), "")
 			return
-		}
-		v := strings.TrimSpace(strings.TrimPrefix(rec[0], "\uFEFF")) // a spreadsheet's byte order mark
-		if v == "" || line == 1 && (strings.EqualFold(v, "address") || strings.EqualFold(v, "email")) {
-			continue
 		}
 		addr, ok := suppressionAddress(v)
 		if !ok {

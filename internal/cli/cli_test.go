@@ -32,6 +32,8 @@ func TestParse(t *testing.T) {
 		{args: []string{"--edge-ip", "192.0.2.1", "--edge-ip", "2001:db8::1"}, want: "|false|192.0.2.1,2001:db8::1"},
 		{args: nil, env: map[string]string{"WAYMARK_EDGE_IP": "192.0.2.1, 192.0.2.2"}, want: "|false|192.0.2.1,192.0.2.2"},
 		{args: []string{"a", "--", "--json"}, wantPos: []string{"a", "--json"}, want: "|false|"},
+		{args: []string{"--", "x@example.org", "--json"}, wantPos: []string{"x@example.org", "--json"}, want: "|false|"},
+		{args: []string{"--json", "--", "--", "x"}, wantPos: []string{"--", "x"}, want: "|true|"},
 		{args: nil, env: map[string]string{"WAYMARK_JSON": "maybe"}, wantErr: "WAYMARK_JSON"},
 		{args: []string{"--nope"}, wantErr: "flag provided but not defined"},
 	} {

@@ -17,7 +17,14 @@ func EnvName(flagName string) string {
 // command line from its WAYMARK_<NAME> variable. It returns the positional
 // arguments.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
-	var positional []string
+	var positional, after []string
+	// Everything after the first "--" is an argument, even "--json".
+	for i, a := range args {
+		if a == "--" {
+			args, after = args[:i], args[i+1:]
+			break
+		}
+	}
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
@@ -26,13 +33,10 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) ([]strin
 		if len(args) == 0 {
 			break
 		}
-		if args[0] == "--" {
-			positional = append(positional, args[1:]...)
-			break
-		}
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+	positional = append(positional, after...)
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error

@@ -101,6 +101,9 @@ func suppressionImport(c *Client, out io.Writer, args []string, o opts) error {
 			return err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err != nil || st.IsDir() {
+			return fmt.Errorf("%s is not a file%.0w", args[0], errUsage)
+		}
 		in = f
 	}
 	raw, err := c.Send("POST", "/v1/suppressions", "text/csv", in)

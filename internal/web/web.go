@@ -136,6 +136,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	if r.Method == http.MethodPost {
+		// Forms are small; only the CSV import uploads a file, up to what
+		// the API takes (32 MiB) and its multipart envelope. Nothing past
+		// that is read, or spooled to disk, signed in or not.
+		limit := int64(64 << 10)
+		if r.URL.Path == "/suppressions/import" {
+			limit = 33 << 20
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
 	if r.Method == http.MethodPost && crossSite(r) {
 		// Login CSRF too: no form of another site may post here, signed in
 		// or not (SameSite keeps the cookie off, not the post itself).

@@ -888,3 +888,31 @@ func TestNotFoundAndNames(t *testing.T) {
 		}
 	}
 }
+
+// TestBodiesBounded: a form past 64 KiB, or an upload past the import's
+// bound, is not read (nor spooled to disk), signed in or not.
+func TestBodiesBounded(t *testing.T) {
+	d := newDashboard(t)
+	b := d.browser(t)
+	big := url.Values{"key": {d.keys["acme"]}, "pad": {strings.Repeat("x", 100<<10)}}
+	if code, _, _ := b.post("/login", big); code == 303 {
+		t.Fatal("a 100 KiB sign-in form was read")
+	}
+	b.signIn(d.keys["acme"])
+	_, page, _ := b.get("/suppressions")
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", b.csrf(page))
+	fw, _ := mw.CreateFormFile("file", "big.csv")
+	line := "someone@example.org\n"
+	io.WriteString(fw, strings.Repeat(line, (34<<20)/len(line)))
+	mw.Close()
+	resp, err := b.c.Post(d.srv.URL+"/suppressions/import", mw.FormDataContentType(), strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("a 34 MiB upload: %d", resp.StatusCode)
+	}
+}
