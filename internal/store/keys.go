@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -91,19 +92,63 @@ func (s *sqlStore) RevokeKey(ctx context.Context, clusterID, id string) (APIKey,
 	return k, s.wrap(err, "revoke API key "+id)
 }
 
-// DeleteCluster removes a cluster and everything of it in one
-// transaction: the rows that name it cascade (keys, domains, their DKIM
-// keys, webhooks and their deliveries, delivery servers, queued mail and
-// saved messages, token keys, suppressions); its events, its mail's counted
-// reports and its keys' sessions are deleted here, as they do not
-// reference it. The zone's serial moves, so every node's DNS server and
-// edge drop its names.
+// deleteBatch is how many rows of a big table one step of DeleteCluster
+// removes: each step is its own short transaction, so that other clusters'
+// writes wait for one step at most, never for the whole delete (SQLite has
+// one writer at a time).
+const deleteBatch = 5000
+
+// DeleteCluster removes a cluster and everything of it. First its keys and
+// their sessions go, in one transaction, so nobody acts in it any more;
+// then its big tables (events, suppressions, saved and queued mail with
+// the reports counted for it) are emptied a batch at a time; last, one
+// transaction deletes the cluster row, which cascades to what is left
+// (domains and their DKIM keys, webhooks and their deliveries, delivery
+// servers, token keys), and moves the zone's serial, so every node's DNS
+// server and edge drop its names. Interrupted, the cluster is still there,
+// without its keys and with part of its history: deleting it again
+// finishes.
 func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var found string
 		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM clusters WHERE id = ?`)+s.d.forUpdate, id).Scan(&found); err != nil {
 			return err
 		}
+		for _, q := range []string{
+			`DELETE FROM sessions WHERE key_hash IN (SELECT hash FROM api_keys WHERE cluster_id = ?)`,
+			`DELETE FROM api_keys WHERE cluster_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, s.q(q), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.wrap(err, "delete cluster "+id)
+	}
+	for _, q := range []string{
+		`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE cluster_id = ? LIMIT ?)`,
+		`DELETE FROM suppressions WHERE cluster_id = ? AND address IN (SELECT address FROM suppressions WHERE cluster_id = ? LIMIT ?)`,
+		`DELETE FROM reports WHERE mail_id IN (SELECT r.mail_id FROM reports r JOIN mail_queue m ON m.id = r.mail_id WHERE m.cluster_id = ? LIMIT ?)`,
+		`DELETE FROM mail_queue WHERE id IN (SELECT id FROM mail_queue WHERE cluster_id = ? LIMIT ?)`,
+		`DELETE FROM messages WHERE cluster_id = ? AND id IN (SELECT id FROM messages WHERE cluster_id = ? LIMIT ?)`,
+	} {
+		args := []any{id, deleteBatch}
+		if strings.Count(q, "?") == 3 {
+			args = []any{id, id, deleteBatch}
+		}
+		for {
+			res, err := s.db.ExecContext(ctx, s.q(q), args...)
+			if err != nil {
+				return s.wrap(err, "delete cluster "+id)
+			}
+			if n, err := res.RowsAffected(); err != nil || n < deleteBatch {
+				break
+			}
+		}
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE key_hash IN (SELECT hash FROM api_keys WHERE cluster_id = ?)`,
 			`DELETE FROM reports WHERE mail_id IN (SELECT id FROM mail_queue WHERE cluster_id = ?)`,

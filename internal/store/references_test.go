@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,6 +143,20 @@ func TestDeleteCluster(t *testing.T) {
 			if err := errors.Join(steps...); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// More than a batch of events and suppressions, so the delete takes
+		// several steps.
+		var many []Event
+		var list []Suppression
+		for i := range deleteBatch + 7 {
+			many = append(many, Event{ID: fmt.Sprintf("%016x%08x", i+10, i), ClusterID: "cl_a", Type: "open", At: now, MessageID: "msg_1"})
+			list = append(list, Suppression{Address: fmt.Sprintf("u%d@example.org", i), Reason: "manual", CreatedAt: now})
+		}
+		if err := s.InsertEvents(ctx, many); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddSuppressions(ctx, "cl_a", list); err != nil {
+			t.Fatal(err)
 		}
 		serial, _ := s.ZoneSerial(ctx)
 		if err := s.DeleteCluster(ctx, "cl_a"); err != nil {
