@@ -105,6 +105,12 @@ func TestRunAgainstAPI(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, `not found in this cluster [not_found]`) {
 		t.Fatalf("show missing: %d %q", code, errOut)
 	}
+	// Under --json the error is JSON too, in the API's shape.
+	_, errOut, code = run("show", "nope.example.com", "--json")
+	var shape struct{ Error struct{ Code, Message, Field string } }
+	if code != 1 || json.Unmarshal([]byte(errOut), &shape) != nil || shape.Error.Code != "not_found" || !strings.Contains(shape.Error.Message, "nope.example.com") {
+		t.Fatalf("show missing, --json: %d %q", code, errOut)
+	}
 	if out, _, code := run("delete", "track.example.com"); code != 0 || !strings.Contains(out, "deleted track.example.com") {
 		t.Fatalf("delete: %d %q", code, out)
 	}

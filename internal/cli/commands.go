@@ -373,6 +373,9 @@ func lastCheck(d api.TrackingDomain, width int) string {
 		result = "ok"
 	case d.LastCheck.Code == string(verify.Transient): // the resolver, not the record: not a strike
 		result = "not counted: " + diagnosis
+		if strings.Contains(diagnosis, "not counted") {
+			result = diagnosis // it says so itself
+		}
 	}
 	return when(d.LastCheck.At) + " " + result
 }

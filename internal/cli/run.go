@@ -229,10 +229,30 @@ func runCommand(g *group, name string, cmd command, args []string, env Env) int 
 			fmt.Fprintf(env.Stderr, "waymark %s %s: %v; %s\n", g.name, name, err, hint)
 			return 2
 		}
+		if o.json {
+			writeJSONError(env.Stderr, err)
+			return 1
+		}
 		fmt.Fprintf(env.Stderr, "waymark: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// writeJSONError writes an error under --json in the API's error shape:
+// the API's own error as it came, anything else (the network, a file) with
+// the code "client".
+func writeJSONError(w io.Writer, err error) {
+	detail := APIError{Code: "client", Message: err.Error()}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		detail = *ae
+		if detail.Code == "" {
+			detail.Code, detail.Message = "http_"+fmt.Sprint(ae.Status), ae.Error()
+		}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"error": map[string]string{"code": detail.Code, "message": detail.Message, "field": detail.Field}}, "", "  ")
+	fmt.Fprintf(w, "%s\n", b)
 }
 
 // FlagError words the flag package's errors with the double dash the help
