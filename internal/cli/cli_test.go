@@ -107,7 +107,9 @@ func TestRunAgainstAPI(t *testing.T) {
 	}
 	// Under --json the error is JSON too, in the API's shape.
 	_, errOut, code = run("show", "nope.example.com", "--json")
-	var shape struct{ Error struct{ Code, Message, Field string } }
+	var shape struct {
+		Error struct{ Code, Message, Field string }
+	}
 	if code != 1 || json.Unmarshal([]byte(errOut), &shape) != nil || shape.Error.Code != "not_found" || !strings.Contains(shape.Error.Message, "nope.example.com") {
 		t.Fatalf("show missing, --json: %d %q", code, errOut)
 	}
