@@ -149,6 +149,19 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 		}
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The certificates of its tracking hosts (certmagic's files,
+		// certificates/<issuer>/<name>/…), unless another cluster has the
+		// name too.
+		names, err := queryTx(ctx, tx, s, `SELECT name FROM tracking_domains t WHERE cluster_id = ?
+			AND NOT EXISTS (SELECT 1 FROM tracking_domains o WHERE o.name = t.name AND o.cluster_id <> t.cluster_id)`, id)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM blobs WHERE key LIKE ? ESCAPE '\'`), "certificates/%/"+likePrefix(name+"/")); err != nil {
+				return err
+			}
+		}
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE key_hash IN (SELECT hash FROM api_keys WHERE cluster_id = ?)`,
 			`DELETE FROM reports WHERE mail_id IN (SELECT id FROM mail_queue WHERE cluster_id = ?)`,
@@ -162,4 +175,22 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 		return s.bumpZone(ctx, tx)
 	})
 	return s.wrap(err, "delete cluster "+id)
+}
+
+// queryTx is the names (one text column) a query in tx returns.
+func queryTx(ctx context.Context, tx *sql.Tx, s *sqlStore, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

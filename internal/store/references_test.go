@@ -158,12 +158,29 @@ func TestDeleteCluster(t *testing.T) {
 		if _, err := s.AddSuppressions(ctx, "cl_a", list); err != nil {
 			t.Fatal(err)
 		}
+		// Certificates: cl_a's own name goes, a name cl_b has too stays,
+		// and so does cl_b's.
+		mustDomain(t, s, "cl_a", "td_shared_a", "shared.example.com")
+		mustDomain(t, s, "cl_b", "td_shared_b", "shared.example.com")
+		certs := map[string]bool{"certificates/ca-dir/track.a.example/track.a.example.crt": false,
+			"certificates/ca-dir/track.a.example/track.a.example.key": false, "certificates/ca-dir/shared.example.com/shared.example.com.crt": true,
+			"certificates/ca-dir/track.b.example/track.b.example.crt": true, "certificates/ca-dir/track.a.examplex/x.crt": true}
+		for k := range certs {
+			if err := s.PutBlob(ctx, k, []byte("pem"), now); err != nil {
+				t.Fatal(err)
+			}
+		}
 		serial, _ := s.ZoneSerial(ctx)
 		if err := s.DeleteCluster(ctx, "cl_a"); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.DeleteCluster(ctx, "cl_a"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("deleted twice: %v", err)
+		}
+		for k, kept := range certs {
+			if _, _, err := s.Blob(ctx, k); (err == nil) != kept {
+				t.Errorf("%s: kept %v, want %v (%v)", k, err == nil, kept, err)
+			}
 		}
 		if after, _ := s.ZoneSerial(ctx); after <= serial {
 			t.Fatalf("the zone serial did not move: %d then %d", serial, after)
