@@ -70,9 +70,16 @@ func (s *sqlStore) InsertEvents(ctx context.Context, events []Event) error {
 }
 
 // insertEvents writes events in tx with multi-row INSERTs, in chunks
-// under SQLite's 32766 variables.
+// under SQLite's 32766 variables. Events of a cluster deleted meanwhile
+// (an edge that decoded a link just before) are dropped: the clusters are
+// read in tx, on PostgreSQL FOR SHARE, which DeleteCluster's last
+// transaction waits for, so no event outlives its cluster.
 func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
 	const perRow, chunk = 12, 500
+	events, err := s.liveClusters(ctx, tx, events)
+	if err != nil {
+		return err
+	}
 	for start := 0; start < len(events); start += chunk {
 		batch := events[start:min(start+chunk, len(events))]
 		var sb strings.Builder
@@ -130,4 +137,42 @@ func (s *sqlStore) Events(ctx context.Context, clusterID string, q EventQuery) (
 		e.At = fromMicros(at)
 		return e, err
 	}, query, args...)
+}
+
+// liveClusters returns the events whose cluster still exists.
+func (s *sqlStore) liveClusters(ctx context.Context, tx *sql.Tx, events []Event) ([]Event, error) {
+	ids := map[string]bool{}
+	for _, e := range events {
+		ids[e.ClusterID] = false
+	}
+	list := make([]any, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	lock := ""
+	if s.d.forUpdate != "" {
+		lock = " FOR SHARE"
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM clusters WHERE id IN (?`+strings.Repeat(", ?", len(list)-1)+`)`)+lock, list...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	kept := events[:0:0]
+	for _, e := range events {
+		if ids[e.ClusterID] {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
 }

@@ -149,6 +149,13 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 		}
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The row lock first: events being written for the cluster (their
+		// transaction holds it FOR SHARE) commit before its events are
+		// deleted below, and none are written after.
+		var found string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM clusters WHERE id = ?`)+s.d.forUpdate, id).Scan(&found); err != nil {
+			return err
+		}
 		// The certificates of its tracking hosts (certmagic's files,
 		// certificates/<issuer>/<name>/…), unless another cluster has the
 		// name too.

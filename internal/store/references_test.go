@@ -208,3 +208,50 @@ func TestDeleteCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestNoEventOutlivesItsCluster: events written while their cluster is
+// deleted (an edge that decoded a link just before) are either deleted with
+// it or never written: none is left for a cluster that is gone.
+func TestNoEventOutlivesItsCluster(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		for round := range 3 {
+			id := fmt.Sprintf("cl_race%d", round)
+			mustCluster(t, s, id, "race"+id)
+			stop := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						done <- nil
+						return
+					default:
+					}
+					if err := s.InsertEvents(ctx, []Event{{ID: fmt.Sprintf("%016x%08x%s", i+1, i, id), ClusterID: id, Type: "click", At: now, MessageID: "m"}}); err != nil {
+						done <- err
+						return
+					}
+					// A writer that never pauses starves SQLite's others
+					// (its busy handler is not fair); the edge commits in
+					// groups.
+					time.Sleep(200 * time.Microsecond)
+				}
+			}()
+			time.Sleep(20 * time.Millisecond)
+			if err := s.DeleteCluster(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			close(stop)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := s.(*sqlStore).db.QueryRowContext(ctx, s.(*sqlStore).q(`SELECT COUNT(*) FROM events WHERE cluster_id = ?`), id).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("round %d: %d events left of a deleted cluster (%v)", round, n, err)
+			}
+		}
+	})
+}
