@@ -192,86 +192,109 @@ func TestBackupRestoreServed(t *testing.T) {
 	}
 }
 
-// TestUpgradeFromPreviousRelease: a database made by an earlier release
+// TestUpgradeFromPreviousRelease: databases made by an earlier release
 // (testdata/upgrade/REV, by scripts/make-upgrade-fixture REV: that
-// release's binary, its CLI and API) is migrated forward by serve and all
-// of it works: both keys, both clusters, the webhook, the suppressions
-// (the old reason bounce read as hard_bounce), the cluster's first key
-// listed with an id and label, and the sending domain's DKIM keys, sealed
-// by that release, sign mail that verifies once its records are published.
+// release's binary, its CLI and API, on SQLite and on PostgreSQL, the
+// latter kept as pg_dump's SQL) are migrated forward by serve and all of
+// it works: both keys, both clusters, the webhook, the suppressions (the
+// old reason bounce read as hard_bounce), the cluster's first key listed
+// with an id and label, and the sending domain's DKIM keys, sealed by that
+// release, sign mail that verifies once its records are published.
 func TestUpgradeFromPreviousRelease(t *testing.T) {
-	fixtures, err := filepath.Glob("testdata/upgrade/*/waymark.db")
+	fixtures, err := filepath.Glob("testdata/upgrade/*/keys")
 	if err != nil || len(fixtures) == 0 {
 		t.Fatalf("no upgrade fixture: %v", err)
 	}
-	for _, db := range fixtures {
-		from := filepath.Dir(db)
-		t.Run(filepath.Base(from), func(t *testing.T) {
-			keys := map[string]string{}
-			raw, err := os.ReadFile(filepath.Join(from, "keys"))
+	for _, f := range fixtures {
+		from := filepath.Dir(f)
+		keys := map[string]string{}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			k, v, _ := strings.Cut(line, " ")
+			keys[k] = v
+		}
+		copyFile := func(t *testing.T, src, dst string) {
+			t.Helper()
+			b, err := os.ReadFile(src)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-				k, v, _ := strings.Cut(line, " ")
-				keys[k] = v
-			}
-			data := t.TempDir()
-			for _, f := range []string{"waymark.db", "secret.key"} {
-				b, err := os.ReadFile(filepath.Join(from, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(data, f), b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com")
-			srv := startServe(t, []string{"WAYMARK_DNS=" + dnsAddr, "WAYMARK_RESOLVER=" + u.Addr, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + data})
-			admin := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + keys["admin"]}
-			cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + keys["cluster"]}
-			if out := mustRun(t, admin, "cluster", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "bravo") {
-				t.Fatalf("clusters:\n%s", out)
-			}
-			if out := mustRun(t, cli, "key", "list"); !regexp.MustCompile(`created with the cluster \(this key\)\s+\S+ \S+ UTC\s+key_[0-9a-f]{16}`).MatchString(out) {
-				t.Fatalf("keys:\n%s", out)
-			}
-			out := mustRun(t, cli, "suppression", "list")
-			if !regexp.MustCompile(`ann@example\.org\s+unsubscribe`).MatchString(out) || !regexp.MustCompile(`bounced@example\.org\s+hard_bounce`).MatchString(out) {
-				t.Fatalf("suppressions:\n%s", out)
-			}
-			if out := mustRun(t, cli, "webhook", "list"); !strings.Contains(out, "https://hooks.example.com/waymark") {
-				t.Fatalf("webhooks:\n%s", out)
-			}
-			if out := mustRun(t, cli, "tracking-domain", "list"); !strings.Contains(out, "track.acme-mail.com") {
-				t.Fatalf("tracking domains:\n%s", out)
-			}
-			var d struct {
-				Records []struct{ Name, Type, Value string }
-			}
-			if err := json.Unmarshal([]byte(mustRun(t, cli, "sending-domain", "show", "acme-mail.com", "--json")), &d); err != nil {
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var rrs []string
-			for _, r := range d.Records {
-				rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
-			}
-			u.Set(rrs...)
-			if out := mustRun(t, cli, "sending-domain", "verify", "acme-mail.com"); !regexp.MustCompile(`STATUS\s+active`).MatchString(out) {
-				t.Fatalf("verify after the upgrade:\n%s", out)
-			}
-			msg := "From: News <news@acme-mail.com>\r\nTo: ann2@example.org\r\nSubject: Upgraded\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
-				"Message-ID: <u1@acme-mail.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigned by a key of the old release.\r\n"
-			code, _, signed := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1", keys["cluster"], "message/rfc822", msg)
-			if code != 200 || !strings.Contains(signed, "DKIM-Signature:") {
-				t.Fatalf("dry run: %d\n%s", code, signed)
-			}
-			u.Flush("waymark.localhost")
-			for name, err := range u.VerifyDKIM(t, signed) {
-				if err != nil {
-					t.Fatalf("%s refuses mail signed with the old release's key: %v", name, err)
-				}
-			}
+		}
+		t.Run(filepath.Base(from)+"/sqlite", func(t *testing.T) {
+			data := t.TempDir()
+			copyFile(t, filepath.Join(from, "waymark.db"), filepath.Join(data, "waymark.db"))
+			copyFile(t, filepath.Join(from, "secret.key"), filepath.Join(data, "secret.key"))
+			upgraded(t, []string{"WAYMARK_DATA=" + data}, keys["admin"], keys["cluster"])
 		})
+		t.Run(filepath.Base(from)+"/postgres", func(t *testing.T) {
+			psql, err := testenv.PGBin("psql")
+			if err != nil {
+				testenv.Missing(t, "psql (apt postgresql)", err)
+			}
+			db := testenv.Postgres(t)
+			if out, err := exec.Command(psql, "-q", "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(from, "postgres.sql"), db).CombinedOutput(); err != nil {
+				t.Fatalf("psql: %v\n%s", err, out)
+			}
+			data := t.TempDir()
+			key := filepath.Join(data, "secret.key")
+			copyFile(t, filepath.Join(from, "postgres.key"), key)
+			upgraded(t, []string{"WAYMARK_DB=" + db, "WAYMARK_DATA=" + data, "WAYMARK_SECRET_KEY_FILE=" + key}, keys["admin"], keys["postgres-cluster"])
+		})
+	}
+}
+
+// upgraded serves a migrated fixture with env and checks all of it works.
+func upgraded(t *testing.T, env []string, adminKey, clusterKey string) {
+	dnsAddr, u := behindUnbound(t, testenv.StartUnboundForLibc, "acme-mail.com")
+	srv := startServe(t, append(env, "WAYMARK_DNS="+dnsAddr, "WAYMARK_RESOLVER="+u.Addr, "WAYMARK_HTTP=127.0.0.1:0"))
+	admin := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + adminKey}
+	cli := []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + clusterKey}
+	if out := mustRun(t, admin, "cluster", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "bravo") {
+		t.Fatalf("clusters:\n%s", out)
+	}
+	if out := mustRun(t, cli, "key", "list"); !regexp.MustCompile(`created with the cluster \(this key\)\s+\S+ \S+ UTC\s+key_[0-9a-f]{16}`).MatchString(out) {
+		t.Fatalf("keys:\n%s", out)
+	}
+	out := mustRun(t, cli, "suppression", "list")
+	if !regexp.MustCompile(`ann@example\.org\s+unsubscribe`).MatchString(out) || !regexp.MustCompile(`bounced@example\.org\s+hard_bounce`).MatchString(out) {
+		t.Fatalf("suppressions:\n%s", out)
+	}
+	if out := mustRun(t, cli, "webhook", "list"); !strings.Contains(out, "https://hooks.example.com/waymark") {
+		t.Fatalf("webhooks:\n%s", out)
+	}
+	if out := mustRun(t, cli, "tracking-domain", "list"); !strings.Contains(out, "track.acme-mail.com") {
+		t.Fatalf("tracking domains:\n%s", out)
+	}
+	var d struct {
+		Records []struct{ Name, Type, Value string }
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, cli, "sending-domain", "show", "acme-mail.com", "--json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	var rrs []string
+	for _, r := range d.Records {
+		rrs = append(rrs, r.Name+". 300 IN CNAME "+r.Value+".")
+	}
+	u.Set(rrs...)
+	if out := mustRun(t, cli, "sending-domain", "verify", "acme-mail.com"); !regexp.MustCompile(`STATUS\s+active`).MatchString(out) {
+		t.Fatalf("verify after the upgrade:\n%s", out)
+	}
+	msg := "From: News <news@acme-mail.com>\r\nTo: ann2@example.org\r\nSubject: Upgraded\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+		"Message-ID: <u1@acme-mail.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigned by a key of the old release.\r\n"
+	code, _, signed := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1", clusterKey, "message/rfc822", msg)
+	if code != 200 || !strings.Contains(signed, "DKIM-Signature:") {
+		t.Fatalf("dry run: %d\n%s", code, signed)
+	}
+	u.Flush("waymark.localhost")
+	for name, err := range u.VerifyDKIM(t, signed) {
+		if err != nil {
+			t.Fatalf("%s refuses mail signed with the old release's key: %v", name, err)
+		}
 	}
 }
