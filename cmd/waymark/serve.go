@@ -58,6 +58,7 @@ type serveConfig struct {
 	relayRetry, relayExpire, relayLease              time.Duration
 	shutdownTimeout                                  time.Duration
 	maxSending, maxTracking                          int
+	pprof                                            string
 
 	// Derived by parseServe.
 	roleList      []string
@@ -114,6 +115,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxy", "address or CIDR of your own reverse proxy or load balancer in front of the API, dashboard or edge: its X-Forwarded-For names the client (repeatable)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.BoolVar(&c.deliveryPrivate, "delivery-allow-private", false, "let clusters' own delivery servers be on loopback and private addresses (--delivery always may)")
+	fs.StringVar(&c.pprof, "pprof", "", "listen address of Go's profiler (net/http/pprof), e.g. 127.0.0.1:6060; empty: off. Never expose it")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
 }
@@ -209,6 +211,13 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	}
 	n := newNode(ctx, c, st, box, log)
 	n.line("store", where)
+	if c.pprof != "" {
+		addr, err := startPprof(ctx, c.pprof)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		n.line("pprof", "http://"+addr+"/debug/pprof/")
+	}
 	for _, role := range []struct {
 		name  string
 		start func(context.Context) error

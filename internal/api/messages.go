@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,7 +200,15 @@ func EventOf(e store.Event) Event {
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal) {
 	q := r.URL.Query()
-	eq := store.EventQuery{Type: event.Type(q.Get("type")), MessageID: q.Get("message_id"), After: q.Get("cursor"), Limit: 100}
+	eq := store.EventQuery{Type: event.Type(q.Get("type")), MessageID: q.Get("message_id"), Limit: 100}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || strconv.FormatInt(n, 10) != v {
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("cursor %q is not a next_cursor of this API: page again from the start", v), "cursor")
+			return
+		}
+		eq.After = n
+	}
 	if eq.Type != "" && !eq.Type.Valid() {
 		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("type %q is not one of %s", eq.Type, joinTypes(event.Types)), "type")
 		return
@@ -241,7 +250,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal)
 		out.Items = append(out.Items, EventOf(e))
 	}
 	if len(evs) == eq.Limit {
-		out.NextCursor = evs[len(evs)-1].ID
+		out.NextCursor = strconv.FormatInt(evs[len(evs)-1].Seq, 10)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

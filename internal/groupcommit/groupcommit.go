@@ -2,6 +2,7 @@ package groupcommit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -32,7 +33,12 @@ type Committer[T any] struct {
 	commit func(context.Context, []T) error
 	o      Options[T]
 	queue  chan request[T]
+	done   chan struct{}
 }
+
+// ErrStopped is returned by Commit once the Committer's context has ended
+// and its last group is over: the items were not committed.
+var ErrStopped = errors.New("groupcommit: stopped")
 
 type request[T any] struct {
 	items []T
@@ -54,8 +60,11 @@ func New[T any](ctx context.Context, commit func(context.Context, []T) error, o 
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	c := &Committer[T]{commit: commit, o: o, queue: make(chan request[T], o.Queue)}
-	go c.run(ctx)
+	c := &Committer[T]{commit: commit, o: o, queue: make(chan request[T], o.Queue), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.run(ctx)
+	}()
 	return c
 }
 
@@ -71,14 +80,27 @@ func (c *Committer[T]) Commit(ctx context.Context, items []T) error {
 	case c.queue <- r:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-c.done:
+		return ErrStopped
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-c.done:
+		select {
+		case err := <-r.done: // committed in the last group
+			return err
+		default:
+			return ErrStopped
+		}
 	}
 }
+
+// Done is closed once the Committer has stopped: its context ended and
+// the group in flight, if any, is over.
+func (c *Committer[T]) Done() <-chan struct{} { return c.done }
 
 func (c *Committer[T]) size(items []T) int {
 	if c.o.Size == nil || c.o.MaxBytes <= 0 {

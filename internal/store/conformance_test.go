@@ -889,7 +889,7 @@ func TestEventsAndSuppressions(t *testing.T) {
 		}
 		// Page through all of A's: every event once, in order, none of B's.
 		var seen []Event
-		after := ""
+		var after int64
 		for {
 			page, err := s.Events(ctx, "cl_a", EventQuery{After: after, Limit: 500})
 			if err != nil {
@@ -899,14 +899,21 @@ func TestEventsAndSuppressions(t *testing.T) {
 				break
 			}
 			seen = append(seen, page...)
-			after = page[len(page)-1].ID
+			after = page[len(page)-1].Seq
 		}
-		if len(seen) != 1203 || seen[0] != evs[0] || seen[1202].ID != evs[1202].ID {
+		for i := 1; i < len(seen); i++ {
+			if seen[i].Seq <= seen[i-1].Seq {
+				t.Fatalf("event %d has seq %d after %d", i, seen[i].Seq, seen[i-1].Seq)
+			}
+		}
+		first := evs[0]
+		first.Seq = seen[0].Seq
+		if len(seen) != 1203 || seen[0] != first || seen[1202].ID != evs[1202].ID {
 			t.Fatalf("paged %d events; first %+v", len(seen), seen[0])
 		}
 		// Newest first, paging back in time: the same events reversed.
 		var back []Event
-		for before := ""; ; {
+		for before := int64(0); ; {
 			page, err := s.Events(ctx, "cl_a", EventQuery{After: before, Limit: 500, Newest: true})
 			if err != nil {
 				t.Fatal(err)
@@ -915,7 +922,7 @@ func TestEventsAndSuppressions(t *testing.T) {
 				break
 			}
 			back = append(back, page...)
-			before = page[len(page)-1].ID
+			before = page[len(page)-1].Seq
 		}
 		if len(back) != 1203 || back[0].ID != seen[1202].ID || back[1202].ID != seen[0].ID {
 			t.Fatalf("newest first: %d events", len(back))
@@ -1318,6 +1325,114 @@ func TestSuppressionList(t *testing.T) {
 		}
 		if ok, _ := s.Suppressed(ctx, "cl_a", "bob@example.org"); ok {
 			t.Fatal("still suppressed")
+		}
+	})
+}
+
+// TestLoadEvents: a journal's events are stored with its offset in one
+// transaction; a loader whose offset is not the stored one stores nothing;
+// events of a cluster deleted meanwhile are dropped.
+func TestLoadEvents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		ev := func(cluster, msg string) Event {
+			return Event{ID: NewEventID(at), ClusterID: cluster, Type: event.Click, At: at, MessageID: msg}
+		}
+		if n, err := s.JournalOffset(ctx, "j1"); err != nil || n != 0 {
+			t.Fatalf("offset of a new journal: %d %v", n, err)
+		}
+		if err := s.LoadEvents(ctx, "j1", 0, 100, []Event{ev("cl_a", "m1"), ev("cl_gone", "m2"), ev("cl_a", "m3")}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.JournalOffset(ctx, "j1"); err != nil || n != 100 {
+			t.Fatalf("offset after a load: %d %v", n, err)
+		}
+		for _, from := range []int64{0, 50, 150} {
+			if err := s.LoadEvents(ctx, "j1", from, 200, []Event{ev("cl_a", "dup")}); !errors.Is(err, ErrOffsetMoved) {
+				t.Fatalf("a load from %d when the journal is at 100: %v", from, err)
+			}
+		}
+		if err := s.LoadEvents(ctx, "j2", 10, 20, []Event{ev("cl_a", "dup")}); !errors.Is(err, ErrOffsetMoved) {
+			t.Fatalf("a first load not from 0: %v", err)
+		}
+		if err := s.LoadEvents(ctx, "j1", 100, 130, nil); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.Events(ctx, "cl_a", EventQuery{})
+		if err != nil || len(evs) != 2 || evs[0].MessageID != "m1" || evs[1].MessageID != "m3" || evs[1].Seq <= evs[0].Seq {
+			t.Fatalf("loaded: %+v %v", evs, err)
+		}
+		if n, _ := s.JournalOffset(ctx, "j1"); n != 130 {
+			t.Fatalf("offset after an empty load: %d", n)
+		}
+	})
+}
+
+// TestEventSequenceOneOrder: writers store events at once while a reader
+// pages by cursor the whole time; the reader sees every event exactly once:
+// no transaction commits a sequence number below one a reader has passed.
+func TestEventSequenceOneOrder(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		const writers, batches, per = 4, 25, 20
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range batches {
+					var evs []Event
+					for i := range per {
+						evs = append(evs, Event{ID: NewEventID(time.Now()), ClusterID: "cl_a", Type: event.Open, At: time.Now(),
+							MessageID: fmt.Sprintf("w%d-b%d-%d", w, b, i)})
+					}
+					var err error
+					if w%2 == 0 {
+						err = s.InsertEvents(ctx, evs)
+					} else {
+						err = s.LoadEvents(ctx, fmt.Sprint("j", w), int64(b), int64(b+1), evs)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(done) }()
+		seen := map[string]int{}
+		var cursor int64
+		page := func() int {
+			evs, err := s.Events(ctx, "cl_a", EventQuery{After: cursor, Limit: 37})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				seen[e.MessageID]++
+				cursor = e.Seq
+			}
+			return len(evs)
+		}
+	reading:
+		for {
+			select {
+			case <-done:
+				break reading
+			default:
+				page()
+			}
+		}
+		for page() > 0 {
+		}
+		if len(seen) != writers*batches*per {
+			t.Fatalf("the reader saw %d events of %d", len(seen), writers*batches*per)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Fatalf("%s seen %d times", id, n)
+			}
 		}
 	})
 }

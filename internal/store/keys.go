@@ -128,7 +128,7 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 		return s.wrap(err, "delete cluster "+id)
 	}
 	for _, q := range []string{
-		`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE cluster_id = ? LIMIT ?)`,
+		`DELETE FROM events WHERE cluster_id = ? AND seq IN (SELECT seq FROM events WHERE cluster_id = ? LIMIT ?)`,
 		`DELETE FROM suppressions WHERE cluster_id = ? AND address IN (SELECT address FROM suppressions WHERE cluster_id = ? LIMIT ?)`,
 		`DELETE FROM reports WHERE mail_id IN (SELECT r.mail_id FROM reports r JOIN mail_queue m ON m.id = r.mail_id WHERE m.cluster_id = ? LIMIT ?)`,
 		`DELETE FROM mail_queue WHERE id IN (SELECT id FROM mail_queue WHERE cluster_id = ? LIMIT ?)`,

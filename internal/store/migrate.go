@@ -270,6 +270,86 @@ var migrations = []string{
 	UPDATE api_keys SET id = 'key_' || substr(hash, 1, 16), label = 'created with the cluster';
 	CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 	CREATE INDEX api_keys_cluster ON api_keys (cluster_id, created_at);`,
+	// 23: events get a sequence the store assigns (the cursor: one order
+	// across nodes), given in the order of the old ids; id stays the
+	// event's stable name. event_seq hands out the sequence; the row lock
+	// of its UPDATE orders the transactions that write events. How far
+	// each node's journal has been loaded. PostgreSQL: postgresMigrations.
+	`CREATE TABLE events_v2 (
+		seq        INTEGER PRIMARY KEY,
+		id         TEXT NOT NULL,
+		cluster_id TEXT NOT NULL,
+		type       TEXT NOT NULL,
+		at         BIGINT NOT NULL,
+		message_id TEXT NOT NULL,
+		recipient  TEXT NOT NULL,
+		url        TEXT NOT NULL,
+		host       TEXT NOT NULL,
+		client_ip  TEXT NOT NULL,
+		user_agent TEXT NOT NULL,
+		class      TEXT NOT NULL,
+		reason     TEXT NOT NULL
+	);
+	INSERT INTO events_v2 SELECT ROW_NUMBER() OVER (ORDER BY id), id, cluster_id, type, at, message_id, recipient,
+		url, host, client_ip, user_agent, class, reason FROM events;
+	DROP TABLE events;
+	ALTER TABLE events_v2 RENAME TO events;
+	CREATE INDEX events_by_cluster ON events (cluster_id, seq);
+	CREATE INDEX events_by_message ON events (cluster_id, message_id);
+	CREATE TABLE event_seq (last BIGINT NOT NULL);
+	INSERT INTO event_seq SELECT COALESCE(MAX(seq), 0) FROM events;
+	CREATE TABLE journal_offsets (
+		journal_id TEXT PRIMARY KEY,
+		loaded     BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);`,
+}
+
+// postgresMigrations replace a migration on PostgreSQL, where it differs.
+var postgresMigrations = map[int]string{
+	// 23: events partitioned by day of at (Unix microseconds), so that
+	// retention drops whole days; a partition for each day the old table
+	// has and for the days around today; a default partition for what
+	// falls outside them.
+	23: `CREATE TABLE events_v2 (
+		seq        BIGINT NOT NULL,
+		id         TEXT NOT NULL,
+		cluster_id TEXT NOT NULL,
+		type       TEXT NOT NULL,
+		at         BIGINT NOT NULL,
+		message_id TEXT NOT NULL,
+		recipient  TEXT NOT NULL,
+		url        TEXT NOT NULL,
+		host       TEXT NOT NULL,
+		client_ip  TEXT NOT NULL,
+		user_agent TEXT NOT NULL,
+		class      TEXT NOT NULL,
+		reason     TEXT NOT NULL
+	) PARTITION BY RANGE (at);
+	CREATE TABLE events_default PARTITION OF events_v2 DEFAULT;
+	DO $$
+	DECLARE d BIGINT;
+	BEGIN
+		FOR d IN SELECT DISTINCT at / 86400000000 FROM events
+			UNION SELECT floor(extract(epoch FROM now()) / 86400)::BIGINT + g FROM generate_series(-1, 7) g
+		LOOP
+			EXECUTE format('CREATE TABLE events_%s PARTITION OF events_v2 FOR VALUES FROM (%s) TO (%s)',
+				to_char(to_timestamp(d * 86400) AT TIME ZONE 'UTC', 'YYYYMMDD'), d * 86400000000, (d + 1) * 86400000000);
+		END LOOP;
+	END $$;
+	INSERT INTO events_v2 SELECT ROW_NUMBER() OVER (ORDER BY id), id, cluster_id, type, at, message_id, recipient,
+		url, host, client_ip, user_agent, class, reason FROM events;
+	DROP TABLE events;
+	ALTER TABLE events_v2 RENAME TO events;
+	CREATE INDEX events_by_cluster ON events (cluster_id, seq);
+	CREATE INDEX events_by_message ON events (cluster_id, message_id, seq);
+	CREATE TABLE event_seq (last BIGINT NOT NULL);
+	INSERT INTO event_seq SELECT COALESCE(MAX(seq), 0) FROM events;
+	CREATE TABLE journal_offsets (
+		journal_id TEXT PRIMARY KEY,
+		loaded     BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to date inside one transaction. On PostgreSQL
@@ -292,7 +372,11 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this waymark (%d): upgrade waymark", have, len(migrations))
 		}
 		for v := have + 1; v <= len(migrations); v++ {
-			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			m := migrations[v-1]
+			if pg, ok := postgresMigrations[v]; ok && s.d.name == "postgres" {
+				m = pg
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("migration %d: %w", v, err)
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version) VALUES (?)`), v); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -40,6 +41,10 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`DROP INDEX api_keys_cluster`,
 			`ALTER TABLE api_keys DROP COLUMN id`,
 			`ALTER TABLE api_keys DROP COLUMN label`,
+			`DROP TABLE events`, // 23
+			`DROP TABLE event_seq`,
+			`DROP TABLE journal_offsets`,
+			migrationCreateEvents5,
 		} {
 			if _, err := sq.db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
@@ -68,6 +73,79 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			if err := sq.db.QueryRowContext(ctx, `SELECT data_type FROM information_schema.columns
 				WHERE table_name = 'delivery_servers' AND column_name = 'is_default'`).Scan(&typ); err != nil || typ != "boolean" {
 				t.Fatalf("is_default is %q, %v", typ, err)
+			}
+		}
+	})
+}
+
+// migrationCreateEvents5 is events as migration 5 made it: ids that sort
+// by time, no sequence.
+const migrationCreateEvents5 = `CREATE TABLE events (
+	id         TEXT PRIMARY KEY,
+	cluster_id TEXT NOT NULL,
+	type       TEXT NOT NULL,
+	at         BIGINT NOT NULL,
+	message_id TEXT NOT NULL,
+	recipient  TEXT NOT NULL,
+	url        TEXT NOT NULL,
+	host       TEXT NOT NULL,
+	client_ip  TEXT NOT NULL,
+	user_agent TEXT NOT NULL,
+	class      TEXT NOT NULL,
+	reason     TEXT NOT NULL
+)`
+
+// TestMigrationEventSequence: events stored before migration 23 get
+// sequence numbers in the order of their ids, and events stored after
+// follow them; on PostgreSQL each day of them has its partition.
+func TestMigrationEventSequence(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		sq := s.(*sqlStore)
+		day := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+		mustCluster(t, s, "cl_a", "acme")
+		for _, q := range []string{`DROP TABLE events`, `DROP TABLE event_seq`, `DROP TABLE journal_offsets`, migrationCreateEvents5,
+			`DELETE FROM schema_migrations WHERE version >= 23`} {
+			if _, err := sq.db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		// Three events over two days, inserted out of order.
+		for i, at := range []time.Time{day.Add(25 * time.Hour), day, day.Add(time.Hour)} {
+			id := NewEventID(at)
+			if _, err := sq.db.ExecContext(ctx, sq.q(`INSERT INTO events (id, cluster_id, type, at, message_id, recipient, url, host,
+				client_ip, user_agent, class, reason) VALUES (?, 'cl_a', 'click', ?, ?, '', '', '', '', '', '', '')`), id, micros(at), fmt.Sprint("msg_", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sq.migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertEvents(ctx, []Event{{ID: NewEventID(day), ClusterID: "cl_a", Type: "open", At: time.Now(), MessageID: "msg_new"}}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.Events(ctx, "cl_a", EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, fmt.Sprint(e.Seq, e.MessageID))
+		}
+		if fmt.Sprint(got) != "[1msg_1 2msg_2 3msg_0 4msg_new]" {
+			t.Fatalf("after migration 23: %v", got)
+		}
+		if s.Backend() == "postgres" {
+			for _, p := range []string{"events_20260304", "events_20260305", "events_" + time.Now().UTC().Format("20060102"), "events_default"} {
+				var n int
+				if err := sq.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+					WHERE i.inhparent = 'events'::regclass AND c.relname = $1`, p).Scan(&n); err != nil || n != 1 {
+					t.Fatalf("partition %s: %d %v", p, n, err)
+				}
+			}
+			var n int
+			if err := sq.db.QueryRowContext(ctx, `SELECT count(*) FROM events_default`).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%d events in the default partition (%v): each day should have its own", n, err)
 			}
 		}
 	})

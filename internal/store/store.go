@@ -104,6 +104,7 @@ type Store interface {
 	Zone
 	TokenKeys
 	Events
+	EventLoads
 	Suppressions
 	Webhooks
 	WebhookQueue
