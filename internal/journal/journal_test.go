@@ -87,11 +87,11 @@ func TestAppendReadReopen(t *testing.T) {
 // appends go on from the last whole record.
 func TestTornTail(t *testing.T) {
 	for name, tail := range map[string][]byte{
-		"header only":    {5, 0, 0, 0},
-		"short payload":  {5, 0, 0, 0, 1, 2, 3, 4, 'a', 'b'},
-		"bad checksum":   {1, 0, 0, 0, 0, 0, 0, 0, 'x'},
-		"absurd length":  {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0},
-		"zeroes":         make([]byte, 4096),
+		"header only":   {5, 0, 0, 0},
+		"short payload": {5, 0, 0, 0, 1, 2, 3, 4, 'a', 'b'},
+		"bad checksum":  {1, 0, 0, 0, 0, 0, 0, 0, 'x'},
+		"absurd length": {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0},
+		"zeroes":        make([]byte, 4096),
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
