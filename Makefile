@@ -48,7 +48,7 @@ dist:
 # Short runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s
 FUZZ_TARGETS = domain:FuzzTrackingName dnsserver:FuzzReply track:FuzzDecode track:FuzzAltered \
-	track:FuzzRewriteHTML track:FuzzMessage dkim:FuzzRelaxedBody dkim:FuzzSignVerify bounce:FuzzParse
+	track:FuzzRewriteHTML track:FuzzMessage ingest:FuzzDecode dkim:FuzzRelaxedBody dkim:FuzzSignVerify bounce:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; \

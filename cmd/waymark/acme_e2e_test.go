@@ -197,8 +197,12 @@ func TestACMETwoNodesOneOrder(t *testing.T) {
 	pebble := testenv.StartPebble(t, u.Addr, httpPorts[0], httpsPorts[0])
 	key := "wma_abcdefghijklmnopqrstuvwxyz234567"
 	var nodes [2]*server
+	// Each node has its own data directory (its journal), and both the
+	// secret key file, as an operator's nodes do.
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
 	for i := range 2 {
 		env := []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_RESOLVER=" + u.Addr,
+			"WAYMARK_DATA=" + t.TempDir(), "WAYMARK_SECRET_KEY_FILE=" + keyFile,
 			fmt.Sprintf("WAYMARK_EDGE_HTTP=127.0.0.1:%d", httpPorts[i]), fmt.Sprintf("WAYMARK_EDGE_HTTPS=127.0.0.1:%d", httpsPorts[i]),
 			"WAYMARK_ACME_DIRECTORY=" + pebble.Directory, "WAYMARK_ACME_CA_ROOT=" + pebble.ListenerCA}
 		roles := "WAYMARK_ROLES=api,edge"

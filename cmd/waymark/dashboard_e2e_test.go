@@ -136,6 +136,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("click: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	waitEvents(t, srv.api, acme, "type=click", 1)
 	do(tab, "events", chromedp.Navigate(srv.api+"/events"), chromedp.WaitVisible("svg.chart rect"), shot(tab, "acme-09-events"))
 
 	do(tab, "webhooks", chromedp.Navigate(srv.api+"/webhooks"), chromedp.WaitVisible("#url"), shot(tab, "acme-10-webhooks"))

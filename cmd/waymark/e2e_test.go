@@ -46,16 +46,17 @@ func cleanEnv(extra []string) []string {
 	return append(out, extra...)
 }
 
-// scratchData is the data directory of a server a test starts without
-// one, so nothing is ever written into the source tree.
-var scratchData = sync.OnceValue(func() string {
+// scratchData is a new data directory for a server a test starts without
+// one, so nothing is ever written into the source tree and no two nodes
+// share one (each has its own journal).
+func scratchData() string {
 	dir, err := os.MkdirTemp("", "waymark-data-")
 	if err != nil {
 		panic(err)
 	}
 	testenv.AtExit(func() { os.RemoveAll(dir) })
 	return dir
-})
+}
 
 // binary builds the waymark command once for the end-to-end tests, so they
 // run it the way an operator does: a real process, real flags, real stdout.
@@ -897,6 +898,28 @@ func metricValue(t testing.TB, srv *server, series string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// waitEvents polls GET /v1/events?query with key until it lists at least
+// n events (the edge's reach the store from its journal a moment after
+// their answer) and returns them.
+func waitEvents(t testing.TB, api, key, query string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, body := apiCall(t, "GET", api+"/v1/events?"+query, key, "", "")
+		var page struct{ Items []map[string]any }
+		if err := json.Unmarshal([]byte(body), &page); err != nil || code != 200 {
+			t.Fatalf("events: %d %v\n%s", code, err, body)
+		}
+		if len(page.Items) >= n {
+			return page.Items
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events of %s after 10 s, want %d:\n%s", len(page.Items), query, n, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // wantMetric fails unless a sample of series is at least min.

@@ -111,13 +111,9 @@ func TestClickThroughServe(t *testing.T) {
 	if code, _, err := edgeGet(srv.edge, "track.acme-mail.com", path[:10]+"A"+path[11:]); err != nil || code != 404 {
 		t.Fatalf("tampered token: %d %v", code, err)
 	}
-	code, _, body := apiCall(t, "GET", srv.api+"/v1/events?type=click", keyA, "", "")
-	var evs struct{ Items []map[string]any }
-	if err := json.Unmarshal([]byte(body), &evs); err != nil {
-		t.Fatalf("events: %d %v\n%s", code, err, body)
-	}
-	if code != 200 || len(evs.Items) != 1 || evs.Items[0]["url"] != "https://shop.example/spring?a=1&b=2" || evs.Items[0]["recipient"] != "ann@example.com" {
-		t.Fatalf("events: %d %s", code, body)
+	evs := waitEvents(t, srv.api, keyA, "type=click", 1)
+	if len(evs) != 1 || evs[0]["url"] != "https://shop.example/spring?a=1&b=2" || evs[0]["recipient"] != "ann@example.com" {
+		t.Fatalf("events: %v", evs)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {

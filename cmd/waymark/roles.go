@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/waymark-mail/waymark/internal/dkim"
 	"github.com/waymark-mail/waymark/internal/dnsserver"
 	"github.com/waymark-mail/waymark/internal/edge"
+	"github.com/waymark-mail/waymark/internal/ingest"
+	"github.com/waymark-mail/waymark/internal/journal"
 	"github.com/waymark-mail/waymark/internal/milter"
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/notice"
@@ -53,8 +57,9 @@ type node struct {
 	// links checks links' destinations against the blocklists.
 	links *uribl.Checker
 
-	lines   [][2]string
-	servers []*http.Server
+	lines [][2]string
+	// servers stop accepting and drain, first thing on shutdown.
+	servers []func(context.Context) error
 	errc    chan error
 	// afterShutdown runs once the HTTP servers have drained, in order,
 	// until the shutdown's deadline.
@@ -140,8 +145,25 @@ func (n *node) line(name, text string) { n.lines = append(n.lines, [2]string{nam
 
 // serveHTTP serves srv on ln until shutdown.
 func (n *node) serveHTTP(srv *http.Server, ln net.Listener) {
-	n.servers = append(n.servers, srv)
+	n.servers = append(n.servers, srv.Shutdown)
 	go func() { n.errc <- srv.Serve(ln) }()
+}
+
+// edgeJournalDelay holds a journal flush open under load so that more
+// clicks share its fdatasync (measured: 18 records a flush without, about
+// 30 with 200 µs, for a few percent more clicks a second).
+const edgeJournalDelay = 200 * time.Microsecond
+
+// journalFlushes registers waymark_journal_flush_records and returns what
+// the journal tells of each flush.
+func (n *node) journalFlushes() func(int) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "waymark_journal_flush_records",
+		Help:    "Events per write and fdatasync of the edge's journal (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	n.reg.MustRegister(h)
+	return func(records int) { h.Observe(float64(records)) }
 }
 
 // zoneChanged makes this node's DNS and edge reload now.
@@ -172,8 +194,8 @@ func (n *node) watchZone(ctx context.Context) {
 func (n *node) shutdown(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for _, srv := range n.servers {
-		_ = srv.Shutdown(ctx)
+	for _, stop := range n.servers {
+		_ = stop(ctx)
 	}
 	for _, f := range n.afterShutdown {
 		f(ctx)
@@ -223,14 +245,49 @@ func (n *node) startEdge(ctx context.Context) error {
 	if err := hosts.Reload(ctx, n.st); err != nil {
 		return err
 	}
-	// The recorder outlives the signal: it commits what the HTTP servers
-	// are still answering while they drain, and stops after them.
-	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-	n.afterShutdown = append(n.afterShutdown, func(context.Context) { stopRecorder() })
-	rec := edge.NewRecorder(recCtx, n.st, n.log, n.reg)
-	rec.AfterCommit = n.fanout.Events
-	var h http.Handler = edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
+	// Each event is appended to this node's journal before its request is
+	// answered, and loaded into the store from there; what a killed run
+	// left in it is loaded first (docs/ARCHITECTURE.md#events).
+	j, err := journal.Open(filepath.Join(c.data, "journal"), journal.Options{Log: n.log, Observe: n.journalFlushes(), Delay: edgeJournalDelay})
+	if errors.Is(err, journal.ErrLocked) {
+		return fmt.Errorf("another waymark serve uses the data directory %s (its journal is locked): give each node its own --data", c.data)
+	}
+	if err != nil {
+		return fmt.Errorf("the edge's journal: %w", err)
+	}
+	loader := ingest.NewLoader(j, n.st, n.log, n.reg)
+	loader.AfterLoad = n.fanout.Events
+	if pending := loader.Pending(); pending > 0 || j.End() > 0 {
+		start := time.Now()
+		loaded, err := loader.Drain(ctx)
+		if err != nil {
+			j.Close()
+			return fmt.Errorf("loading the events the last run left in %s: %w", j.Dir(), err)
+		}
+		if loaded > 0 {
+			n.log.Info("journal: loaded the events the last run left", "events", loaded, "took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	// The loader outlives the signal: the HTTP servers drain first, then
+	// it loads what they recorded, then the journal closes.
+	loadCtx, stopLoader := context.WithCancel(context.WithoutCancel(ctx))
+	loaded := make(chan struct{})
+	go func() {
+		loader.Run(loadCtx)
+		close(loaded)
+	}()
+	n.afterShutdown = append(n.afterShutdown, func(ctx context.Context) {
+		stopLoader()
+		n.waitFor(ctx, loaded, "the event loader")
+		if _, err := loader.Drain(ctx); err != nil {
+			n.log.Warn("journal: events left to load at the next start", "bytes", loader.Pending(), "err", err)
+		}
+		j.Close()
+	})
+	rec := &ingest.Recorder{J: j}
+	e := edge.New(edge.Options{Platform: c.platform, Hosts: hosts, Keys: n.keys.Lookup, Recorder: rec,
 		Suppressions: n.st, Log: n.log, Forwarder: n.relay, AbuseContact: c.abuseContact, Links: n.links, Viewer: n.relay}, n.reg)
+	var h http.Handler = e
 	httpLn, err := net.Listen("tcp", c.edgeHTTP)
 	if err != nil {
 		return fmt.Errorf("--edge-http %s: %w", c.edgeHTTP, err)
@@ -267,16 +324,18 @@ func (n *node) startEdge(ctx context.Context) error {
 		certs.Sync(ctx, hosts.Names())
 	}
 	h = c.proxies.Handler(n.log, h)
-	newServer := func() *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	fast := e.Fast(h, c.proxies)
+	serve := func(ln net.Listener) {
+		srv := edge.Server(fast, n.log)
+		n.servers = append(n.servers, srv.ShutdownWithContext)
+		go func() { n.errc <- srv.Serve(ln) }()
 	}
-	n.serveHTTP(newServer(), httpLn)
+	serve(httpLn)
 	if certs != nil {
+		// HTTP/1.1 only: the edge's server does not speak HTTP/2.
 		tlsConfig := certs.TLSConfig()
-		srv := newServer()
-		srv.TLSConfig = tlsConfig
-		n.serveHTTP(srv, tls.NewListener(tlsLn, tlsConfig))
+		tlsConfig.NextProtos = slices.DeleteFunc(tlsConfig.NextProtos, func(p string) bool { return p == "h2" })
+		serve(tls.NewListener(tlsLn, tlsConfig))
 		edgeLine += ", https://" + tlsLn.Addr().String() + " (ACME " + c.acmeDirectory + ")"
 	}
 	if c.abuseContact != "" {

@@ -3,6 +3,7 @@ package edge
 import (
 	_ "embed"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/event"
@@ -24,6 +25,42 @@ var scannerAgents = func() []string {
 	}
 	return out
 }()
+
+// scanners caches scannerOf's answers by lower-cased user agent: real
+// traffic repeats a few thousand agents, and matching one against every
+// entry of the list costs more than the rest of a click's work. Full, it
+// starts again empty.
+var scanners = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxScannerCache = 10_000
+
+// scannerOf is the entry of scannerAgents in ua ("" if none).
+func scannerOf(ua string) string {
+	scanners.RLock()
+	s, ok := scanners.m[ua]
+	scanners.RUnlock()
+	if ok {
+		return s
+	}
+	for _, a := range scannerAgents {
+		if strings.Contains(ua, a) {
+			s = a
+			break
+		}
+	}
+	if len(ua) <= 512 {
+		scanners.Lock()
+		if len(scanners.m) >= maxScannerCache {
+			clear(scanners.m)
+		}
+		scanners.m[ua] = s
+		scanners.Unlock()
+	}
+	return s
+}
 
 // TooFast is how soon after sending a click is taken for a scanner's:
 // security gateways open links within seconds of delivery.
@@ -53,10 +90,8 @@ func Classify(r Request) (event.Class, string) {
 	case strings.TrimSpace(ua) == "":
 		return event.Bot, "no user agent"
 	}
-	for _, s := range scannerAgents {
-		if strings.Contains(ua, s) {
-			return event.Bot, "scanner user agent: " + s
-		}
+	if s := scannerOf(ua); s != "" {
+		return event.Bot, "scanner user agent: " + s
 	}
 	if r.Kind == track.Open {
 		switch {

@@ -114,13 +114,20 @@ type Suppressor interface {
 	Suppress(ctx context.Context, clusterID, address string, reason event.Reason, source string, now time.Time) error
 }
 
+// EventRecorder makes an event durable, returning once it is.
+type EventRecorder interface {
+	Record(ctx context.Context, e store.Event) error
+}
+
 // Options configures an Edge.
 type Options struct {
 	// Platform is the platform domain; t.<Platform> serves every cluster.
 	Platform string
 	Hosts    *Hosts
 	Keys     track.KeyFunc
-	Recorder *Recorder
+	// Recorder makes each event durable before its request is answered
+	// (ingest.Recorder: the node's journal).
+	Recorder EventRecorder
 	// Suppressions takes one-click unsubscribes.
 	Suppressions Suppressor
 	Log          *slog.Logger
@@ -211,6 +218,11 @@ func (l *honeypotLog) recent(key string, at time.Time) bool {
 	return ok && at.Sub(t) < honeypotWindow
 }
 
+// frontPaths are the front door's paths and their outcome labels.
+// Metric labels are always constants of the code, never a request's own
+// strings: behind fasthttp those alias buffers it reuses (edge/fast.go).
+var frontPaths = map[string]string{"/": "", "/robots.txt": "robots.txt", "/.well-known/security.txt": ".well-known/security.txt"}
+
 // pathKinds maps the first path segment to the token kinds it answers.
 var pathKinds = map[string][]track.Kind{
 	"c": {track.Click, track.Honeypot},
@@ -219,6 +231,9 @@ var pathKinds = map[string][]track.Kind{
 	"f": {track.Forward},
 	"v": {track.View},
 }
+
+// segNames are pathKinds' keys as constants of the code.
+var segNames = map[string]string{"c": "c", "o": "o", "u": "u", "f": "f", "v": "v"}
 
 // gif is the 1x1 transparent pixel.
 var gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
@@ -237,6 +252,42 @@ func (e *Edge) notFound(w http.ResponseWriter, kind, why string) {
 	http.Error(w, "404 page not found", http.StatusNotFound)
 }
 
+// token reads the tracking link at path on host: its first segment and
+// token, or why it is a 404 (no_route, bad_token, wrong_kind,
+// wrong_host). The key is looked up only for a cluster this host may
+// serve, so a forged token naming random clusters costs no database read.
+func (e *Edge) token(host, path string) (seg string, tok track.Token, why string) {
+	seg, tokStr, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	kinds, known := pathKinds[seg]
+	if !ok || !known || tokStr == "" || strings.Contains(tokStr, "/") {
+		return "", tok, "no_route"
+	}
+	seg = segNames[seg] // the constant: seg is a label of metrics
+	platformHost := host == "t."+e.Platform
+	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) (*track.Key, bool) {
+		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
+			return nil, false
+		}
+		return e.Keys(cluster, keyID)
+	})
+	if err != nil {
+		return seg, tok, "bad_token"
+	}
+	kindOK := false
+	for _, k := range kinds {
+		kindOK = kindOK || tok.Kind == k
+	}
+	if !kindOK {
+		return seg, tok, "wrong_kind"
+	}
+	// The host must be the platform host or an active tracking domain of
+	// the token's own cluster: a token is a 404 anywhere else.
+	if !platformHost && e.Hosts.Cluster(host) != tok.ClusterID {
+		return seg, tok, "wrong_host"
+	}
+	return seg, tok, ""
+}
+
 // ServeHTTP implements http.Handler.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := hostOf(r)
@@ -251,37 +302,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.frontDoor(w, r, host)
 		return
 	}
-	seg, tokStr, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	kinds, known := pathKinds[seg]
-	if !ok || !known || tokStr == "" || strings.Contains(tokStr, "/") {
-		e.notFound(w, "", "no_route")
-		return
-	}
-	// The key is looked up only for a cluster this host may serve, so a
-	// forged token naming random clusters costs no database read.
-	platformHost := host == "t."+e.Platform
-	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) (*track.Key, bool) {
-		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
-			return nil, false
-		}
-		return e.Keys(cluster, keyID)
-	})
-	if err != nil {
-		e.notFound(w, seg, "bad_token")
-		return
-	}
-	kindOK := false
-	for _, k := range kinds {
-		kindOK = kindOK || tok.Kind == k
-	}
-	if !kindOK {
-		e.notFound(w, seg, "wrong_kind")
-		return
-	}
-	// The host must be the platform host or an active tracking domain of
-	// the token's own cluster: a token is a 404 anywhere else.
-	if host != "t."+e.Platform && e.Hosts.Cluster(host) != tok.ClusterID {
-		e.notFound(w, seg, "wrong_host")
+	seg, tok, why := e.token(host, r.URL.Path)
+	if why != "" {
+		e.notFound(w, seg, why)
 		return
 	}
 	// Only unsubscribe and forward take a POST (RFC 9110 section 15.5.6:
@@ -355,24 +378,32 @@ func clientIP(r *http.Request) string {
 // record classifies and commits the event, answering 503 if it cannot be
 // stored: a request is answered only once its event is safe.
 func (e *Edge) record(w http.ResponseWriter, r *http.Request, tok track.Token, host string, typ event.Type) bool {
-	now := e.Now().UTC()
-	key := tok.ClusterID + "\x00" + strings.ToLower(tok.Recipient)
-	if tok.Kind == track.Honeypot {
-		e.honeypots.hit(key, now)
-	}
-	class, reason := Classify(Request{Kind: tok.Kind, UserAgent: r.UserAgent(), Issued: tok.Issued, At: now,
-		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
-	err := e.Recorder.Record(r.Context(), store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
-		MessageID: store.Text(tok.MessageID, 128), Recipient: store.Text(tok.Recipient, 320), URL: store.Text(tok.URL, 4096), Host: store.Text(host, 253),
-		ClientIP: clientIP(r), UserAgent: store.Text(r.UserAgent(), 512), Class: class, Reason: store.Text(reason, 200)})
-	if err != nil {
-		e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
-		e.requests.WithLabelValues(string(tok.Kind), "store_error").Inc()
+	if err := e.Recorder.Record(r.Context(), e.event(tok, host, typ, clientIP(r), r.UserAgent())); err != nil {
+		e.storeError(typ, tok.Kind, err)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return false
 	}
 	return true
+}
+
+func (e *Edge) storeError(typ event.Type, kind track.Kind, err error) {
+	e.Log.Error("event not stored; answering 503", "type", typ, "err", err)
+	e.requests.WithLabelValues(string(kind), "store_error").Inc()
+}
+
+// event is the event of a request for tok on host, classified.
+func (e *Edge) event(tok track.Token, host string, typ event.Type, ip, ua string) store.Event {
+	now := e.Now().UTC()
+	key := tok.ClusterID + "\x00" + strings.ToLower(tok.Recipient)
+	if tok.Kind == track.Honeypot {
+		e.honeypots.hit(key, now)
+	}
+	class, reason := Classify(Request{Kind: tok.Kind, UserAgent: ua, Issued: tok.Issued, At: now,
+		HoneypotHit: tok.Kind == track.Click && e.honeypots.recent(key, now)})
+	return store.Event{ClusterID: tok.ClusterID, Type: typ, At: now,
+		MessageID: store.Text(tok.MessageID, 128), Recipient: store.Text(tok.Recipient, 320), URL: store.Text(tok.URL, 4096), Host: store.Text(host, 253),
+		ClientIP: ip, UserAgent: store.Text(ua, 512), Class: class, Reason: store.Text(reason, 200)}
 }
 
 // frontDoor answers the paths of a tracking host that are not links (see
@@ -393,7 +424,7 @@ func (e *Edge) frontDoor(w http.ResponseWriter, r *http.Request, host string) {
 		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	e.requests.WithLabelValues("front", strings.TrimPrefix(r.URL.Path, "/")).Inc()
+	e.requests.WithLabelValues("front", frontPaths[r.URL.Path]).Inc()
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	switch r.URL.Path {
 	case "/robots.txt":

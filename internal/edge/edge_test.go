@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -22,11 +23,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/event"
+	"github.com/waymark-mail/waymark/internal/realip"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -45,7 +48,7 @@ type fixture struct {
 	t     *testing.T
 	st    store.Store
 	keys  *track.Keys
-	srv   *httptest.Server
+	url   string // the edge as served: fasthttp, its fast path and the fallback to ServeHTTP
 	edge  *Edge
 	ctx   context.Context
 	clock time.Time
@@ -82,7 +85,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, st: st, keys: track.NewKeys(st, testBox), ctx: ctx, clock: now}
-	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: NewRecorder(ctx, st, quiet, nil),
+	f.edge = New(Options{Platform: "waymark.localhost", Hosts: hosts, Keys: f.keys.Lookup, Recorder: storeRecorder{st},
 		Suppressions: st, Log: quiet, Now: func() time.Time { return f.clock },
 		// The relay's part, faked: it is tested end to end in cmd/waymark.
 		Forwarder: forwarderFunc(func(cluster, message, recipient, friend string) error {
@@ -97,9 +100,30 @@ func newFixture(t *testing.T) *fixture {
 			f.forwarded = append(f.forwarded, cluster+" "+message+" "+recipient+" "+friend)
 			return nil
 		})}, nil)
-	f.srv = httptest.NewServer(f.edge)
-	t.Cleanup(f.srv.Close)
+	f.url = serveFast(t, f.edge)
 	return f
+}
+
+// serveFast serves e on loopback as serve does: fasthttp, clicks and opens
+// on the fast path, the rest through ServeHTTP.
+func serveFast(t *testing.T, e *Edge) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Server(e.Fast(e, nil), quiet)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// storeRecorder stores each event at once: the journal and its loader
+// are tested in internal/ingest and end to end in cmd/waymark.
+type storeRecorder struct{ st store.Events }
+
+func (r storeRecorder) Record(ctx context.Context, e store.Event) error {
+	e.ID = store.NewEventID(e.At)
+	return r.st.InsertEvents(ctx, []store.Event{e})
 }
 
 func (f *fixture) token(cluster string, kind track.Kind, url string, issued time.Time) string {
@@ -125,7 +149,7 @@ func (f *fixture) do(method, host, path, ua string) *http.Response {
 func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 	f.t.Helper()
 	f.clock = f.clock.Add(time.Millisecond) // events sort in request order
-	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	req, err := http.NewRequest(method, f.url+path, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -171,6 +195,10 @@ func TestClicksAndHosts(t *testing.T) {
 	f := newFixture(t)
 	hourAgo := f.clock.Add(-time.Hour)
 	click := f.token(clA, track.Click, "https://shop.example/sale?a=1&b=2", hourAgo)
+	other := "x"
+	if click[20] == 'x' {
+		other = "y"
+	}
 	for _, tc := range []struct {
 		name, method, host, path string
 		code                     int
@@ -182,7 +210,7 @@ func TestClicksAndHosts(t *testing.T) {
 		{"another cluster's domain", "GET", "track.b.com", "/c/" + click, 404, ""},
 		{"pending domain", "GET", "pending.a.com", "/c/" + click, 404, ""},
 		{"unknown host", "GET", "evil.example", "/c/" + click, 404, ""},
-		{"tampered", "GET", "track.a.com", "/c/" + click[:20] + "x" + click[21:], 404, ""},
+		{"tampered", "GET", "track.a.com", "/c/" + click[:20] + other + click[21:], 404, ""},
 		{"wrong path for kind", "GET", "track.a.com", "/o/" + click, 404, ""},
 		{"no token", "GET", "track.a.com", "/c/", 404, ""},
 		{"unknown route", "GET", "track.a.com", "/x/" + click, 404, ""},
@@ -619,5 +647,139 @@ func TestWebVersionLink(t *testing.T) {
 	}
 	if ev := f.events(); len(ev) != 1 {
 		t.Fatalf("events after: %+v", ev)
+	}
+}
+
+// TestFastPathAgrees: a click, an open and a honeypot answered on the fast
+// path get the status, headers and body ServeHTTP gives them, and the same
+// event; a destination with non-ASCII bytes is escaped the same way.
+func TestFastPathAgrees(t *testing.T) {
+	f := newFixture(t)
+	hourAgo := f.clock.Add(-time.Hour)
+	for _, tc := range []struct {
+		name, method, path string
+	}{
+		{"click", "GET", "/c/" + f.token(clA, track.Click, "https://shop.example/säle?q=ü", hourAgo)},
+		{"click head", "HEAD", "/c/" + f.token(clA, track.Click, "https://shop.example/", hourAgo)},
+		{"open", "GET", "/o/" + f.token(clA, track.Open, "", hourAgo)},
+		{"open head", "HEAD", "/o/" + f.token(clA, track.Open, "", hourAgo)},
+		{"honeypot", "GET", "/c/" + f.token(clA, track.Honeypot, "", hourAgo)},
+	} {
+		before := len(f.events())
+		resp := f.do(tc.method, "track.a.com", tc.path, chrome)
+		fastBody, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fastEvents := f.events()[before:]
+
+		req := httptest.NewRequest(tc.method, "http://track.a.com"+tc.path, nil)
+		req.Header.Set("User-Agent", chrome)
+		req.RemoteAddr = "127.0.0.1:4321"
+		rec := httptest.NewRecorder()
+		f.edge.ServeHTTP(rec, req)
+		slowEvents := f.events()[before+len(fastEvents):]
+
+		if resp.StatusCode != rec.Code {
+			t.Errorf("%s: fast %d, slow %d", tc.name, resp.StatusCode, rec.Code)
+		}
+		for _, h := range []string{"Location", "Cache-Control", "Referrer-Policy", "Pragma", "Expires"} {
+			if resp.Header.Get(h) != rec.Header().Get(h) {
+				t.Errorf("%s: %s fast %q, slow %q", tc.name, h, resp.Header.Get(h), rec.Header().Get(h))
+			}
+		}
+		if strings.HasPrefix(tc.path, "/o/") {
+			if resp.Header.Get("Content-Type") != "image/gif" || tc.method == "GET" && !bytes.Equal(fastBody, rec.Body.Bytes()) {
+				t.Errorf("%s: %q %x, slow %x", tc.name, resp.Header.Get("Content-Type"), fastBody, rec.Body.Bytes())
+			}
+		}
+		if len(fastEvents) != len(slowEvents) {
+			t.Fatalf("%s: fast recorded %d events, slow %d", tc.name, len(fastEvents), len(slowEvents))
+		}
+		for i := range fastEvents {
+			a, b := fastEvents[i], slowEvents[i]
+			if a.Type != b.Type || a.Class != b.Class || a.URL != b.URL || a.Host != b.Host || a.ClientIP != b.ClientIP || a.UserAgent != b.UserAgent {
+				t.Errorf("%s: fast event %+v\nslow event %+v", tc.name, a, b)
+			}
+		}
+	}
+	if loc := f.do("GET", "track.a.com", "/c/"+f.token(clA, track.Click, "https://shop.example/säle", hourAgo), chrome).Header.Get("Location"); loc != "https://shop.example/s%c3%a4le" {
+		t.Fatalf("non-ASCII destination: Location %q", loc)
+	}
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// TestFastPathTrustedProxy: behind a trusted proxy the fast path records
+// the client X-Forwarded-For names; from anyone else the header is ignored.
+func TestFastPathTrustedProxy(t *testing.T) {
+	f := newFixture(t)
+	proxies, _ := realip.Parse([]string{"127.0.0.1"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Server(f.edge.Fast(proxies.Handler(quiet, f.edge), proxies), quiet)
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	click := "/c/" + f.token(clA, track.Click, "https://shop.example/", f.clock.Add(-time.Hour))
+	for _, xff := range []string{"198.51.100.7", "203.0.113.9, 198.51.100.8"} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+click, nil)
+		req.Host = "track.a.com"
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := noRedirect.Do(req)
+		if err != nil || resp.StatusCode != 302 {
+			t.Fatalf("click through the proxy: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	evs := f.events()
+	if len(evs) != 2 || evs[0].ClientIP != "198.51.100.7" || evs[1].ClientIP != "198.51.100.8" {
+		t.Fatalf("client addresses: %+v", evs)
+	}
+	// Not a trusted peer: the header counts for nothing.
+	req, _ := http.NewRequest("GET", f.url+click, nil)
+	req.Host = "track.a.com"
+	req.Header.Set("X-Forwarded-For", "198.51.100.9")
+	resp, _ := noRedirect.Do(req)
+	resp.Body.Close()
+	if evs := f.events(); len(evs) != 3 || evs[2].ClientIP != "127.0.0.1" {
+		t.Fatalf("an untrusted peer's X-Forwarded-For was believed: %+v", evs[len(evs)-1])
+	}
+}
+
+// TestMetricsSurviveBufferReuse: requests of every kind on one connection
+// (fasthttp reuses its buffers between them) leave the metrics readable,
+// with the labels they were counted under: no label aliases a request.
+func TestMetricsSurviveBufferReuse(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	f.edge = New(f.edge.Options, reg)
+	f.url = serveFast(t, f.edge)
+	issued := f.clock.Add(-time.Hour)
+	paths := []string{"/f/" + f.token(clA, track.Forward, "", issued), "/", "/robots.txt", "/u/" + f.token(clA, track.Unsubscribe, "", issued),
+		"/c/" + f.token(clA, track.Click, "https://x.example/", issued), "/x/nothing", "/o/" + f.token(clA, track.Open, "", issued),
+		"/v/" + f.token(clA, track.View, "", issued), "/c/forged-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+	for range 3 {
+		for _, p := range paths {
+			f.do("GET", "track.a.com", p, chrome)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering the edge's metrics: %v", err)
+	}
+	labels := map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var l []string
+			for _, lp := range m.GetLabel() {
+				l = append(l, lp.GetValue())
+			}
+			labels[strings.Join(l, "/")] = true
+		}
+	}
+	for _, want := range []string{"f/ok", "front/", "front/robots.txt", "u/ok", "c/ok", "/no_route", "o/ok", "c/bad_token"} {
+		if !labels[want] {
+			t.Errorf("no series %s in %v", want, labels)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestGroupsAndFallback: concurrent requests share transactions, every
@@ -141,5 +142,48 @@ func TestCallerGivesUp(t *testing.T) {
 	cancel()
 	if err := c.Commit(ctx, []int{1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestDelay: under load (the last group had several requests) a group
+// waits Delay for more; a lone request after a quiet spell does not wait.
+func TestDelay(t *testing.T) {
+	var mu sync.Mutex
+	var groups [][]int
+	gate := make(chan struct{})
+	var calls atomic.Int32
+	commit := func(_ context.Context, items []int) error {
+		if calls.Add(1) == 1 {
+			<-gate
+		}
+		mu.Lock()
+		groups = append(groups, slices.Clone(items))
+		mu.Unlock()
+		return nil
+	}
+	c := New(t.Context(), commit, Options[int]{Delay: 300 * time.Millisecond})
+	done := make(chan error, 10)
+	// A quiet start: the first request is committed at once (its commit
+	// is held so that two more pile up behind it: a busy group).
+	go func() { done <- c.Commit(t.Context(), []int{1}) }()
+	for calls.Load() == 0 {
+	}
+	go func() { done <- c.Commit(t.Context(), []int{2}) }()
+	go func() { done <- c.Commit(t.Context(), []int{3}) }()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	<-done
+	<-done
+	<-done
+	// Busy now: a request waits for the one that comes 100 ms later.
+	go func() { done <- c.Commit(t.Context(), []int{4}) }()
+	time.Sleep(100 * time.Millisecond)
+	go func() { done <- c.Commit(t.Context(), []int{5}) }()
+	<-done
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(groups) != 3 || len(groups[0]) != 1 || len(groups[1]) != 2 || len(groups[2]) != 2 {
+		t.Fatalf("groups %v, want [[1] [2 3] [4 5]]", groups)
 	}
 }

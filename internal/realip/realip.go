@@ -70,11 +70,18 @@ func (p Proxies) client(r *http.Request) (netip.Addr, string) {
 	if err != nil {
 		return netip.Addr{}, ""
 	}
-	client := peer.Addr().Unmap()
+	return p.ClientOf(peer.Addr(), func() []string { return r.Header.Values("X-Forwarded-For") })
+}
+
+// ClientOf is Client for a peer address and its request's X-Forwarded-For
+// values (read only when the peer is trusted), also returning the entry
+// that stopped the walk, if any: for servers other than net/http's.
+func (p Proxies) ClientOf(peer netip.Addr, forwardedFor func() []string) (netip.Addr, string) {
+	client := peer.Unmap()
 	if len(p) == 0 || !p.trusted(client) {
 		return client, ""
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	hops := forwardedFor()
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := strings.Split(hops[i], ",")
 		for j := len(list) - 1; j >= 0; j-- {

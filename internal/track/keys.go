@@ -87,6 +87,15 @@ func (k *Keys) load(ctx context.Context, clusterID string, fresh bool) ([]*Key, 
 // Lookup returns a cluster's key by id (a KeyFunc). A key id newer
 // than the cached ones (made on another node) reloads the cluster once.
 func (k *Keys) Lookup(clusterID string, id uint32) (*Key, bool) {
+	// The hot path: a cached key, no context, no allocation.
+	k.mu.Lock()
+	cached := k.keys[clusterID]
+	k.mu.Unlock()
+	for _, key := range cached {
+		if key.ID == id {
+			return key, true
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	keys, err := k.load(ctx, clusterID, false)

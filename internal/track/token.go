@@ -98,6 +98,9 @@ var (
 
 var b64 = base64.RawURLEncoding
 
+// b64strict is b64 refusing non-zero unused bits in the last character.
+var b64strict = b64.Strict()
+
 // Key is one of a cluster's token keys, ready for use: its secret, which
 // is the HMAC key of version-1 tokens, and the two keys of version 2
 // derived from it with HKDF-SHA256 (RFC 5869), one for the synthetic IV
@@ -311,8 +314,14 @@ func Decode(s string, keys KeyFunc) (Token, error) {
 	if len(s) > b64.EncodedLen(maxRaw) || len(s) < 2 {
 		return Token{}, ErrMalformed
 	}
-	raw, err := b64.DecodeString(s)
-	if err != nil || len(raw) == 0 { // the decoder skips CR and LF
+	// The decoder skips CR and LF, which no token has; Strict refuses the
+	// other spellings of a byte string (unused low bits of the last
+	// character set), so one token has exactly one URL.
+	if strings.ContainsAny(s, "\r\n") {
+		return Token{}, ErrMalformed
+	}
+	raw, err := b64strict.DecodeString(s)
+	if err != nil || len(raw) == 0 {
 		return Token{}, ErrMalformed
 	}
 	var t Token
@@ -326,12 +335,6 @@ func Decode(s string, keys KeyFunc) (Token, error) {
 	}
 	if err != nil {
 		return Token{}, err
-	}
-	// Base64 has more than one spelling of some byte strings (unused low
-	// bits of the last character): accept only the canonical one, so one
-	// token has exactly one URL.
-	if b64.EncodeToString(raw) != s {
-		return Token{}, ErrMalformed
 	}
 	return t, nil
 }
