@@ -122,6 +122,10 @@ func Open(dir string, o Options) (*Journal, error) {
 		lock.Close()
 		return nil, err
 	}
+	// A new journal's spare is made before Open returns: nothing is left
+	// writing in the directory if the caller gives up at once (a start
+	// that fails removes the data directory it made).
+	j.spareWG.Wait()
 	ctx, cancel := context.WithCancel(context.Background())
 	j.stop = cancel
 	j.commits = groupcommit.New(ctx, j.commit, groupcommit.Options[[]byte]{MaxItems: o.MaxBatch, Queue: 8192,
