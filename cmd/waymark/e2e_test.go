@@ -537,15 +537,30 @@ func (h *hookReceiver) handler(secret string) http.Handler {
 			w.WriteHeader(400)
 			return
 		}
-		var ev map[string]any
-		if err := json.Unmarshal(body, &ev); err != nil {
-			h.bad = append(h.bad, "a delivery that is not JSON: "+err.Error())
+		var evs []map[string]any
+		if err := json.Unmarshal(body, &evs); err != nil {
+			h.bad = append(h.bad, "a delivery that is not a JSON array of events: "+err.Error())
 			w.WriteHeader(400)
 			return
 		}
-		h.events = append(h.events, ev)
+		var ids []string
+		for _, ev := range evs {
+			id, _ := ev["id"].(string)
+			ids = append(ids, id)
+		}
+		if got := r.Header.Get("Waymark-Event-Id"); got != strings.Join(ids, ",") {
+			h.bad = append(h.bad, fmt.Sprintf("Waymark-Event-Id %q, the events' ids are %v", got, ids))
+		}
+		h.events = append(h.events, evs...)
 		w.WriteHeader(204)
 	})
+}
+
+// count is how many events have been delivered (duplicates included).
+func (h *hookReceiver) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.events)
 }
 
 func (h *hookReceiver) wait(t *testing.T, event, name string) map[string]any {

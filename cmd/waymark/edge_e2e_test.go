@@ -131,22 +131,31 @@ func TestClickThroughServe(t *testing.T) {
 }
 
 // TestKillNineKeepsAnsweredClicks kills waymark with SIGKILL during a
-// bounded load of clicks; after a restart, every click that got its 302 is
-// in the store.
+// bounded load of clicks, with a webhook receiver attached; after a
+// restart, every click that got its 302 is in the store, and every stored
+// event reaches the receiver at least once, by its stable id.
 func TestKillNineKeepsAnsweredClicks(t *testing.T) {
 	data := t.TempDir()
-	env := []string{"WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + data, "WAYMARK_DNS=127.0.0.1:0", "WAYMARK_ROLES=api,edge"}
+	env := []string{"WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + data, "WAYMARK_DNS=127.0.0.1:0", "WAYMARK_ROLES=api,edge,monitor",
+		"WAYMARK_WEBHOOK_ALLOW_PRIVATE=true"}
 	srv := startServe(t, env)
 	admin := srv.adminKey(t)
 	out := mustRun(t, []string{"WAYMARK_API=" + srv.api, "WAYMARK_KEY=" + admin}, "cluster", "create", "acme")
 	key := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+	hooks := &hookReceiver{}
+	receiver := httptest.NewServer(hooks.handler("0123456789abcdef0123"))
+	defer receiver.Close()
+	if code, _, body := apiCall(t, "POST", srv.api+"/v1/webhooks", key, "application/json",
+		`{"url": "`+receiver.URL+`", "events": ["click"], "secret": "0123456789abcdef0123", "max_batch": 250}`); code != 201 {
+		t.Fatalf("webhook: %d %s", code, body)
+	}
 	msg := "To: ann@example.com\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/\">x</a>\r\n"
 	_, _, rewritten := apiCall(t, "POST", srv.api+"/v1/messages?dry_run=1&sign=0&message_id=msg_load", key, "message/rfc822", msg)
 	path := regexp.MustCompile(`https://t\.waymark\.localhost(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(rewritten)
 	if path == nil {
 		t.Fatalf("no link:\n%s", rewritten)
 	}
-	// Bounded load: 8 clients, at most 4000 requests, at most 10 s.
+	// Bounded load: 8 clients, at most 20000 requests, at most 10 s.
 	var answered atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -155,7 +164,7 @@ func TestKillNineKeepsAnsweredClicks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for sent.Add(1) <= 4000 {
+			for sent.Add(1) <= 20000 {
 				select {
 				case <-stop:
 					return
@@ -167,9 +176,10 @@ func TestKillNineKeepsAnsweredClicks(t *testing.T) {
 			}
 		}()
 	}
-	// Kill once a good part of the load has been answered.
+	// Kill once a good part of the load has been answered, and some of it
+	// has reached the receiver (so that the kill falls among deliveries).
 	deadline := time.Now().Add(10 * time.Second)
-	for answered.Load() < 300 && time.Now().Before(deadline) {
+	for (answered.Load() < 300 || hooks.count() == 0) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	srv.cmd.Process.Signal(syscall.SIGKILL)
@@ -180,9 +190,10 @@ func TestKillNineKeepsAnsweredClicks(t *testing.T) {
 	if got == 0 {
 		t.Fatal("no click was answered before the kill")
 	}
+	before := hooks.count()
 
 	srv = startServe(t, env)
-	stored := 0
+	stored := map[string]bool{}
 	cursor := ""
 	for {
 		_, _, body := apiCall(t, "GET", srv.api+"/v1/events?message_id=msg_load&limit=1000&cursor="+cursor, key, "", "")
@@ -193,14 +204,43 @@ func TestKillNineKeepsAnsweredClicks(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &page); err != nil {
 			t.Fatalf("events: %v %s", err, body)
 		}
-		stored += len(page.Items)
+		for _, e := range page.Items {
+			stored["evt_"+e["id"].(string)] = true
+		}
 		if page.NextCursor == "" {
 			break
 		}
 		cursor = page.NextCursor
 	}
-	t.Logf("%d clicks answered with 302 before SIGKILL, %d events stored", got, stored)
-	if int64(stored) < got {
-		t.Fatalf("%d clicks were answered but only %d events survived the kill", got, stored)
+	t.Logf("%d clicks answered with 302 before SIGKILL, %d events stored; %d had reached the webhook before the kill", got, len(stored), before)
+	if int64(len(stored)) < got {
+		t.Fatalf("%d clicks were answered but only %d events survived the kill", got, len(stored))
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		missing := 0
+		hooks.mu.Lock()
+		seen := map[string]bool{}
+		for _, ev := range hooks.events {
+			seen[ev["id"].(string)] = true
+		}
+		bad := hooks.bad
+		hooks.mu.Unlock()
+		for id := range stored {
+			if !seen[id] {
+				missing++
+			}
+		}
+		if len(bad) > 0 {
+			t.Fatalf("bad deliveries: %v", bad)
+		}
+		if missing == 0 {
+			t.Logf("every stored event reached the webhook (%d deliveries of events in all, duplicates included)", hooks.count())
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d stored events never reached the webhook", missing, len(stored))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

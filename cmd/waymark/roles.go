@@ -48,7 +48,6 @@ type node struct {
 	reg *prometheus.Registry
 
 	keys     *track.Keys
-	fanout   *webhook.FanOut
 	relay    *relay.Relay
 	monitor  *monitor.Monitor
 	rotation dkim.Rotation
@@ -64,6 +63,9 @@ type node struct {
 	// afterShutdown runs once the HTTP servers have drained, in order,
 	// until the shutdown's deadline.
 	afterShutdown []func(context.Context)
+	// aborts stop what the roles started, when a later role fails to
+	// start: nothing may still be writing in a data directory removed.
+	aborts []func()
 	// reloaders follow the store's zone serial for this node's DNS and
 	// edge; poke makes them run at once after this node's own changes.
 	reloaders []func(ctx context.Context, serial int64) error
@@ -92,9 +94,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		n.links.SetBlocked(m)
 		return nil
 	})
-	n.fanout = webhook.NewFanOut(st, func(e store.Event) any { return api.EventOf(e) }, log)
-	go n.fanout.Run(ctx)
-	n.relay = &relay.Relay{Store: st, Hostname: "mx." + c.platform, Log: log, Events: n.fanout.Events, Lease: c.relayLease,
+	n.relay = &relay.Relay{Store: st, Hostname: "mx." + c.platform, Log: log, Lease: c.relayLease,
 		Metrics:      relay.NewMetrics(n.reg),
 		AllowPrivate: c.deliveryPrivate,
 		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
@@ -202,6 +202,13 @@ func (n *node) shutdown(timeout time.Duration) {
 	}
 }
 
+// abort runs the aborts, last first.
+func (n *node) abort() {
+	for i := len(n.aborts) - 1; i >= 0; i-- {
+		n.aborts[i]()
+	}
+}
+
 // waitFor waits for done, or for ctx to end, and says which.
 func (n *node) waitFor(ctx context.Context, done <-chan struct{}, what string) {
 	select {
@@ -256,7 +263,6 @@ func (n *node) startEdge(ctx context.Context) error {
 		return fmt.Errorf("the edge's journal: %w", err)
 	}
 	loader := ingest.NewLoader(j, n.st, n.log, n.reg)
-	loader.AfterLoad = n.fanout.Events
 	if pending := loader.Pending(); pending > 0 || j.End() > 0 {
 		start := time.Now()
 		loaded, err := loader.Drain(ctx)
@@ -268,20 +274,22 @@ func (n *node) startEdge(ctx context.Context) error {
 			n.log.Info("journal: loaded the events the last run left", "events", loaded, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
-	// The loader outlives the signal: the HTTP servers drain first, then
-	// it loads what they recorded, then the journal closes.
-	loadCtx, stopLoader := context.WithCancel(context.WithoutCancel(ctx))
+	// On shutdown the loader stops with the signal, the HTTP servers
+	// drain, then what they recorded is loaded and the journal closes.
 	loaded := make(chan struct{})
 	go func() {
-		loader.Run(loadCtx)
+		loader.Run(ctx)
 		close(loaded)
 	}()
 	n.afterShutdown = append(n.afterShutdown, func(ctx context.Context) {
-		stopLoader()
 		n.waitFor(ctx, loaded, "the event loader")
 		if _, err := loader.Drain(ctx); err != nil {
 			n.log.Warn("journal: events left to load at the next start", "bytes", loader.Pending(), "err", err)
 		}
+		j.Close()
+	})
+	n.aborts = append(n.aborts, func() {
+		<-loaded // ctx has ended: Run returns after its batch
 		j.Close()
 	})
 	rec := &ingest.Recorder{J: j}
@@ -383,7 +391,7 @@ func (n *node) startRelay(ctx context.Context) error {
 	if len(c.uribls) > 0 {
 		n.line("links", "destinations checked against "+strings.Join(c.uribls, ", ")+" and the platform's blocklist; a listed one: "+c.uriblAction)
 	}
-	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, Events: n.fanout.Events, ShutdownTimeout: c.shutdownTimeout,
+	bs := &bounce.Server{Store: n.st, Hostname: "mx." + c.platform, Log: n.log, ShutdownTimeout: c.shutdownTimeout,
 		Metrics: n.relay.Metrics}
 	baddr, err := bs.Listen(ctx, c.bounceSMTP)
 	if err != nil {
@@ -434,8 +442,11 @@ func (n *node) startAPI(context.Context) error {
 // webhook deliveries.
 func (n *node) startMonitor(ctx context.Context) error {
 	go n.monitor.Run(ctx, 15*time.Second)
-	hooks := &webhook.Deliverer{Queue: n.st, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
-	go hooks.Run(ctx, 2*time.Second)
+	// Event webhooks read the stored events from their cursors, so what
+	// is stored reaches them whatever crashes; domain notices come from
+	// their queue.
+	hooks := &webhook.Deliverer{Queue: n.st, Events: n.st, EventData: func(e store.Event) any { return api.EventOf(e) }, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
+	go hooks.Run(ctx, 500*time.Millisecond)
 	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
 	if n.c.notifyFrom != "" {
 		n.line("notices", "emailed from "+n.c.notifyFrom+" through "+n.c.delivery+" to each cluster's notify_email")

@@ -177,9 +177,13 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 		removeAll(made)
 		return err
 	}
+	var n *node
 	defer func() {
 		if err != nil {
 			cancel()
+			if n != nil {
+				n.abort() // what the started roles still write in the data directory
+			}
 			removeAll(made)
 			return // the process ends now; closing would fail the roles' last reads
 		}
@@ -209,7 +213,7 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	} else if pinned != c.platform {
 		return fmt.Errorf("--platform-domain is %s, but this database serves %s: start with --platform-domain %s (or another database)", c.platform, pinned, pinned)
 	}
-	n := newNode(ctx, c, st, box, log)
+	n = newNode(ctx, c, st, box, log)
 	n.line("store", where)
 	if c.pprof != "" {
 		addr, err := startPprof(ctx, c.pprof)

@@ -715,6 +715,8 @@ func TestWebhooksAPI(t *testing.T) {
 		{map[string]any{"url": "https://x.example/"}, "events_required", "events"},
 		{map[string]any{"url": "https://x.example/", "events": []string{"clicks"}}, "event_unknown", "events"},
 		{map[string]any{"url": "https://x.example/", "events": []string{"*"}, "secret": "short"}, "secret_too_short", "secret"},
+		{map[string]any{"url": "https://x.example/", "events": []string{"*"}, "max_batch": 0}, "max_batch_invalid", "max_batch"},
+		{map[string]any{"url": "https://x.example/", "events": []string{"*"}, "max_batch": 1001}, "max_batch_invalid", "max_batch"},
 	} {
 		r := e.do("POST", "/v1/webhooks", keyA, tc.body)
 		if errObj, _ := r.Body["error"].(map[string]any); r.Code != 422 || r.errCode() != tc.code || errObj["field"] != tc.field {
@@ -723,7 +725,7 @@ func TestWebhooksAPI(t *testing.T) {
 	}
 	r := e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/w", "events": []string{"tracking_domain.verified"}})
 	id, secret := r.str("id"), r.str("secret")
-	if r.Code != 201 || !strings.HasPrefix(secret, "whsec_") || r.Body["last_delivery"] != nil {
+	if r.Code != 201 || !strings.HasPrefix(secret, "whsec_") || r.Body["last_delivery"] != nil || r.Body["max_batch"] != float64(100) {
 		t.Fatalf("create: %d %s", r.Code, r.Raw)
 	}
 	// Its Location answers it, to its own cluster only, without the secret.
@@ -733,8 +735,8 @@ func TestWebhooksAPI(t *testing.T) {
 	if got := e.do("GET", "/v1/webhooks/"+id, keyB, nil); got.Code != 404 || got.errCode() != "not_found" {
 		t.Fatalf("B reads A's webhook: %d %s", got.Code, got.Raw)
 	}
-	r = e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/all", "events": []string{"*"}, "secret": "0123456789abcdef"})
-	if r.Code != 201 || r.str("secret") != "0123456789abcdef" {
+	r = e.do("POST", "/v1/webhooks", keyA, map[string]any{"url": "https://hooks.acme.example/all", "events": []string{"*"}, "secret": "0123456789abcdef", "max_batch": 1})
+	if r.Code != 201 || r.str("secret") != "0123456789abcdef" || r.Body["max_batch"] != float64(1) {
 		t.Fatalf("create with secret: %d %s", r.Code, r.Raw)
 	}
 	if r := e.do("GET", "/v1/webhooks", keyA, nil); r.Code != 200 || len(r.Body["items"].([]any)) != 2 || strings.Contains(r.Raw, secret) {

@@ -23,12 +23,13 @@ type Webhook struct {
 	URL          string         `json:"url"`
 	Events       []string       `json:"events"`
 	Secret       string         `json:"secret,omitempty"`
+	MaxBatch     int            `json:"max_batch"`
 	CreatedAt    time.Time      `json:"created_at"`
 	LastDelivery *store.Attempt `json:"last_delivery"`
 }
 
 func webhookJSON(w store.Webhook) Webhook {
-	return Webhook{ID: w.ID, URL: w.URL, Events: w.Events, CreatedAt: w.CreatedAt, LastDelivery: w.Last}
+	return Webhook{ID: w.ID, URL: w.URL, Events: w.Events, MaxBatch: w.MaxBatch, CreatedAt: w.CreatedAt, LastDelivery: w.Last}
 }
 
 // minSecret is the shortest secret accepted from a client.
@@ -36,12 +37,21 @@ const minSecret = 16
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p principal) {
 	var req struct {
-		URL    string   `json:"url"`
-		Events []string `json:"events"`
-		Secret string   `json:"secret"`
+		URL      string   `json:"url"`
+		Events   []string `json:"events"`
+		Secret   string   `json:"secret"`
+		MaxBatch *int     `json:"max_batch"`
 	}
 	if !decode(w, r, &req) {
 		return
+	}
+	maxBatch := store.DefaultMaxBatch
+	if req.MaxBatch != nil {
+		if maxBatch = *req.MaxBatch; maxBatch < 1 || maxBatch > 1000 {
+			writeError(w, http.StatusUnprocessableEntity, "max_batch_invalid",
+				fmt.Sprintf("max_batch must be from 1 to 1000 (events a delivery carries at most), not %d", maxBatch), "max_batch")
+			return
+		}
 	}
 	u, err := url.Parse(strings.TrimSpace(req.URL))
 	switch {
@@ -77,7 +87,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p princip
 			fmt.Sprintf("secret must have at least %d characters (leave it out to get a generated one)", minSecret), "secret")
 		return
 	}
-	hook := store.Webhook{ID: apikey.NewID("wh"), ClusterID: p.Cluster.ID, URL: u.String(), Events: req.Events,
+	hook := store.Webhook{ID: apikey.NewID("wh"), ClusterID: p.Cluster.ID, URL: u.String(), Events: req.Events, MaxBatch: maxBatch,
 		Secret: s.box.Seal([]byte(secret), secretbox.WebhookSecretContext), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.store.CreateWebhook(r.Context(), hook); err != nil {
 		s.internal(w, r, err)

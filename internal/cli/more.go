@@ -103,7 +103,11 @@ func webhookAdd(c *Client, out io.Writer, args []string, o opts) error {
 	if len(events) == 0 {
 		events = []string{"*"}
 	}
-	raw, err := c.Do("POST", "/v1/webhooks", map[string]any{"url": args[0], "events": events})
+	req := map[string]any{"url": args[0], "events": events}
+	if o.maxBatch != 0 {
+		req["max_batch"] = o.maxBatch
+	}
+	raw, err := c.Do("POST", "/v1/webhooks", req)
 	if err != nil || o.json {
 		return errors.Join(err, printJSON(out, raw))
 	}
@@ -112,9 +116,9 @@ func webhookAdd(c *Client, out io.Writer, args []string, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\t%s\nURL\t%s\nEVENTS\t%s\nSECRET\t%s\n", h.ID, h.URL, strings.Join(h.Events, ", "), h.Secret)
+	fmt.Fprintf(tw, "ID\t%s\nURL\t%s\nEVENTS\t%s\nMAX BATCH\t%d events a delivery\nSECRET\t%s\n", h.ID, h.URL, strings.Join(h.Events, ", "), h.MaxBatch, h.Secret)
 	tw.Flush()
-	_, err = fmt.Fprintln(out, "\nThe signing secret is shown only once: each POST's X-Waymark-Signature is made with it.")
+	_, err = fmt.Fprintln(out, "\nThe signing secret is shown only once: each POST's Waymark-Signature is made with it.")
 	return err
 }
 

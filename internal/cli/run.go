@@ -49,6 +49,7 @@ type opts struct {
 	eventType, messageID  string
 	since                 string
 	limit                 int
+	maxBatch              int
 	trackingDomain        string
 	stdin                 io.Reader
 }

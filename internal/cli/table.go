@@ -154,8 +154,10 @@ var groups = []group{
 			"add": {args: "URL", nargs: 1, help: "add a webhook and print its signing secret (shown once)", run: webhookAdd,
 				flags: func(fs *flag.FlagSet, o *opts) {
 					fs.Var(&o.events, "event", "an `EVENT` it receives (repeat the flag for more; none: all)")
+					fs.IntVar(&o.maxBatch, "max-batch", 0, "at most `N` events a delivery carries, 1 to 1000 (default 100)")
 				},
-				examples: []string{"waymark webhook add https://hooks.example.com/waymark --event bounce --event complaint"}},
+				examples: []string{"waymark webhook add https://hooks.example.com/waymark --event bounce --event complaint",
+					"waymark webhook add https://hooks.example.com/waymark --max-batch 1"}},
 			"list":   {help: "list the cluster's webhooks and their last delivery", run: webhookList},
 			"delete": {args: "ID", nargs: 1, help: "delete a webhook (its pending deliveries go too)", run: webhookDelete},
 		}},

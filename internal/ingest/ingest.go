@@ -50,13 +50,12 @@ type Loader struct {
 	// 100 ms; the lag an event sees when the edge is quiet).
 	Gather time.Duration
 	// Share bounds the time the loader spends loading while it is
-	// behind, so that the edge keeps the CPU under a burst and the
-	// journal absorbs it: after a batch that took d, it rests
-	// d × (1/Share − 1) (default 0.2; 1: never rests).
+	// behind and the edge is appending, so that the edge keeps the CPU
+	// under a burst and the journal absorbs it: after a batch that took
+	// d, it rests d × (1/Share − 1) (default 0.2; 1: never rests). Once
+	// the edge is quiet it loads at full speed.
 	Share float64
-	// AfterLoad, if set, receives each stored batch.
-	AfterLoad func([]store.Event)
-	Log       *slog.Logger
+	Log   *slog.Logger
 
 	offset    atomic.Int64 // loaded up to here (the store's offset)
 	caughtUp  atomic.Int64 // Unix nanoseconds when pending last was 0
@@ -183,9 +182,6 @@ func (l *Loader) LoadOnce(ctx context.Context) (int, error) {
 	if next >= l.J.End() {
 		l.caughtUp.Store(time.Now().UnixNano())
 	}
-	if l.AfterLoad != nil && len(events) > 0 {
-		l.AfterLoad(events)
-	}
 	return len(recs), nil
 }
 
@@ -223,9 +219,10 @@ func (l *Loader) Run(ctx context.Context) {
 	}
 	backoff := time.Duration(0)
 	for {
-		start := time.Now()
+		start, end := time.Now(), l.J.End()
 		n, err := l.LoadOnce(context.WithoutCancel(ctx))
 		took := time.Since(start)
+		busy := l.J.End() > end // the edge appended meanwhile
 		switch {
 		case err != nil:
 			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
@@ -239,8 +236,8 @@ func (l *Loader) Run(ctx context.Context) {
 			if err := l.J.Trim(l.offset.Load()); err != nil {
 				l.Log.Warn("journal: removing loaded segments", "err", err)
 			}
-			if l.Pending() > 0 { // behind: rest, then go on
-				if rest := time.Duration(float64(took) * (1/share - 1)); rest > 0 && !sleep(rest) {
+			if l.Pending() > 0 { // behind: go on, resting first while the edge is busy
+				if rest := time.Duration(float64(took) * (1/share - 1)); busy && rest > 0 && !sleep(rest) {
 					return
 				}
 				continue

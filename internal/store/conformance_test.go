@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1441,6 +1442,98 @@ func TestEventSequenceOneOrder(t *testing.T) {
 			if n != 1 {
 				t.Fatalf("%s seen %d times", id, n)
 			}
+		}
+	})
+}
+
+// TestWebhookEventBatches: a webhook gets the events stored after it, of
+// its types, in order, up to its max_batch; its cursor moves only when a
+// batch is finished without a retry; a batch to retry comes back the
+// same; a claim leases; another cluster's events never appear.
+func TestWebhookEventBatches(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		now := time.Unix(1_800_000_000, 0).UTC()
+		ev := func(cluster string, typ event.Type, msg string) Event {
+			return Event{ID: NewEventID(now), ClusterID: cluster, Type: typ, At: now, MessageID: msg}
+		}
+		if err := s.InsertEvents(ctx, []Event{ev("cl_a", event.Click, "before")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateWebhook(ctx, Webhook{ID: "wh_a", ClusterID: "cl_a", URL: "https://h.example/", Events: []string{"click"}, Secret: "s",
+			CreatedAt: now, MaxBatch: 3}); err != nil {
+			t.Fatal(err)
+		}
+		var evs []Event
+		for i, typ := range []event.Type{event.Click, event.Open, event.Click, event.Click, event.Open, event.Click, event.Click, event.Open} {
+			evs = append(evs, ev("cl_a", typ, fmt.Sprint("m", i)))
+		}
+		evs = append(evs, ev("cl_b", event.Click, "other"))
+		if err := s.InsertEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		msgs := func(b EventBatch) string {
+			var out []string
+			for _, e := range b.Events {
+				out = append(out, e.MessageID)
+			}
+			return strings.Join(out, " ")
+		}
+		claim := func(at time.Time) []EventBatch {
+			t.Helper()
+			bs, err := s.ClaimEventBatches(ctx, at, time.Minute, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return bs
+		}
+		bs := claim(now)
+		if len(bs) != 1 || msgs(bs[0]) != "m0 m2 m3" {
+			t.Fatalf("first batch: %+v", bs)
+		}
+		if again := claim(now); len(again) != 0 {
+			t.Fatalf("a leased webhook claimed twice: %+v", again)
+		}
+		if err := s.FinishEventBatch(ctx, bs[0], Attempt{At: now, Status: "delivered", Code: 204}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		bs = claim(now)
+		if len(bs) != 1 || msgs(bs[0]) != "m5 m6" || bs[0].Webhook.Attempts != 0 {
+			t.Fatalf("second batch: %+v", bs)
+		}
+		if err := s.FinishEventBatch(ctx, bs[0], Attempt{At: now, Status: "retrying", Code: 503}, now.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if early := claim(now.Add(10 * time.Second)); len(early) != 0 {
+			t.Fatalf("claimed before its retry: %+v", early)
+		}
+		bs = claim(now.Add(31 * time.Second))
+		if len(bs) != 1 || msgs(bs[0]) != "m5 m6" || bs[0].Webhook.Attempts != 1 {
+			t.Fatalf("the retried batch: %+v", bs)
+		}
+		if err := s.FinishEventBatch(ctx, bs[0], Attempt{At: now, Status: "delivered", Code: 200}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if rest := claim(now.Add(time.Hour)); len(rest) != 0 {
+			t.Fatalf("after the last event: %+v", rest)
+		}
+		hooks, _ := s.Webhooks(ctx, "cl_a")
+		if len(hooks) != 1 || hooks[0].Last == nil || hooks[0].Last.Code != 200 || hooks[0].MaxBatch != 3 {
+			t.Fatalf("webhook after: %+v", hooks)
+		}
+		// A webhook that takes none of what comes only moves its cursor.
+		if err := s.CreateWebhook(ctx, Webhook{ID: "wh_b", ClusterID: "cl_b", URL: "https://h.example/", Events: []string{"bounce"}, Secret: "s", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		s.InsertEvents(ctx, []Event{ev("cl_b", event.Click, "x")})
+		bs = claim(now.Add(2 * time.Hour))
+		if len(bs) != 1 || len(bs[0].Events) != 0 || bs[0].Webhook.MaxBatch != DefaultMaxBatch {
+			t.Fatalf("a batch of nothing: %+v", bs)
+		}
+		s.FinishEventBatch(ctx, bs[0], Attempt{}, time.Time{})
+		if rest := claim(now.Add(3 * time.Hour)); len(rest) != 0 {
+			t.Fatalf("the cursor did not move past what it does not take: %+v", rest)
 		}
 	})
 }

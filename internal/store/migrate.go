@@ -303,6 +303,15 @@ var migrations = []string{
 		loaded     BIGINT NOT NULL,
 		updated_at BIGINT NOT NULL
 	);`,
+	// 24: event webhooks read the events table from a cursor of their own
+	// (the store's sequence), in batches of up to max_batch, instead of a
+	// queue filled after the commit: what is stored is delivered. A
+	// webhook starts from the events stored after it.
+	`ALTER TABLE webhooks ADD COLUMN max_batch INTEGER NOT NULL DEFAULT 100;
+	ALTER TABLE webhooks ADD COLUMN event_cursor BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE webhooks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE webhooks ADD COLUMN next_attempt_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE webhooks SET event_cursor = (SELECT last FROM event_seq);`,
 }
 
 // postgresMigrations replace a migration on PostgreSQL, where it differs.

@@ -108,6 +108,7 @@ type Store interface {
 	Suppressions
 	Webhooks
 	WebhookQueue
+	WebhookEvents
 	DeliveryServers
 	MailQueue
 	Messages

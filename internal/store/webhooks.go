@@ -17,15 +17,21 @@ func (s *sqlStore) CreateWebhook(ctx context.Context, w Webhook) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, cluster_id, url, events, secret, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`), w.ID, w.ClusterID, w.URL, string(events), w.Secret, micros(w.CreatedAt))
+	if w.MaxBatch <= 0 {
+		w.MaxBatch = DefaultMaxBatch
+	}
+	// The webhook hears of the events stored from now on.
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, cluster_id, url, events, secret, created_at, max_batch, event_cursor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT last FROM event_seq))`), w.ID, w.ClusterID, w.URL, string(events), w.Secret, micros(w.CreatedAt), w.MaxBatch)
 	return s.wrap(err, "create webhook")
 }
 
 func (s *sqlStore) Webhooks(ctx context.Context, clusterID string) ([]Webhook, error) {
-	return queryAll(ctx, s, "webhooks", scanWebhook, `SELECT id, cluster_id, url, events, secret, created_at,
-		last_status, last_code, last_error, last_at FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
+	return queryAll(ctx, s, "webhooks", scanWebhook, `SELECT `+webhookCols+` FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`, clusterID)
 }
+
+const webhookCols = `id, cluster_id, url, events, secret, created_at, last_status, last_code, last_error, last_at,
+	max_batch, event_cursor, attempts`
 
 func scanWebhook(r scanner) (Webhook, error) {
 	var w Webhook
@@ -34,7 +40,7 @@ func scanWebhook(r scanner) (Webhook, error) {
 	var last Attempt
 	var lastAt sql.NullInt64
 	if err := r.Scan(&w.ID, &w.ClusterID, &w.URL, &events, &w.Secret, &created,
-		&last.Status, &last.Code, &last.Error, &lastAt); err != nil {
+		&last.Status, &last.Code, &last.Error, &lastAt, &w.MaxBatch, &w.Cursor, &w.Attempts); err != nil {
 		return w, err
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -176,6 +182,37 @@ type Webhook struct {
 	CreatedAt time.Time
 	// Last is the most recent delivery attempt, if any.
 	Last *Attempt
+	// MaxBatch is the most events one delivery carries.
+	MaxBatch int
+	// Cursor is the Seq of the last event delivered (or passed over).
+	Cursor int64
+	// Attempts are the failed attempts of the batch after Cursor.
+	Attempts int
+}
+
+// DefaultMaxBatch is a webhook's max_batch when none is given.
+const DefaultMaxBatch = 100
+
+// EventBatch is the next events after a webhook's cursor that it
+// subscribes to, up to its MaxBatch.
+type EventBatch struct {
+	Webhook Webhook
+	Events  []Event
+	// Last is the Seq the cursor moves to once the batch is delivered
+	// (past events of other types read on the way).
+	Last int64
+}
+
+// WebhookEvents hands the clusters' events to their webhooks from each
+// webhook's cursor: what is stored is delivered, at least once, in order.
+type WebhookEvents interface {
+	// ClaimEventBatches leases, for lease, up to limit webhooks that are
+	// due and have events after their cursor, each with its next batch.
+	ClaimEventBatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]EventBatch, error)
+	// FinishEventBatch records an attempt of b: with next zero the
+	// cursor moves to b.Last (delivered, or given up); otherwise the
+	// batch is tried again then.
+	FinishEventBatch(ctx context.Context, b EventBatch, a Attempt, next time.Time) error
 }
 
 // Delivery is one event on its way to one webhook.
@@ -198,4 +235,51 @@ type Attempt struct {
 	Status string `json:"status"`
 	Code   int    `json:"code"`
 	Error  string `json:"error"`
+}
+
+func (s *sqlStore) ClaimEventBatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]EventBatch, error) {
+	hooks, err := claim(ctx, s, "claim event webhooks", "webhooks",
+		`EXISTS (SELECT 1 FROM events e WHERE e.cluster_id = webhooks.cluster_id AND e.seq > webhooks.event_cursor)`, webhookCols, scanWebhook,
+		now, lease, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EventBatch, 0, len(hooks))
+	for _, w := range hooks {
+		b := EventBatch{Webhook: w, Last: w.Cursor}
+		// Read past events of other types, a few batches' worth at most.
+		evs, err := s.Events(ctx, w.ClusterID, EventQuery{After: w.Cursor, Limit: min(4*max(w.MaxBatch, 1), 1000)})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			b.Last = e.Seq
+			if slices.Contains(w.Events, string(e.Type)) || slices.Contains(w.Events, "*") {
+				b.Events = append(b.Events, e)
+				if len(b.Events) == w.MaxBatch {
+					break
+				}
+			}
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) FinishEventBatch(ctx context.Context, b EventBatch, a Attempt, next time.Time) error {
+	var err error
+	switch {
+	case len(b.Events) == 0: // nothing it takes: only the cursor moves
+		_, err = s.db.ExecContext(ctx, s.q(`UPDATE webhooks SET event_cursor = ?, attempts = 0, next_attempt_at = 0
+			WHERE id = ? AND event_cursor = ?`), b.Last, b.Webhook.ID, b.Webhook.Cursor)
+	case next.IsZero():
+		_, err = s.db.ExecContext(ctx, s.q(`UPDATE webhooks SET event_cursor = ?, attempts = 0, next_attempt_at = 0,
+			last_status = ?, last_code = ?, last_error = ?, last_at = ? WHERE id = ? AND event_cursor = ?`),
+			b.Last, a.Status, a.Code, a.Error, micros(a.At), b.Webhook.ID, b.Webhook.Cursor)
+	default:
+		_, err = s.db.ExecContext(ctx, s.q(`UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = ?,
+			last_status = ?, last_code = ?, last_error = ?, last_at = ? WHERE id = ? AND event_cursor = ?`),
+			micros(next), a.Status, a.Code, a.Error, micros(a.At), b.Webhook.ID, b.Webhook.Cursor)
+	}
+	return s.wrap(err, "finish the event batch of webhook "+b.Webhook.ID)
 }

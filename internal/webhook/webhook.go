@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,9 +119,14 @@ func Enqueue(ctx context.Context, q Enqueuer, clusterID, event string, data any,
 	return err
 }
 
-// Deliverer sends queued deliveries.
+// Deliverer sends the clusters' events from each webhook's cursor, and
+// the queued domain notices.
 type Deliverer struct {
 	Queue store.WebhookQueue
+	// Events hands out the batches of events after each webhook's cursor.
+	Events store.WebhookEvents
+	// EventData is an event's data in a delivery (the API's view of it).
+	EventData func(store.Event) any
 	// Box opens the webhooks' secrets, sealed at rest.
 	Box *secret.Box
 	// Client sends the requests; nil means one with a 10 s timeout and the
@@ -192,11 +198,23 @@ func (d *Deliverer) log() *slog.Logger {
 // It covers a whole batch at the worst: 64 deliveries, 8 at a time, 10 s each.
 const lease = 3 * time.Minute
 
-// RunOnce sends every due delivery and returns how many it attempted.
+// batchLease is how long a claimed batch of events is reserved: 8 are
+// claimed at a time and sent at once, each within the client's 10 s. A
+// node killed while sending holds its webhooks back that long.
+const batchLease = 20 * time.Second
+
+// RunOnce sends every due delivery and batch of events and returns how
+// many it attempted.
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	due, err := d.Queue.ClaimDeliveries(ctx, d.now(), lease, 64)
 	if err != nil {
 		return 0, err
+	}
+	var batches []store.EventBatch
+	if d.Events != nil {
+		if batches, err = d.Events.ClaimEventBatches(ctx, d.now(), batchLease, 8); err != nil {
+			return 0, err
+		}
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -208,24 +226,81 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 			d.attempt(ctx, dl)
 		}()
 	}
+	for _, b := range batches {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d.attemptBatch(ctx, b)
+		}()
+	}
 	wg.Wait()
-	return len(due), nil
+	return len(due) + len(batches), nil
 }
 
-func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
+// EventID is the stable id of a stored event in deliveries: the same in
+// every delivery of it, so a receiver drops the duplicates that
+// at-least-once delivery sends.
+func EventID(e store.Event) string { return "evt_" + e.ID }
+
+// attemptBatch posts the events of b as one JSON array.
+func (d *Deliverer) attemptBatch(ctx context.Context, b store.EventBatch) {
 	now := d.now()
-	a := store.Attempt{At: now}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Payload))
+	if len(b.Events) == 0 { // none it takes: the cursor moves on
+		if err := d.Events.FinishEventBatch(ctx, b, store.Attempt{At: now}, time.Time{}); err != nil {
+			d.log().Error("moving a webhook's cursor", "webhook", b.Webhook.ID, "err", err)
+		}
+		return
+	}
+	payloads := make([]Payload, len(b.Events))
+	ids := make([]string, len(b.Events))
+	var types []string
+	for i, e := range b.Events {
+		ids[i] = EventID(e)
+		payloads[i] = Payload{ID: ids[i], Type: string(e.Type), CreatedAt: e.At.UTC(), ClusterID: e.ClusterID, Data: d.EventData(e)}
+		if !slices.Contains(types, string(e.Type)) {
+			types = append(types, string(e.Type))
+		}
+	}
+	body, err := json.Marshal(payloads)
+	if err != nil {
+		d.log().Error("webhook batch", "webhook", b.Webhook.ID, "err", err)
+		return
+	}
+	delivery := fmt.Sprintf("dl_%s_%d", strings.TrimPrefix(b.Webhook.ID, "wh_"), b.Last)
+	a := d.post(ctx, b.Webhook.URL, b.Webhook.Secret, body, now, map[string]string{
+		"Waymark-Event": strings.Join(types, ","), "Waymark-Event-Id": strings.Join(ids, ","), "Waymark-Delivery": delivery})
+	var next time.Time
+	switch wait, retry := Backoff(b.Webhook.Attempts + 1); {
+	case a.Status == "delivered":
+	case retry:
+		a.Status, next = "retrying", now.Add(wait)
+	default:
+		a.Status = "failed" // given up: the cursor moves past the batch
+	}
+	d.record(ctx, a, "webhook delivery", "delivery", delivery, "webhook", b.Webhook.ID, "events", len(b.Events), "url", b.Webhook.URL,
+		"attempt", b.Webhook.Attempts+1)
+	if err := d.Events.FinishEventBatch(ctx, b, a, next); err != nil {
+		d.log().Error("recording a webhook delivery", "delivery", delivery, "err", err)
+	}
+}
+
+// post sends body to url signed with the sealed secret, and returns the
+// attempt: delivered on a 2xx, else with the error.
+func (d *Deliverer) post(ctx context.Context, url, sealed string, body []byte, now time.Time, headers map[string]string) store.Attempt {
+	a := store.Attempt{At: now, Status: "delivered"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	var key []byte
 	if err == nil {
-		key, err = d.Box.OpenStored([]byte(dl.Secret), secret.WebhookSecretContext) // sealed at rest
+		key, err = d.Box.OpenStored([]byte(sealed), secret.WebhookSecretContext) // sealed at rest
 	}
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "waymark-webhooks/1")
-		req.Header.Set("Waymark-Event", dl.Event)
-		req.Header.Set("Waymark-Delivery", dl.ID)
-		req.Header.Set(SignatureHeader, Sign(string(key), now, dl.Payload))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set(SignatureHeader, Sign(string(key), now, body))
 		var resp *http.Response
 		resp, err = d.client().Do(req)
 		if err == nil {
@@ -237,24 +312,44 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 			}
 		}
 	}
-	var next time.Time
-	switch wait, retry := Backoff(dl.Attempts + 1); {
-	case err == nil:
-		a.Status = "delivered"
-	case retry:
-		a.Status, a.Error, next = "retrying", err.Error(), now.Add(wait)
-	default:
-		a.Status, a.Error = "failed", err.Error()
-	}
-	level := slog.LevelDebug
 	if err != nil {
+		a.Status, a.Error = "", err.Error()
+	}
+	return a
+}
+
+// record logs an attempt and counts it.
+func (d *Deliverer) record(ctx context.Context, a store.Attempt, msg string, args ...any) {
+	level := slog.LevelDebug
+	if a.Error != "" {
 		level = slog.LevelWarn
 	}
-	d.log().Log(ctx, level, "webhook delivery", "delivery", dl.ID, "event", dl.Event, "url", dl.URL,
-		"attempt", dl.Attempts+1, "status", a.Status, "code", a.Code, "err", a.Error)
+	d.log().Log(ctx, level, msg, append(args, "status", a.Status, "code", a.Code, "err", a.Error)...)
 	if d.Attempts != nil {
 		d.Attempts.WithLabelValues(a.Status).Inc()
 	}
+}
+
+// attempt posts a queued domain notice, as a JSON array of its one event
+// like every delivery.
+func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
+	now := d.now()
+	var p struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(dl.Payload, &p)
+	body := append(append([]byte("["), dl.Payload...), ']')
+	a := d.post(ctx, dl.URL, dl.Secret, body, now, map[string]string{
+		"Waymark-Event": dl.Event, "Waymark-Event-Id": p.ID, "Waymark-Delivery": dl.ID})
+	var next time.Time
+	switch wait, retry := Backoff(dl.Attempts + 1); {
+	case a.Status == "delivered":
+	case retry:
+		a.Status, next = "retrying", now.Add(wait)
+	default:
+		a.Status = "failed"
+	}
+	d.record(ctx, a, "webhook delivery", "delivery", dl.ID, "event", dl.Event, "url", dl.URL, "attempt", dl.Attempts+1)
 	if ferr := d.Queue.FinishDelivery(ctx, dl, a, next); ferr != nil {
 		d.log().Error("recording a webhook delivery", "delivery", dl.ID, "err", ferr)
 	}

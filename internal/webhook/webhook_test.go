@@ -152,10 +152,17 @@ func TestDeliverSignedAndRetried(t *testing.T) {
 			t.Fatalf("headers %v", r.Header)
 		}
 	}
-	var p Payload
-	if err := json.Unmarshal(bodies[0], &p); err != nil || p.Type != "tracking_domain.verified" || p.ClusterID != "cl_a" ||
-		!strings.HasPrefix(p.ID, "evt_") || !p.CreatedAt.Equal(t0) {
+	// Every delivery is an array of events; the event's id is in the
+	// header too, the same in each attempt.
+	var ps []Payload
+	if err := json.Unmarshal(bodies[0], &ps); err != nil || len(ps) != 1 || ps[0].Type != "tracking_domain.verified" || ps[0].ClusterID != "cl_a" ||
+		!strings.HasPrefix(ps[0].ID, "evt_") || !ps[0].CreatedAt.Equal(t0) {
 		t.Fatalf("payload %s: %v", bodies[0], err)
+	}
+	for _, r := range got {
+		if r.Header.Get("Waymark-Event-Id") != ps[0].ID {
+			t.Fatalf("Waymark-Event-Id %q, want %s", r.Header.Get("Waymark-Event-Id"), ps[0].ID)
+		}
 	}
 }
 
