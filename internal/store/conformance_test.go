@@ -1488,6 +1488,9 @@ func TestWebhookEventBatches(t *testing.T) {
 			}
 			return bs
 		}
+		if n, oldest, err := s.WebhookBacklog(ctx); err != nil || n != 8 || !oldest.Equal(now) {
+			t.Fatalf("backlog: %d %v %v; want the 8 events after the cursor", n, oldest, err)
+		}
 		bs := claim(now)
 		if len(bs) != 1 || msgs(bs[0]) != "m0 m2 m3" {
 			t.Fatalf("first batch: %+v", bs)

@@ -161,11 +161,39 @@ type WebhookStats interface {
 	WebhookBacklog(ctx context.Context) (int, time.Time, error)
 }
 
+// backlogCap bounds the events counted behind one webhook's cursor, so
+// that a scrape stays cheap when a receiver has been down for long.
+const backlogCap = 100_000
+
 func (s *sqlStore) WebhookBacklog(ctx context.Context) (int, time.Time, error) {
 	var n int
 	var oldest sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&n, &oldest)
-	if err != nil || !oldest.Valid {
+	if err != nil {
+		return n, time.Time{}, s.wrap(err, "webhook backlog")
+	}
+	// And the events behind each event webhook's cursor: their count (up
+	// to backlogCap a webhook) and the oldest's time.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT
+		(SELECT COUNT(*) FROM (SELECT 1 FROM events e WHERE e.cluster_id = w.cluster_id AND e.seq > w.event_cursor LIMIT ?) b),
+		(SELECT e.at FROM events e WHERE e.cluster_id = w.cluster_id AND e.seq > w.event_cursor ORDER BY e.seq LIMIT 1)
+		FROM webhooks w`), backlogCap)
+	if err != nil {
+		return n, time.Time{}, s.wrap(err, "webhook backlog")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c int
+		var at sql.NullInt64
+		if err := rows.Scan(&c, &at); err != nil {
+			return n, time.Time{}, s.wrap(err, "webhook backlog")
+		}
+		n += c
+		if at.Valid && (!oldest.Valid || at.Int64 < oldest.Int64) {
+			oldest = at
+		}
+	}
+	if err := rows.Err(); err != nil || !oldest.Valid {
 		return n, time.Time{}, s.wrap(err, "webhook backlog")
 	}
 	return n, fromMicros(oldest.Int64), nil
