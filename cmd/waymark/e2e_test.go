@@ -347,6 +347,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
 		{[]string{"--abuse-contact", "http://abuse.example"}, "--abuse-contact"},
 		{[]string{"--log-format", "xml"}, "--log-format must be text or json"},
+		{[]string{"--event-retention", "ninety days"}, `"ninety days" is neither days (90d) nor a duration (36h)`},
+		{[]string{"--event-retention", "-1h"}, "--event-retention"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)

@@ -28,6 +28,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/notice"
 	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/retention"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -447,7 +448,9 @@ func (n *node) startMonitor(ctx context.Context) error {
 	// their queue.
 	hooks := &webhook.Deliverer{Queue: n.st, Events: n.st, EventData: func(e store.Event) any { return api.EventOf(e) }, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
 	go hooks.Run(ctx, 500*time.Millisecond)
-	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s", n.c.recheck, n.c.resolver))
+	// Raw events past --event-retention go every hour, on one node.
+	go retention.New(n.st, time.Duration(n.c.eventRetention), n.log, n.reg).Run(ctx, time.Hour)
+	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s; events kept %s", n.c.recheck, n.c.resolver, n.c.eventRetention.String()))
 	if n.c.notifyFrom != "" {
 		n.line("notices", "emailed from "+n.c.notifyFrom+" through "+n.c.delivery+" to each cluster's notify_email")
 	}

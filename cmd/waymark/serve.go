@@ -29,6 +29,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/realip"
 	"github.com/waymark-mail/waymark/internal/relay"
+	"github.com/waymark-mail/waymark/internal/retention"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/sending"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -59,6 +60,7 @@ type serveConfig struct {
 	shutdownTimeout                                  time.Duration
 	maxSending, maxTracking                          int
 	pprof                                            string
+	eventRetention                                   days
 
 	// Derived by parseServe.
 	roleList      []string
@@ -115,6 +117,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxy", "address or CIDR of your own reverse proxy or load balancer in front of the API, dashboard or edge: its X-Forwarded-For names the client (repeatable)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.BoolVar(&c.deliveryPrivate, "delivery-allow-private", false, "let clusters' own delivery servers be on loopback and private addresses (--delivery always may)")
+	c.eventRetention = days(retention.DefaultEvents)
+	fs.Var(&c.eventRetention, "event-retention", "how long raw events are kept: a `DURATION` such as 90d or 36h (0: for ever); older ones are removed every hour")
 	fs.StringVar(&c.pprof, "pprof", "", "listen address of Go's profiler (net/http/pprof), e.g. 127.0.0.1:6060; empty: off. Never expose it")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")
 	return fs
@@ -261,6 +265,33 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	stopSignals() // a second Ctrl-C kills at once
 	log.Info("shutting down")
 	n.shutdown(c.shutdownTimeout)
+	return nil
+}
+
+// days is a duration flag that also takes whole days ("90d").
+type days time.Duration
+
+func (d *days) String() string {
+	if v := time.Duration(*d); v%(24*time.Hour) == 0 && v > 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *days) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of days such as 90d", s)
+		}
+		*d = days(time.Duration(v) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is neither days (90d) nor a duration (36h)", s)
+	}
+	*d = days(v)
 	return nil
 }
 

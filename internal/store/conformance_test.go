@@ -1540,3 +1540,70 @@ func TestWebhookEventBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestExpireEvents: events before the cutoff go, those after stay; on
+// PostgreSQL the old days' partitions are dropped, the week ahead has
+// its partitions, and old rows in the default partition are deleted.
+func TestExpireEvents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		now := time.Date(2027, 6, 15, 12, 0, 0, 0, time.UTC) // the fake clock
+		var evs []Event
+		for i, age := range []time.Duration{200 * 24 * time.Hour, 120 * 24 * time.Hour, 91 * 24 * time.Hour, 89 * 24 * time.Hour, time.Hour} {
+			at := now.Add(-age)
+			evs = append(evs, Event{ID: NewEventID(at), ClusterID: "cl_a", Type: event.Click, At: at, MessageID: fmt.Sprint("age", i)})
+		}
+		// Enough old ones for several delete steps.
+		for i := range 2*expireBatch + 10 {
+			at := now.Add(-100 * 24 * time.Hour)
+			evs = append(evs, Event{ID: NewEventID(at), ClusterID: "cl_a", Type: event.Open, At: at, MessageID: fmt.Sprint("bulk", i)})
+		}
+		old := day(now.Add(-120 * 24 * time.Hour)) // on PostgreSQL a day with its partition
+		if s.Backend() == "postgres" {
+			if err := s.(*sqlStore).ddl(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF events FOR VALUES FROM (%d) TO (%d)`,
+				partitionName(old), old*86400_000_000, (old+1)*86400_000_000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.InsertEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LoadEvents(ctx, "old-journal", 0, 10, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ExpireEvents(ctx, now.Add(-90*24*time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		left, err := s.Events(ctx, "cl_a", EventQuery{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range left {
+			got = append(got, e.MessageID)
+		}
+		if fmt.Sprint(got) != "[age3 age4]" {
+			t.Fatalf("after expiry %d events left, the first %v", len(got), got[:min(len(got), 5)])
+		}
+		if s.Backend() == "postgres" {
+			sq := s.(*sqlStore)
+			var n int
+			sq.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				WHERE i.inhparent = 'events'::regclass AND c.relname = $1`, partitionName(day(now)+7)).Scan(&n)
+			if n != 1 {
+				t.Fatalf("no partition for a week ahead (%s)", partitionName(day(now)+7))
+			}
+			sq.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class WHERE relname = $1`, partitionName(old)).Scan(&n)
+			if n != 0 {
+				t.Fatalf("the partition of an expired day (%s) is still there", partitionName(old))
+			}
+		}
+		// Again: nothing more goes.
+		if _, err := s.ExpireEvents(ctx, now.Add(-90*24*time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := s.Events(ctx, "cl_a", EventQuery{}); len(left) != 2 {
+			t.Fatalf("a second expiry left %d", len(left))
+		}
+	})
+}

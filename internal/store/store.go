@@ -105,6 +105,7 @@ type Store interface {
 	TokenKeys
 	Events
 	EventLoads
+	EventRetention
 	Suppressions
 	Webhooks
 	WebhookQueue
