@@ -18,6 +18,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/domain"
 	"github.com/waymark-mail/waymark/internal/event"
+	"github.com/waymark-mail/waymark/internal/stats"
 	"github.com/waymark-mail/waymark/internal/testenv"
 )
 
@@ -1604,6 +1605,85 @@ func TestExpireEvents(t *testing.T) {
 		}
 		if left, _ := s.Events(ctx, "cl_a", EventQuery{}); len(left) != 2 {
 			t.Fatalf("a second expiry left %d", len(left))
+		}
+	})
+}
+
+// TestStatsRollups: the rollups move with the events stored, in the same
+// transaction, across batches: counts by class, uniques once per
+// recipient and message (and link), by hour, by day, by group; expiry.
+func TestStatsRollups(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		mustCluster(t, s, "cl_b", "bravo")
+		h0 := time.Date(2027, 3, 4, 10, 0, 0, 0, time.UTC)
+		ev := func(typ event.Type, class event.Class, at time.Time, rcpt, url string) Event {
+			return Event{ID: NewEventID(at), ClusterID: "cl_a", Type: typ, Class: class, At: at, MessageID: "msg_1", Recipient: rcpt,
+				URL: url, Host: "t.acme.example"}
+		}
+		batch1 := []Event{
+			ev(event.Open, event.Human, h0.Add(time.Minute), "ann@example.com", ""),
+			ev(event.Open, event.Proxy, h0.Add(2*time.Minute), "ann@example.com", ""),
+			ev(event.Click, event.Human, h0.Add(3*time.Minute), "ann@example.com", "https://shop/a"),
+			ev(event.Click, event.Bot, h0.Add(4*time.Minute), "bob@example.com", "https://shop/a"),
+			ev(event.Bounce, event.Hard, h0.Add(5*time.Minute), "cy@example.com", ""),
+			ev(event.Relayed, "", h0.Add(5*time.Minute), "dee@example.com", ""),
+		}
+		batch1 = append(batch1, Event{ID: "x", ClusterID: "cl_b", Type: event.Open, At: h0, MessageID: "m", Recipient: "ann@example.com"})
+		if err := s.InsertEvents(ctx, batch1); err != nil {
+			t.Fatal(err)
+		}
+		batch2 := []Event{ // an hour later, through the loader's path
+			ev(event.Open, event.Human, h0.Add(61*time.Minute), "ANN@example.com", ""), // not unique: Ann opened before
+			ev(event.Click, event.Human, h0.Add(62*time.Minute), "ann@example.com", "https://shop/b"),
+			ev(event.Unsubscribe, event.Human, h0.Add(63*time.Minute), "ann@example.com", ""),
+			ev(event.Complaint, "", h0.Add(64*time.Minute), "bob@example.com", ""),
+			ev(event.Bounce, event.Soft, h0.Add(65*time.Minute), "eve@example.com", ""),
+		}
+		if err := s.LoadEvents(ctx, "j", 0, 1, batch2); err != nil {
+			t.Fatal(err)
+		}
+		q := func(q StatsQuery) []StatsRow {
+			t.Helper()
+			rows, err := s.Stats(ctx, "cl_a", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows
+		}
+		hours := q(StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(3 * time.Hour)})
+		if len(hours) != 2 || hours[0].Start != h0.UnixMicro() || hours[1].Start != h0.Add(time.Hour).UnixMicro() {
+			t.Fatalf("hours: %+v", hours)
+		}
+		a, b := hours[0].Counts, hours[1].Counts
+		if a.Opens() != 2 || a.OpensProxy != 1 || a.UniqueOpens != 1 || a.Clicks() != 2 || a.ClicksBot != 1 || a.UniqueClicks != 2 ||
+			a.BouncesHard != 1 || a.Relayed != 1 {
+			t.Fatalf("first hour: %+v", a)
+		}
+		if b.Opens() != 1 || b.UniqueOpens != 0 || b.Clicks() != 1 || b.UniqueClicks != 0 || b.Unsubscribes != 1 || b.Complaints != 1 || b.BouncesSoft != 1 {
+			t.Fatalf("second hour: %+v", b)
+		}
+		days := q(StatsQuery{From: h0.Add(-24 * time.Hour), To: h0.Add(24 * time.Hour), Day: true})
+		if len(days) != 1 || days[0].Start != time.Date(2027, 3, 4, 0, 0, 0, 0, time.UTC).UnixMicro() || days[0].Opens() != 3 || days[0].Clicks() != 3 {
+			t.Fatalf("days: %+v", days)
+		}
+		links := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.Link})
+		if len(links) != 2 || links[0].Value != "https://shop/a" || links[0].Clicks() != 2 || links[0].UniqueClicks != 2 ||
+			links[1].Value != "https://shop/b" || links[1].UniqueClicks != 1 {
+			t.Fatalf("links: %+v", links)
+		}
+		if hosts := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.Host}); len(hosts) != 1 || hosts[0].Value != "t.acme.example" || hosts[0].Opens() != 3 {
+			t.Fatalf("hosts: %+v", hosts)
+		}
+		if other, _ := s.Stats(ctx, "cl_b", StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(time.Hour)}); len(other) != 1 || other[0].Opens() != 1 || other[0].UniqueOpens != 1 {
+			t.Fatalf("cluster B: %+v (its Ann is not A's)", other)
+		}
+		// The first hour's rows: A's total, host, message and link; B's total and message.
+		if n, err := s.ExpireStats(ctx, h0.Add(time.Hour)); err != nil || n != 6 {
+			t.Fatalf("expire stats: %d %v", n, err)
+		}
+		if left := q(StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(3 * time.Hour)}); len(left) != 1 || left[0].Start != h0.Add(time.Hour).UnixMicro() {
+			t.Fatalf("after expiry: %+v", left)
 		}
 	})
 }

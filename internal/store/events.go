@@ -151,7 +151,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 			return err
 		}
 	}
-	return nil
+	return s.rollUp(ctx, tx, events)
 }
 
 // afterSeq runs between taking sequence numbers and storing the events;

@@ -173,6 +173,7 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 			`DELETE FROM sessions WHERE key_hash IN (SELECT hash FROM api_keys WHERE cluster_id = ?)`,
 			`DELETE FROM reports WHERE mail_id IN (SELECT id FROM mail_queue WHERE cluster_id = ?)`,
 			`DELETE FROM events WHERE cluster_id = ?`,
+			`DELETE FROM event_stats WHERE cluster_id = ?`,
 			`DELETE FROM clusters WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, s.q(q), id); err != nil {

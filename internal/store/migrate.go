@@ -312,6 +312,36 @@ var migrations = []string{
 	ALTER TABLE webhooks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE webhooks ADD COLUMN next_attempt_at BIGINT NOT NULL DEFAULT 0;
 	UPDATE webhooks SET event_cursor = (SELECT last FROM event_seq);`,
+	// 25: the rollups GET /v1/stats reads (internal/stats), one row per
+	// cluster, dimension, value and hour, moved in the transaction that
+	// stores the events; and the firsts that make the uniques (a hash of
+	// cluster, type, message, recipient and, for links, the link).
+	`CREATE TABLE event_stats (
+		cluster_id    TEXT NOT NULL,
+		dim           TEXT NOT NULL,
+		value         TEXT NOT NULL,
+		hour          BIGINT NOT NULL,
+		opens_human   BIGINT NOT NULL DEFAULT 0,
+		opens_proxy   BIGINT NOT NULL DEFAULT 0,
+		opens_bot     BIGINT NOT NULL DEFAULT 0,
+		clicks_human  BIGINT NOT NULL DEFAULT 0,
+		clicks_proxy  BIGINT NOT NULL DEFAULT 0,
+		clicks_bot    BIGINT NOT NULL DEFAULT 0,
+		unique_opens  BIGINT NOT NULL DEFAULT 0,
+		unique_clicks BIGINT NOT NULL DEFAULT 0,
+		unsubscribes  BIGINT NOT NULL DEFAULT 0,
+		bounces_hard  BIGINT NOT NULL DEFAULT 0,
+		bounces_soft  BIGINT NOT NULL DEFAULT 0,
+		complaints    BIGINT NOT NULL DEFAULT 0,
+		relayed       BIGINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (cluster_id, dim, value, hour)
+	);
+	CREATE INDEX event_stats_by_hour ON event_stats (hour);
+	CREATE TABLE event_firsts (
+		h  BIGINT PRIMARY KEY,
+		at BIGINT NOT NULL
+	);
+	CREATE INDEX event_firsts_by_at ON event_firsts (at);`,
 }
 
 // postgresMigrations replace a migration on PostgreSQL, where it differs.

@@ -9,6 +9,8 @@ import (
 
 // EventRetention removes old raw events in bulk (docs/OPERATIONS.md#retention).
 type EventRetention interface {
+	// ExpireStats removes the rollups of the hours before before.
+	ExpireStats(ctx context.Context, before time.Time) (int64, error)
 	// ExpireEvents removes the events that happened before before and
 	// returns how many it removed (on PostgreSQL whole days are dropped
 	// and not counted: their count is -1 when any was). It also prepares
@@ -68,9 +70,40 @@ func (s *sqlStore) ExpireEvents(ctx context.Context, before, now time.Time) (int
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	// The offsets of journals not loaded from for as long.
+	// The firsts behind the uniques: an open or click after that counts
+	// as a first again. And the offsets of journals not loaded from for as
+	// long.
+	if _, err := s.deleteBatched(ctx, `DELETE FROM event_firsts WHERE h IN (SELECT h FROM event_firsts WHERE at < ? LIMIT ?)`, micros(before)); err != nil {
+		return removed, s.wrap(err, "expire event firsts")
+	}
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM journal_offsets WHERE updated_at < ?`), micros(before))
 	return removed, s.wrap(err, "expire journal offsets")
+}
+
+func (s *sqlStore) ExpireStats(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteBatched(ctx, `DELETE FROM event_stats WHERE (cluster_id, dim, value, hour) IN
+		(SELECT cluster_id, dim, value, hour FROM event_stats WHERE hour < ? LIMIT ?)`, micros(before))
+	return n, s.wrap(err, "expire stats")
+}
+
+// deleteBatched runs a DELETE of expireBatch rows (its last two
+// arguments: arg, then the batch) until one deletes fewer.
+func (s *sqlStore) deleteBatched(ctx context.Context, query string, arg any) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, s.q(query), arg, expireBatch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < expireBatch {
+			return total, nil
+		}
+	}
 }
 
 // expirePartitions drops the day partitions wholly before before and

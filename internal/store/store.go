@@ -106,6 +106,7 @@ type Store interface {
 	Events
 	EventLoads
 	EventRetention
+	Stats
 	Suppressions
 	Webhooks
 	WebhookQueue
