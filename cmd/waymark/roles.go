@@ -449,8 +449,9 @@ func (n *node) startMonitor(ctx context.Context) error {
 	hooks := &webhook.Deliverer{Queue: n.st, Events: n.st, EventData: func(e store.Event) any { return api.EventOf(e) }, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
 	go hooks.Run(ctx, 500*time.Millisecond)
 	// Raw events past --event-retention go every hour, on one node.
-	go retention.New(n.st, time.Duration(n.c.eventRetention), n.log, n.reg).Run(ctx, time.Hour)
-	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s; events kept %s", n.c.recheck, n.c.resolver, n.c.eventRetention.String()))
+	go retention.New(n.st, time.Duration(n.c.eventRetention), time.Duration(n.c.statsRetention), n.log, n.reg).Run(ctx, time.Hour)
+	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s; events kept %s, rollups %s", n.c.recheck, n.c.resolver,
+		n.c.eventRetention.String(), n.c.statsRetention.String()))
 	if n.c.notifyFrom != "" {
 		n.line("notices", "emailed from "+n.c.notifyFrom+" through "+n.c.delivery+" to each cluster's notify_email")
 	}

@@ -60,7 +60,7 @@ type serveConfig struct {
 	shutdownTimeout                                  time.Duration
 	maxSending, maxTracking                          int
 	pprof                                            string
-	eventRetention                                   days
+	eventRetention, statsRetention                   days
 
 	// Derived by parseServe.
 	roleList      []string
@@ -117,7 +117,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxy", "address or CIDR of your own reverse proxy or load balancer in front of the API, dashboard or edge: its X-Forwarded-For names the client (repeatable)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhooks reach loopback and private addresses")
 	fs.BoolVar(&c.deliveryPrivate, "delivery-allow-private", false, "let clusters' own delivery servers be on loopback and private addresses (--delivery always may)")
-	c.eventRetention = days(retention.DefaultEvents)
+	c.eventRetention, c.statsRetention = days(retention.DefaultEvents), days(retention.DefaultStats)
+	fs.Var(&c.statsRetention, "stats-retention", "how long the rollups of GET /v1/stats are kept: a `DURATION` such as 730d (0: for ever)")
 	fs.Var(&c.eventRetention, "event-retention", "how long raw events are kept: a `DURATION` such as 90d or 36h (0: for ever); older ones are removed every hour")
 	fs.StringVar(&c.pprof, "pprof", "", "listen address of Go's profiler (net/http/pprof), e.g. 127.0.0.1:6060; empty: off. Never expose it")
 	fs.DurationVar(&c.recheck, "recheck-interval", monitor.DefaultPolicy.Interval, "how often active domains are re-checked")

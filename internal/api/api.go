@@ -43,6 +43,7 @@ type Store interface {
 	store.DeliveryServers
 	store.Webhooks
 	store.Events
+	store.Stats
 	store.BlockedDomains
 	store.SuppressionList
 	store.Keys
@@ -195,6 +196,7 @@ var routes = []route{
 	{"GET", "/v1/delivery-servers/{id}", anyKey, (*Server).getDeliveryServer},
 	{"DELETE", "/v1/delivery-servers/{id}", anyKey, (*Server).deleteDeliveryServer},
 	{"GET", "/v1/events", anyKey, (*Server).listEvents},
+	{"GET", "/v1/stats", anyKey, (*Server).getStats},
 	{"POST", "/v1/webhooks", anyKey, (*Server).createWebhook},
 	{"GET", "/v1/webhooks", anyKey, (*Server).listWebhooks},
 	{"GET", "/v1/webhooks/{id}", anyKey, (*Server).getWebhook},

@@ -1867,3 +1867,66 @@ func TestDeleteCluster(t *testing.T) {
 	}
 	e.domainID(other, "track.acme-mail.com")
 }
+
+// TestStatsAPI: GET /v1/stats by hour (every bucket, the empty ones too),
+// by day, by link; bad parameters are 400 with the field; a cluster sees
+// its own counts only.
+func TestStatsAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	idA, keyA := e.cluster("acme")
+	_, keyB := e.cluster("bravo")
+	h0 := time.Date(2027, 3, 4, 10, 0, 0, 0, time.UTC)
+	var evs []store.Event
+	for i, tc := range []struct {
+		typ   event.Type
+		class event.Class
+		at    time.Duration
+		url   string
+	}{{event.Open, event.Human, time.Minute, ""}, {event.Open, event.Proxy, 2 * time.Minute, ""}, {event.Click, event.Human, 3 * time.Minute, "https://s/a"},
+		{event.Click, event.Bot, 2*time.Hour + time.Minute, "https://s/b"}, {event.Bounce, event.Hard, 2 * time.Hour, ""}} {
+		evs = append(evs, store.Event{ID: fmt.Sprint(i), ClusterID: idA, Type: tc.typ, Class: tc.class, At: h0.Add(tc.at), MessageID: "msg_1",
+			Recipient: "ann@example.com", URL: tc.url, Host: "t.example"})
+	}
+	if err := e.store.InsertEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Items []StatsItem }
+	get := func(key, query string) int {
+		r := e.do("GET", "/v1/stats?"+query, key, nil)
+		out.Items = nil
+		if r.Code == 200 {
+			if err := json.Unmarshal([]byte(r.Raw), &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r.Code
+	}
+	if code := get(keyA, "from=2027-03-04T10:00:00Z&to=2027-03-04T13:00:00Z"); code != 200 || len(out.Items) != 3 {
+		t.Fatalf("by hour: %d %+v", code, out.Items)
+	}
+	first, empty, third := out.Items[0], out.Items[1], out.Items[2]
+	if first.Opens != 2 || first.UniqueOpens != 1 || first.ByClass["proxy"].Opens != 1 || first.Clicks != 1 || !first.Start.Equal(h0) || !first.End.Equal(h0.Add(time.Hour)) ||
+		empty.Opens != 0 || empty.Clicks != 0 || third.Clicks != 1 || third.ByClass["bot"].Clicks != 1 || third.Bounces.Hard != 1 {
+		t.Fatalf("by hour: %+v", out.Items)
+	}
+	if code := get(keyA, "from=2027-03-04T10:30:00Z&to=2027-03-04T12:10:00Z&interval=day"); code != 200 || len(out.Items) != 1 ||
+		out.Items[0].Opens != 2 || out.Items[0].Clicks != 2 || !out.Items[0].Start.Equal(time.Date(2027, 3, 4, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("by day: %+v", out.Items)
+	}
+	if code := get(keyA, "from=2027-03-04T00:00:00Z&to=2027-03-05T00:00:00Z&interval=day&group_by=link"); code != 200 || len(out.Items) != 2 ||
+		*out.Items[0].Group != "https://s/a" || *out.Items[1].Group != "https://s/b" || out.Items[0].UniqueClicks != 1 {
+		t.Fatalf("by link: %+v", out.Items)
+	}
+	if code := get(keyB, "from=2027-03-04T10:00:00Z&to=2027-03-04T13:00:00Z"); code != 200 || len(out.Items) != 3 || out.Items[0].Opens != 0 {
+		t.Fatalf("B sees A's counts: %+v", out.Items)
+	}
+	for q, field := range map[string]string{
+		"interval=week": "interval", "group_by=country": "group_by", "group_by=sending_domain": "group_by", "from=yesterday": "from",
+		"from=2027-03-05T00:00:00Z&to=2027-03-04T00:00:00Z": "from", "from=2020-01-01T00:00:00Z&to=2027-01-01T00:00:00Z": "from",
+	} {
+		r := e.do("GET", "/v1/stats?"+q, keyA, nil)
+		if errObj, _ := r.Body["error"].(map[string]any); r.Code != 400 || r.errCode() != "invalid_query" || errObj["field"] != field {
+			t.Errorf("%s: %d %s", q, r.Code, r.Raw)
+		}
+	}
+}

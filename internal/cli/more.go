@@ -221,9 +221,65 @@ func sinceTime(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= 3650 {
+			return now.AddDate(0, 0, -days).UTC().Truncate(time.Second), nil
+		}
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration such as 24h", v)
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration such as 24h or 7d", v)
 	}
 	return now.Add(-d).UTC().Truncate(time.Second), nil
+}
+
+func statsShow(c *Client, out io.Writer, _ []string, o opts) error {
+	now := time.Now()
+	since, err := sinceTime(o.since, now)
+	if err != nil {
+		return fmt.Errorf("--since: %v%.0w", err, errUsage)
+	}
+	interval := o.interval
+	if interval == "" {
+		interval = "hour"
+		if now.Sub(since) > 48*time.Hour {
+			interval = "day"
+		}
+	}
+	q := url.Values{"from": {since.Format(time.RFC3339)}, "to": {now.UTC().Format(time.RFC3339)}, "interval": {interval}}
+	if o.groupBy != "" {
+		q.Set("group_by", o.groupBy)
+	}
+	raw, err := c.Do("GET", "/v1/stats?"+q.Encode(), nil)
+	if err != nil || o.json {
+		return errors.Join(err, printJSON(out, raw))
+	}
+	var l struct{ Items []api.StatsItem }
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return err
+	}
+	if len(l.Items) == 0 {
+		_, err := fmt.Fprintln(out, "nothing counted in that time")
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "START\t"
+	if o.groupBy != "" {
+		head += strings.ToUpper(o.groupBy) + "\t"
+	}
+	fmt.Fprintln(tw, head+"OPENS\tUNIQUE\tCLICKS\tUNIQUE\tBOT\tPROXY\tUNSUBSCRIBES\tBOUNCES\tCOMPLAINTS\tRELAYED\t")
+	layout := "2006-01-02 15:04"
+	if interval == "day" {
+		layout = "2006-01-02"
+	}
+	for _, it := range l.Items {
+		row := it.Start.Format(layout) + "\t"
+		if it.Group != nil {
+			row += truncate(*it.Group, 50) + "\t"
+		}
+		bot, proxy := it.ByClass["bot"], it.ByClass["proxy"]
+		fmt.Fprintf(tw, "%s%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", row, it.Opens, it.UniqueOpens, it.Clicks, it.UniqueClicks,
+			bot.Opens+bot.Clicks, proxy.Opens+proxy.Clicks, it.Unsubscribes, it.Bounces.Hard+it.Bounces.Soft, it.Complaints, it.Relayed)
+	}
+	return tw.Flush()
 }

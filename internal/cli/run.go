@@ -50,6 +50,7 @@ type opts struct {
 	since                 string
 	limit                 int
 	maxBatch              int
+	interval, groupBy     string
 	trackingDomain        string
 	stdin                 io.Reader
 }

@@ -134,6 +134,17 @@ var groups = []group{
 				},
 				examples: []string{"waymark event list --type bounce --since 24h", "waymark event list --message-id msg_0123456789abcdef --json"}},
 		}},
+	{name: "stats", help: "The cluster's counts by hour or day: opens, clicks (and their uniques), unsubscribes, bounces, complaints, relayed.", dflt: "show",
+		order: []string{"show"},
+		cmds: map[string]command{
+			"show": {help: "show the counts of each hour or day (from the rollups: GET /v1/stats)", run: statsShow,
+				flags: func(fs *flag.FlagSet, o *opts) {
+					fs.StringVar(&o.since, "since", "24h", "from this `TIME` (RFC 3339, or a duration before now such as 7d or 24h)")
+					fs.StringVar(&o.interval, "interval", "", "buckets of an `hour` or a `day` (default: hour for a day or less, else day)")
+					fs.StringVar(&o.groupBy, "group-by", "", "a row per `host`, `link` or `message` in each bucket")
+				},
+				examples: []string{"waymark stats", "waymark stats --since 30d --interval day", "waymark stats --since 7d --group-by link --json"}},
+		}},
 	{name: "suppression", help: "The addresses the cluster's mail is not sent to.",
 		order: []string{"list", "add", "delete", "import"},
 		cmds: map[string]command{

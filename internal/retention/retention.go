@@ -13,6 +13,9 @@ import (
 // DefaultEvents is how long raw events are kept by default.
 const DefaultEvents = 90 * 24 * time.Hour
 
+// DefaultStats is how long the rollups are kept by default: two years.
+const DefaultStats = 730 * 24 * time.Hour
+
 // Store is what the runner needs: the expiry and the lock all nodes share.
 type Store interface {
 	store.EventRetention
@@ -24,6 +27,8 @@ type Runner struct {
 	Store Store
 	// Events is how long raw events are kept (0: for ever).
 	Events time.Duration
+	// Stats is how long the rollups are kept (0: for ever).
+	Stats time.Duration
 	Log    *slog.Logger
 	// Now is the clock; tests replace it.
 	Now     func() time.Time
@@ -31,8 +36,8 @@ type Runner struct {
 }
 
 // New returns a runner; its metric goes to reg when it is not nil.
-func New(st Store, events time.Duration, log *slog.Logger, reg prometheus.Registerer) *Runner {
-	r := &Runner{Store: st, Events: events, Log: log, Now: time.Now,
+func New(st Store, events, stats time.Duration, log *slog.Logger, reg prometheus.Registerer) *Runner {
+	r := &Runner{Store: st, Events: events, Stats: stats, Log: log, Now: time.Now,
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "waymark_events_expired_total",
 			Help: "Raw events removed for being older than --event-retention (rows deleted; whole days dropped on PostgreSQL are not counted)."})}
 	if reg != nil {
@@ -44,7 +49,7 @@ func New(st Store, events time.Duration, log *slog.Logger, reg prometheus.Regist
 // RunOnce expires what is due, unless another node is at it. It reports
 // whether it ran.
 func (r *Runner) RunOnce(ctx context.Context) (bool, error) {
-	if r.Events <= 0 {
+	if r.Events <= 0 && r.Stats <= 0 {
 		return false, nil
 	}
 	unlock, ok, err := r.Store.TryLock(ctx, "event-retention")
@@ -53,17 +58,29 @@ func (r *Runner) RunOnce(ctx context.Context) (bool, error) {
 	}
 	defer unlock()
 	now := r.Now().UTC()
-	before := now.Add(-r.Events)
-	start := time.Now()
-	n, err := r.Store.ExpireEvents(ctx, before, now)
-	if n > 0 {
-		r.expired.Add(float64(n))
+	if r.Events > 0 {
+		before := now.Add(-r.Events)
+		start := time.Now()
+		n, err := r.Store.ExpireEvents(ctx, before, now)
+		if n > 0 {
+			r.expired.Add(float64(n))
+		}
+		if err != nil {
+			return true, err
+		}
+		r.Log.Info("retention: events before the cutoff removed", "before", before.Format(time.RFC3339), "rows", n,
+			"took", time.Since(start).Round(time.Millisecond))
 	}
-	if err != nil {
-		return true, err
+	if r.Stats > 0 {
+		before := now.Add(-r.Stats)
+		n, err := r.Store.ExpireStats(ctx, before)
+		if err != nil {
+			return true, err
+		}
+		if n > 0 {
+			r.Log.Info("retention: rollups before the cutoff removed", "before", before.Format(time.RFC3339), "rows", n)
+		}
 	}
-	r.Log.Info("retention: events before the cutoff removed", "before", before.Format(time.RFC3339), "rows", n,
-		"took", time.Since(start).Round(time.Millisecond))
 	return true, nil
 }
 

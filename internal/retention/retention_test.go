@@ -31,7 +31,7 @@ func TestRunnerWithFakeClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := t0.Add(10 * 24 * time.Hour)
-	r := New(st, 5*24*time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	r := New(st, 5*24*time.Hour, 0, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	r.Now = func() time.Time { return clock }
 	left := func() int {
 		got, err := st.Events(ctx, "cl_a", store.EventQuery{})
@@ -60,5 +60,20 @@ func TestRunnerWithFakeClock(t *testing.T) {
 	clock = clock.Add(365 * 24 * time.Hour)
 	if ran, _ := r.RunOnce(ctx); ran || left() != 2 {
 		t.Fatalf("retention 0 removed events: %d left", left())
+	}
+	// The rollups outlive the events, and go after their own retention.
+	hours := func() int {
+		rows, err := st.Stats(ctx, "cl_a", store.StatsQuery{From: t0, To: t0.Add(20 * 24 * time.Hour), Day: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	if hours() != 10 {
+		t.Fatalf("%d days of rollups, want the 10 of the events, removed or not", hours())
+	}
+	r.Stats = 365*24*time.Hour + 10*24*time.Hour // the clock is 378 days after the first
+	if _, err := r.RunOnce(ctx); err != nil || hours() != 7 {
+		t.Fatalf("stats retention: %d days left (%v), want 7", hours(), err)
 	}
 }

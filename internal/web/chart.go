@@ -55,6 +55,26 @@ func bucketize(evs []api.Event, from, to time.Time, n int) []series {
 	return out
 }
 
+// bucketizeStats adds hourly rollups into n equal buckets from from to to.
+func bucketizeStats(items []api.StatsItem, from, to time.Time, n int) []series {
+	out := []series{{Type: event.Open, Counts: make([][3]int, n)}, {Type: event.Click, Counts: make([][3]int, n)}}
+	span := to.Sub(from)
+	if span <= 0 || n <= 0 {
+		return out
+	}
+	for _, it := range items {
+		if it.Start.Before(from) || !it.Start.Before(to) {
+			continue
+		}
+		i := int(int64(it.Start.Sub(from)) * int64(n) / int64(span))
+		for c, class := range []string{"human", "proxy", "bot"} {
+			out[0].Counts[i][c] += int(it.ByClass[class].Opens)
+			out[1].Counts[i][c] += int(it.ByClass[class].Clicks)
+		}
+	}
+	return out
+}
+
 // chartRange is a span the events page charts: its length, its buckets,
 // and where the x axis has a labelled tick.
 type chartRange struct {

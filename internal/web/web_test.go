@@ -916,3 +916,20 @@ func TestBodiesBounded(t *testing.T) {
 		t.Fatalf("a 34 MiB upload: %d", resp.StatusCode)
 	}
 }
+
+// TestBucketizeStats: hourly rollups land in the chart's buckets by class;
+// an hour outside the window is left out.
+func TestBucketizeStats(t *testing.T) {
+	from := time.Date(2027, 3, 4, 0, 0, 0, 0, time.UTC)
+	to := from.Add(24 * time.Hour)
+	item := func(h int, human, proxy, botClicks int64) api.StatsItem {
+		return api.StatsItem{Start: from.Add(time.Duration(h) * time.Hour), ByClass: map[string]api.ClassCounts{
+			"human": {Opens: human}, "proxy": {Opens: proxy}, "bot": {Clicks: botClicks}}}
+	}
+	got := bucketizeStats([]api.StatsItem{item(0, 1, 2, 0), item(5, 3, 0, 4), item(23, 0, 0, 1), item(24, 9, 9, 9)}, from, to, 4)
+	opens, clicks := got[0].Counts, got[1].Counts
+	if opens[0] != [3]int{4, 2, 0} || opens[1] != [3]int{} || opens[3] != [3]int{} ||
+		clicks[0] != [3]int{0, 0, 4} || clicks[3] != [3]int{0, 0, 1} {
+		t.Fatalf("opens %v clicks %v", opens, clicks)
+	}
+}
