@@ -29,7 +29,7 @@ type Runner struct {
 	Events time.Duration
 	// Stats is how long the rollups are kept (0: for ever).
 	Stats time.Duration
-	Log    *slog.Logger
+	Log   *slog.Logger
 	// Now is the clock; tests replace it.
 	Now     func() time.Time
 	expired prometheus.Counter
