@@ -273,3 +273,98 @@ func BenchmarkRelayVsPostfix(b *testing.B) {
 		b.ReportMetric(float64(n)/peer.Seconds(), "postfix-opendkim-msg/s")
 	}
 }
+
+// postgresCPU is the CPU time (user and system) used so far by every
+// process whose name is postgres, from /proc.
+func postgresCPU(b *testing.B) time.Duration {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range procs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open || s[open+1:close] != "postgres" {
+			continue
+		}
+		f := strings.Fields(s[close+2:])
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// BenchmarkClicksTwoNodesPostgres: two edge nodes on one PostgreSQL, each
+// with its own journal and loader, take clicks at once (wrk, one thread
+// and 32 connections on each); it reports the combined rate, how long the
+// loaders took after wrk stopped to have every event in PostgreSQL, and
+// PostgreSQL's CPU over the whole run.
+func BenchmarkClicksTwoNodesPostgres(b *testing.B) {
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		testenv.Missing(b, "wrk (apt wrk)", err)
+	}
+	for b.Loop() {
+		db := testenv.Postgres(b)
+		key := "wma_abcdefghijklmnopqrstuvwxyz234567"
+		keyFile := filepath.Join(b.TempDir(), "secret.key")
+		var nodes [2]*server
+		for i := range nodes {
+			nodes[i] = startServe(b, []string{"WAYMARK_DB=" + db, "WAYMARK_ADMIN_KEY=" + key, "WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + b.TempDir(),
+				"WAYMARK_SECRET_KEY_FILE=" + keyFile, "WAYMARK_ROLES=api,edge", "WAYMARK_LOG_LEVEL=warn"})
+		}
+		out := mustRun(b, []string{"WAYMARK_API=" + nodes[0].api, "WAYMARK_KEY=" + key}, "cluster", "create", "bench")
+		ckey := regexp.MustCompile(`wmk_[a-z2-7]+`).FindString(out)
+		_, _, msg := apiCall(b, "POST", nodes[0].api+"/v1/messages?dry_run=1&sign=0", ckey, "message/rfc822",
+			"To: ann@example.com\r\nContent-Type: text/html\r\n\r\n<a href=\"https://shop.example/sale\">x</a>\r\n")
+		path := regexp.MustCompile(`https://t\.waymark\.localhost(/c/[A-Za-z0-9_-]+)`).FindStringSubmatch(msg)
+		if path == nil {
+			b.Fatalf("no link in\n%s", msg)
+		}
+		secs := os.Getenv("WAYMARK_WRK_SECONDS")
+		if secs == "" {
+			secs = "10"
+		}
+		cpu0 := postgresCPU(b)
+		start := time.Now()
+		var wg sync.WaitGroup
+		rates := make([]float64, 2)
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := exec.Command(bin, "-t", "1", "-c", "32", "-d", secs+"s", "-H", "Host: t.waymark.localhost", n.edge+path[1]).CombinedOutput()
+				if err != nil || regexp.MustCompile(`Non-2xx or 3xx responses`).Match(out) {
+					b.Errorf("wrk: %v\n%s", err, out)
+					return
+				}
+				m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindSubmatch(out)
+				if m != nil {
+					rates[i], _ = strconv.ParseFloat(string(m[1]), 64)
+				}
+			}()
+		}
+		wg.Wait()
+		stopped := time.Now()
+		for _, n := range nodes {
+			for metric(b, n.api, "waymark_journal_pending_bytes") > 0 && time.Since(stopped) < 5*time.Minute {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		caughtUp := time.Since(stopped)
+		cpu := postgresCPU(b) - cpu0
+		b.ReportMetric(rates[0]+rates[1], "combined-rps")
+		b.ReportMetric(caughtUp.Seconds(), "loader-catch-up-s")
+		b.ReportMetric(cpu.Seconds()/time.Since(start).Seconds(), "postgres-cores")
+		for _, n := range nodes {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+			n.cmd.Wait()
+		}
+	}
+}
