@@ -29,11 +29,13 @@ func (r *Recorder) Record(ctx context.Context, e store.Event) error {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	// The journal copies the record into its write buffer before Append
-	// returns, so the buffer can go back to the pool after it.
+	// A successful Append has copied the record into the journal's write
+	// buffer, so the buffer can go back to the pool; after an error (the
+	// caller gave up waiting) the journal may still hold it, so it is left
+	// to the collector.
 	*bp = Encode((*bp)[:0], e)
 	err := r.J.Append(ctx, *bp)
-	if cap(*bp) <= 8<<10 {
+	if err == nil && cap(*bp) <= 8<<10 {
 		r.bufs.Put(bp)
 	}
 	return err
