@@ -978,3 +978,15 @@ func TestLogFormatJSON(t *testing.T) {
 		t.Fatal("nothing logged")
 	}
 }
+
+// TestOneProcessPerDatabase: a second serve on a SQLite data directory in
+// use is refused, whatever its roles (the monitor's lock holds within a
+// process only).
+func TestOneProcessPerDatabase(t *testing.T) {
+	data := t.TempDir()
+	startServe(t, nil, "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--roles", "api")
+	_, errOut, code := waymark(t, nil, "serve", "--data", data, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--roles", "monitor")
+	if code == 0 || !strings.Contains(errOut, "another waymark serve uses the database in "+data) {
+		t.Fatalf("a second serve on the same database: exit %d\n%s", code, errOut)
+	}
+}

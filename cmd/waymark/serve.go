@@ -22,6 +22,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/waymark-mail/waymark/internal/api"
 	"github.com/waymark-mail/waymark/internal/cli"
 	"github.com/waymark-mail/waymark/internal/dkim"
@@ -182,6 +184,17 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 		removeAll(made)
 		return err
 	}
+	// One process per SQLite database: its named locks (the monitor's,
+	// retention's) hold within a process only.
+	if c.db == "" {
+		lock, err := lockData(c.data)
+		if err != nil {
+			st.Close()
+			removeAll(made)
+			return err
+		}
+		defer lock.Close() // held until serve returns
+	}
 	var n *node
 	defer func() {
 		if err != nil {
@@ -269,10 +282,27 @@ func runServe(ctx context.Context, args []string, env cli.Env) (err error) {
 	return nil
 }
 
+// lockData takes <data>/LOCK until the file returned is closed, or says
+// that another process has it.
+func lockData(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another waymark serve uses the database in %s: one process per SQLite database (several nodes share a PostgreSQL one, --db)", dir)
+	}
+	return f, nil
+}
+
 // days is a duration flag that also takes whole days ("90d").
 type days time.Duration
 
 func (d *days) String() string {
+	if *d == 0 {
+		return "for ever"
+	}
 	if v := time.Duration(*d); v%(24*time.Hour) == 0 && v > 0 {
 		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}

@@ -103,8 +103,12 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	if n := to.Sub(from) / step; n > maxBuckets {
+		hint := "narrow from and to"
+		if step == time.Hour {
+			hint += ", or use interval=day"
+		}
 		writeError(w, http.StatusBadRequest, "invalid_query",
-			fmt.Sprintf("%d %ss asked for; at most %d in one answer: narrow from and to, or use interval=day", n, interval, maxBuckets), "from")
+			fmt.Sprintf("%d %ss asked for; at most %d in one answer: %s", n, interval, maxBuckets, hint), "from")
 		return
 	}
 	rows, err := s.store.Stats(r.Context(), p.Cluster.ID, store.StatsQuery{From: from, To: to, Day: step > time.Hour, Dim: dim})

@@ -220,6 +220,13 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 			t.Errorf("%v: exit %d %q %q %v", args, code, out.String(), errOut.String(), got)
 		}
 	}
+	// A group's default command takes its flags without its name.
+	got = nil
+	var sout, serr bytes.Buffer
+	if code := Main([]string{"stats", "--since", "7d", "--group-by", "link", "--api", srv.URL, "--key", "wma_k"}, Env{Stdout: &sout, Stderr: &serr, Getenv: noEnv}); code != 0 ||
+		len(got) != 1 || !strings.HasPrefix(got[0], "GET /v1/stats") {
+		t.Errorf("waymark stats --since 7d: exit %d %q %v", code, serr.String(), got)
+	}
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"webhook", "list", "--api", srv.URL, "--key", "wma_k", "--cluster", "nobody"}, Env{Stdout: &out, Stderr: &errOut, Getenv: noEnv}); code != 1 ||
 		!strings.Contains(errOut.String(), "--cluster nobody: no cluster has this name or id") {

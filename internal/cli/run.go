@@ -112,6 +112,11 @@ func Main(args []string, env Env) int {
 			return 0
 		}
 		if n, hasValue, isFlag := flagName(tok); isFlag {
+			if n != "json" && !globalValueFlags[n] && g != nil && g.dflt != "" {
+				// "waymark stats --since 7d": the default command's flags.
+				name = g.dflt
+				break
+			}
 			if n != "json" && !globalValueFlags[n] {
 				where := "waymark --help"
 				if g != nil {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -782,4 +783,31 @@ func TestMetricsSurviveBufferReuse(t *testing.T) {
 			t.Errorf("no series %s in %v", want, labels)
 		}
 	}
+}
+
+// TestBadTargetAndBigHeaders: a target with a bad %-escape is a 400 (not
+// the adaptor's 500); a click with 40 KiB of cookies still redirects.
+func TestBadTargetAndBigHeaders(t *testing.T) {
+	f := newFixture(t)
+	click := "/c/" + f.token(clA, track.Click, "https://x.example/", f.clock.Add(-time.Hour))
+	for _, p := range []string{click + "%zz", "/%zz"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: track.a.com\r\nConnection: close\r\n\r\n", p)
+		status, _ := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if !strings.HasPrefix(status, "HTTP/1.1 400") {
+			t.Errorf("%s: %q, want a 400", p, status)
+		}
+	}
+	req, _ := http.NewRequest("GET", f.url+click, nil)
+	req.Host = "track.a.com"
+	req.Header.Set("Cookie", "big="+strings.Repeat("x", 40<<10))
+	resp, err := noRedirect.Do(req)
+	if err != nil || resp.StatusCode != 302 {
+		t.Fatalf("a click with 40 KiB of cookies: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

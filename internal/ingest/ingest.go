@@ -121,17 +121,18 @@ func (l *Loader) start(ctx context.Context) error {
 	}
 	if end := l.J.End(); off > end {
 		// The store has loaded more of this journal than it holds: the
-		// segments were lost (the ID file kept). Nothing at those offsets
-		// can be told apart from garbage, so the journal starts again
-		// under a new ID.
+		// segments were lost or cut short (the ID file kept). Appends at
+		// those offsets could not be told from the ones loaded, so the
+		// journal goes on under a new ID.
 		l.Log.Error("journal: the store has loaded this journal further than it reaches; its segments were lost. Starting it again under a new ID",
 			"journal", l.J.ID(), "stored", off, "end", end)
 		if err := l.J.Renew(); err != nil {
 			return err
 		}
-		if off, err = l.Store.JournalOffset(ctx, l.J.ID()); err != nil {
-			return err
-		}
+		// What an earlier run wrote, short of the store's offset, was
+		// loaded already; what this run appends is loaded, under the new
+		// ID.
+		off = l.J.OpenedEnd()
 	}
 	l.offset.Store(off)
 	l.started = true

@@ -87,6 +87,7 @@ type Journal struct {
 	segs []int64    // start offsets of the segment files, ascending
 
 	end    atomic.Int64 // the durable end: every byte before it is flushed
+	opened int64        // the end when the journal was opened
 	closed atomic.Bool
 	wake   chan struct{}
 }
@@ -122,6 +123,7 @@ func Open(dir string, o Options) (*Journal, error) {
 		lock.Close()
 		return nil, err
 	}
+	j.opened = j.end.Load()
 	// A new journal's spare is made before Open returns: nothing is left
 	// writing in the directory if the caller gives up at once (a start
 	// that fails removes the data directory it made).
@@ -134,8 +136,23 @@ func Open(dir string, o Options) (*Journal, error) {
 }
 
 func (j *Journal) open() error {
+	names, err := filepath.Glob(filepath.Join(j.dir, "*.seg"))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		start, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(n), ".seg"), 16, 64)
+		if err != nil {
+			return fmt.Errorf("%s: not a segment of the journal: %w", n, err)
+		}
+		j.segs = append(j.segs, start)
+	}
 	id, err := os.ReadFile(filepath.Join(j.dir, "ID"))
 	switch {
+	case errors.Is(err, os.ErrNotExist) && len(j.segs) > 0:
+		// The store's offsets are kept under the ID: without it, what
+		// was loaded already cannot be told from what was not.
+		return fmt.Errorf("%s is missing but the journal has %d segments: restore the ID file from where it was, or, if every event in them is in the store, remove the segments", filepath.Join(j.dir, "ID"), len(j.segs))
 	case errors.Is(err, os.ErrNotExist):
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
@@ -148,18 +165,7 @@ func (j *Journal) open() error {
 	}
 	j.id = strings.TrimSpace(string(id))
 	if j.id == "" {
-		return fmt.Errorf("%s: empty ID file: remove it with the segments, or restore it", filepath.Join(j.dir, "ID"))
-	}
-	names, err := filepath.Glob(filepath.Join(j.dir, "*.seg"))
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		start, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(n), ".seg"), 16, 64)
-		if err != nil {
-			return fmt.Errorf("%s: not a segment of the journal: %w", n, err)
-		}
-		j.segs = append(j.segs, start)
+		return fmt.Errorf("%s: empty ID file: restore it from where it was", filepath.Join(j.dir, "ID"))
 	}
 	slices.Sort(j.segs)
 	if len(j.segs) == 0 {
@@ -175,45 +181,45 @@ func (j *Journal) open() error {
 		f.Close()
 		return err
 	}
-	if torn, err := zeroTail(f, good); err != nil {
+	clean, err := zeroAfter(f, good)
+	if err != nil {
 		f.Close()
 		return err
-	} else if torn {
-		j.o.Log.Warn("journal: cut off a torn record left by a crash (it was never acknowledged)", "segment", j.segPath(last), "at", good)
 	}
 	j.f, j.fd, j.segSize = f, int(f.Fd()), good
 	j.end.Store(last + good)
+	if !clean {
+		// A record that does not check out, and bytes after it: a write
+		// a crash cut short (never acknowledged), or a damaged disk (then
+		// what follows may have been acknowledged). Nothing is erased:
+		// appends go on in a new segment from here, and the bytes stay
+		// in this one, unread, for whoever looks into it.
+		j.o.Log.Error("journal: a torn or damaged record; the bytes after it stay in its segment, unread, and appends go on in a new one",
+			"segment", j.segPath(last), "at", good)
+		return j.newSegment(last + good)
+	}
 	return nil
 }
 
-// zeroTail makes everything in f after offset good zeroes again (what a
-// crash left of a write that was never acknowledged), and reports whether
-// there was anything else.
-func zeroTail(f *os.File, good int64) (bool, error) {
+// zeroAfter reports whether everything in f after offset good is zeroes
+// (the end of a segment made whole before use).
+func zeroAfter(f *os.File, good int64) (bool, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return false, err
 	}
 	buf := make([]byte, 64<<10)
 	zero := make([]byte, len(buf))
-	torn := false
 	for off := good; off < st.Size(); off += int64(len(buf)) {
 		n, err := f.ReadAt(buf, off)
 		if err != nil && err != io.EOF {
-			return torn, err
+			return false, err
 		}
-		if bytes.Equal(buf[:n], zero[:n]) {
-			continue
-		}
-		torn = true
-		if _, err := f.WriteAt(zero[:n], off); err != nil {
-			return torn, err
+		if !bytes.Equal(buf[:n], zero[:n]) {
+			return false, nil
 		}
 	}
-	if torn {
-		return torn, f.Sync()
-	}
-	return false, nil
+	return true, nil
 }
 
 // scan returns the length of the whole records at the start of f.
@@ -338,6 +344,10 @@ func (j *Journal) Renew() error {
 	j.id = id
 	return nil
 }
+
+// OpenedEnd is where the journal ended when it was opened: what lies
+// before it was written by an earlier run.
+func (j *Journal) OpenedEnd() int64 { return j.opened }
 
 // ID names the journal: a loader's offsets are kept under it.
 func (j *Journal) ID() string { return j.id }

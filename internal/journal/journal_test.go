@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -117,9 +118,13 @@ func TestTornTail(t *testing.T) {
 			if j.End() != end {
 				t.Fatalf("end %d after a torn tail, want %d", j.End(), end)
 			}
-			b, _ := os.ReadFile(seg)
-			if !bytes.Equal(b[end:], make([]byte, len(b)-int(end))) {
-				t.Fatalf("the torn tail was not zeroed")
+			// Nothing is erased: the bytes stay, and appends go on in a
+			// new segment from the last whole record.
+			if b, _ := os.ReadFile(seg); !bytes.Contains(b, tail[:4]) {
+				t.Fatalf("the bytes after the last whole record were erased")
+			}
+			if want := map[bool]int{true: 1, false: 2}[name == "zeroes"]; j.Segments() != want {
+				t.Fatalf("%d segments, want %d (zeroes are a segment's clean end; anything else, a new segment after it)", j.Segments(), want)
 			}
 			j.Append(ctx, []byte("three"))
 			if got, _ := readAll(t, j, 0); len(got) != 3 || got[2] != "three" {
@@ -273,4 +278,20 @@ func BenchmarkAppend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMissingID: segments without their ID file are refused, not given a
+// new ID (the store's offsets would not apply, and all would load again).
+func TestMissingID(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Append(context.Background(), []byte("one"))
+	j.Close()
+	os.Remove(filepath.Join(dir, "ID"))
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "ID is missing but the journal has 1 segments") {
+		t.Fatalf("open without the ID: %v", err)
+	}
 }

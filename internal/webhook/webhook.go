@@ -198,23 +198,39 @@ func (d *Deliverer) log() *slog.Logger {
 // It covers a whole batch at the worst: 64 deliveries, 8 at a time, 10 s each.
 const lease = 3 * time.Minute
 
-// batchLease is how long a claimed batch of events is reserved: 8 are
-// claimed at a time and sent at once, each within the client's 10 s. A
-// node killed while sending holds its webhooks back that long.
+// batchLease is how long a claimed batch of events is reserved: it is
+// sent within the client's 10 s. A node killed while sending holds that
+// webhook back that long.
 const batchLease = 20 * time.Second
 
 // RunOnce sends every due delivery and batch of events and returns how
 // many it attempted.
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	n, err := d.runQueue(ctx)
+	if err != nil || d.Events == nil {
+		return n, err
+	}
+	batches, err := d.Events.ClaimEventBatches(ctx, d.now(), batchLease, batchSlots)
+	if err != nil {
+		return n, err
+	}
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.attemptBatch(ctx, b)
+		}()
+	}
+	wg.Wait()
+	return n + len(batches), nil
+}
+
+// runQueue sends the due deliveries of the queue (domain notices).
+func (d *Deliverer) runQueue(ctx context.Context) (int, error) {
 	due, err := d.Queue.ClaimDeliveries(ctx, d.now(), lease, 64)
 	if err != nil {
 		return 0, err
-	}
-	var batches []store.EventBatch
-	if d.Events != nil {
-		if batches, err = d.Events.ClaimEventBatches(ctx, d.now(), batchLease, 8); err != nil {
-			return 0, err
-		}
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -226,16 +242,8 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 			d.attempt(ctx, dl)
 		}()
 	}
-	for _, b := range batches {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			d.attemptBatch(ctx, b)
-		}()
-	}
 	wg.Wait()
-	return len(due) + len(batches), nil
+	return len(due), nil
 }
 
 // EventID is the stable id of a stored event in deliveries: the same in
@@ -355,18 +363,55 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	}
 }
 
-// Run delivers every tick until ctx ends.
+// batchSlots is how many batches of events a node sends at once.
+const batchSlots = 8
+
+// Run delivers until ctx ends: the queued notices every tick, and batches
+// of events as fast as their receivers take them. Each batch holds one of
+// batchSlots slots while it is sent, and a slot that frees is filled at
+// once, so a slow or hanging receiver holds back its own webhook only
+// (leased while in flight), never the others.
 func (d *Deliverer) Run(ctx context.Context, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	slots := make(chan struct{}, batchSlots)
+	freed := make(chan struct{}, batchSlots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lastQueue := time.Time{}
 	for {
-		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			d.log().Warn("webhook deliveries", "err", err)
+		if time.Since(lastQueue) >= tick {
+			lastQueue = time.Now()
+			if _, err := d.runQueue(ctx); err != nil && ctx.Err() == nil {
+				d.log().Warn("webhook deliveries", "err", err)
+			}
+		}
+		if free := batchSlots - len(slots); d.Events != nil && free > 0 {
+			batches, err := d.Events.ClaimEventBatches(ctx, d.now(), batchLease, free)
+			if err != nil && ctx.Err() == nil {
+				d.log().Warn("webhook event batches", "err", err)
+			}
+			for _, b := range batches {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() {
+						<-slots
+						wg.Done()
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					d.attemptBatch(ctx, b)
+				}()
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-freed:
 		}
 	}
 }

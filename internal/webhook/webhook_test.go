@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/waymark-mail/waymark/internal/event"
 	"github.com/waymark-mail/waymark/internal/store"
+	"github.com/waymark-mail/waymark/internal/store/storetest"
 )
 
 var t0 = time.Unix(1_800_000_000, 0).UTC()
@@ -193,5 +196,64 @@ func TestPrivateAddressRefused(t *testing.T) {
 	}
 	if hit || len(q.finished) != 1 || !strings.Contains(q.finished[0].Error, "not public") {
 		t.Fatalf("hit=%v attempts %+v", hit, q.finished)
+	}
+}
+
+// TestSlowReceiverHoldsOnlyItsOwn: with one cluster's receiver hanging,
+// another cluster's webhook gets every batch as fast as it answers, many
+// batches within one tick.
+func TestSlowReceiverHoldsOnlyItsOwn(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer slow.Close()
+	defer close(hang) // first: the hanging handler returns, then the server closes
+	var mu sync.Mutex
+	got := 0
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var evs []Payload
+		json.NewDecoder(r.Body).Decode(&evs)
+		mu.Lock()
+		got += len(evs)
+		mu.Unlock()
+		w.WriteHeader(204)
+	}))
+	defer fast.Close()
+	now := time.Now().UTC()
+	for i, c := range []string{"cl_slow", "cl_fast"} {
+		if err := st.CreateCluster(ctx, store.Cluster{ID: c, Name: c, CreatedAt: now}, c); err != nil {
+			t.Fatal(err)
+		}
+		url := []string{slow.URL, fast.URL}[i]
+		if err := st.CreateWebhook(ctx, store.Webhook{ID: "wh_" + c, ClusterID: c, URL: url, Events: []string{"*"}, Secret: "s", CreatedAt: now, MaxBatch: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var evs []store.Event
+	for i := range 40 {
+		for _, c := range []string{"cl_slow", "cl_fast"} {
+			evs = append(evs, store.Event{ID: store.NewEventID(now) + c, ClusterID: c, Type: event.Click, At: now, MessageID: "m" + strconv.Itoa(i)})
+		}
+	}
+	if err := st.InsertEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	d := &Deliverer{Queue: st, Events: st, EventData: func(e store.Event) any { return e.MessageID }, AllowPrivate: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	go d.Run(ctx, time.Hour) // one tick: what follows comes from freed slots
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := got
+		mu.Unlock()
+		if n == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fast receiver got %d of its 40 events (batches of 1) while the other hung", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
