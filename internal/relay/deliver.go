@@ -124,7 +124,6 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 	// One goroutine per delivery server: a slow or silent server of one
 	// cluster does not hold up the others' mail in the same batch.
 	var mu sync.Mutex
-	var events []store.Event
 	var untried []string
 	var wg sync.WaitGroup
 	for _, u := range order {
@@ -139,11 +138,7 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 					mu.Unlock()
 					continue
 				}
-				if ev := r.finish(record, m, outcomes[i]); ev != nil {
-					mu.Lock()
-					events = append(events, *ev)
-					mu.Unlock()
-				}
+				r.finish(record, m, outcomes[i])
 			}
 		}()
 	}
@@ -152,9 +147,6 @@ func (r *Relay) DeliverDue(ctx context.Context, limit int) (int, error) {
 		r.Log.Error("relay: release untried mail", "mails", len(untried), "err", err)
 	} else if len(untried) > 0 {
 		r.Log.Info("relay: shutting down; untried mail back in the queue", "mails", len(untried))
-	}
-	if len(events) > 0 && r.Events != nil {
-		r.Events(events) // committed with their messages' outcome
 	}
 	return len(mails), nil
 }
@@ -189,8 +181,8 @@ func mailboxGone(err error) bool {
 }
 
 // finish records an attempt, with the event it makes in the same
-// transaction, and returns that event for the webhooks (nil if none).
-func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Event {
+// transaction (webhooks read it from there).
+func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) {
 	now := r.now()
 	ev := store.Event{ID: store.NewEventID(now), ClusterID: m.ClusterID, At: now, MessageID: m.MessageID, Recipient: m.Rcpt}
 	status, lastError := store.MailFailed, ""
@@ -209,7 +201,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 		if o.mailbox {
 			if err := r.Store.Suppress(ctx, m.ClusterID, m.Rcpt, event.ReasonBounce, "message "+m.MessageID, now); err != nil {
 				r.Log.Error("relay: suppress", "mail", m.ID, "err", err)
-				return nil
+				return
 			}
 		}
 		lastError = o.err.Error()
@@ -226,7 +218,7 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 			} else {
 				r.logDelivery(m, now, "deferred", o.err.Error(), "retry_at", next.UTC().Format(time.RFC3339))
 			}
-			return nil
+			return
 		}
 		lastError = fmt.Sprintf("4.4.7 not delivered in %s: %v", r.Retry.Expire, o.err)
 		r.Metrics.delivered("bounced", m.ServerURL)
@@ -240,11 +232,11 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 		} else {
 			r.Log.Info("relay: notice "+string(ev.Type), "mail", m.ID, "cluster", m.ClusterID, "rcpt", m.Rcpt, "reply", ev.Reason)
 		}
-		return nil
+		return
 	}
 	if err := r.Store.FinishMail(ctx, m.ID, status, lastError, time.Time{}, now, &ev); err != nil {
 		r.Log.Error("relay: record delivery", "mail", m.ID, "err", err)
-		return nil
+		return
 	}
 	if ev.Type == event.Bounce {
 		r.Metrics.Recorded(string(ev.Type), string(ev.Class))
@@ -252,7 +244,6 @@ func (r *Relay) finish(ctx context.Context, m store.Mail, o outcome) *store.Even
 	} else {
 		r.logDelivery(m, now, "sent", o.reply)
 	}
-	return &ev
 }
 
 // logDelivery writes the line of one delivery attempt, as Postfix's

@@ -26,9 +26,6 @@ type Relay struct {
 	Hostname string
 	Retry    RetryPolicy
 	Log      *slog.Logger
-	// Events, if set, is told about committed relayed and bounce events
-	// (webhooks).
-	Events func([]store.Event)
 	// Workers is how many deliveries run at once (default 4).
 	Workers int
 	// AllowPrivate lets a cluster's own delivery servers be on loopback

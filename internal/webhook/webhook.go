@@ -416,53 +416,6 @@ func (d *Deliverer) Run(ctx context.Context, tick time.Duration) {
 	}
 }
 
-// Subscriptions answers whether a cluster has a webhook for an event, from
-// a cache refreshed every ttl, so the hot path of tracking events reads the
-// store once per cluster per ttl, not once per event.
-type Subscriptions struct {
-	store interface {
-		Webhooks(ctx context.Context, clusterID string) ([]store.Webhook, error)
-	}
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]subscription
-}
-
-type subscription struct {
-	events map[string]bool
-	at     time.Time
-}
-
-// NewSubscriptions returns a cache over st.
-func NewSubscriptions(st interface {
-	Webhooks(ctx context.Context, clusterID string) ([]store.Webhook, error)
-}, ttl time.Duration) *Subscriptions {
-	return &Subscriptions{store: st, ttl: ttl, m: map[string]subscription{}}
-}
-
-// Wants reports whether any webhook of the cluster receives event.
-func (s *Subscriptions) Wants(ctx context.Context, clusterID, event string) bool {
-	s.mu.Lock()
-	sub, ok := s.m[clusterID]
-	s.mu.Unlock()
-	if !ok || time.Since(sub.at) > s.ttl {
-		hooks, err := s.store.Webhooks(ctx, clusterID)
-		if err != nil {
-			return true // let the queue decide; better a lookup than a lost event
-		}
-		sub = subscription{events: map[string]bool{}, at: time.Now()}
-		for _, h := range hooks {
-			for _, e := range h.Events {
-				sub.events[e] = true
-			}
-		}
-		s.mu.Lock()
-		s.m[clusterID] = sub
-		s.mu.Unlock()
-	}
-	return sub.events[event] || sub.events["*"]
-}
-
 // BacklogCollector reports, at each scrape, the deliveries not made yet
 // and the oldest one's age, from the store.
 type BacklogCollector struct {
