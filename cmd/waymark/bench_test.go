@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,12 +78,12 @@ func BenchmarkClickVsNginx(b *testing.B) {
 		b.ReportMetric(p50, "waymark-p50-ms")
 		b.ReportMetric(p99, "waymark-p99-ms")
 		stopped := time.Now()
-		for metric(b, srv.api, "waymark_journal_pending_bytes") > 0 && time.Since(stopped) < 5*time.Minute {
+		for metric(b, srv, "waymark_journal_pending_bytes") > 0 && time.Since(stopped) < 5*time.Minute {
 			time.Sleep(50 * time.Millisecond)
 		}
 		b.ReportMetric(time.Since(stopped).Seconds(), "loader-catch-up-s")
-		if n := metric(b, srv.api, "waymark_journal_flush_records_count"); n > 0 {
-			b.ReportMetric(metric(b, srv.api, "waymark_journal_flush_records_sum")/n, "events/flush")
+		if n := metric(b, srv, "waymark_journal_flush_records_count"); n > 0 {
+			b.ReportMetric(metric(b, srv, "waymark_journal_flush_records_sum")/n, "events/flush")
 		}
 		srv.cmd.Process.Signal(syscall.SIGTERM)
 		srv.cmd.Wait()
@@ -100,18 +98,11 @@ func BenchmarkClickVsNginx(b *testing.B) {
 }
 
 // metric reads one unlabelled sample from a node's /metrics.
-func metric(b *testing.B, api, name string) float64 {
-	resp, err := http.Get(api + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
+func metric(b *testing.B, srv *server, name string) float64 {
+	v, ok := metricValue(b, srv, name+" ")
+	if !ok {
 		b.Fatalf("no %s in /metrics", name)
 	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
 }
 
@@ -367,7 +358,7 @@ func BenchmarkClicksTwoNodesPostgres(b *testing.B) {
 		wg.Wait()
 		stopped := time.Now()
 		for _, n := range nodes {
-			for metric(b, n.api, "waymark_journal_pending_bytes") > 0 && time.Since(stopped) < 5*time.Minute {
+			for metric(b, n, "waymark_journal_pending_bytes") > 0 && time.Since(stopped) < 5*time.Minute {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}

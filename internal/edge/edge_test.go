@@ -160,8 +160,7 @@ func (f *fixture) post(method, host, path, ua, form string) *http.Response {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Body = io.NopCloser(strings.NewReader(form))
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
