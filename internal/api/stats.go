@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/waymark-mail/waymark/internal/stats"
@@ -129,7 +128,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, p principal) {
 	} else {
 		for _, row := range rows {
 			start := time.UnixMicro(row.Start).UTC()
-			group := strings.Clone(row.Value)
+			group := row.Value
 			out.Items = append(out.Items, statsItem(start, start.Add(step), &group, row.Counts))
 		}
 	}

@@ -38,6 +38,18 @@ type StatsRow struct {
 const statsCols = `opens_human, opens_proxy, opens_bot, clicks_human, clicks_proxy, clicks_bot, unique_opens, unique_clicks,
 	unsubscribes, bounces_hard, bounces_soft, complaints, relayed`
 
+// statsAdd and statsSums are the upsert's SET list and the query's SUMs
+// of statsCols.
+var statsAdd, statsSums = func() (string, string) {
+	var add, sums []string
+	for _, c := range strings.Split(statsCols, ",") {
+		c = strings.TrimSpace(c)
+		add = append(add, c+" = event_stats."+c+" + excluded."+c)
+		sums = append(sums, "SUM("+c+")")
+	}
+	return strings.Join(add, ", "), strings.Join(sums, ", ")
+}()
+
 func countsArgs(c *stats.Counts) []any {
 	return []any{c.OpensHuman, c.OpensProxy, c.OpensBot, c.ClicksHuman, c.ClicksProxy, c.ClicksBot, c.UniqueOpens, c.UniqueClicks,
 		c.Unsubscribes, c.BouncesHard, c.BouncesSoft, c.Complaints, c.Relayed}
@@ -138,11 +150,6 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 		keys = append(keys, k)
 	}
 	const perRow, rowChunk = 17, 500
-	set := make([]string, 0, 13)
-	for _, c := range strings.Split(statsCols, ",") {
-		c = strings.TrimSpace(c)
-		set = append(set, c+" = event_stats."+c+" + excluded."+c)
-	}
 	for start := 0; start < len(keys); start += rowChunk {
 		batch := keys[start:min(start+rowChunk, len(keys))]
 		var sb strings.Builder
@@ -155,7 +162,7 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(append(args, k.Cluster, string(k.Dim), k.Value, k.Hour), countsArgs(agg[k])...)
 		}
-		sb.WriteString(` ON CONFLICT (cluster_id, dim, value, hour) DO UPDATE SET ` + strings.Join(set, ", "))
+		sb.WriteString(` ON CONFLICT (cluster_id, dim, value, hour) DO UPDATE SET ` + statsAdd)
 		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
 			return err
 		}
@@ -168,17 +175,13 @@ func (s *sqlStore) Stats(ctx context.Context, clusterID string, q StatsQuery) ([
 	if q.Day {
 		bucket = `(hour - ((hour % 86400000000) + 86400000000) % 86400000000)`
 	}
-	sums := make([]string, 0, 13)
-	for _, c := range strings.Split(statsCols, ",") {
-		sums = append(sums, "SUM("+strings.TrimSpace(c)+")")
-	}
 	return queryAll(ctx, s, "stats", func(r scanner) (StatsRow, error) {
 		var row StatsRow
 		c := &row.Counts
 		err := r.Scan(&row.Start, &row.Value, &c.OpensHuman, &c.OpensProxy, &c.OpensBot, &c.ClicksHuman, &c.ClicksProxy, &c.ClicksBot,
 			&c.UniqueOpens, &c.UniqueClicks, &c.Unsubscribes, &c.BouncesHard, &c.BouncesSoft, &c.Complaints, &c.Relayed)
 		return row, err
-	}, `SELECT `+bucket+` AS b, value, `+strings.Join(sums, ", ")+` FROM event_stats
+	}, `SELECT `+bucket+` AS b, value, `+statsSums+` FROM event_stats
 		WHERE cluster_id = ? AND dim = ? AND hour >= ? AND hour < ? GROUP BY b, value ORDER BY b, value`,
 		clusterID, string(q.Dim), micros(q.From), micros(q.To))
 }
