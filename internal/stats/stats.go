@@ -99,31 +99,17 @@ type Hit struct {
 // (forwards, web-version views) change nothing.
 func Count(rows map[Key]*Counts, h Hit) {
 	var c Counts
+	first := int64(0)
+	if h.First {
+		first = 1
+	}
 	switch h.Type {
 	case event.Open:
-		switch h.Class {
-		case event.Proxy:
-			c.OpensProxy = 1
-		case event.Bot:
-			c.OpensBot = 1
-		default:
-			c.OpensHuman = 1
-		}
-		if h.First {
-			c.UniqueOpens = 1
-		}
+		c.OpensHuman, c.OpensProxy, c.OpensBot = byClass(h.Class)
+		c.UniqueOpens = first
 	case event.Click:
-		switch h.Class {
-		case event.Proxy:
-			c.ClicksProxy = 1
-		case event.Bot:
-			c.ClicksBot = 1
-		default:
-			c.ClicksHuman = 1
-		}
-		if h.First {
-			c.UniqueClicks = 1
-		}
+		c.ClicksHuman, c.ClicksProxy, c.ClicksBot = byClass(h.Class)
+		c.UniqueClicks = first
 	case event.Unsubscribe:
 		c.Unsubscribes = 1
 	case event.Bounce:
@@ -162,6 +148,18 @@ func Count(rows map[Key]*Counts, h Hit) {
 		}
 		add(Link, h.URL, lc)
 	}
+}
+
+// byClass is one open or click as its human, proxy and bot counts (an
+// unclassified one counts as a person's).
+func byClass(c event.Class) (human, proxy, bot int64) {
+	switch c {
+	case event.Proxy:
+		return 0, 1, 0
+	case event.Bot:
+		return 0, 0, 1
+	}
+	return 1, 0, 0
 }
 
 // Bucket is the start of the interval (hour or UTC day) holding hour.
