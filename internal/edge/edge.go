@@ -235,6 +235,14 @@ var pathKinds = map[string][]track.Kind{
 // segNames are pathKinds' keys as constants of the code.
 var segNames = map[string]string{"c": "c", "o": "o", "u": "u", "f": "f", "v": "v"}
 
+// clickHeaders and pixelHeaders go with a click's answer and with the
+// pixel, on the fast path and in ServeHTTP alike.
+var (
+	clickHeaders = [][2]string{{"Cache-Control", "no-store"}, {"Referrer-Policy", "no-referrer"}}
+	pixelHeaders = [][2]string{{"Content-Type", "image/gif"}, {"Cache-Control", "no-store, no-cache, must-revalidate, max-age=0"},
+		{"Pragma", "no-cache"}, {"Expires", "0"}}
+)
+
 // gif is the 1x1 transparent pixel.
 var gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
@@ -328,8 +336,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !head && !e.record(w, r, tok, host, event.Click) {
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
+		for _, kv := range clickHeaders {
+			w.Header().Set(kv[0], kv[1])
+		}
 		if tok.Kind == track.Honeypot {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -348,10 +357,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !head && !e.record(w, r, tok, host, event.Open) {
 			return
 		}
-		w.Header().Set("Content-Type", "image/gif")
-		w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
-		w.Header().Set("Pragma", "no-cache")
-		w.Header().Set("Expires", "0")
+		for _, kv := range pixelHeaders {
+			w.Header().Set(kv[0], kv[1])
+		}
 		w.Write(gif)
 	case track.Unsubscribe:
 		outcome = e.unsubscribe(w, r, tok, host)

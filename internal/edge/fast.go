@@ -119,8 +119,9 @@ func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, okClick, o
 	h := &ctx.Response.Header
 	switch tok.Kind {
 	case track.Click, track.Honeypot:
-		h.Set("Cache-Control", "no-store")
-		h.Set("Referrer-Policy", "no-referrer")
+		for _, kv := range clickHeaders {
+			h.Set(kv[0], kv[1])
+		}
 		if tok.Kind == track.Honeypot {
 			ctx.SetStatusCode(http.StatusNoContent)
 			return true
@@ -129,10 +130,9 @@ func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, okClick, o
 		ctx.SetStatusCode(http.StatusFound)
 		okClick.Inc()
 	case track.Open:
-		h.Set("Content-Type", "image/gif")
-		h.Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
-		h.Set("Pragma", "no-cache")
-		h.Set("Expires", "0")
+		for _, kv := range pixelHeaders {
+			h.Set(kv[0], kv[1])
+		}
 		if head {
 			h.SetContentLength(len(gif))
 		} else {
