@@ -1887,6 +1887,11 @@ func TestStatsAPI(t *testing.T) {
 		evs = append(evs, store.Event{ID: fmt.Sprint(i), ClusterID: idA, Type: tc.typ, Class: tc.class, At: h0.Add(tc.at), MessageID: "msg_1",
 			Recipient: "ann@example.com", URL: tc.url, Host: "t.example"})
 	}
+	// msg_1 was queued signed for Example.COM (B has no such message).
+	if err := e.store.EnqueueMail(context.Background(), []store.Mail{{ID: "q1", ClusterID: idA, MessageID: "msg_1", Rcpt: "ann@example.com",
+		ServerURL: "smtp://127.0.0.1:1", Status: store.MailSent, NextAt: h0, CreatedAt: h0, SendingDomain: "Example.COM"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.store.InsertEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
@@ -1917,11 +1922,18 @@ func TestStatsAPI(t *testing.T) {
 		*out.Items[0].Group != "https://s/a" || *out.Items[1].Group != "https://s/b" || out.Items[0].UniqueClicks != 1 {
 		t.Fatalf("by link: %+v", out.Items)
 	}
+	if code := get(keyA, "from=2027-03-04T00:00:00Z&to=2027-03-05T00:00:00Z&interval=day&group_by=sending_domain"); code != 200 || len(out.Items) != 1 ||
+		*out.Items[0].Group != "example.com" || out.Items[0].Opens != 2 || out.Items[0].Clicks != 2 || out.Items[0].Bounces.Hard != 1 {
+		t.Fatalf("by sending domain: %+v", out.Items)
+	}
+	if code := get(keyB, "interval=day&group_by=sending_domain"); code != 200 || len(out.Items) != 0 {
+		t.Fatalf("B sees A's sending domain: %+v", out.Items)
+	}
 	if code := get(keyB, "from=2027-03-04T10:00:00Z&to=2027-03-04T13:00:00Z"); code != 200 || len(out.Items) != 3 || out.Items[0].Opens != 0 {
 		t.Fatalf("B sees A's counts: %+v", out.Items)
 	}
 	for q, field := range map[string]string{
-		"interval=week": "interval", "group_by=country": "group_by", "group_by=sending_domain": "group_by", "from=yesterday": "from",
+		"interval=week": "interval", "group_by=country": "group_by", "group_by=sending_domains": "group_by", "from=yesterday": "from",
 		"from=2027-03-05T00:00:00Z&to=2027-03-04T00:00:00Z": "from", "from=2020-01-01T00:00:00Z&to=2027-01-01T00:00:00Z": "from",
 	} {
 		r := e.do("GET", "/v1/stats?"+q, keyA, nil)

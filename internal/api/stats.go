@@ -26,7 +26,8 @@ type Bounces struct {
 type StatsItem struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
-	// Group is the host, link or message of the bucket, with group_by.
+	// Group is the host, link, message or sending domain of the bucket,
+	// with group_by.
 	Group        *string                `json:"group,omitempty"`
 	Opens        int64                  `json:"opens"`
 	Clicks       int64                  `json:"clicks"`
@@ -66,12 +67,8 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	dim := stats.Dim(q.Get("group_by"))
-	switch {
-	case dim == "sending_domain":
-		writeError(w, http.StatusBadRequest, "invalid_query", "group_by=sending_domain is not available yet: group by host, link or message", "group_by")
-		return
-	case dim != stats.Total && !slices.Contains(stats.Dims, dim):
-		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("group_by must be host, link or message, not %q", dim), "group_by")
+	if dim != stats.Total && !slices.Contains(stats.Dims, dim) {
+		writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("group_by must be host, link, message or sending_domain, not %q", dim), "group_by")
 		return
 	}
 	to := time.Now().UTC()

@@ -141,7 +141,7 @@ var groups = []group{
 				flags: func(fs *flag.FlagSet, o *opts) {
 					fs.StringVar(&o.since, "since", "24h", "from this `TIME` (RFC 3339, or a duration before now such as 7d or 24h)")
 					fs.StringVar(&o.interval, "interval", "", "buckets of an `hour` or a `day` (default: hour for a day or less, else day)")
-					fs.StringVar(&o.groupBy, "group-by", "", "a row per `host`, `link` or `message` in each bucket")
+					fs.StringVar(&o.groupBy, "group-by", "", "a row per `host`, `link`, `message` or `sending_domain` in each bucket")
 				},
 				examples: []string{"waymark stats", "waymark stats --since 30d --interval day", "waymark stats --since 7d --group-by link --json"}},
 		}},

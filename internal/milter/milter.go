@@ -194,7 +194,7 @@ func (ss *session) Body(m *milter.Modifier) (milter.Response, error) {
 		now := time.Now()
 		verp := relay.VERP(id, msg.Domain.BounceHost)
 		if err := ss.s.Store.EnqueueMail(ctx, []store.Mail{{ID: id, ClusterID: cluster, MessageID: msg.ID, From: verp, Rcpt: rcpt,
-			ServerURL: "milter", Status: store.MailSent, NextAt: now, CreatedAt: now}}); err != nil {
+			ServerURL: "milter", Status: store.MailSent, NextAt: now, CreatedAt: now, SendingDomain: msg.Domain.Name}}); err != nil {
 			ss.s.Log.Error("milter: record", "err", err)
 			return milter.RespTempFail, nil
 		}

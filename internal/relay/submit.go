@@ -67,6 +67,10 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 			return Result{}, err
 		}
 	}
+	signedFor := ""
+	if m.Domain != nil {
+		signedFor = m.Domain.Name
+	}
 	var mails []store.Mail
 	for _, rcpt := range rcpts {
 		suppressed, err := r.Store.Suppressed(ctx, clusterID, rcpt)
@@ -76,7 +80,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 		if suppressed {
 			res.Dropped = append(res.Dropped, Dropped{Rcpt: rcpt, Reason: "on the cluster's suppression list (unsubscribed, bounced or complained)"})
 			mails = append(mails, store.Mail{ID: NewMailID(), ClusterID: clusterID, MessageID: m.ID, Rcpt: rcpt, Status: store.MailSuppressed,
-				ServerURL: m.Server, NextAt: now, CreatedAt: now}) // so the message's status says so
+				ServerURL: m.Server, NextAt: now, CreatedAt: now, SendingDomain: signedFor}) // so the message's status says so
 			continue
 		}
 		id := NewMailID()
@@ -85,7 +89,7 @@ func (r *Relay) Submit(ctx context.Context, clusterID, from string, raw []byte, 
 			return Result{}, err
 		}
 		mails = append(mails, store.Mail{ID: id, ClusterID: clusterID, MessageID: m.ID, From: m.EnvelopeFrom(id),
-			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, SavedMessage: rawKey})
+			Rcpt: rcpt, ServerURL: m.Server, Data: data.Bytes(), NextAt: now, CreatedAt: now, SavedMessage: rawKey, SendingDomain: signedFor})
 		res.Queued = append(res.Queued, Queued{Rcpt: rcpt, ID: id})
 	}
 	if err := r.enqueue(ctx, mails); err != nil {

@@ -52,16 +52,18 @@ const (
 	Host    Dim = "host"
 	Link    Dim = "link"
 	Message Dim = "message"
+	// SendingDomain: the sending domain the message was queued under.
+	SendingDomain Dim = "sending_domain"
 )
 
 // Dims are the group_by values GET /v1/stats takes.
-var Dims = []Dim{Host, Link, Message}
+var Dims = []Dim{Host, Link, Message, SendingDomain}
 
 // Key names one row of the rollups.
 type Key struct {
 	Cluster string
 	Dim     Dim
-	// Value is the host, link or message ("" for Total).
+	// Value is the host, link, message or sending domain ("" for Total).
 	Value string
 	// Hour is the start of the hour, in Unix microseconds (UTC).
 	Hour int64
@@ -89,13 +91,16 @@ type Hit struct {
 	At        time.Time
 	Host, URL string
 	MessageID string
+	// SendingDomain is the name of the sending domain of the event's
+	// message, "" if unknown (unsigned, or queued before it was recorded).
+	SendingDomain string
 	// First: the recipient's first of this type (open or click) for the
 	// message; FirstOfLink: their first click on this link of it.
 	First, FirstOfLink bool
 }
 
 // Count adds h to rows under every dimension it has: Total, its host,
-// its message, and for a click its link. Events that no counter counts
+// its message, its sending domain, and for a click its link. Events that no counter counts
 // (forwards, web-version views) change nothing.
 func Count(rows map[Key]*Counts, h Hit) {
 	var c Counts
@@ -139,6 +144,9 @@ func Count(rows map[Key]*Counts, h Hit) {
 	}
 	if h.MessageID != "" {
 		add(Message, h.MessageID, c)
+	}
+	if h.SendingDomain != "" {
+		add(SendingDomain, h.SendingDomain, c)
 	}
 	if h.Type == event.Click && h.URL != "" {
 		lc := c

@@ -27,14 +27,21 @@ func TestCount(t *testing.T) {
 		{Type: event.Forward},
 		{Type: event.View},
 	} {
-		h.Cluster, h.At, h.Host, h.MessageID = "cl_a", at, "t.example", "msg_1"
+		h.Cluster, h.At, h.Host, h.MessageID, h.SendingDomain = "cl_a", at, "t.example", "msg_1", "example.com"
 		Count(rows, h)
 	}
+	// A message whose sending domain is not known counts under none.
+	Count(rows, Hit{Cluster: "cl_a", At: at, Type: event.Relayed, MessageID: "msg_2"})
 	total := rows[Key{Cluster: "cl_a", Dim: Total, Hour: hour}]
 	want := Counts{OpensHuman: 1, OpensProxy: 1, OpensBot: 1, ClicksHuman: 2, ClicksBot: 1, UniqueOpens: 1, UniqueClicks: 1,
 		Unsubscribes: 1, BouncesHard: 2, BouncesSoft: 1, Complaints: 1, Relayed: 1}
-	if total == nil || *total != want {
-		t.Fatalf("total %+v\nwant  %+v", total, want)
+	if sd := rows[Key{Cluster: "cl_a", Dim: SendingDomain, Value: "example.com", Hour: hour}]; sd == nil || *sd != want {
+		t.Fatalf("sending domain %+v", sd)
+	}
+	wantTotal := want
+	wantTotal.Relayed++ // msg_2's
+	if total == nil || *total != wantTotal {
+		t.Fatalf("total %+v\nwant  %+v", total, wantTotal)
 	}
 	if h := rows[Key{Cluster: "cl_a", Dim: Host, Value: "t.example", Hour: hour}]; h == nil || *h != want {
 		t.Fatalf("host %+v", h)
@@ -47,8 +54,8 @@ func TestCount(t *testing.T) {
 	if a == nil || b == nil || a.Clicks() != 2 || a.UniqueClicks != 1 || b.Clicks() != 1 || b.UniqueClicks != 1 || a.Opens() != 0 {
 		t.Fatalf("links a %+v b %+v", a, b)
 	}
-	if len(rows) != 5 {
-		t.Fatalf("%d rows, want total, host, message and two links", len(rows))
+	if len(rows) != 7 {
+		t.Fatalf("%d rows, want total, host, two messages, a sending domain and two links", len(rows))
 	}
 }
 

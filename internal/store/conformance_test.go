@@ -1630,6 +1630,18 @@ func TestStatsRollups(t *testing.T) {
 			ev(event.Relayed, "", h0.Add(5*time.Minute), "dee@example.com", ""),
 		}
 		batch1 = append(batch1, Event{ID: "x", ClusterID: "cl_b", Type: event.Open, At: h0, MessageID: "m", Recipient: "ann@example.com"})
+		// A's msg_1 was queued signed for acme.example (the first queued
+		// copy names it; a later one does not change it); B's m unsigned.
+		for i, sd := range []string{"Acme.Example", "other.example", ""} {
+			cluster, msg := "cl_a", "msg_1"
+			if sd == "" {
+				cluster, msg = "cl_b", "m"
+			}
+			if err := s.EnqueueMail(ctx, []Mail{{ID: fmt.Sprintf("q%d", i), ClusterID: cluster, MessageID: msg, Rcpt: "ann@example.com",
+				ServerURL: "smtp://127.0.0.1:1", Status: MailSent, NextAt: h0, CreatedAt: h0, SendingDomain: sd}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := s.InsertEvents(ctx, batch1); err != nil {
 			t.Fatal(err)
 		}
@@ -1675,15 +1687,32 @@ func TestStatsRollups(t *testing.T) {
 		if hosts := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.Host}); len(hosts) != 1 || hosts[0].Value != "t.acme.example" || hosts[0].Opens() != 3 {
 			t.Fatalf("hosts: %+v", hosts)
 		}
+		if sds := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.SendingDomain}); len(sds) != 1 || sds[0].Value != "acme.example" ||
+			sds[0].Opens() != 3 || sds[0].Clicks() != 3 || sds[0].Relayed != 1 || sds[0].BouncesSoft != 1 {
+			t.Fatalf("sending domains: %+v", sds)
+		}
 		if other, _ := s.Stats(ctx, "cl_b", StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(time.Hour)}); len(other) != 1 || other[0].Opens() != 1 || other[0].UniqueOpens != 1 {
 			t.Fatalf("cluster B: %+v (its Ann is not A's)", other)
 		}
-		// The first hour's rows: A's total, host, message and link; B's total and message.
-		if n, err := s.ExpireStats(ctx, h0.Add(time.Hour)); err != nil || n != 6 {
+		if other, _ := s.Stats(ctx, "cl_b", StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(time.Hour), Dim: stats.SendingDomain}); len(other) != 0 {
+			t.Fatalf("cluster B's unsigned message counts under a sending domain: %+v", other)
+		}
+		// The first hour's rows: A's total, host, message, sending domain
+		// and link; B's total and message.
+		if n, err := s.ExpireStats(ctx, h0.Add(time.Hour)); err != nil || n != 7 {
 			t.Fatalf("expire stats: %d %v", n, err)
 		}
 		if left := q(StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(3 * time.Hour)}); len(left) != 1 || left[0].Start != h0.Add(time.Hour).UnixMicro() {
 			t.Fatalf("after expiry: %+v", left)
+		}
+		// msg_1 (queued at h0) is older than the cutoff: its sending domain
+		// went with the rollups, and its later events count under none.
+		late := ev(event.Open, event.Human, h0.Add(70*time.Minute), "fay@example.com", "")
+		if err := s.InsertEvents(ctx, []Event{late}); err != nil {
+			t.Fatal(err)
+		}
+		if sds := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.SendingDomain}); len(sds) != 1 || sds[0].Opens() != 1 {
+			t.Fatalf("sending domains after expiry: %+v", sds)
 		}
 	})
 }

@@ -30,9 +30,30 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 				return err
 			}
 		}
-		return nil
+		return s.recordMessageDomains(ctx, tx, mails)
 	})
 	return s.wrap(err, "enqueue mail")
+}
+
+// recordMessageDomains records the sending domain of each message of
+// mails that has one, unless its message has one already (the first
+// queued wins: a message id names one message).
+func (s *sqlStore) recordMessageDomains(ctx context.Context, tx *sql.Tx, mails []Mail) error {
+	type key struct{ cluster, message string }
+	seen := map[key]bool{}
+	for _, m := range mails {
+		k := key{m.ClusterID, m.MessageID}
+		if m.SendingDomain == "" || m.MessageID == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO message_domains (cluster_id, message_id, sending_domain, created_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (cluster_id, message_id) DO NOTHING`),
+			m.ClusterID, m.MessageID, strings.ToLower(m.SendingDomain), micros(m.CreatedAt)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const mailCols = `id, cluster_id, message_id, mail_from, rcpt, server_url, status, attempts, next_attempt_at, last_error, created_at, raw_key`
@@ -193,6 +214,10 @@ type Mail struct {
 	// SavedMessage names the saved message (SaveMessage) it was made from, if
 	// any: forward to a friend sends that.
 	SavedMessage string
+	// SendingDomain is the name of the sending domain the copy is signed
+	// for ("" unsigned). EnqueueMail records it for the message, once: the
+	// rollups count the message's events under it.
+	SendingDomain string
 }
 
 // QueueStat is a count of queued messages of one state and server.

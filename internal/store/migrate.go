@@ -342,6 +342,17 @@ var migrations = []string{
 		at BIGINT NOT NULL
 	);
 	CREATE INDEX event_firsts_by_at ON event_firsts (at);`,
+	// 26: the sending domain each message was queued under, written with
+	// its copies, so the rollups can count its events by sending domain
+	// (group_by=sending_domain). Messages queued before have none.
+	`CREATE TABLE message_domains (
+		cluster_id     TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+		message_id     TEXT NOT NULL,
+		sending_domain TEXT NOT NULL,
+		created_at     BIGINT NOT NULL,
+		PRIMARY KEY (cluster_id, message_id)
+	);
+	CREATE INDEX message_domains_created ON message_domains (created_at);`,
 }
 
 // postgresMigrations replace a migration on PostgreSQL, where it differs.

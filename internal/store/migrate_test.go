@@ -41,7 +41,8 @@ func TestMigrationDefaultFlag(t *testing.T) {
 			`DROP INDEX api_keys_cluster`,
 			`ALTER TABLE api_keys DROP COLUMN id`,
 			`ALTER TABLE api_keys DROP COLUMN label`,
-			`DROP TABLE event_stats`, // 25
+			`DROP TABLE message_domains`, // 26
+			`DROP TABLE event_stats`,     // 25
 			`DROP TABLE event_firsts`,
 			`ALTER TABLE webhooks DROP COLUMN max_batch`, // 24
 			`ALTER TABLE webhooks DROP COLUMN event_cursor`,
@@ -110,7 +111,7 @@ func TestMigrationEventSequence(t *testing.T) {
 		sq := s.(*sqlStore)
 		day := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 		mustCluster(t, s, "cl_a", "acme")
-		for _, q := range []string{`DROP TABLE event_stats`, `DROP TABLE event_firsts`,
+		for _, q := range []string{`DROP TABLE message_domains`, `DROP TABLE event_stats`, `DROP TABLE event_firsts`,
 			`ALTER TABLE webhooks DROP COLUMN max_batch`, `ALTER TABLE webhooks DROP COLUMN event_cursor`,
 			`ALTER TABLE webhooks DROP COLUMN attempts`, `ALTER TABLE webhooks DROP COLUMN next_attempt_at`,
 			`DROP TABLE events`, `DROP TABLE event_seq`, `DROP TABLE journal_offsets`, migrationCreateEvents5,

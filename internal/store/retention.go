@@ -65,6 +65,12 @@ func (s *sqlStore) ExpireEvents(ctx context.Context, before, now time.Time) (int
 func (s *sqlStore) ExpireStats(ctx context.Context, before time.Time) (int64, error) {
 	n, err := s.deleteInSteps(ctx, `DELETE FROM event_stats WHERE (cluster_id, dim, value, hour) IN
 		(SELECT cluster_id, dim, value, hour FROM event_stats WHERE hour < ? LIMIT ?)`, micros(before), expireBatch)
+	if err == nil {
+		// The messages' sending domains go with the rollups they fed: a
+		// message older than the oldest kept hour has nothing left to count.
+		_, err = s.deleteInSteps(ctx, `DELETE FROM message_domains WHERE (cluster_id, message_id) IN
+			(SELECT cluster_id, message_id FROM message_domains WHERE created_at < ? LIMIT ?)`, micros(before), expireBatch)
+	}
 	return n, s.wrap(err, "expire stats")
 }
 

@@ -128,6 +128,10 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 			return err
 		}
 	}
+	domains, err := s.messageDomains(ctx, tx, events)
+	if err != nil {
+		return err
+	}
 	agg := map[stats.Key]*stats.Counts{}
 	for i, e := range events {
 		w := wants[i]
@@ -140,7 +144,7 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 			delete(fresh, w.link)
 		}
 		stats.Count(agg, stats.Hit{Cluster: e.ClusterID, Type: e.Type, Class: e.Class, At: e.At, Host: e.Host, URL: e.URL,
-			MessageID: e.MessageID, First: first, FirstOfLink: firstLink})
+			MessageID: e.MessageID, SendingDomain: domains[messageKey{e.ClusterID, e.MessageID}], First: first, FirstOfLink: firstLink})
 	}
 	if len(agg) == 0 {
 		return nil
@@ -168,6 +172,54 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 		}
 	}
 	return nil
+}
+
+type messageKey struct{ cluster, message string }
+
+// messageDomains finds the sending domains the messages of events were
+// queued under (recordMessageDomains), in one query a cluster and 500
+// messages.
+func (s *sqlStore) messageDomains(ctx context.Context, tx *sql.Tx, events []Event) (map[messageKey]string, error) {
+	byCluster := map[string][]string{}
+	seen := map[messageKey]bool{}
+	for _, e := range events {
+		k := messageKey{e.ClusterID, e.MessageID}
+		if e.MessageID == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		byCluster[e.ClusterID] = append(byCluster[e.ClusterID], e.MessageID)
+	}
+	out := map[messageKey]string{}
+	const chunk = 500
+	for cluster, msgs := range byCluster {
+		for start := 0; start < len(msgs); start += chunk {
+			batch := msgs[start:min(start+chunk, len(msgs))]
+			args := make([]any, 0, 1+len(batch))
+			args = append(args, cluster)
+			for _, m := range batch {
+				args = append(args, m)
+			}
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT message_id, sending_domain FROM message_domains
+				WHERE cluster_id = ? AND message_id IN (?`+strings.Repeat(", ?", len(batch)-1)+`)`), args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var msg, domain string
+				if err := rows.Scan(&msg, &domain); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[messageKey{cluster, msg}] = domain
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *sqlStore) Stats(ctx context.Context, clusterID string, q StatsQuery) ([]StatsRow, error) {
