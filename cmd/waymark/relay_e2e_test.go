@@ -159,6 +159,10 @@ func TestRelayThroughPostfix(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The stats count it under the sending domain it was signed for.
+	if out := mustRun(t, r.cli, "stats", "--interval", "day", "--group-by", "sending_domain"); !regexp.MustCompile(`(?m)acme-mail\.com(\s+\d+){9}\s+1\s*$`).MatchString(out) {
+		t.Fatalf("stats by sending domain:\n%s", out)
+	}
 
 	// Forward to a friend: the edge's form sends it on through the relay,
 	// To the friend, with the friend's own links, signed.
