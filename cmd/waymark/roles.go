@@ -101,7 +101,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		Retry:        relay.RetryPolicy{Base: c.relayRetry, Max: max(c.relayRetry, time.Hour), Expire: c.relayExpire},
 		Composer: &relay.Composer{Store: st, Tokens: n.keys, Box: box, Platform: c.platform, DefaultServer: c.delivery,
 			Links: n.links, UntrackListed: c.uriblAction == "untrack"}}
-	notifier := &api.Notifier{Store: st, Platform: c.platform, Log: log}
+	notifier := &api.Notifier{Platform: c.platform, Log: log}
 	if c.notifyFrom != "" {
 		n.notices = &notice.Mailer{Clusters: st, Queue: n.relay, From: c.notifyFrom, Platform: c.platform, Log: log}
 		notifier.Mail = n.notices.Send
@@ -115,6 +115,7 @@ func newNode(ctx context.Context, c serveConfig, st store.Store, box *secret.Box
 		Policy: monitor.Policy{Interval: c.recheck, PendingWindow: monitor.DefaultPolicy.PendingWindow,
 			TransientRetry: monitor.DefaultPolicy.TransientRetry},
 		Log:     log,
+		Render:  notifier.Body,
 		Notify:  notifier.Notify,
 		Metrics: monitor.NewMetrics(n.reg),
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/dkim"
+	"github.com/waymark-mail/waymark/internal/monitor"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
 	"github.com/waymark-mail/waymark/internal/store"
@@ -103,8 +104,12 @@ type Monitor interface {
 	CheckTrackingDomain(ctx context.Context, clusterID, id string) (store.TrackingDomain, error)
 	// FirstCheck is when a domain added at created is first checked.
 	FirstCheck(created time.Time) time.Time
-	// Deleted notifies that a domain was deleted.
-	Deleted(ctx context.Context, d store.TrackingDomain)
+	// Deleted is the notification of d's deletion; Notice makes its
+	// webhook notice, for DeleteTrackingDomain; Notified tells the log
+	// (and the mail) once the deletion has committed.
+	Deleted(d store.TrackingDomain) monitor.Notification
+	Notice(n monitor.Notification) (*store.Notice, error)
+	Notified(ctx context.Context, n monitor.Notification)
 	// CheckSendingDomain verifies a sending domain's records now.
 	CheckSendingDomain(ctx context.Context, clusterID, id string) (store.SendingDomain, error)
 	// RotateKeys runs (force: asks for) a sending domain's key rotation.

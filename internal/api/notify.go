@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/waymark-mail/waymark/internal/apikey"
 	"github.com/waymark-mail/waymark/internal/domain"
@@ -16,18 +15,16 @@ import (
 	"github.com/waymark-mail/waymark/internal/webhook"
 )
 
-// Notifier turns the monitor's notifications into webhook events whose
+// Notifier renders the monitor's notifications as webhook events whose
 // data shows the domain as the API does: {"tracking_domain": …} or
-// {"sending_domain": …}, with the diagnosis.
+// {"sending_domain": …}, with the diagnosis (Body, the monitor's Render,
+// queued with the change), and mails the warnings and deactivations
+// (Notify, once the change has committed).
 type Notifier struct {
-	Store interface {
-		TrackingDomainReader
-		EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
-	}
 	Platform string
 	Log      *slog.Logger
-	// Mail, if set, also mails the warnings and deactivations to the
-	// cluster's notify_email (notice.Mailer.Send).
+	// Mail, if set, mails the warnings and deactivations to the cluster's
+	// notify_email (notice.Mailer.Send).
 	Mail func(ctx context.Context, clusterID string, n notice.Notice)
 }
 
@@ -38,11 +35,15 @@ type NotificationData struct {
 	Diagnosis      string          `json:"diagnosis"`
 }
 
-// Data is the webhook data of n.
-func (nt *Notifier) Data(ctx context.Context, n monitor.Notification) (string, NotificationData, error) {
+// Data is the webhook data of n, and its cluster.
+func (nt *Notifier) Data(n monitor.Notification) (string, NotificationData, error) {
 	data := NotificationData{Diagnosis: n.Diagnosis}
 	if n.Sending != nil {
-		sd, err := SendingDomainOf(ctx, nt.Store, nt.Platform, *n.Sending)
+		var click store.TrackingDomain
+		if n.Click != nil {
+			click = *n.Click
+		}
+		sd, err := sendingDomainView(nt.Platform, *n.Sending, click, click.ID == "")
 		if err != nil {
 			return "", data, err
 		}
@@ -54,20 +55,27 @@ func (nt *Notifier) Data(ctx context.Context, n monitor.Notification) (string, N
 	return n.Domain.ClusterID, data, nil
 }
 
-// Notify queues n for the cluster's webhooks (monitor.Monitor.Notify),
-// and mails it if it is a warning or a deactivation.
-func (nt *Notifier) Notify(ctx context.Context, n monitor.Notification) {
-	cluster, data, err := nt.Data(ctx, n)
-	if err == nil {
-		err = webhook.Enqueue(ctx, nt.Store, cluster, string(n.Event), data, n.At)
-	}
+// Body is n's webhook event, the whole body (monitor.Monitor.Render).
+func (nt *Notifier) Body(n monitor.Notification) ([]byte, error) {
+	cluster, data, err := nt.Data(n)
 	if err != nil {
-		nt.Log.Error("queueing a webhook event", "event", n.Event, "err", err)
+		return nil, err
+	}
+	return webhook.Body(cluster, string(n.Event), data, n.At)
+}
+
+// Notify mails n if it is a warning or a deactivation
+// (monitor.Monitor.Notify); its webhook event was queued with the change.
+func (nt *Notifier) Notify(ctx context.Context, n monitor.Notification) {
+	if nt.Mail == nil || !n.Event.Failure() {
 		return
 	}
-	if nt.Mail != nil && n.Event.Failure() {
-		nt.Mail(ctx, cluster, NoticeOf(n, data))
+	cluster, data, err := nt.Data(n)
+	if err != nil {
+		nt.Log.Error("a notice's mail", "event", n.Event, "err", err)
+		return
 	}
+	nt.Mail(ctx, cluster, NoticeOf(n, data))
 }
 
 // NoticeOf is the email notice of a warning or deactivation: what was

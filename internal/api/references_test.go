@@ -106,7 +106,7 @@ func TestDeletesLeaveNoDangling(t *testing.T) {
 	r = e.do("POST", "/v1/sending-domains", key, map[string]any{"name": "bravo-mail.com"})
 	sd2, click2 := r.str("id"), r.str("click_domain_id")
 	add("sending-domains", sd2)
-	if err := e.store.DeleteTrackingDomain(context.Background(), clusterID, click2); err == nil {
+	if err := e.store.DeleteTrackingDomain(context.Background(), clusterID, click2, nil); err == nil {
 		t.Fatal("the store deleted a click host")
 	}
 	dropRow(t, e.dir, "tracking_domains", click2)

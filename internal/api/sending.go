@@ -72,6 +72,12 @@ func SendingDomainOf(ctx context.Context, st TrackingDomainReader, platform stri
 	if err != nil && !lost {
 		return SendingDomain{}, err
 	}
+	return sendingDomainView(platform, d, click, lost)
+}
+
+// sendingDomainView is the API's view of d, whose click host is the
+// tracking domain click (lost: deleted).
+func sendingDomainView(platform string, d store.SendingDomain, click store.TrackingDomain, lost bool) (SendingDomain, error) {
 	out := SendingDomain{ID: d.ID, ClusterID: d.ClusterID, Name: d.Name, Status: string(d.Status), ClickHost: d.ClickHost,
 		BounceHost: d.BounceHost, ClickDomainID: d.ClickDomainID, Algorithms: d.Algorithms, FailedChecks: d.FailedChecks,
 		LastCheck: d.LastCheck, CreatedAt: d.CreatedAt, Records: []SendingRecord{},
@@ -330,7 +336,7 @@ func (s *Server) patchSendingDomain(w http.ResponseWriter, r *http.Request, p pr
 			cur.DMARC = dmarcStored
 		}
 		return cur, nil, nil
-	})
+	}, nil)
 	switch {
 	case bad != nil:
 		writeError(w, http.StatusUnprocessableEntity, bad.Code, bad.Message, bad.Field)

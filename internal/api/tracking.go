@@ -269,7 +269,13 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if !ok {
 		return
 	}
-	err := s.store.DeleteTrackingDomain(r.Context(), p.Cluster.ID, d.ID)
+	gone := s.monitor.Deleted(d)
+	notice, err := s.monitor.Notice(gone)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	err = s.store.DeleteTrackingDomain(r.Context(), p.Cluster.ID, d.ID, notice)
 	if inUse(w, err) {
 		return
 	}
@@ -279,7 +285,7 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	}
 	s.changedZone()
 	s.log.Info("tracking domain deleted", "cluster", d.ClusterID, "id", d.ID, "name", d.Name)
-	s.monitor.Deleted(r.Context(), d)
+	s.monitor.Notified(r.Context(), gone)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,8 +26,10 @@ type Notification struct {
 	Event  event.Notice
 	At     time.Time
 	Domain store.TrackingDomain
-	// Sending is set instead of Domain for sending_domain.* events.
+	// Sending is set instead of Domain for sending_domain.* events, with
+	// Click, its click host's tracking domain as checked with it.
 	Sending   *store.SendingDomain
+	Click     *store.TrackingDomain
 	Diagnosis string
 }
 
@@ -37,7 +40,8 @@ type Store interface {
 	ApplyCheck(ctx context.Context, clusterID, id string, decide func(store.TrackingDomain) store.CheckUpdate) (store.TrackingDomain, error)
 	DueTrackingDomains(ctx context.Context, now time.Time, limit int) ([]store.TrackingDomain, error)
 	SendingDomain(ctx context.Context, clusterID, id string) (store.SendingDomain, error)
-	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error)) (store.SendingDomain, error)
+	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error),
+		notice func(store.SendingDomain) (*store.Notice, error)) (store.SendingDomain, error)
 	DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]store.SendingDomain, error)
 	store.Locker
 }
@@ -54,6 +58,10 @@ type Monitor struct {
 	Now func() time.Time
 	// Notify receives every event; nil drops them (they are logged anyway).
 	Notify func(context.Context, Notification)
+	// Render, if set, is a notification's webhook event (its whole body):
+	// the notice is then queued for the cluster's webhooks in the
+	// transaction of the change it tells of, before Notify hears of it.
+	Render func(Notification) ([]byte, error)
 	Log    *slog.Logger
 	// Workers bounds the checks run at once by RunOnce; zero means 8.
 	Workers int
@@ -145,6 +153,12 @@ func (m *Monitor) CheckTrackingDomain(ctx context.Context, clusterID, id string)
 		return store.CheckUpdate{
 			Check:  store.Check{At: now, OK: res.OK(), Code: string(res.Code), Diagnosis: res.Diagnosis, Chain: res.Chain},
 			Status: dec.Status, FailedChecks: dec.FailedChecks, NextCheck: dec.NextCheck,
+			Notice: func(after store.TrackingDomain) (*store.Notice, error) {
+				if dec.Change == Unchanged {
+					return nil, nil
+				}
+				return m.Notice(Notification{Event: dec.Change.Notice(false), At: now, Domain: after, Diagnosis: res.Diagnosis})
+			},
 		}
 	})
 	if err != nil {
@@ -178,10 +192,27 @@ func (m *Monitor) notify(ctx context.Context, n Notification) {
 	}
 }
 
-// Deleted notifies the deletion of a domain.
-func (m *Monitor) Deleted(ctx context.Context, d store.TrackingDomain) {
-	m.notify(ctx, Notification{Event: event.TrackingDeleted, At: m.now(), Domain: d})
+// Notice is n as a webhook notice to queue with the change it tells of
+// (nil without Render).
+func (m *Monitor) Notice(n Notification) (*store.Notice, error) {
+	if m.Render == nil {
+		return nil, nil
+	}
+	body, err := m.Render(n)
+	if err != nil {
+		return nil, fmt.Errorf("notice %s: %w", n.Event, err)
+	}
+	return &store.Notice{Event: string(n.Event), Payload: body, At: n.At}, nil
 }
+
+// Deleted is the notification of d's deletion: its Notice goes to
+// DeleteTrackingDomain, and Notify hears of it once that has committed.
+func (m *Monitor) Deleted(d store.TrackingDomain) Notification {
+	return Notification{Event: event.TrackingDeleted, At: m.now(), Domain: d}
+}
+
+// Notified tells the log and Notify of n, a change that has committed.
+func (m *Monitor) Notified(ctx context.Context, n Notification) { m.notify(ctx, n) }
 
 // RunOnce checks every domain that is due now, a bounded number at once,
 // runs the DKIM key schedules that are due, and returns how many domains
@@ -236,7 +267,7 @@ func (m *Monitor) RotateKeys(ctx context.Context, clusterID, id string, force bo
 			}
 		}
 		return next, keys, nil
-	})
+	}, nil)
 	if err == nil {
 		m.Metrics.rotated("published", published)
 		m.Metrics.rotated("switched", switched)

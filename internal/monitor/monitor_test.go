@@ -67,10 +67,34 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	m := &Monitor{Store: st, Checker: &verify.Verifier{Resolver: &verify.DNSResolver{Addr: u.Addr}, Platform: "waymark.localhost"},
-		Policy: DefaultPolicy, Now: clk.Now, Notify: rec.notify, Log: quiet}
+		Policy: DefaultPolicy, Now: clk.Now, Notify: rec.notify, Log: quiet,
+		// A notice's body, queued with the check: the domain as it became.
+		Render: func(n Notification) ([]byte, error) {
+			return []byte(fmt.Sprintf("%s %s %s", n.Event, n.Domain.Name, n.Domain.Status)), nil
+		}}
 
 	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "acme", CreatedAt: clk.Now()}, "h"); err != nil {
 		t.Fatal(err)
+	}
+	if err := st.CreateWebhook(ctx, store.Webhook{ID: "wh_1", ClusterID: "cl_a", URL: "https://hooks.acme.example/", Events: []string{"*"},
+		Secret: "s", CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// queued takes the notices queued for the webhook since the last call.
+	queued := func() []string {
+		t.Helper()
+		ds, err := st.ClaimDeliveries(ctx, clk.Now().Add(time.Hour), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range ds {
+			out = append(out, string(d.Payload))
+			if err := st.FinishDelivery(ctx, d, store.Attempt{Status: "delivered", Code: 200, At: clk.Now()}, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
 	}
 	d := store.TrackingDomain{ID: "td_1", ClusterID: "cl_a", Name: "track.acme-mail.com", Target: "v-00000000000000aa.track.waymark.localhost",
 		Status: domain.StatusPending, DefaultOnActive: true, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextCheck: m.FirstCheck(clk.Now())}
@@ -93,6 +117,13 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 		if got.Status != wantStatus || got.FailedChecks != wantFailed || fmt.Sprint(rec.take()) != fmt.Sprint(wantEvents) {
 			t.Fatalf("at %v: %s failed=%d (last %+v); want %s failed=%d events %v",
 				clk.Now(), got.Status, got.FailedChecks, got.LastCheck, wantStatus, wantFailed, wantEvents)
+		}
+		var want []string
+		for _, e := range wantEvents {
+			want = append(want, fmt.Sprintf("%s track.acme-mail.com %s", e, wantStatus))
+		}
+		if q := queued(); fmt.Sprint(q) != fmt.Sprint(want) {
+			t.Fatalf("at %v: queued %q, want %q", clk.Now(), q, want)
 		}
 		return got
 	}
@@ -130,6 +161,9 @@ func TestTwoStrikesThroughRealDNS(t *testing.T) {
 	}
 	if ev := rec.take(); fmt.Sprint(ev) != fmt.Sprint([]event.Notice{event.TrackingVerified}) {
 		t.Fatalf("events %v", ev)
+	}
+	if q := queued(); fmt.Sprint(q) != "[tracking_domain.verified track.acme-mail.com active]" {
+		t.Fatalf("queued on request: %q", q)
 	}
 	// A flap (one failure, then back) warns once and changes nothing else.
 	u.Remove("track.acme-mail.com")

@@ -79,6 +79,11 @@ func (m *Monitor) CheckSendingDomain(ctx context.Context, clusterID, id string) 
 		cur.LastCheck = &store.Check{At: now, OK: o == Pass, Code: map[Outcome]string{Pass: "ok", Fail: "dkim_failed", Transient: "transient"}[o], Diagnosis: diag}
 		m.Metrics.checked("sending", cur.LastCheck.Code)
 		return cur, nil, nil
+	}, func(after store.SendingDomain) (*store.Notice, error) {
+		if dec.Change == Unchanged {
+			return nil, nil
+		}
+		return m.Notice(Notification{Event: dec.Change.Notice(true), At: now, Sending: &after, Click: &click, Diagnosis: diag})
 	})
 	if err != nil {
 		return after, err
@@ -86,7 +91,7 @@ func (m *Monitor) CheckSendingDomain(ctx context.Context, clusterID, id string) 
 	m.log().Log(ctx, slog.LevelInfo, "sending domain checked", "cluster", clusterID, "id", id, "name", d.Name,
 		"status", after.Status, "failed_checks", after.FailedChecks, "event", dec.Change.Notice(true), "diagnosis", diag)
 	if dec.Change != Unchanged {
-		m.notify(ctx, Notification{Event: dec.Change.Notice(true), At: now, Sending: &after, Diagnosis: diag})
+		m.notify(ctx, Notification{Event: dec.Change.Notice(true), At: now, Sending: &after, Click: &click, Diagnosis: diag})
 	}
 	return after, nil
 }

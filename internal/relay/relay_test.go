@@ -728,7 +728,7 @@ func TestTrackSwitches(t *testing.T) {
 		if _, err := f.st.UpdateSendingDomain(ctx, "cl_00000000000000aa", "sd_1", func(d store.SendingDomain) (store.SendingDomain, []store.DKIMKey, error) {
 			d.Tracking = domain
 			return d, nil, nil
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

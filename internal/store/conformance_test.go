@@ -206,7 +206,7 @@ func TestTrackingDomainsCRUD(t *testing.T) {
 		if _, err := s.SetTrackingDomainDefault(ctx, "cl_b", "td_1", true); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster default: %v", err)
 		}
-		if err := s.DeleteTrackingDomain(ctx, "cl_b", "td_1"); !errors.Is(err, ErrNotFound) {
+		if err := s.DeleteTrackingDomain(ctx, "cl_b", "td_1", nil); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("cross-cluster delete: %v", err)
 		}
 
@@ -215,10 +215,10 @@ func TestTrackingDomainsCRUD(t *testing.T) {
 		if err != nil || len(list) != 2 || list[0].ID != "td_1" || list[1].ID != "td_5" {
 			t.Fatalf("list = %+v, %v", list, err)
 		}
-		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); err != nil {
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); !errors.Is(err, ErrNotFound) {
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1", nil); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("second delete: %v", err)
 		}
 		if _, err := s.TrackingDomain(ctx, "cl_a", "td_1"); !errors.Is(err, ErrNotFound) {
@@ -450,7 +450,7 @@ func TestZoneSerialAndTargets(t *testing.T) {
 			t.Fatalf("targets = %v, %v", targets, err)
 		}
 		s2 := serial()
-		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1"); err != nil {
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1", nil); err != nil {
 			t.Fatal(err)
 		}
 		if serial() <= s2 {
@@ -1101,7 +1101,7 @@ func TestSendingDomains(t *testing.T) {
 			cur.Status = domain.StatusActive
 			cur.Rotation = []byte(`{"rsa":{"Signing":1}}`)
 			return cur, []DKIMKey{{DomainID: "sd_1", Algorithm: "rsa", Slot: 1, PrivateKey: "sealed1b", TXT: "v=DKIM1; p=1b", PublishedAt: now.Add(time.Hour)}}, nil
-		})
+		}, nil)
 		if err != nil || upd.Status != domain.StatusActive {
 			t.Fatalf("update: %+v %v", upd, err)
 		}
@@ -1713,6 +1713,80 @@ func TestStatsRollups(t *testing.T) {
 		}
 		if sds := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.SendingDomain}); len(sds) != 1 || sds[0].Opens() != 1 {
 			t.Fatalf("sending domains after expiry: %+v", sds)
+		}
+	})
+}
+
+// TestNoticesInTheChangesTransaction: a domain's notice is queued by the
+// transaction that changes the domain, with the domain as changed, or not
+// at all when the change fails.
+func TestNoticesInTheChangesTransaction(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		now := time.Unix(2_000_000, 0).UTC()
+		if err := s.CreateWebhook(ctx, Webhook{ID: "wh_1", ClusterID: "cl_a", URL: "https://a.example/1", Events: []string{"*"}, Secret: "s", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		mustDomain(t, s, "cl_a", "td_1", "track.a.com")
+		queued := func() []Delivery {
+			t.Helper()
+			got, err := s.ClaimDeliveries(ctx, now.Add(time.Hour), time.Second, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		check := func(st domain.Status, notice func(TrackingDomain) (*Notice, error)) (TrackingDomain, error) {
+			return s.ApplyCheck(ctx, "cl_a", "td_1", func(TrackingDomain) CheckUpdate {
+				return CheckUpdate{Check: Check{At: now, OK: true, Code: "ok"}, Status: st, Notice: notice}
+			})
+		}
+		// The notice sees the domain as changed.
+		if _, err := check(domain.StatusActive, func(after TrackingDomain) (*Notice, error) {
+			return &Notice{Event: "tracking_domain.verified", Payload: []byte(`{"status":"` + string(after.Status) + `"}`), At: now}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := queued(); len(got) != 1 || got[0].Event != "tracking_domain.verified" || string(got[0].Payload) != `{"status":"active"}` {
+			t.Fatalf("after the verification: %+v", got)
+		}
+		// A notice that cannot be made undoes the change.
+		if _, err := check(domain.StatusPending, func(TrackingDomain) (*Notice, error) { return nil, errors.New("no body") }); err == nil {
+			t.Fatal("the check committed without its notice")
+		}
+		if d, err := s.TrackingDomain(ctx, "cl_a", "td_1"); err != nil || d.Status != domain.StatusActive {
+			t.Fatalf("after a failed notice: %+v %v", d, err)
+		}
+		// No notice (unchanged): none queued.
+		if _, err := check(domain.StatusActive, func(TrackingDomain) (*Notice, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		// A sending domain's check, and a delete refused (in use) or done.
+		sd := SendingDomain{ID: "sd_1", ClusterID: "cl_a", Name: "a.com", Label: "l1", ClickHost: "clicks.a.com", BounceHost: "bounce.a.com",
+			ClickDomainID: "td_c", Algorithms: []string{"rsa"}, Status: domain.StatusPending, Rotation: []byte(`{}`), CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateSendingDomain(ctx, sd, nil, newDomain("cl_a", "td_c", "clicks.a.com"), Limits{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateSendingDomain(ctx, "cl_a", "sd_1", func(cur SendingDomain) (SendingDomain, []DKIMKey, error) {
+			cur.Status = domain.StatusActive
+			return cur, nil, nil
+		}, func(after SendingDomain) (*Notice, error) {
+			return &Notice{Event: "sending_domain.verified", Payload: []byte(`{"status":"` + string(after.Status) + `"}`), At: now}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		gone := &Notice{Event: "tracking_domain.deleted", Payload: []byte(`{}`), At: now}
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_c", gone); !errors.As(err, new(*InUseError)) {
+			t.Fatalf("delete the click host: %v", err)
+		}
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", "td_1", gone); err != nil {
+			t.Fatal(err)
+		}
+		got := queued()
+		slices.SortFunc(got, func(a, b Delivery) int { return strings.Compare(a.Event, b.Event) })
+		if len(got) != 2 || got[0].Event != "sending_domain.verified" || string(got[0].Payload) != `{"status":"active"}` ||
+			got[1].Event != "tracking_domain.deleted" {
+			t.Fatalf("after the sending check and the deletes: %+v", got)
 		}
 	})
 }

@@ -42,9 +42,9 @@ func TestDeleteInUse(t *testing.T) {
 				t.Fatalf("%s: %v; want %+v", what, err, want)
 			}
 		}
-		inUse("delete the click host", s.DeleteTrackingDomain(ctx, "cl_a", click.ID),
+		inUse("delete the click host", s.DeleteTrackingDomain(ctx, "cl_a", click.ID, nil),
 			InUseError{Name: "clicks.example.com", Role: "click host", Kind: "sending domain", UserName: "example.com"})
-		inUse("delete a delivery server's tracking domain", s.DeleteTrackingDomain(ctx, "cl_a", links.ID),
+		inUse("delete a delivery server's tracking domain", s.DeleteTrackingDomain(ctx, "cl_a", links.ID, nil),
 			InUseError{Name: "links.example.com", Role: "tracking domain", Kind: "delivery server", UserName: "mta1"})
 		inUse("delete the sending domain", s.DeleteSendingDomain(ctx, "cl_a", sd.ID),
 			InUseError{Name: "clicks.example.com", Role: "tracking domain", Kind: "delivery server", UserName: "mta2"})
@@ -56,7 +56,7 @@ func TestDeleteInUse(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.DeleteTrackingDomain(ctx, "cl_a", links.ID); err != nil {
+		if err := s.DeleteTrackingDomain(ctx, "cl_a", links.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.DeleteSendingDomain(ctx, "cl_a", sd.ID); err != nil {

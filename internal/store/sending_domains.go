@@ -39,8 +39,11 @@ type SendingDomains interface {
 	// UpdateSendingDomain changes a sending domain under a row lock: change
 	// gets the current state and returns the new one and keys to publish
 	// (replacing those in the same algorithm and slot). New keys or a new
-	// DMARC policy move the zone serial.
-	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error)
+	// DMARC policy move the zone serial. notice, if set, is called in the
+	// transaction with the new state; the notice it returns (if any) is
+	// queued in it.
+	UpdateSendingDomain(ctx context.Context, clusterID, id string, change func(SendingDomain) (SendingDomain, []DKIMKey, error),
+		notice func(after SendingDomain) (*Notice, error)) (SendingDomain, error)
 	// DueSendingDomains lists sending domains of every cluster whose check
 	// or key schedule is due at now.
 	DueSendingDomains(ctx context.Context, now time.Time, limit int) ([]SendingDomain, error)
@@ -263,7 +266,7 @@ func (s *sqlStore) DKIMKeys(ctx context.Context, domainID string) ([]DKIMKey, er
 }
 
 func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string,
-	change func(SendingDomain) (SendingDomain, []DKIMKey, error)) (SendingDomain, error) {
+	change func(SendingDomain) (SendingDomain, []DKIMKey, error), notice func(after SendingDomain) (*Notice, error)) (SendingDomain, error) {
 	var out SendingDomain
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
@@ -300,7 +303,14 @@ func (s *sqlStore) UpdateSendingDomain(ctx context.Context, clusterID, id string
 			}
 		}
 		out = next
-		return nil
+		if notice == nil {
+			return nil
+		}
+		n, err := notice(next)
+		if err == nil {
+			_, err = s.enqueueNotice(ctx, tx, clusterID, n)
+		}
+		return err
 	})
 	if err != nil {
 		return SendingDomain{}, s.wrap(err, "update sending domain "+id)

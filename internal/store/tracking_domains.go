@@ -32,8 +32,9 @@ type TrackingDomains interface {
 	// SetHomeURL sets where the domain's front door sends visitors ("":
 	// the edge's own page). The zone serial moves: the edges reload.
 	SetHomeURL(ctx context.Context, clusterID, id, url string) (TrackingDomain, error)
-	// DeleteTrackingDomain removes a tracking domain at once.
-	DeleteTrackingDomain(ctx context.Context, clusterID, id string) error
+	// DeleteTrackingDomain removes a tracking domain at once, and queues
+	// notice (if not nil) in the same transaction.
+	DeleteTrackingDomain(ctx context.Context, clusterID, id string, notice *Notice) error
 	// ApplyCheck records a check of a tracking domain. decide is called
 	// inside the transaction, with the domain's row locked, and says what
 	// follows from the check given the current state, so a scheduled check
@@ -94,6 +95,9 @@ type CheckUpdate struct {
 	FailedChecks int
 	// NextCheck is when the monitor checks again; zero for only on request.
 	NextCheck time.Time
+	// Notice, if set, is called in the transaction with the domain as
+	// changed; the notice it returns (if any) is queued in it.
+	Notice func(after TrackingDomain) (*Notice, error)
 }
 
 const trackingCols = `id, cluster_id, name, target, status, is_default, default_on_active,
@@ -233,6 +237,13 @@ func (s *sqlStore) SetTrackingDomainDefault(ctx context.Context, clusterID, id s
 // the cluster and the domain's row locked, and returns the domain after it.
 func (s *sqlStore) updateLocked(ctx context.Context, clusterID, id, what string,
 	change func(tx *sql.Tx, d TrackingDomain, now int64) error) (TrackingDomain, error) {
+	return s.updateLockedThen(ctx, clusterID, id, what, change, nil)
+}
+
+// updateLockedThen is updateLocked that also calls then, in the
+// transaction, with the domain as changed.
+func (s *sqlStore) updateLockedThen(ctx context.Context, clusterID, id, what string,
+	change func(tx *sql.Tx, d TrackingDomain, now int64) error, then func(tx *sql.Tx, after TrackingDomain) error) (TrackingDomain, error) {
 	var out TrackingDomain
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
@@ -245,8 +256,10 @@ func (s *sqlStore) updateLocked(ctx context.Context, clusterID, id, what string,
 		if err := change(tx, d, micros(timeNow())); err != nil {
 			return err
 		}
-		out, err = s.trackingDomain(ctx, tx, clusterID, id, "")
-		return err
+		if out, err = s.trackingDomain(ctx, tx, clusterID, id, ""); err != nil || then == nil {
+			return err
+		}
+		return then(tx, out)
 	})
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotActive) {
 		return TrackingDomain{}, err
@@ -279,8 +292,9 @@ func (s *sqlStore) setStatus(ctx context.Context, tx *sql.Tx, d TrackingDomain, 
 }
 
 func (s *sqlStore) ApplyCheck(ctx context.Context, clusterID, id string, decide func(TrackingDomain) CheckUpdate) (TrackingDomain, error) {
-	return s.updateLocked(ctx, clusterID, id, "record check of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
-		u := decide(d)
+	var u CheckUpdate
+	return s.updateLockedThen(ctx, clusterID, id, "record check of "+id, func(tx *sql.Tx, d TrackingDomain, now int64) error {
+		u = decide(d)
 		if !u.Status.Valid() {
 			return fmt.Errorf("unknown status %q", u.Status)
 		}
@@ -296,6 +310,15 @@ func (s *sqlStore) ApplyCheck(ctx context.Context, clusterID, id string, decide 
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE tracking_domains SET failed_checks = ?, last_check = ?, next_check_at = ?,
 			updated_at = ? WHERE cluster_id = ? AND id = ?`), u.FailedChecks, lastCheck, nullTime(u.NextCheck), now, clusterID, id)
 		return err
+	}, func(tx *sql.Tx, after TrackingDomain) error {
+		if u.Notice == nil {
+			return nil
+		}
+		n, err := u.Notice(after)
+		if err == nil {
+			_, err = s.enqueueNotice(ctx, tx, clusterID, n)
+		}
+		return err
 	})
 }
 
@@ -304,7 +327,7 @@ func (s *sqlStore) DueTrackingDomains(ctx context.Context, now time.Time, limit 
 		WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`, micros(now), limit)
 }
 
-func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string) error {
+func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id string, notice *Notice) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if user, err := s.trackingDomainUser(ctx, tx, clusterID, id, ""); err != nil || user != nil {
 			if user != nil {
@@ -320,6 +343,9 @@ func (s *sqlStore) DeleteTrackingDomain(ctx context.Context, clusterID, id strin
 			return err
 		} else if n == 0 {
 			return sql.ErrNoRows
+		}
+		if _, err := s.enqueueNotice(ctx, tx, clusterID, notice); err != nil {
+			return err
 		}
 		return s.bumpZone(ctx, tx)
 	})

@@ -68,26 +68,62 @@ func (s *sqlStore) DeleteWebhook(ctx context.Context, clusterID, id string) erro
 }
 
 func (s *sqlStore) EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error) {
-	hooks, err := s.Webhooks(ctx, clusterID)
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		n, err = s.enqueueNotice(ctx, tx, clusterID, &Notice{Event: event, Payload: payload, At: now})
+		return err
+	})
+	return n, s.wrap(err, "enqueue "+event)
+}
+
+// Notice is a webhook event about a domain (tracking_domain.verified, …).
+// Given to the change of the domain it tells of, it is queued for the
+// cluster's webhooks in that change's transaction: no crash keeps the
+// change and loses its notice.
+type Notice struct {
+	Event   string
+	Payload []byte // the whole body of one event (webhook.Body)
+	At      time.Time
+}
+
+// enqueueNotice queues n, in tx, for each webhook of the cluster that
+// subscribes to it, and returns how many.
+func (s *sqlStore) enqueueNotice(ctx context.Context, tx *sql.Tx, clusterID string, n *Notice) (int, error) {
+	if n == nil {
+		return 0, nil
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, events FROM webhooks WHERE cluster_id = ? ORDER BY created_at, id`), clusterID)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		for _, w := range hooks {
-			if !slices.Contains(w.Events, event) && !slices.Contains(w.Events, "*") {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_deliveries
-				(id, webhook_id, event, payload, status, attempts, next_attempt_at, created_at)
-				VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)`), deliveryID(), w.ID, event, string(payload), micros(now), micros(now)); err != nil {
-				return err
-			}
-			n++
+	var ids []string
+	for rows.Next() {
+		var id, raw string
+		var events []string
+		if err := rows.Scan(&id, &raw); err != nil {
+			rows.Close()
+			return 0, err
 		}
-		return nil
-	})
-	return n, s.wrap(err, "enqueue "+event)
+		if err := json.Unmarshal([]byte(raw), &events); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("events of webhook %s: %w", id, err)
+		}
+		if slices.Contains(events, n.Event) || slices.Contains(events, "*") {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_deliveries
+			(id, webhook_id, event, payload, status, attempts, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)`), deliveryID(), id, n.Event, string(n.Payload), micros(n.At), micros(n.At)); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }
 
 // deliveryID is a random id for a delivery, sent to the receiver so it can

@@ -109,14 +109,19 @@ type Enqueuer interface {
 
 // Enqueue queues an event for the cluster's webhooks.
 func Enqueue(ctx context.Context, q Enqueuer, clusterID, event string, data any, now time.Time) error {
-	id := make([]byte, 10)
-	_, _ = rand.Read(id)
-	body, err := json.Marshal(Payload{ID: "evt_" + hex.EncodeToString(id), Type: event, CreatedAt: now.UTC(), ClusterID: clusterID, Data: data})
+	body, err := Body(clusterID, event, data, now)
 	if err != nil {
 		return err
 	}
 	_, err = q.EnqueueEvent(ctx, clusterID, event, body, now)
 	return err
+}
+
+// Body is the JSON of one queued event, under a new id.
+func Body(clusterID, event string, data any, now time.Time) ([]byte, error) {
+	id := make([]byte, 10)
+	_, _ = rand.Read(id)
+	return json.Marshal(Payload{ID: "evt_" + hex.EncodeToString(id), Type: event, CreatedAt: now.UTC(), ClusterID: clusterID, Data: data})
 }
 
 // Deliverer sends the clusters' events from each webhook's cursor, and
