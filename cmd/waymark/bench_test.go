@@ -61,7 +61,9 @@ func wrk(b *testing.B, url, host string) (rps, p50, p99 float64) {
 // fdatasync), and then nginx answering a static 302 on the same machine,
 // both with wrk. It also reports the events per journal flush and how long
 // the loader took, after wrk stopped, to have all of them in the store
-// (embedded SQLite, synchronous=FULL).
+// (embedded SQLite, synchronous=FULL); and the same wrk against the
+// machine's bound for answering after fdatasync (startCeiling), with and
+// without the fdatasync.
 func BenchmarkClickVsNginx(b *testing.B) {
 	for b.Loop() {
 		srv := startServe(b, []string{"WAYMARK_HTTP=127.0.0.1:0", "WAYMARK_DATA=" + b.TempDir(), "WAYMARK_ROLES=api,edge", "WAYMARK_LOG_LEVEL=warn"})
@@ -94,6 +96,24 @@ func BenchmarkClickVsNginx(b *testing.B) {
 		b.ReportMetric(p50, "nginx-p50-ms")
 		b.ReportMetric(p99, "nginx-p99-ms")
 		stop()
+
+		// The bound of the rule on this machine: a bare event loop that
+		// answers after fdatasync, and the same loop without it.
+		for _, sync := range []bool{true, false} {
+			addr, counts, stop := startCeiling(b, sync)
+			rps, _, p99 := wrk(b, "http://"+addr+path[1], "t.waymark.localhost")
+			flushes, recs := counts()
+			stop()
+			name := "ceiling"
+			if !sync {
+				name = "ceiling-nosync"
+			}
+			b.ReportMetric(rps, name+"-rps")
+			b.ReportMetric(p99, name+"-p99-ms")
+			if sync && flushes > 0 {
+				b.ReportMetric(float64(recs)/float64(flushes), "ceiling-events/flush")
+			}
+		}
 	}
 }
 
