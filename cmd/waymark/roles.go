@@ -448,7 +448,12 @@ func (n *node) startMonitor(ctx context.Context) error {
 	// is stored reaches them whatever crashes; domain notices come from
 	// their queue.
 	hooks := &webhook.Deliverer{Queue: n.st, Events: n.st, EventData: func(e store.Event) any { return api.EventOf(e) }, Box: n.box, AllowPrivate: n.c.webhookPrivate, Log: n.log, Attempts: webhook.NewAttempts(n.reg)}
-	go hooks.Run(ctx, 500*time.Millisecond)
+	hooksDone := make(chan struct{})
+	go func() {
+		hooks.Run(ctx, 500*time.Millisecond)
+		close(hooksDone)
+	}()
+	n.afterShutdown = append(n.afterShutdown, func(ctx context.Context) { n.waitFor(ctx, hooksDone, "webhook deliveries") })
 	// Raw events past --event-retention go every hour, on one node.
 	go retention.New(n.st, time.Duration(n.c.eventRetention), time.Duration(n.c.statsRetention), n.log, n.reg).Run(ctx, time.Hour)
 	n.line("monitor", fmt.Sprintf("active domains every %s, resolver %s; events kept %s, rollups %s", n.c.recheck, n.c.resolver,

@@ -224,7 +224,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.attemptBatch(ctx, b)
+			d.attemptBatch(context.WithoutCancel(ctx), b) // see Run
 		}()
 	}
 	wg.Wait()
@@ -244,7 +244,7 @@ func (d *Deliverer) runQueue(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.attempt(ctx, dl)
+			d.attempt(context.WithoutCancel(ctx), dl) // see Run
 		}()
 	}
 	wg.Wait()
@@ -375,7 +375,11 @@ const batchSlots = 8
 // of events as fast as their receivers take them. Each batch holds one of
 // batchSlots slots while it is sent, and a slot that frees is filled at
 // once, so a slow or hanging receiver holds back its own webhook only
-// (leased while in flight), never the others.
+// (leased while in flight), never the others. Once ctx ends nothing new is
+// claimed, and Run returns when the deliveries in flight have been
+// answered (or timed out, Client's bound) and recorded: a POST cut off by
+// a shutdown would be sent again after the restart, to a receiver that
+// may have taken it.
 func (d *Deliverer) Run(ctx context.Context, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -408,7 +412,7 @@ func (d *Deliverer) Run(ctx context.Context, tick time.Duration) {
 						default:
 						}
 					}()
-					d.attemptBatch(ctx, b)
+					d.attemptBatch(context.WithoutCancel(ctx), b)
 				}()
 			}
 		}

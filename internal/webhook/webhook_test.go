@@ -257,3 +257,61 @@ func TestSlowReceiverHoldsOnlyItsOwn(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStopFinishesInFlight: a shutdown (ctx ends) while a batch is being
+// posted lets the POST finish and records it, so the restarted node does
+// not send it again.
+func TestStopFinishesInFlight(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	arrived := make(chan struct{}, 10)
+	var mu sync.Mutex
+	posts, got := 0, 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // the shutdown comes meanwhile
+		var evs []Payload
+		json.NewDecoder(r.Body).Decode(&evs)
+		mu.Lock()
+		posts, got = posts+1, got+len(evs)
+		mu.Unlock()
+		w.WriteHeader(204)
+	}))
+	defer hook.Close()
+	now := time.Now().UTC()
+	if err := st.CreateCluster(ctx, store.Cluster{ID: "cl_a", Name: "a", CreatedAt: now}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateWebhook(ctx, store.Webhook{ID: "wh_a", ClusterID: "cl_a", URL: hook.URL, Events: []string{"*"}, Secret: "s", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	var evs []store.Event
+	for i := range 5 {
+		evs = append(evs, store.Event{ID: store.NewEventID(now) + strconv.Itoa(i), ClusterID: "cl_a", Type: event.Click, At: now, MessageID: "m"})
+	}
+	if err := st.InsertEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d := &Deliverer{Queue: st, Events: st, EventData: func(e store.Event) any { return e.MessageID }, AllowPrivate: true, Log: quiet}
+	done := make(chan struct{})
+	go func() {
+		d.Run(ctx, time.Hour)
+		close(done)
+	}()
+	<-arrived
+	cancel()
+	<-done
+	mu.Lock()
+	p, g := posts, got
+	mu.Unlock()
+	if p != 1 || g != 5 {
+		t.Fatalf("Run returned with %d posts, %d events answered: it did not wait for the one in flight", p, g)
+	}
+	// The restarted node: nothing to send again.
+	again := &Deliverer{Queue: st, Events: st, EventData: func(e store.Event) any { return e.MessageID }, AllowPrivate: true, Log: quiet}
+	if n, err := again.RunOnce(context.Background()); err != nil || n != 0 {
+		t.Fatalf("after the restart: %d sent again (%v)", n, err)
+	}
+}
