@@ -29,6 +29,7 @@ import (
 	"github.com/waymark-mail/waymark/internal/notice"
 	"github.com/waymark-mail/waymark/internal/relay"
 	"github.com/waymark-mail/waymark/internal/secret"
+	"github.com/waymark-mail/waymark/internal/stats"
 	"github.com/waymark-mail/waymark/internal/store"
 	"github.com/waymark-mail/waymark/internal/store/storetest"
 	"github.com/waymark-mail/waymark/internal/testenv"
@@ -1931,6 +1932,31 @@ func TestStatsAPI(t *testing.T) {
 	}
 	if code := get(keyB, "from=2027-03-04T10:00:00Z&to=2027-03-04T13:00:00Z"); code != 200 || len(out.Items) != 3 || out.Items[0].Opens != 0 {
 		t.Fatalf("B sees A's counts: %+v", out.Items)
+	}
+	// The OpenAPI document offers every group_by the API takes.
+	var doc struct {
+		Paths map[string]struct {
+			Get struct {
+				Parameters []struct {
+					Name   string
+					Schema struct{ Enum []string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(e.do("GET", "/v1/openapi.json", "", nil).Raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var enum []string
+	for _, p := range doc.Paths["/v1/stats"].Get.Parameters {
+		if p.Name == "group_by" {
+			enum = p.Schema.Enum
+		}
+	}
+	for _, d := range stats.Dims {
+		if !slices.Contains(enum, string(d)) {
+			t.Errorf("openapi.json's group_by %v lacks %q", enum, d)
+		}
 	}
 	for q, field := range map[string]string{
 		"interval=week": "interval", "group_by=country": "group_by", "group_by=sending_domains": "group_by", "from=yesterday": "from",

@@ -5,8 +5,9 @@
 // it, not in front of it.
 //
 // It also owns the JSON shapes of the objects it shows, so what other
-// packages send elsewhere looks the same: the Notifier queues the monitor's
-// notifications for webhooks with the API's view of the domain, and
+// packages send elsewhere looks the same: the Notifier renders the
+// monitor's notifications for webhooks with the API's view of the domain
+// (queued with the change they tell of) and mails the failures, and
 // EventOf is both the API's and the webhooks' view of an event.
 // EnsureAdminKey makes or stores the admin key at first start.
 //

@@ -279,7 +279,11 @@ func (s *Server) deleteTrackingDomain(w http.ResponseWriter, r *http.Request, p 
 	if inUse(w, err) {
 		return
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) { // already gone is what was asked
+	if errors.Is(err, store.ErrNotFound) { // already gone (a delete at the same time) is what was asked
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if err != nil {
 		s.internal(w, r, err)
 		return
 	}

@@ -56,7 +56,9 @@ type Monitor struct {
 	Policy   Policy
 	// Now is the clock; tests replace it to run days in milliseconds.
 	Now func() time.Time
-	// Notify receives every event; nil drops them (they are logged anyway).
+	// Notify hears of every notification once its change has committed
+	// (nil: none; they are logged anyway). Webhooks get them through
+	// Render, not Notify.
 	Notify func(context.Context, Notification)
 	// Render, if set, is a notification's webhook event (its whole body):
 	// the notice is then queued for the cluster's webhooks in the

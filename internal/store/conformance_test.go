@@ -1632,10 +1632,13 @@ func TestStatsRollups(t *testing.T) {
 		batch1 = append(batch1, Event{ID: "x", ClusterID: "cl_b", Type: event.Open, At: h0, MessageID: "m", Recipient: "ann@example.com"})
 		// A's msg_1 was queued signed for acme.example (the first queued
 		// copy names it; a later one does not change it); B's m unsigned.
-		for i, sd := range []string{"Acme.Example", "other.example", ""} {
+		for i, sd := range []string{"Acme.Example", "other.example", "", "quiet.example"} {
 			cluster, msg := "cl_a", "msg_1"
-			if sd == "" {
+			switch sd {
+			case "":
 				cluster, msg = "cl_b", "m"
+			case "quiet.example": // a message that has no event yet
+				msg = "msg_quiet"
 			}
 			if err := s.EnqueueMail(ctx, []Mail{{ID: fmt.Sprintf("q%d", i), ClusterID: cluster, MessageID: msg, Rcpt: "ann@example.com",
 				ServerURL: "smtp://127.0.0.1:1", Status: MailSent, NextAt: h0, CreatedAt: h0, SendingDomain: sd}}); err != nil {
@@ -1705,13 +1708,18 @@ func TestStatsRollups(t *testing.T) {
 		if left := q(StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(3 * time.Hour)}); len(left) != 1 || left[0].Start != h0.Add(time.Hour).UnixMicro() {
 			t.Fatalf("after expiry: %+v", left)
 		}
-		// msg_1 (queued at h0) is older than the cutoff: its sending domain
-		// went with the rollups, and its later events count under none.
+		// Both messages were queued before the cutoff. msg_1 has rollups
+		// left (the second hour): it keeps its sending domain. msg_quiet has
+		// none: its sending domain went, and its later events count under
+		// no sending domain.
 		late := ev(event.Open, event.Human, h0.Add(70*time.Minute), "fay@example.com", "")
-		if err := s.InsertEvents(ctx, []Event{late}); err != nil {
+		quiet := late
+		quiet.ID, quiet.MessageID = NewEventID(late.At), "msg_quiet"
+		if err := s.InsertEvents(ctx, []Event{late, quiet}); err != nil {
 			t.Fatal(err)
 		}
-		if sds := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.SendingDomain}); len(sds) != 1 || sds[0].Opens() != 1 {
+		if sds := q(StatsQuery{From: h0, To: h0.Add(3 * time.Hour), Day: true, Dim: stats.SendingDomain}); len(sds) != 1 ||
+			sds[0].Value != "acme.example" || sds[0].Opens() != 2 {
 			t.Fatalf("sending domains after expiry: %+v", sds)
 		}
 	})

@@ -39,14 +39,23 @@ func (s *sqlStore) EnqueueMail(ctx context.Context, mails []Mail) error {
 // mails that has one, unless its message has one already (the first
 // queued wins: a message id names one message).
 func (s *sqlStore) recordMessageDomains(ctx context.Context, tx *sql.Tx, mails []Mail) error {
-	type key struct{ cluster, message string }
-	seen := map[key]bool{}
+	seen := map[messageKey]bool{}
+	var first []Mail
 	for _, m := range mails {
-		k := key{m.ClusterID, m.MessageID}
+		k := messageKey{m.ClusterID, m.MessageID}
 		if m.SendingDomain == "" || m.MessageID == "" || seen[k] {
 			continue
 		}
 		seen[k] = true
+		first = append(first, m)
+	}
+	// In key order: two transactions inserting the same new messages
+	// (two nodes' group commits) then wait on each other in one order,
+	// never in a cycle (a deadlock on PostgreSQL).
+	slices.SortFunc(first, func(a, b Mail) int {
+		return cmp.Or(strings.Compare(a.ClusterID, b.ClusterID), strings.Compare(a.MessageID, b.MessageID))
+	})
+	for _, m := range first {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO message_domains (cluster_id, message_id, sending_domain, created_at)
 			VALUES (?, ?, ?, ?) ON CONFLICT (cluster_id, message_id) DO NOTHING`),
 			m.ClusterID, m.MessageID, strings.ToLower(m.SendingDomain), micros(m.CreatedAt)); err != nil {

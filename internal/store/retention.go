@@ -66,10 +66,13 @@ func (s *sqlStore) ExpireStats(ctx context.Context, before time.Time) (int64, er
 	n, err := s.deleteInSteps(ctx, `DELETE FROM event_stats WHERE (cluster_id, dim, value, hour) IN
 		(SELECT cluster_id, dim, value, hour FROM event_stats WHERE hour < ? LIMIT ?)`, micros(before), expireBatch)
 	if err == nil {
-		// The messages' sending domains go with the rollups they fed: a
-		// message older than the oldest kept hour has nothing left to count.
+		// A message's sending domain goes once the message is older than
+		// the cutoff and no rollup of it is left (its last event is older
+		// too): a message still clicked keeps it.
 		_, err = s.deleteInSteps(ctx, `DELETE FROM message_domains WHERE (cluster_id, message_id) IN
-			(SELECT cluster_id, message_id FROM message_domains WHERE created_at < ? LIMIT ?)`, micros(before), expireBatch)
+			(SELECT cluster_id, message_id FROM message_domains md WHERE created_at < ? AND NOT EXISTS
+				(SELECT 1 FROM event_stats es WHERE es.cluster_id = md.cluster_id AND es.dim = 'message' AND es.value = md.message_id)
+			LIMIT ?)`, micros(before), expireBatch)
 	}
 	return n, s.wrap(err, "expire stats")
 }
