@@ -573,6 +573,9 @@ func (h *hookReceiver) wait(t *testing.T, event, name string) map[string]any {
 		for _, ev := range h.events {
 			data, _ := ev["data"].(map[string]any)
 			td, _ := data["tracking_domain"].(map[string]any)
+			if sd, ok := data["sending_domain"].(map[string]any); ok {
+				td = sd
+			}
 			if ev["type"] == event && td["name"] == name {
 				h.mu.Unlock()
 				return ev
@@ -675,6 +678,23 @@ func TestVerifyThroughUnbound(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `"status": "delivered"`) {
 		t.Fatalf("webhook list: %s", raw)
+	}
+	// A sending domain verified: its webhook shows it as the API does,
+	// every record active, the click host's among them.
+	publishSendingDomain(t, u, acme, "acme-mail.com")
+	ev = hooks.wait(t, "sending_domain.verified", "acme-mail.com")
+	sd := ev["data"].(map[string]any)["sending_domain"].(map[string]any)
+	recs, _ := sd["records"].([]any)
+	click := false
+	for _, r := range recs {
+		r := r.(map[string]any)
+		if r["status"] != "active" {
+			t.Fatalf("sending_domain.verified with a record not active: %v", sd)
+		}
+		click = click || r["name"] == "clicks.acme-mail.com"
+	}
+	if sd["status"] != "active" || len(recs) < 4 || !click {
+		t.Fatalf("sending_domain.verified: %v", sd)
 	}
 }
 
