@@ -101,23 +101,8 @@ type Payload struct {
 	Data      any       `json:"data"`
 }
 
-// Enqueuer queues one delivery of an event to each subscribed webhook of a
-// cluster.
-type Enqueuer interface {
-	EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
-}
-
-// Enqueue queues an event for the cluster's webhooks.
-func Enqueue(ctx context.Context, q Enqueuer, clusterID, event string, data any, now time.Time) error {
-	body, err := Body(clusterID, event, data, now)
-	if err != nil {
-		return err
-	}
-	_, err = q.EnqueueEvent(ctx, clusterID, event, body, now)
-	return err
-}
-
-// Body is the JSON of one queued event, under a new id.
+// Body is the JSON of one queued event, under a new id: what the store
+// queues for a domain notice (store.Notice).
 func Body(clusterID, event string, data any, now time.Time) ([]byte, error) {
 	id := make([]byte, 10)
 	_, _ = rand.Read(id)

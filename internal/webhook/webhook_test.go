@@ -133,9 +133,11 @@ func TestDeliverSignedAndRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	q := &memQueue{}
-	if err := Enqueue(context.Background(), q, "cl_a", "tracking_domain.verified", map[string]string{"name": "track.example.com"}, t0); err != nil {
+	body, err := Body("cl_a", "tracking_domain.verified", map[string]string{"name": "track.example.com"}, t0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	q.EnqueueEvent(context.Background(), "cl_a", "tracking_domain.verified", body, t0)
 	q.pending[0].URL, q.pending[0].Secret = srv.URL, "s3cret"
 	d := &Deliverer{Queue: q, AllowPrivate: true, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for range 3 {
