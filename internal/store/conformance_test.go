@@ -1798,3 +1798,32 @@ func TestNoticesInTheChangesTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsFullChunks: batches of events big enough to fill the prepared
+// full-size statements (events, firsts, rollups), twice, count as the
+// small ones do.
+func TestStatsFullChunks(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustCluster(t, s, "cl_a", "acme")
+		h0 := time.Date(2027, 5, 6, 7, 0, 0, 0, time.UTC)
+		for round := range 2 {
+			var evs []Event
+			for i := range 1234 {
+				at := h0.Add(time.Duration(i) * time.Millisecond)
+				evs = append(evs, Event{ID: NewEventID(at), ClusterID: "cl_a", Type: event.Click, Class: event.Human, At: at,
+					MessageID: fmt.Sprintf("msg_%d", i), Recipient: fmt.Sprintf("r%d@example.com", i), URL: "https://shop/x", Host: "t.acme.example"})
+			}
+			if err := s.InsertEvents(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := s.Stats(ctx, "cl_a", StatsQuery{From: h0, To: h0.Add(time.Hour)})
+			if err != nil || len(rows) != 1 || rows[0].Clicks() != int64(1234*(round+1)) || rows[0].UniqueClicks != 1234 {
+				t.Fatalf("round %d: %+v %v", round, rows, err)
+			}
+			msgs, err := s.Stats(ctx, "cl_a", StatsQuery{From: h0, To: h0.Add(time.Hour), Dim: stats.Message})
+			if err != nil || len(msgs) != 1234 || msgs[0].Clicks() != int64(round+1) {
+				t.Fatalf("round %d: %d messages, first %+v, %v", round, len(msgs), msgs[0], err)
+			}
+		}
+	})
+}

@@ -105,7 +105,7 @@ func (s *sqlStore) InsertEvents(ctx context.Context, events []Event) error {
 // of their sequence numbers, so a reader paging by Seq never passes one
 // that commits later (docs/ARCHITECTURE.md#events).
 func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
-	const perRow, chunk = 13, 500
+	const perRow, chunk = 13, eventsChunk
 	if len(events) == 0 {
 		return nil
 	}
@@ -123,11 +123,6 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 		events[i].Seq = first + int64(i)
 	}
 	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
 	args := make([]any, 0, min(len(events), chunk)*perRow)
 	for start := 0; start < len(events); start += chunk {
 		batch := events[start:min(start+chunk, len(events))]
@@ -136,10 +131,10 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 			args = append(args, e.Seq, e.ID, e.ClusterID, string(e.Type), micros(e.At), e.MessageID, e.Recipient, e.URL,
 				e.Host, e.ClientIP, e.UserAgent, string(e.Class), e.Reason)
 		}
-		// A full chunk's statement is prepared once for all of them.
+		// A full chunk's statement is prepared once for the store.
 		if len(batch) == chunk {
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, s.q(insertEventsSQL(chunk))); err != nil {
+				if full, err = s.stmt(ctx, tx, fullInsertEvents); err != nil {
 					return err
 				}
 			}
@@ -157,6 +152,11 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 // afterSeq runs between taking sequence numbers and storing the events;
 // tests widen that window to race the commits of other writers.
 var afterSeq = func() {}
+
+// eventsChunk is how many events one INSERT stores.
+const eventsChunk = 500
+
+var fullInsertEvents = insertEventsSQL(eventsChunk)
 
 // insertEventsSQL is the INSERT of n events.
 func insertEventsSQL(n int) string {

@@ -43,6 +43,9 @@ type sqlStore struct {
 	d  dialect
 	// rebound caches query text rewritten for numbered placeholders.
 	rebound sync.Map
+	// prepared caches the loader's big statements (stmt): preparing a
+	// 500-row INSERT took a sixth of its CPU on SQLite.
+	prepared sync.Map
 }
 
 func newSQLStore(db *sql.DB, d dialect) *sqlStore {
@@ -86,7 +89,31 @@ func (s *sqlStore) Backend() string { return s.d.name }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.prepared.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// stmt is query (in the package's placeholder style) prepared once for
+// the store and bound to tx; the caller closes what it returns (the store's
+// statement stays). For statements run many times with the same text.
+func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	query = s.q(query)
+	st, ok := s.prepared.Load(query)
+	if !ok {
+		p, err := s.db.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		if st, ok = s.prepared.LoadOrStore(query, p); ok {
+			p.Close() // another goroutine's came first
+		}
+	}
+	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+}
 
 // wrap maps driver errors onto the package's sentinel errors.
 func (s *sqlStore) wrap(err error, what string) error {

@@ -97,21 +97,22 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 	}
 	// Which are new: inserted now (a conflict is a first seen before).
 	fresh := map[int64]bool{}
-	const chunk = 1000
-	for start := 0; start < len(hashes); start += chunk {
-		batch := hashes[start:min(start+chunk, len(hashes))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO event_firsts (h, at) VALUES `)
+	for start := 0; start < len(hashes); start += firstsChunk {
+		batch := hashes[start:min(start+firstsChunk, len(hashes))]
 		args := make([]any, 0, 2*len(batch))
-		for i, h := range batch {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?)")
+		for _, h := range batch {
 			args = append(args, h, at[h])
 		}
-		sb.WriteString(` ON CONFLICT (h) DO NOTHING RETURNING h`)
-		rows, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+		var rows *sql.Rows
+		var err error
+		if len(batch) == firstsChunk {
+			var st *sql.Stmt
+			if st, err = s.stmt(ctx, tx, fullInsertFirsts); err == nil {
+				rows, err = st.QueryContext(ctx, args...)
+			}
+		} else {
+			rows, err = tx.QueryContext(ctx, s.q(insertFirstsSQL(len(batch))), args...)
+		}
 		if err != nil {
 			return err
 		}
@@ -153,25 +154,45 @@ func (s *sqlStore) rollUp(ctx context.Context, tx *sql.Tx, events []Event) error
 	for k := range agg {
 		keys = append(keys, k)
 	}
-	const perRow, rowChunk = 17, 500
-	for start := 0; start < len(keys); start += rowChunk {
-		batch := keys[start:min(start+rowChunk, len(keys))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO event_stats (cluster_id, dim, value, hour, ` + statsCols + `) VALUES `)
+	const perRow = 17
+	for start := 0; start < len(keys); start += statsChunk {
+		batch := keys[start:min(start+statsChunk, len(keys))]
 		args := make([]any, 0, perRow*len(batch))
-		for i, k := range batch {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, k := range batch {
 			args = append(append(args, k.Cluster, string(k.Dim), k.Value, k.Hour), countsArgs(agg[k])...)
 		}
-		sb.WriteString(` ON CONFLICT (cluster_id, dim, value, hour) DO UPDATE SET ` + statsAdd)
-		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
+		if len(batch) == statsChunk {
+			st, err := s.stmt(ctx, tx, fullUpsertStats)
+			if err == nil {
+				_, err = st.ExecContext(ctx, args...)
+			}
+			if err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, s.q(upsertStatsSQL(len(batch))), args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// firstsChunk and statsChunk are the rows of one INSERT of firsts and of
+// rollups; a full one's statement is prepared once for the store (stmt).
+const firstsChunk, statsChunk = 1000, 500
+
+var fullInsertFirsts, fullUpsertStats = insertFirstsSQL(firstsChunk), upsertStatsSQL(statsChunk)
+
+// insertFirstsSQL records n firsts, returning those that are new (a
+// conflict is a first seen before).
+func insertFirstsSQL(n int) string {
+	return `INSERT INTO event_firsts (h, at) VALUES (?, ?)` + strings.Repeat(", (?, ?)", n-1) + ` ON CONFLICT (h) DO NOTHING RETURNING h`
+}
+
+// upsertStatsSQL adds n rows of counts to the rollups.
+func upsertStatsSQL(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return `INSERT INTO event_stats (cluster_id, dim, value, hour, ` + statsCols + `) VALUES ` + row + strings.Repeat(", "+row, n-1) +
+		` ON CONFLICT (cluster_id, dim, value, hour) DO UPDATE SET ` + statsAdd
 }
 
 type messageKey struct{ cluster, message string }
