@@ -348,7 +348,10 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--abuse-contact", "http://abuse.example"}, "--abuse-contact"},
 		{[]string{"--log-format", "xml"}, "--log-format must be text or json"},
 		{[]string{"--event-retention", "ninety days"}, `"ninety days" is neither days (90d) nor a duration (36h)`},
-		{[]string{"--event-retention", "-1h"}, "--event-retention"},
+		{[]string{"--event-retention", "-1h"}, `"-1h" is negative`},
+		{[]string{"--event-retention", "1ns"}, `"1ns" is shorter than an hour`},
+		{[]string{"--event-retention", "30d", "--stats-retention", "7d"}, "--stats-retention 7d is shorter than --event-retention 30d"},
+		{[]string{"--event-retention", "0", "--stats-retention", "7d"}, "--stats-retention 7d is shorter than --event-retention for ever"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 		_, errOut, code := waymark(t, nil, args...)

@@ -319,8 +319,13 @@ func (d *days) Set(s string) error {
 		return nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
+	switch {
+	case err != nil:
 		return fmt.Errorf("%q is neither days (90d) nor a duration (36h)", s)
+	case v < 0:
+		return fmt.Errorf("%q is negative: give how long to keep, such as 90d (0: for ever)", s)
+	case v > 0 && v < time.Hour:
+		return fmt.Errorf("%q is shorter than an hour, the smallest the hourly retention keeps apart (0: for ever)", s)
 	}
 	*d = days(v)
 	return nil
@@ -383,6 +388,10 @@ func parseServe(args []string, env cli.Env) (serveConfig, error) {
 	}
 	if c.maxSending < 1 || c.maxTracking < 1 {
 		return c, fmt.Errorf("--max-sending-domains and --max-tracking-domains must be at least 1")
+	}
+	if ev, st := time.Duration(c.eventRetention), time.Duration(c.statsRetention); st > 0 && (ev == 0 || st < ev) {
+		return c, fmt.Errorf("--stats-retention %s is shorter than --event-retention %s: the rollups would go before the events they count; "+
+			"keep them at least as long (or 0: for ever)", c.statsRetention.String(), c.eventRetention.String())
 	}
 	if c.recheck < time.Minute {
 		return c, fmt.Errorf("--recheck-interval %s is shorter than a minute", c.recheck)

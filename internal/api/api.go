@@ -536,6 +536,9 @@ func jsonKind(k reflect.Kind) string {
 		return "array"
 	case reflect.Map, reflect.Struct:
 		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "whole number"
 	}
 	return "number"
 }

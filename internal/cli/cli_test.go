@@ -244,6 +244,7 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 		{[]string{"webhook", "list", "--key", "k", "--api", "127.0.0.1:8080"}, "waymark: API address \"127.0.0.1:8080\" is not an http(s) URL; set --api or WAYMARK_API, e.g. http://127.0.0.1:8080\n"},
 		{[]string{"key", "frob"}, "waymark key: unknown command \"frob\" (one of create, list, revoke); see waymark key --help\n"},
 		{[]string{"event", "list", "--limit", "0", "--key", "k"}, "waymark event list: --limit must be from 1 to 1000; see waymark event list --help\n"},
+		{[]string{"webhook", "add", "https://h.example/w", "--max-batch", "0", "--key", "k"}, "waymark webhook add: --max-batch must be from 1 to 1000; see waymark webhook add --help\n"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := Main(tc.args, Env{Stdout: &out, Stderr: &errOut, Getenv: noEnv}); code != 2 || errOut.String() != tc.want || out.Len() > 0 {

@@ -104,7 +104,10 @@ func webhookAdd(c *Client, out io.Writer, args []string, o opts) error {
 		events = []string{"*"}
 	}
 	req := map[string]any{"url": args[0], "events": events}
-	if o.maxBatch != 0 {
+	if o.maxBatch != -1 { // given
+		if o.maxBatch < 1 || o.maxBatch > 1000 {
+			return fmt.Errorf("--max-batch must be from 1 to 1000%.0w", errUsage)
+		}
 		req["max_batch"] = o.maxBatch
 	}
 	raw, err := c.Do("POST", "/v1/webhooks", req)
@@ -136,7 +139,7 @@ func webhookList(c *Client, out io.Writer, _ []string, o opts) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "URL\tEVENTS\tLAST DELIVERY\tID")
+	fmt.Fprintln(tw, "URL\tEVENTS\tMAX BATCH\tLAST DELIVERY\tID")
 	for _, h := range l.Items {
 		last := "none yet"
 		if d := h.LastDelivery; d != nil {
@@ -148,7 +151,7 @@ func webhookList(c *Client, out io.Writer, _ []string, o opts) error {
 				last += ": " + d.Error
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", truncate(h.URL, 60), strings.Join(h.Events, ", "), truncate(last, 70), h.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", truncate(h.URL, 60), strings.Join(h.Events, ", "), h.MaxBatch, truncate(last, 70), h.ID)
 	}
 	return tw.Flush()
 }

@@ -140,8 +140,8 @@ var groups = []group{
 			"show": {help: "show the counts of each hour or day (from the rollups: GET /v1/stats)", run: statsShow,
 				flags: func(fs *flag.FlagSet, o *opts) {
 					fs.StringVar(&o.since, "since", "24h", "from this `TIME` (RFC 3339, or a duration before now such as 7d or 24h)")
-					fs.StringVar(&o.interval, "interval", "", "buckets of an `hour` or a `day` (default: hour for a day or less, else day)")
-					fs.StringVar(&o.groupBy, "group-by", "", "a row per `host`, `link`, `message` or `sending_domain` in each bucket")
+					fs.StringVar(&o.interval, "interval", "", "buckets of one `INTERVAL`: hour or day (default: hour for a day or less, else day)")
+					fs.StringVar(&o.groupBy, "group-by", "", "a row per `DIMENSION` in each bucket: host, link, message or sending_domain")
 				},
 				examples: []string{"waymark stats", "waymark stats --since 30d --interval day", "waymark stats --since 7d --group-by link --json"}},
 		}},
@@ -165,7 +165,7 @@ var groups = []group{
 			"add": {args: "URL", nargs: 1, help: "add a webhook and print its signing secret (shown once)", run: webhookAdd,
 				flags: func(fs *flag.FlagSet, o *opts) {
 					fs.Var(&o.events, "event", "an `EVENT` it receives (repeat the flag for more; none: all)")
-					fs.IntVar(&o.maxBatch, "max-batch", 0, "at most `N` events a delivery carries, 1 to 1000 (default 100)")
+					fs.IntVar(&o.maxBatch, "max-batch", -1, "at most `N` events a delivery carries, 1 to 1000 (default 100)")
 				},
 				examples: []string{"waymark webhook add https://hooks.example.com/waymark --event bounce --event complaint",
 					"waymark webhook add https://hooks.example.com/waymark --max-batch 1"}},

@@ -340,6 +340,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(kv[0], kv[1])
 		}
 		if tok.Kind == track.Honeypot {
+			e.requests.WithLabelValues(seg, "honeypot").Inc()
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

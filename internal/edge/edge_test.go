@@ -658,18 +658,21 @@ func TestFastPathAgrees(t *testing.T) {
 	hourAgo := f.clock.Add(-time.Hour)
 	for _, tc := range []struct {
 		name, method, path string
+		kind, outcome      string // of waymark_edge_requests_total
 	}{
-		{"click", "GET", "/c/" + f.token(clA, track.Click, "https://shop.example/säle?q=ü", hourAgo)},
-		{"click head", "HEAD", "/c/" + f.token(clA, track.Click, "https://shop.example/", hourAgo)},
-		{"open", "GET", "/o/" + f.token(clA, track.Open, "", hourAgo)},
-		{"open head", "HEAD", "/o/" + f.token(clA, track.Open, "", hourAgo)},
-		{"honeypot", "GET", "/c/" + f.token(clA, track.Honeypot, "", hourAgo)},
+		{"click", "GET", "/c/" + f.token(clA, track.Click, "https://shop.example/säle?q=ü", hourAgo), "c", "ok"},
+		{"click head", "HEAD", "/c/" + f.token(clA, track.Click, "https://shop.example/", hourAgo), "c", "ok"},
+		{"open", "GET", "/o/" + f.token(clA, track.Open, "", hourAgo), "o", "ok"},
+		{"open head", "HEAD", "/o/" + f.token(clA, track.Open, "", hourAgo), "o", "ok"},
+		{"honeypot", "GET", "/c/" + f.token(clA, track.Honeypot, "", hourAgo), "c", "honeypot"},
 	} {
-		before := len(f.events())
+		counted := func() float64 { return testutil.ToFloat64(f.edge.requests.WithLabelValues(tc.kind, tc.outcome)) }
+		before, c0 := len(f.events()), counted()
 		resp := f.do(tc.method, "track.a.com", tc.path, chrome)
 		fastBody, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		fastEvents := f.events()[before:]
+		c1 := counted()
 
 		req := httptest.NewRequest(tc.method, "http://track.a.com"+tc.path, nil)
 		req.Header.Set("User-Agent", chrome)
@@ -677,6 +680,9 @@ func TestFastPathAgrees(t *testing.T) {
 		rec := httptest.NewRecorder()
 		f.edge.ServeHTTP(rec, req)
 		slowEvents := f.events()[before+len(fastEvents):]
+		if fast, slow := c1-c0, counted()-c1; fast != 1 || slow != 1 {
+			t.Errorf("%s: counted %v on the fast path, %v on the slow one, as %s/%s", tc.name, fast, slow, tc.kind, tc.outcome)
+		}
 
 		if resp.StatusCode != rec.Code {
 			t.Errorf("%s: fast %d, slow %d", tc.name, resp.StatusCode, rec.Code)

@@ -40,9 +40,10 @@ import (
 // trusted-proxy handlers).
 func (e *Edge) Fast(slow http.Handler, proxies realip.Proxies) fasthttp.RequestHandler {
 	fallback := fasthttpadaptor.NewFastHTTPHandler(slow)
-	okClick, okOpen := e.requests.WithLabelValues("c", "ok"), e.requests.WithLabelValues("o", "ok")
+	counts := fastCounts{click: e.requests.WithLabelValues("c", "ok"), open: e.requests.WithLabelValues("o", "ok"),
+		honeypot: e.requests.WithLabelValues("c", "honeypot")}
 	return func(ctx *fasthttp.RequestCtx) {
-		if e.fast(ctx, proxies, okClick, okOpen) {
+		if e.fast(ctx, proxies, counts) {
 			return
 		}
 		// A target net/http cannot read (a bad %-escape) is the client's
@@ -60,9 +61,12 @@ func (e *Edge) Fast(slow http.Handler, proxies realip.Proxies) fasthttp.RequestH
 // counter is the part of a prometheus counter the hot path uses.
 type counter interface{ Inc() }
 
+// fastCounts are the fast path's outcomes in waymark_edge_requests_total.
+type fastCounts struct{ click, open, honeypot counter }
+
 // fast answers a GET or HEAD of a click or open link that is valid here
 // and reports true, or leaves the request alone and reports false.
-func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, okClick, okOpen counter) bool {
+func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, counts fastCounts) bool {
 	head := ctx.IsHead()
 	if !head && !ctx.IsGet() {
 		return false
@@ -124,11 +128,12 @@ func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, okClick, o
 		}
 		if tok.Kind == track.Honeypot {
 			ctx.SetStatusCode(http.StatusNoContent)
+			counts.honeypot.Inc()
 			return true
 		}
 		h.Set("Location", hexEscapeNonASCII(tok.URL))
 		ctx.SetStatusCode(http.StatusFound)
-		okClick.Inc()
+		counts.click.Inc()
 	case track.Open:
 		for _, kv := range pixelHeaders {
 			h.Set(kv[0], kv[1])
@@ -138,7 +143,7 @@ func (e *Edge) fast(ctx *fasthttp.RequestCtx, proxies realip.Proxies, okClick, o
 		} else {
 			ctx.SetBody(gif)
 		}
-		okOpen.Inc()
+		counts.open.Inc()
 	}
 	return true
 }

@@ -78,6 +78,9 @@ func NewLoader(j *journal.Journal, st store.EventLoads, log *slog.Logger, reg pr
 			Help: "Events per loader transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 	}
 	l.caughtUp.Store(time.Now().UnixNano())
+	for _, why := range []string{"corrupt", "undecodable", "gone"} {
+		l.dropped.WithLabelValues(why) // shown at 0, so an alert has a series to watch
+	}
 	if reg != nil {
 		reg.MustRegister(l.loaded, l.dropped, l.batchSize,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_journal_pending_bytes",

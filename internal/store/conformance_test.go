@@ -1700,6 +1700,11 @@ func TestStatsRollups(t *testing.T) {
 		if other, _ := s.Stats(ctx, "cl_b", StatsQuery{From: h0.Add(-time.Hour), To: h0.Add(time.Hour), Dim: stats.SendingDomain}); len(other) != 0 {
 			t.Fatalf("cluster B's unsigned message counts under a sending domain: %+v", other)
 		}
+		// A cutoff inside the first hour keeps it: it counts events after
+		// the cutoff too.
+		if n, err := s.ExpireStats(ctx, h0.Add(30*time.Minute)); err != nil || n != 0 {
+			t.Fatalf("expire stats inside an hour: %d %v", n, err)
+		}
 		// The first hour's rows: A's total, host, message, sending domain
 		// and link; B's total and message.
 		if n, err := s.ExpireStats(ctx, h0.Add(time.Hour)); err != nil || n != 7 {

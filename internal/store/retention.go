@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/waymark-mail/waymark/internal/stats"
 )
 
 // EventRetention removes old raw events in bulk (docs/OPERATIONS.md#retention).
@@ -63,8 +65,10 @@ func (s *sqlStore) ExpireEvents(ctx context.Context, before, now time.Time) (int
 }
 
 func (s *sqlStore) ExpireStats(ctx context.Context, before time.Time) (int64, error) {
+	// Whole hours only: an hour that ends after the cutoff still counts
+	// events that are kept.
 	n, err := s.deleteInSteps(ctx, `DELETE FROM event_stats WHERE (cluster_id, dim, value, hour) IN
-		(SELECT cluster_id, dim, value, hour FROM event_stats WHERE hour < ? LIMIT ?)`, micros(before), expireBatch)
+		(SELECT cluster_id, dim, value, hour FROM event_stats WHERE hour < ? LIMIT ?)`, stats.HourOf(before), expireBatch)
 	if err == nil {
 		// A message's sending domain goes once the message is older than
 		// the cutoff and no rollup of it is left (its last event is older

@@ -141,6 +141,9 @@ func NewAttempts(reg prometheus.Registerer) *prometheus.CounterVec {
 		Name: "waymark_webhook_deliveries_total",
 		Help: "Webhook delivery attempts by outcome (delivered, retrying, failed).",
 	}, []string{"outcome"})
+	for _, o := range []string{"delivered", "retrying", "failed"} {
+		c.WithLabelValues(o) // shown at 0
+	}
 	if reg != nil {
 		reg.MustRegister(c)
 	}
