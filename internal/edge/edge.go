@@ -261,8 +261,8 @@ func (e *Edge) notFound(w http.ResponseWriter, kind, why string) {
 }
 
 // token reads the tracking link at path on host: its first segment and
-// token, or why it is a 404 (no_route, bad_token, wrong_kind,
-// wrong_host). The key is looked up only for a cluster this host may
+// token, or why it is a 404 (no_route, unknown_host, bad_token,
+// wrong_kind, wrong_host). The key is looked up only for a cluster this host may
 // serve, so a forged token naming random clusters costs no database read.
 func (e *Edge) token(host, path string) (seg string, tok track.Token, why string) {
 	seg, tokStr, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -272,6 +272,11 @@ func (e *Edge) token(host, path string) (seg string, tok track.Token, why string
 	}
 	seg = segNames[seg] // the constant: seg is a label of metrics
 	platformHost := host == "t."+e.Platform
+	if !platformHost && e.Hosts.Cluster(host) == "" {
+		// No tracking domain of any cluster (a CNAME to the edge that was
+		// never added, or not verified yet), as the front door counts it.
+		return seg, tok, "unknown_host"
+	}
 	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) (*track.Key, bool) {
 		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
 			return nil, false

@@ -769,6 +769,8 @@ func TestMetricsSurviveBufferReuse(t *testing.T) {
 			f.do("GET", "track.a.com", p, chrome)
 		}
 	}
+	// A good link on a host no cluster has (a CNAME never added).
+	f.do("GET", "track.nobody.example", "/c/"+f.token(clA, track.Click, "https://x.example/", issued), chrome)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering the edge's metrics: %v", err)
@@ -783,7 +785,7 @@ func TestMetricsSurviveBufferReuse(t *testing.T) {
 			labels[strings.Join(l, "/")] = true
 		}
 	}
-	for _, want := range []string{"f/ok", "front/", "front/robots.txt", "u/ok", "c/ok", "/no_route", "o/ok", "c/bad_token"} {
+	for _, want := range []string{"f/ok", "front/", "front/robots.txt", "u/ok", "c/ok", "/no_route", "o/ok", "c/bad_token", "c/unknown_host"} {
 		if !labels[want] {
 			t.Errorf("no series %s in %v", want, labels)
 		}
