@@ -291,3 +291,32 @@ func TestDocsListEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestEventListPages: a full page says how to ask for the next, and
+// --cursor asks for it.
+func TestEventListPages(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("cursor") == "" {
+			fmt.Fprint(w, `{"items":[{"id":"e1","type":"click","at":"2026-12-01T10:00:00Z","recipient":"ann@example.com"}],"next_cursor":"c42"}`)
+			return
+		}
+		fmt.Fprint(w, `{"items":[{"id":"e0","type":"open","at":"2026-12-01T09:00:00Z","recipient":"ann@example.com"}]}`)
+	}))
+	defer srv.Close()
+	env := func(out, errOut *bytes.Buffer) Env {
+		return Env{Stdout: out, Stderr: errOut, Getenv: func(string) string { return "" }}
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"event", "list", "--limit", "1", "--api", srv.URL, "--key", "k"}, env(&out, &errOut)); code != 0 ||
+		!strings.Contains(out.String(), "more: add --cursor c42") {
+		t.Fatalf("first page: exit %d %q %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := Main([]string{"event", "list", "--limit", "1", "--cursor", "c42", "--api", srv.URL, "--key", "k"}, env(&out, &errOut)); code != 0 ||
+		strings.Contains(out.String(), "more:") || !strings.Contains(queries[1], "cursor=c42") {
+		t.Fatalf("second page: exit %d %q %v", code, out.String(), queries)
+	}
+}

@@ -188,11 +188,17 @@ func eventList(c *Client, out io.Writer, _ []string, o opts) error {
 		}
 		q.Set("since", since.Format(time.RFC3339))
 	}
+	if o.cursor != "" {
+		q.Set("cursor", o.cursor)
+	}
 	raw, err := c.Do("GET", "/v1/events?"+q.Encode(), nil)
 	if err != nil || o.json {
 		return errors.Join(err, printJSON(out, raw))
 	}
-	var l struct{ Items []api.Event }
+	var l struct {
+		Items      []api.Event
+		NextCursor string `json:"next_cursor"`
+	}
 	if err := json.Unmarshal(raw, &l); err != nil {
 		return err
 	}
@@ -209,7 +215,11 @@ func eventList(c *Client, out io.Writer, _ []string, o opts) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", when(e.At), e.Type, orDash(string(e.Class)), e.Recipient, e.MessageID, truncate(detail, 60))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || l.NextCursor == "" {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "more: add --cursor %s\n", l.NextCursor)
+	return err
 }
 
 func orDash(s string) string {

@@ -47,7 +47,7 @@ type opts struct {
 	yes                   bool
 	events                List
 	eventType, messageID  string
-	since                 string
+	since, cursor         string
 	limit                 int
 	maxBatch              int
 	interval, groupBy     string

@@ -131,6 +131,7 @@ var groups = []group{
 					fs.StringVar(&o.messageID, "message-id", "", "only events of this message (`msg_…`)")
 					fs.StringVar(&o.since, "since", "", "only events since this `TIME` (RFC 3339, or a duration before now such as 24h)")
 					fs.IntVar(&o.limit, "limit", 50, "at most `N` events (up to 1000)")
+					fs.StringVar(&o.cursor, "cursor", "", "the next page: the `CURSOR` the last page printed")
 				},
 				examples: []string{"waymark event list --type bounce --since 24h", "waymark event list --message-id msg_0123456789abcdef --json"}},
 		}},
