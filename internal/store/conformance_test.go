@@ -735,10 +735,10 @@ func TestWebhookQueue(t *testing.T) {
 			t.Fatalf("webhooks: %+v %v", hooks, err)
 		}
 		// One event reaches every subscribed webhook of its cluster only.
-		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.deleted", []byte(`{"x":1}`), now); n != 1 || err != nil {
+		if n, err := enqueue(s, "cl_a", "tracking_domain.deleted", []byte(`{"x":1}`), now); n != 1 || err != nil {
 			t.Fatalf("enqueue deleted: %d %v", n, err)
 		}
-		if n, err := s.EnqueueEvent(ctx, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); err != nil || n != 2 {
+		if n, err := enqueue(s, "cl_a", "tracking_domain.verified", []byte(`{"x":2}`), now); err != nil || n != 2 {
 			t.Fatalf("enqueue verified: %d (err %v)", n, err)
 		}
 		if n, oldest, err := s.WebhookBacklog(ctx); err != nil || n != 3 || !oldest.Equal(now) {
@@ -1728,6 +1728,18 @@ func TestStatsRollups(t *testing.T) {
 			t.Fatalf("sending domains after expiry: %+v", sds)
 		}
 	})
+}
+
+// enqueue queues a notice alone, in a transaction of its own, as a change
+// of a domain queues it in its own (enqueueNotice), and returns for how
+// many webhooks.
+func enqueue(s Store, clusterID, event string, payload []byte, at time.Time) (n int, err error) {
+	sq := s.(*sqlStore)
+	err = sq.tx(ctx, func(tx *sql.Tx) error {
+		n, err = sq.enqueueNotice(ctx, tx, clusterID, &Notice{Event: event, Payload: payload, At: at})
+		return err
+	})
+	return n, err
 }
 
 // TestNoticesInTheChangesTransaction: a domain's notice is queued by the

@@ -134,7 +134,7 @@ func TestDeleteCluster(t *testing.T) {
 				s.SaveMessage(ctx, id, "msg_1", []byte("raw"), now),
 				s.EnqueueMail(ctx, []Mail{{ID: "m_" + id, ClusterID: id, MessageID: "msg_1", Rcpt: "ann@example.org", ServerURL: "smtp://127.0.0.1:25", Data: []byte("x"), NextAt: now, CreatedAt: now}}),
 			}
-			if _, err := s.EnqueueEvent(ctx, id, "click", []byte(`{}`), now); err != nil {
+			if _, err := enqueue(s, id, "click", []byte(`{}`), now); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.FirstReport(ctx, "m_"+id, "bounce", "mx.example", now); err != nil {

@@ -67,15 +67,6 @@ func (s *sqlStore) DeleteWebhook(ctx context.Context, clusterID, id string) erro
 	return nil
 }
 
-func (s *sqlStore) EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error) {
-	var n int
-	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
-		n, err = s.enqueueNotice(ctx, tx, clusterID, &Notice{Event: event, Payload: payload, At: now})
-		return err
-	})
-	return n, s.wrap(err, "enqueue "+event)
-}
-
 // Notice is a webhook event about a domain (tracking_domain.verified, …).
 // Given to the change of the domain it tells of, it is queued for the
 // cluster's webhooks in that change's transaction: no crash keeps the
@@ -167,7 +158,8 @@ func (s *sqlStore) FinishDelivery(ctx context.Context, d Delivery, a Attempt, ne
 	return s.wrap(err, "finish delivery "+d.ID)
 }
 
-// Webhooks holds the clusters' webhooks and queues their deliveries.
+// Webhooks holds the clusters' webhooks. Their deliveries of domain
+// notices are queued by the changes the notices tell of (Notice).
 type Webhooks interface {
 	// CreateWebhook stores a webhook of a cluster.
 	CreateWebhook(ctx context.Context, w Webhook) error
@@ -175,9 +167,6 @@ type Webhooks interface {
 	Webhooks(ctx context.Context, clusterID string) ([]Webhook, error)
 	// DeleteWebhook removes a webhook and its pending deliveries.
 	DeleteWebhook(ctx context.Context, clusterID, id string) error
-	// EnqueueEvent queues one delivery of an event to every webhook of the
-	// cluster that subscribes to it, and returns how many.
-	EnqueueEvent(ctx context.Context, clusterID, event string, payload []byte, now time.Time) (int, error)
 }
 
 // WebhookQueue hands queued webhook deliveries to the nodes that send them.
