@@ -272,13 +272,17 @@ func (e *Edge) token(host, path string) (seg string, tok track.Token, why string
 	}
 	seg = segNames[seg] // the constant: seg is a label of metrics
 	platformHost := host == "t."+e.Platform
-	if !platformHost && e.Hosts.Cluster(host) == "" {
-		// No tracking domain of any cluster (a CNAME to the edge that was
-		// never added, or not verified yet), as the front door counts it.
-		return seg, tok, "unknown_host"
+	hostCluster := "" // whose tracking domain host is, read once for the checks below
+	if !platformHost {
+		if hostCluster = e.Hosts.Cluster(host); hostCluster == "" {
+			// No tracking domain of any cluster (a CNAME to the edge that
+			// was never added, or not verified yet), as the front door
+			// counts it.
+			return seg, tok, "unknown_host"
+		}
 	}
 	tok, err := track.Decode(tokStr, func(cluster string, keyID uint32) (*track.Key, bool) {
-		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && e.Hosts.Cluster(host) != cluster {
+		if platformHost && !e.Hosts.KnownCluster(cluster) || !platformHost && hostCluster != cluster {
 			return nil, false
 		}
 		return e.Keys(cluster, keyID)
@@ -295,7 +299,7 @@ func (e *Edge) token(host, path string) (seg string, tok track.Token, why string
 	}
 	// The host must be the platform host or an active tracking domain of
 	// the token's own cluster: a token is a 404 anywhere else.
-	if !platformHost && e.Hosts.Cluster(host) != tok.ClusterID {
+	if !platformHost && hostCluster != tok.ClusterID {
 		return seg, tok, "wrong_host"
 	}
 	return seg, tok, ""
